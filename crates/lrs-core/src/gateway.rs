@@ -1,0 +1,157 @@
+//! The gateway service: validates and normalises a write, appends it to the
+//! log as one command, and awaits the projector's verdict.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use uuid::Uuid;
+use xapi::{ValidationError, Version};
+
+use crate::auth::Principal;
+use crate::event::{self, Command};
+use crate::log::EventLog;
+use crate::store::QueryStore;
+use crate::store::Table;
+use crate::tables::verdict_partition;
+use crate::tenant::TenantId;
+use crate::verdict::{Verdict, VerdictBus};
+
+/// Why a write was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request breaks a rule of the spec (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// A statement id is taken by a statement with other content (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The log or the projector did not answer in time (503, retry).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<ValidationError> for GatewayError {
+    fn from(error: ValidationError) -> Self {
+        GatewayError::Invalid(error.to_string())
+    }
+}
+
+/// Accepts writes for the log.
+#[derive(Clone)]
+pub struct Gateway {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn QueryStore>,
+    bus: VerdictBus,
+    deadline: Duration,
+}
+
+impl Gateway {
+    /// A gateway appending to `log`, awaiting verdicts on `bus` for up to `deadline`
+    /// and then looking for them in `store`.
+    pub fn new(log: Arc<dyn EventLog>, store: Arc<dyn QueryStore>, bus: VerdictBus, deadline: Duration) -> Self {
+        Self { log, store, bus, deadline }
+    }
+
+    /// Validates, normalises and stores statements, all or nothing; returns their ids.
+    ///
+    /// `statements` is what the client sent: one statement object or an array.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant))]
+    pub async fn store_statements(
+        &self,
+        principal: &Principal,
+        body: Value,
+        version: Version,
+        required_id: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, GatewayError> {
+        let statements = prepare_statements(principal, body, version, required_id)?;
+        let command = Command::StoreStatements { statements };
+        match self.submit(&principal.tenant, &command).await? {
+            Verdict::Stored { ids } => Ok(ids),
+            Verdict::Conflict { message } => Err(GatewayError::Conflict(message)),
+            Verdict::Rejected { message } => Err(GatewayError::Invalid(message)),
+        }
+    }
+
+    /// Appends a command and awaits its verdict.
+    async fn submit(&self, tenant: &TenantId, command: &Command) -> Result<Verdict, GatewayError> {
+        let command_id = Uuid::new_v4();
+        let mut wait = self.bus.register(command_id);
+        let now = chrono::Utc::now().timestamp_micros();
+        let payload = event::encode(tenant, command_id, now, command);
+        self.log
+            .append(tenant.as_str().as_bytes(), payload)
+            .await
+            .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {
+            return Ok(verdict);
+        }
+        // The verdict may have been written by a projector in another process.
+        let stored = self
+            .store
+            .get(Table::Verdicts, &verdict_partition(tenant, command_id), &[])
+            .await
+            .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(|| {
+            GatewayError::Unavailable("the write was logged but not yet projected; retry the same request".into())
+        })
+    }
+}
+
+/// Validates statements and sets what the LRS sets at the gateway: `id` when
+/// absent, `authority` from the credential, and `version`.
+pub fn prepare_statements(
+    principal: &Principal,
+    body: Value,
+    version: Version,
+    required_id: Option<Uuid>,
+) -> Result<Vec<Value>, GatewayError> {
+    let (items, batch) = match body {
+        Value::Array(items) => (items, true),
+        single @ Value::Object(_) => (vec![single], false),
+        _ => return Err(GatewayError::Invalid("body must be a statement object or an array of statements".into())),
+    };
+    if batch && items.is_empty() {
+        return Err(GatewayError::Invalid("the batch holds no statements".into()));
+    }
+    let mut seen = HashSet::with_capacity(items.len());
+    let mut prepared = Vec::with_capacity(items.len());
+    for (index, mut item) in items.into_iter().enumerate() {
+        let at = |error: ValidationError| {
+            if batch {
+                GatewayError::Invalid(format!("statement [{index}]: {error}"))
+            } else {
+                GatewayError::Invalid(error.to_string())
+            }
+        };
+        xapi::validate_statement(&item, version).map_err(at)?;
+        xapi::normalize_statement(&mut item, version);
+        let id = match item.get("id").and_then(Value::as_str) {
+            Some(text) => Uuid::parse_str(text).map_err(|_| at(ValidationError::new("id", "must be a UUID")))?,
+            None => {
+                let id = required_id.unwrap_or_else(Uuid::new_v4);
+                item["id"] = Value::String(id.to_string());
+                id
+            }
+        };
+        if let Some(required) = required_id {
+            if id != required {
+                return Err(GatewayError::Invalid(format!(
+                    "id: {id} differs from the statementId parameter {required}"
+                )));
+            }
+        }
+        if !seen.insert(id) {
+            return Err(GatewayError::Invalid(format!("statement [{index}]: id {id} appears twice in the batch")));
+        }
+        item["id"] = Value::String(id.to_string());
+        item["authority"] = principal.authority.clone();
+        if item.get("version").is_none() {
+            let default_version = if version.is_v2() { "2.0.0" } else { "1.0.0" };
+            item["version"] = Value::String(default_version.into());
+        }
+        prepared.push(item);
+    }
+    Ok(prepared)
+}

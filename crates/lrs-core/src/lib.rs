@@ -1,0 +1,26 @@
+//! The core of the LRS: commands and events, the verdict rules, the two ports
+//! (event log and query tables), the projector, the gateway service and the
+//! statement query planner. It knows the xAPI spec through the `xapi` crate
+//! and neither HTTP, Kafka, nor any storage engine.
+
+pub mod auth;
+pub mod event;
+pub mod gateway;
+pub mod keys;
+pub mod log;
+pub mod projector;
+pub mod query;
+pub mod store;
+pub mod tables;
+pub mod tenant;
+pub mod verdict;
+
+pub use auth::{Authenticator, Credential, CredentialStore, Principal};
+pub use event::{Command, Envelope};
+pub use gateway::{Gateway, GatewayError};
+pub use log::{EventLog, LogError, LogRecord};
+pub use projector::Projector;
+pub use query::{QueryError, QueryService, StatementQuery, StatementsPage};
+pub use store::{QueryStore, StoreError, Table, WriteBatch};
+pub use tenant::TenantId;
+pub use verdict::{Verdict, VerdictBus};

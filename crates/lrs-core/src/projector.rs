@@ -1,0 +1,295 @@
+//! The projector: the single writer of its log partition. It applies commands
+//! in log order, decides their verdicts, writes the query tables and its own
+//! position in one atomic batch, then hands the verdicts to the waiting
+//! gateways. A crash between two batches neither loses nor repeats an effect:
+//! on restart it resumes from the position written with the last batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, warn};
+use uuid::Uuid;
+use xapi::Statement;
+
+use crate::event::{self, Command, CommandEvent};
+use crate::log::{EventLog, LogError, LogRecord};
+use crate::store::{QueryStore, StoreError, Table, WriteBatch};
+use crate::tables::{
+    bucket_of, index_clustering, position_clustering, positions_partition, statement_partition, tenant_meta_partition,
+    verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
+};
+use crate::tenant::TenantId;
+use crate::verdict::{Verdict, VerdictBus};
+
+/// Records read from the log per projection batch.
+const BATCH_RECORDS: usize = 512;
+
+/// Failures that stop the projector.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Projects one partition of the log into the query tables.
+pub struct Projector {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn QueryStore>,
+    bus: VerdictBus,
+    partition: u32,
+}
+
+impl Projector {
+    /// A projector of `partition` that publishes verdicts on `bus`.
+    pub fn new(log: Arc<dyn EventLog>, store: Arc<dyn QueryStore>, bus: VerdictBus, partition: u32) -> Self {
+        Self { log, store, bus, partition }
+    }
+
+    /// The next offset to apply, as written with the last batch.
+    pub async fn position(&self) -> Result<u64, StoreError> {
+        load_position(self.store.as_ref(), self.partition).await
+    }
+
+    /// Applies the log until `shutdown` turns true; returns after the batch in
+    /// progress is written.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        let mut next = self.position().await?;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let records = tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                read = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)) => read?,
+            };
+            if let Some(last) = records.last() {
+                next = last.offset + 1;
+                self.apply(&records).await?;
+            }
+        }
+    }
+
+    /// Applies every record available now and returns; for tests and replay.
+    pub async fn catch_up(&self) -> Result<(), ProjectorError> {
+        let mut next = self.position().await?;
+        loop {
+            let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::ZERO).await?;
+            let Some(last) = records.last() else { return Ok(()) };
+            next = last.offset + 1;
+            self.apply(&records).await?;
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
+    async fn apply(&self, records: &[LogRecord]) -> Result<(), ProjectorError> {
+        let mut step = Step::new(self.store.as_ref());
+        let mut verdicts = Vec::with_capacity(records.len());
+        for record in records {
+            match event::decode(&record.payload) {
+                Ok(event) => {
+                    let verdict = step.apply_command(&event, record).await?;
+                    step.batch.put(
+                        Table::Verdicts,
+                        verdict_partition(&event.tenant, event.command_id),
+                        Vec::new(),
+                        serde_json::to_vec(&verdict).expect("verdicts serialise"),
+                    );
+                    verdicts.push((event.command_id, verdict));
+                }
+                Err(error) => warn!(offset = record.offset, %error, "skipping undecodable log record"),
+            }
+        }
+        let last = records.last().expect("apply is called with records");
+        step.batch.put(
+            Table::Meta,
+            positions_partition(),
+            position_clustering(self.partition),
+            (last.offset + 1).to_be_bytes().to_vec(),
+        );
+        step.flush_tenant_meta();
+        self.store.write(step.batch).await?;
+        debug!(next = last.offset + 1, "projected batch");
+        for (command_id, verdict) in verdicts {
+            self.bus.publish(command_id, verdict);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the next offset to apply for a log partition.
+pub async fn load_position(store: &dyn QueryStore, partition: u32) -> Result<u64, StoreError> {
+    let row = store.get(Table::Meta, &positions_partition(), &position_clustering(partition)).await?;
+    Ok(row.and_then(|bytes| Some(u64::from_be_bytes(bytes.as_slice().try_into().ok()?))).unwrap_or(0))
+}
+
+/// One projection batch: the writes so far, and the rows they changed, so that
+/// later commands of the same batch see the effects of earlier ones.
+struct Step<'a> {
+    store: &'a dyn QueryStore,
+    batch: WriteBatch,
+    statements: HashMap<(TenantId, Uuid), Option<StatementRow>>,
+    tenants: HashMap<TenantId, TenantMeta>,
+}
+
+impl<'a> Step<'a> {
+    fn new(store: &'a dyn QueryStore) -> Self {
+        Self { store, batch: WriteBatch::default(), statements: HashMap::new(), tenants: HashMap::new() }
+    }
+
+    async fn statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, StoreError> {
+        let key = (tenant.clone(), id);
+        if let Some(row) = self.statements.get(&key) {
+            return Ok(row.clone());
+        }
+        let row = self
+            .store
+            .get(Table::Statements, &statement_partition(tenant, id), &[])
+            .await?
+            .and_then(|bytes| StatementRow::decode(&bytes));
+        self.statements.insert(key, row.clone());
+        Ok(row)
+    }
+
+    async fn tenant_meta(&mut self, tenant: &TenantId) -> Result<TenantMeta, StoreError> {
+        if let Some(meta) = self.tenants.get(tenant) {
+            return Ok(*meta);
+        }
+        let meta = self
+            .store
+            .get(Table::Meta, &tenant_meta_partition(tenant), &[])
+            .await?
+            .map(|bytes| TenantMeta::decode(&bytes))
+            .unwrap_or_default();
+        self.tenants.insert(tenant.clone(), meta);
+        Ok(meta)
+    }
+
+    fn put_statement(&mut self, tenant: &TenantId, id: Uuid, row: StatementRow) {
+        self.batch.put(Table::Statements, statement_partition(tenant, id), Vec::new(), row.encode());
+        self.statements.insert((tenant.clone(), id), Some(row));
+    }
+
+    fn flush_tenant_meta(&mut self) {
+        for (tenant, meta) in std::mem::take(&mut self.tenants) {
+            self.batch.put(Table::Meta, tenant_meta_partition(&tenant), Vec::new(), meta.encode());
+        }
+    }
+
+    async fn apply_command(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+        match &event.command {
+            Command::StoreStatements { statements } => self.store_statements(&event.tenant, statements, record).await,
+        }
+    }
+
+    /// Decides a batch of statements (all or nothing), then writes the new ones.
+    async fn store_statements(
+        &mut self,
+        tenant: &TenantId,
+        statements: &[serde_json::Value],
+        record: &LogRecord,
+    ) -> Result<Verdict, StoreError> {
+        let parsed: Vec<Statement> = statements.iter().cloned().map(Statement::from_trusted).collect();
+        let mut ids = Vec::with_capacity(parsed.len());
+        let mut fresh = Vec::with_capacity(parsed.len());
+        let batch_ids: HashMap<Uuid, &Statement> = parsed.iter().filter_map(|s| Some((s.id()?, s))).collect();
+        for statement in &parsed {
+            let Some(id) = statement.id() else {
+                return Ok(Verdict::Rejected { message: "statement without id reached the projector".into() });
+            };
+            ids.push(id);
+            if let Some(existing) = self.statement(tenant, id).await? {
+                let existing_json: serde_json::Value = match serde_json::from_slice(&existing.json) {
+                    Ok(json) => json,
+                    Err(_) => return Ok(Verdict::Conflict { message: format!("statement {id} already exists") }),
+                };
+                let mut incoming = statement.value().clone();
+                if incoming.get("timestamp").is_none() {
+                    if let Some(timestamp) = existing_json.get("timestamp") {
+                        incoming["timestamp"] = timestamp.clone();
+                    }
+                }
+                if !xapi::statements_equivalent(&existing_json, &incoming) {
+                    return Ok(Verdict::Conflict {
+                        message: format!("statement {id} already exists with different content"),
+                    });
+                }
+                continue;
+            }
+            if let Some(target) = statement.voided_target() {
+                let target_is_voiding = match batch_ids.get(&target) {
+                    Some(in_batch) => in_batch.voided_target().is_some(),
+                    None => match self.statement(tenant, target).await? {
+                        Some(row) => row_is_voiding(&row),
+                        None => false,
+                    },
+                };
+                if target_is_voiding {
+                    return Ok(Verdict::Rejected {
+                        message: format!("object.id: statement {target} is a voiding statement and cannot be voided"),
+                    });
+                }
+            }
+            fresh.push((id, statement));
+        }
+
+        let mut meta = self.tenant_meta(tenant).await?;
+        let log_time = u64::try_from(record.timestamp_micros).unwrap_or(0);
+        for (id, statement) in fresh {
+            let stored = log_time.max(meta.last_stored + 1);
+            if meta.last_stored == 0 {
+                meta.first_bucket = bucket_of(stored);
+            }
+            meta.last_stored = stored;
+            let mut json = statement.value().clone();
+            let stored_text = serde_json::Value::String(xapi::format_timestamp(micros_to_datetime(stored)));
+            if json.get("timestamp").is_none() {
+                json["timestamp"] = stored_text.clone();
+            }
+            json["stored"] = stored_text;
+            let row =
+                StatementRow { voided: false, stored_micros: stored, json: serde_json::to_vec(&json).expect("json") };
+            self.put_statement(tenant, id, row);
+            self.put_indexes(tenant, id, stored, statement);
+            if let Some(target) = statement.voided_target() {
+                if let Some(mut target_row) = self.statement(tenant, target).await? {
+                    target_row.voided = true;
+                    self.put_statement(tenant, target, target_row);
+                }
+            }
+        }
+        self.tenants.insert(tenant.clone(), meta);
+        Ok(Verdict::Stored { ids })
+    }
+
+    fn put_indexes(&mut self, tenant: &TenantId, id: Uuid, stored: u64, statement: &Statement) {
+        let bucket = bucket_of(stored);
+        let mut keys = vec![IndexKey::all(tenant), IndexKey::verb(tenant, statement.verb_id())];
+        keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
+        keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
+        keys.extend(statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, a.as_str())));
+        keys.extend(statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, a.as_str())));
+        if let Some(registration) = statement.registration() {
+            keys.push(IndexKey::registration(tenant, registration));
+        }
+        for key in keys {
+            self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
+        }
+    }
+}
+
+fn row_is_voiding(row: &StatementRow) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&row.json)
+        .map(|json| Statement::from_trusted(json).voided_target().is_some())
+        .unwrap_or(false)
+}
+
+/// Converts microseconds since the epoch to a UTC time.
+pub fn micros_to_datetime(micros: u64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(i64::try_from(micros).unwrap_or(i64::MAX)).unwrap_or_default()
+}

@@ -1,0 +1,273 @@
+//! The query service and its planner: answers statement GETs from the query
+//! tables by walking the most selective index in `stored` order.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+use xapi::Statement;
+
+use crate::log::EventLog;
+use crate::projector::{load_position, micros_to_datetime};
+use crate::store::{Order, QueryStore, StoreError, Table};
+use crate::tables::{
+    bucket_of, index_clustering, parse_index_clustering, statement_partition, tenant_meta_partition, IndexKey,
+    IndexScope, StatementRow, TenantMeta,
+};
+use crate::tenant::TenantId;
+
+/// Most statements one page holds.
+pub const MAX_PAGE: usize = 500;
+
+/// Failures of a query.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request is malformed (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed (503).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The filters and paging of a statement list request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementQuery {
+    /// IFI key of the `agent` filter.
+    pub agent: Option<String>,
+    /// The `verb` filter.
+    pub verb: Option<String>,
+    /// The `activity` filter.
+    pub activity: Option<String>,
+    /// The `registration` filter.
+    pub registration: Option<Uuid>,
+    /// Match related activities too.
+    pub related_activities: bool,
+    /// Match related agents too.
+    pub related_agents: bool,
+    /// Only statements stored after this time (exclusive), microseconds.
+    pub since: Option<u64>,
+    /// Only statements stored at or before this time, microseconds.
+    pub until: Option<u64>,
+    /// Page size (0 = the server's maximum).
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    /// Continue after this `stored` time (set by a `more` cursor).
+    pub after: Option<u64>,
+}
+
+impl StatementQuery {
+    /// Encodes the query as an opaque `more` cursor.
+    pub fn to_cursor(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("query serialises"))
+    }
+
+    /// Decodes a `more` cursor.
+    pub fn from_cursor(cursor: &str) -> Result<Self, QueryError> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| QueryError::Invalid("more: not a cursor issued by this LRS".into()))?;
+        serde_json::from_slice(&bytes).map_err(|_| QueryError::Invalid("more: not a cursor issued by this LRS".into()))
+    }
+
+    fn page_size(&self) -> usize {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            MAX_PAGE
+        } else {
+            self.limit
+        }
+    }
+
+    /// The index the planner walks, and whether each filter is left to check.
+    fn plan(&self, tenant: &TenantId) -> IndexKey {
+        if let Some(registration) = self.registration {
+            IndexKey::registration(tenant, registration)
+        } else if let Some(agent) = &self.agent {
+            IndexKey::agent(tenant, scope(self.related_agents), agent)
+        } else if let Some(activity) = &self.activity {
+            IndexKey::activity(tenant, scope(self.related_activities), activity)
+        } else if let Some(verb) = &self.verb {
+            IndexKey::verb(tenant, verb)
+        } else {
+            IndexKey::all(tenant)
+        }
+    }
+
+    fn matches(&self, statement: &Statement) -> bool {
+        let verb_ok = self.verb.as_deref().is_none_or(|verb| statement.verb_id() == verb);
+        let registration_ok = self.registration.is_none_or(|r| statement.registration() == Some(r));
+        let activity_ok = self
+            .activity
+            .as_deref()
+            .is_none_or(|a| statement.activities(self.related_activities).iter().any(|x| x == a));
+        let agent_ok =
+            self.agent.as_deref().is_none_or(|a| statement.agents(self.related_agents).iter().any(|x| x.as_str() == a));
+        verb_ok && registration_ok && activity_ok && agent_ok
+    }
+}
+
+fn scope(related: bool) -> IndexScope {
+    if related {
+        IndexScope::Related
+    } else {
+        IndexScope::Direct
+    }
+}
+
+/// One page of a statement list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatementsPage {
+    /// The statements, as stored.
+    pub statements: Vec<Value>,
+    /// Cursor of the next page, when there is one.
+    pub more: Option<String>,
+}
+
+/// Answers statement reads from the query tables.
+#[derive(Clone)]
+pub struct QueryService {
+    store: Arc<dyn QueryStore>,
+    log: Arc<dyn EventLog>,
+}
+
+impl QueryService {
+    /// A query service reading `store`; `log` tells how far projection lags.
+    pub fn new(store: Arc<dyn QueryStore>, log: Arc<dyn EventLog>) -> Self {
+        Self { store, log }
+    }
+
+    /// A statement by id: the voided one for `voided`, otherwise a not-voided one.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn statement(&self, tenant: &TenantId, id: Uuid, voided: bool) -> Result<Option<Value>, QueryError> {
+        let row = self.load(tenant, id).await?;
+        Ok(row.filter(|row| row.voided == voided).and_then(|row| serde_json::from_slice(&row.json).ok()))
+    }
+
+    async fn load(&self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, QueryError> {
+        let bytes = self.store.get(Table::Statements, &statement_partition(tenant, id), &[]).await?;
+        Ok(bytes.and_then(|bytes| StatementRow::decode(&bytes)))
+    }
+
+    async fn tenant_meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, QueryError> {
+        let bytes = self.store.get(Table::Meta, &tenant_meta_partition(tenant), &[]).await?;
+        Ok(bytes.map(|bytes| TenantMeta::decode(&bytes)))
+    }
+
+    /// One page of the statements matching `query`, newest first unless ascending.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn statements(&self, tenant: &TenantId, query: &StatementQuery) -> Result<StatementsPage, QueryError> {
+        let page_size = query.page_size();
+        let Some(meta) = self.tenant_meta(tenant).await? else {
+            return Ok(StatementsPage { statements: Vec::new(), more: None });
+        };
+        let mut low = query.since.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut high = query.until.map_or(Bound::Unbounded, Bound::Included);
+        if let Some(after) = query.after {
+            if query.ascending {
+                low = tighter_low(low, after);
+            } else {
+                high = tighter_high(high, after);
+            }
+        }
+        let first_bucket = match low {
+            Bound::Excluded(t) => bucket_of(t.saturating_add(1)),
+            Bound::Included(t) => bucket_of(t),
+            Bound::Unbounded => meta.first_bucket,
+        }
+        .max(meta.first_bucket);
+        let last_bucket = match high {
+            Bound::Included(t) | Bound::Excluded(t) => bucket_of(t),
+            Bound::Unbounded => bucket_of(meta.last_stored),
+        }
+        .min(bucket_of(meta.last_stored));
+        if first_bucket > last_bucket {
+            return Ok(StatementsPage { statements: Vec::new(), more: None });
+        }
+        let range = (low.map(index_clustering), high.map(index_clustering));
+        let order = if query.ascending { Order::Ascending } else { Order::Descending };
+        let index = query.plan(tenant);
+        let buckets: Box<dyn Iterator<Item = u32>> = if query.ascending {
+            Box::new(first_bucket..=last_bucket)
+        } else {
+            Box::new((first_bucket..=last_bucket).rev())
+        };
+
+        let mut found: Vec<(u64, Value)> = Vec::with_capacity(page_size + 1);
+        'buckets: for bucket in buckets {
+            let partition = index.partition(bucket);
+            let mut bucket_range = range.clone();
+            loop {
+                let want = (page_size + 1 - found.len()).max(16);
+                let rows = self.store.scan(index.table, &partition, bucket_range.clone(), order, want).await?;
+                let exhausted = rows.len() < want;
+                for (clustering, value) in &rows {
+                    let Some(stored) = parse_index_clustering(clustering) else { continue };
+                    if order == Order::Ascending {
+                        bucket_range.0 = Bound::Excluded(clustering.clone());
+                    } else {
+                        bucket_range.1 = Bound::Excluded(clustering.clone());
+                    }
+                    let Ok(id) = Uuid::from_slice(value) else { continue };
+                    let Some(row) = self.load(tenant, id).await? else { continue };
+                    if row.voided {
+                        continue;
+                    }
+                    let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { continue };
+                    let statement = Statement::from_trusted(json);
+                    if query.matches(&statement) {
+                        found.push((stored, statement.into_value()));
+                        if found.len() > page_size {
+                            break 'buckets;
+                        }
+                    }
+                }
+                if exhausted {
+                    break;
+                }
+            }
+        }
+        let more = if found.len() > page_size {
+            found.truncate(page_size);
+            let last_stored = found.last().map(|(stored, _)| *stored);
+            Some(StatementQuery { after: last_stored, ..query.clone() }.to_cursor())
+        } else {
+            None
+        };
+        Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+    }
+
+    /// The time up to which this tenant's answers are complete: now when the
+    /// projector has caught up with the log, else the `stored` of the last
+    /// statement it applied.
+    pub async fn consistent_through(&self, tenant: &TenantId) -> Result<chrono::DateTime<chrono::Utc>, QueryError> {
+        let mut caught_up = true;
+        for partition in 0..self.log.partitions() {
+            let end = self.log.end_offset(partition).await.ok();
+            let applied = load_position(self.store.as_ref(), partition).await?;
+            caught_up &= end.is_some_and(|end| applied >= end);
+        }
+        if caught_up {
+            return Ok(chrono::Utc::now());
+        }
+        let last = self.tenant_meta(tenant).await?.map_or(0, |meta| meta.last_stored);
+        Ok(micros_to_datetime(last))
+    }
+}
+
+fn tighter_low(low: Bound<u64>, after: u64) -> Bound<u64> {
+    match low {
+        Bound::Excluded(t) | Bound::Included(t) if t > after => low,
+        _ => Bound::Excluded(after),
+    }
+}
+
+fn tighter_high(high: Bound<u64>, after: u64) -> Bound<u64> {
+    match high {
+        Bound::Excluded(t) | Bound::Included(t) if t < after => high,
+        _ => Bound::Excluded(after),
+    }
+}

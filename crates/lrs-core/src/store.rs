@@ -1,0 +1,151 @@
+//! The query-table port: ordered tables with a partition key and a clustering
+//! key, defined once here and implemented by every store.
+
+use std::ops::Bound;
+
+use async_trait::async_trait;
+
+/// The query tables. Every partition key starts with the tenant id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Statement by id: (tenant, statement id) → statement row.
+    Statements,
+    /// Statements by `stored`: (tenant, day) / stored → statement id.
+    ByStored,
+    /// Statements by verb: (tenant, verb, day) / stored → statement id.
+    ByVerb,
+    /// Statements by activity: (tenant, scope, activity, day) / stored → id.
+    ByActivity,
+    /// Statements by agent: (tenant, scope, agent key, day) / stored → id.
+    ByAgent,
+    /// Statements by registration: (tenant, registration, day) / stored → id.
+    ByRegistration,
+    /// Verdict of each command: (tenant, command id) → verdict.
+    Verdicts,
+    /// Projection bookkeeping: positions, per-tenant watermarks and buckets.
+    Meta,
+    /// Credentials: (key) → credential record.
+    Credentials,
+}
+
+impl Table {
+    /// Every table, for stores that create them up front.
+    pub const ALL: [Table; 9] = [
+        Table::Statements,
+        Table::ByStored,
+        Table::ByVerb,
+        Table::ByActivity,
+        Table::ByAgent,
+        Table::ByRegistration,
+        Table::Verdicts,
+        Table::Meta,
+        Table::Credentials,
+    ];
+
+    /// The table's name in a store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Statements => "statements",
+            Table::ByStored => "statements_by_stored",
+            Table::ByVerb => "statements_by_verb",
+            Table::ByActivity => "statements_by_activity",
+            Table::ByAgent => "statements_by_agent",
+            Table::ByRegistration => "statements_by_registration",
+            Table::Verdicts => "verdicts",
+            Table::Meta => "meta",
+            Table::Credentials => "credentials",
+        }
+    }
+}
+
+/// Direction of a clustering-order walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Smallest clustering key first.
+    Ascending,
+    /// Largest clustering key first.
+    Descending,
+}
+
+/// A write to one row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Insert or overwrite a row.
+    Put {
+        /// Table written.
+        table: Table,
+        /// Encoded partition key.
+        partition: Vec<u8>,
+        /// Encoded clustering key.
+        clustering: Vec<u8>,
+        /// Row value.
+        value: Vec<u8>,
+    },
+    /// Remove a row if present.
+    Delete {
+        /// Table written.
+        table: Table,
+        /// Encoded partition key.
+        partition: Vec<u8>,
+        /// Encoded clustering key.
+        clustering: Vec<u8>,
+    },
+}
+
+/// Writes applied atomically: all of them or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The writes, in order.
+    pub mutations: Vec<Mutation>,
+}
+
+impl WriteBatch {
+    /// Adds a put.
+    pub fn put(&mut self, table: Table, partition: Vec<u8>, clustering: Vec<u8>, value: Vec<u8>) {
+        self.mutations.push(Mutation::Put { table, partition, clustering, value });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, table: Table, partition: Vec<u8>, clustering: Vec<u8>) {
+        self.mutations.push(Mutation::Delete { table, partition, clustering });
+    }
+
+    /// True when the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.mutations.is_empty()
+    }
+}
+
+/// A clustering-key range inside one partition.
+pub type ClusteringRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Failures of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached.
+    #[error("query store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's storage failed.
+    #[error("query store failed: {0}")]
+    Storage(String),
+}
+
+/// The query tables of a store.
+#[async_trait]
+pub trait QueryStore: Send + Sync + 'static {
+    /// Reads one row.
+    async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Reads up to `limit` rows of one partition within `range`, in `order`.
+    async fn scan(
+        &self,
+        table: Table,
+        partition: &[u8],
+        range: ClusteringRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Applies a batch atomically and durably.
+    async fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
+}

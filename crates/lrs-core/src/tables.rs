@@ -1,0 +1,199 @@
+//! Keys and row formats of the query tables, written once for every store.
+
+use uuid::Uuid;
+
+use crate::keys::KeyBuilder;
+use crate::store::Table;
+use crate::tenant::TenantId;
+
+/// Microseconds in one time bucket (a day of `stored`).
+pub const BUCKET_MICROS: u64 = 86_400_000_000;
+
+/// The time bucket of a `stored` time.
+pub fn bucket_of(stored_micros: u64) -> u32 {
+    (stored_micros / BUCKET_MICROS) as u32
+}
+
+/// Whether an index lists only the statement itself or its related parts too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexScope {
+    /// Actor/object only (the plain `agent` and `activity` filters).
+    Direct,
+    /// Also context, authority and sub-statement parts (`related_*`).
+    Related,
+}
+
+impl IndexScope {
+    fn tag(self) -> &'static str {
+        match self {
+            IndexScope::Direct => "d",
+            IndexScope::Related => "r",
+        }
+    }
+}
+
+/// The key of one statement-index partition, without its time bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexKey {
+    /// Table of the index.
+    pub table: Table,
+    prefix: KeyBuilder,
+}
+
+impl IndexKey {
+    /// All statements of a tenant, by `stored`.
+    pub fn all(tenant: &TenantId) -> Self {
+        Self { table: Table::ByStored, prefix: KeyBuilder::new().str(tenant.as_str()) }
+    }
+
+    /// Statements with a verb.
+    pub fn verb(tenant: &TenantId, verb: &str) -> Self {
+        Self { table: Table::ByVerb, prefix: KeyBuilder::new().str(tenant.as_str()).str(verb) }
+    }
+
+    /// Statements about an activity.
+    pub fn activity(tenant: &TenantId, scope: IndexScope, activity: &str) -> Self {
+        let prefix = KeyBuilder::new().str(tenant.as_str()).str(scope.tag()).str(activity);
+        Self { table: Table::ByActivity, prefix }
+    }
+
+    /// Statements about an agent, by its IFI key.
+    pub fn agent(tenant: &TenantId, scope: IndexScope, agent: &str) -> Self {
+        let prefix = KeyBuilder::new().str(tenant.as_str()).str(scope.tag()).str(agent);
+        Self { table: Table::ByAgent, prefix }
+    }
+
+    /// Statements of a registration.
+    pub fn registration(tenant: &TenantId, registration: Uuid) -> Self {
+        let prefix = KeyBuilder::new().str(tenant.as_str()).bytes(registration.as_bytes());
+        Self { table: Table::ByRegistration, prefix }
+    }
+
+    /// The partition key of one time bucket.
+    pub fn partition(&self, bucket: u32) -> Vec<u8> {
+        self.prefix.clone().u32(bucket).build()
+    }
+}
+
+/// Clustering key of an index row: the `stored` time.
+pub fn index_clustering(stored_micros: u64) -> Vec<u8> {
+    stored_micros.to_be_bytes().to_vec()
+}
+
+/// Reads back the `stored` time of an index clustering key.
+pub fn parse_index_clustering(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Partition key of a statement row.
+pub fn statement_partition(tenant: &TenantId, id: Uuid) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).bytes(id.as_bytes()).build()
+}
+
+/// Partition key of a verdict row.
+pub fn verdict_partition(tenant: &TenantId, command_id: Uuid) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).bytes(command_id.as_bytes()).build()
+}
+
+/// Meta partition holding the projector's positions, one row per log partition.
+pub fn positions_partition() -> Vec<u8> {
+    KeyBuilder::new().str("positions").build()
+}
+
+/// Meta clustering key of a log partition's position.
+pub fn position_clustering(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().u32(log_partition).build()
+}
+
+/// Meta partition of a tenant's projection state.
+pub fn tenant_meta_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str("tenant").str(tenant.as_str()).build()
+}
+
+/// A stored statement with what the projector knows about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementRow {
+    /// Whether a voiding statement has voided it.
+    pub voided: bool,
+    /// Its `stored` time in microseconds.
+    pub stored_micros: u64,
+    /// The statement JSON as it is answered (with `stored`).
+    pub json: Vec<u8>,
+}
+
+impl StatementRow {
+    /// Encodes the row.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.json.len());
+        out.push(u8::from(self.voided));
+        out.extend_from_slice(&self.stored_micros.to_be_bytes());
+        out.extend_from_slice(&self.json);
+        out
+    }
+
+    /// Decodes a row; `None` when it is not a statement row.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < 9 {
+            return None;
+        }
+        Some(Self {
+            voided: bytes[0] == 1,
+            stored_micros: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
+            json: bytes[9..].to_vec(),
+        })
+    }
+}
+
+/// Projection state of one tenant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantMeta {
+    /// `stored` of the last statement projected (0 when none).
+    pub last_stored: u64,
+    /// First time bucket holding statements.
+    pub first_bucket: u32,
+}
+
+impl TenantMeta {
+    /// Encodes the row.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.last_stored.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.first_bucket.to_be_bytes());
+        out
+    }
+
+    /// Decodes a row (missing or malformed rows read as the default).
+    pub fn decode(bytes: &[u8]) -> Self {
+        if bytes.len() != 12 {
+            return Self::default();
+        }
+        Self {
+            last_stored: u64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes")),
+            first_bucket: u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_row_round_trips() {
+        let row = StatementRow { voided: true, stored_micros: 1_700_000_000_000_000, json: b"{}".to_vec() };
+        assert_eq!(StatementRow::decode(&row.encode()), Some(row));
+        assert_eq!(StatementRow::decode(b"short"), None);
+    }
+
+    #[test]
+    fn tenant_meta_round_trips() {
+        let meta = TenantMeta { last_stored: 5, first_bucket: 7 };
+        assert_eq!(TenantMeta::decode(&meta.encode()), meta);
+    }
+
+    #[test]
+    fn tenants_never_share_a_partition() {
+        let a = TenantId::parse("a").unwrap();
+        let ab = TenantId::parse("ab").unwrap();
+        assert_ne!(IndexKey::verb(&a, "bx").partition(1), IndexKey::verb(&ab, "x").partition(1));
+    }
+}

@@ -1,0 +1,99 @@
+//! Request extractors: the authenticated caller and the xAPI version.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::Engine as _;
+use lrs_core::Principal;
+use xapi::Version;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Name of the xAPI version header.
+pub(crate) const VERSION_HEADER: &str = "X-Experience-API-Version";
+
+/// The caller of a request, authenticated by HTTP Basic.
+pub(crate) struct Caller(pub(crate) Principal);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credentials = basic_credentials(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Unavailable("server state missing".into()))?;
+            let (key, secret) = credentials?;
+            match state.auth.authenticate(&key, &secret).await? {
+                Some(principal) => Ok(Caller(principal)),
+                None => Err(ApiError::Unauthorized("unknown key or wrong secret".into())),
+            }
+        })
+    }
+}
+
+fn basic_credentials(req: &HttpRequest) -> Result<(String, String), ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header is required (HTTP Basic)".into()))?;
+    let text = value.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+    let encoded = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must use the Basic scheme".into()))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ApiError::Unauthorized("the Basic credentials are not valid base64 text".into()))?;
+    let (key, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| ApiError::Unauthorized("the Basic credentials must be key:secret".into()))?;
+    Ok((key.to_owned(), secret.to_owned()))
+}
+
+/// The xAPI version a request asks for, from its required version header.
+pub(crate) struct RequestVersion(pub(crate) Version);
+
+impl FromRequest for RequestVersion {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(request_version(req).map(RequestVersion))
+    }
+}
+
+fn request_version(req: &HttpRequest) -> Result<Version, ApiError> {
+    let value = req
+        .headers()
+        .get(VERSION_HEADER)
+        .ok_or_else(|| ApiError::BadRequest(format!("the {VERSION_HEADER} header is required")))?;
+    let text = value.to_str().map_err(|_| ApiError::BadRequest(format!("the {VERSION_HEADER} header is not text")))?;
+    Version::parse_header(text.trim())
+        .map_err(|_| ApiError::BadRequest(format!("{VERSION_HEADER} {text:?} is not supported; use 1.0.x or 2.0.x")))
+}
+
+/// Sets the version header on every response: 2.0.0 for 2.0 requests, 1.0.3 otherwise.
+pub(crate) async fn version_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let answered = match request_version(req.request()) {
+        Ok(version) if version.is_v2() => "2.0.0",
+        _ => "1.0.3",
+    };
+    let mut response = next.call(req).await?;
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static("x-experience-api-version"), HeaderValue::from_static(answered));
+    Ok(response)
+}

@@ -1,0 +1,66 @@
+//! The HTTP face of the LRS: actix-web routes of the gateway (writes) and the
+//! query service (reads), authentication and the xAPI header rules. This is
+//! the only crate that knows actix-web.
+
+mod about;
+mod error;
+mod extract;
+mod statements;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use lrs_core::{Authenticator, Gateway, QueryService};
+
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What every route handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accepts writes.
+    pub gateway: Gateway,
+    /// Answers reads.
+    pub query: QueryService,
+    /// Checks credentials.
+    pub auth: Authenticator,
+}
+
+/// Registers the xAPI routes under `/xapi`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/xapi")
+            .service(
+                web::resource("/statements")
+                    .route(web::get().to(statements::get))
+                    .route(web::head().to(statements::get))
+                    .route(web::put().to(statements::put))
+                    .route(web::post().to(statements::post)),
+            )
+            .service(web::resource("/about").route(web::get().to(about::get)).route(web::head().to(about::get))),
+    );
+}
+
+/// Starts the HTTP server on `listener` with `workers` worker threads.
+pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .wrap(actix_web::middleware::from_fn(extract::version_header))
+            .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(configure)
+            .default_service(web::to(error::not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

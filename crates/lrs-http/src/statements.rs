@@ -1,0 +1,265 @@
+//! The Statement resource: PUT, POST, GET and HEAD on /xapi/statements.
+
+use std::collections::HashMap;
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use lrs_core::StatementQuery;
+use serde_json::Value;
+use uuid::Uuid;
+use xapi::Format;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, RequestVersion};
+use crate::AppState;
+
+const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
+
+/// Parameters a statement GET may carry.
+const GET_PARAMS: &[&str] = &[
+    "statementId",
+    "voidedStatementId",
+    "agent",
+    "verb",
+    "activity",
+    "registration",
+    "related_activities",
+    "related_agents",
+    "since",
+    "until",
+    "limit",
+    "format",
+    "attachments",
+    "ascending",
+    "more",
+];
+
+fn query_params(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))?;
+    let mut params = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if params.insert(name.clone(), value).is_some() {
+            return Err(ApiError::BadRequest(format!("parameter {name} is given more than once")));
+        }
+    }
+    Ok(params)
+}
+
+fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(ApiError::BadRequest(format!(
+            "Content-Type must be application/json, not {:?}",
+            if content_type.is_empty() { "(none)" } else { content_type }
+        )));
+    }
+    serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))
+}
+
+fn parse_uuid(name: &str, value: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(value).map_err(|_| ApiError::BadRequest(format!("{name}: {value:?} is not a UUID")))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::BadRequest(format!("{name}: must be true or false, not {value:?}"))),
+    }
+}
+
+fn parse_time(name: &str, value: &str) -> Result<u64, ApiError> {
+    let time = xapi::parse_timestamp(value)
+        .map_err(|error| ApiError::BadRequest(format!("{name}: {value:?} is not a timestamp ({error})")))?;
+    Ok(u64::try_from(time.timestamp_micros()).unwrap_or(0))
+}
+
+/// PUT /xapi/statements?statementId=…: stores one statement with that id.
+pub(crate) async fn put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    version: RequestVersion,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = query_params(&req)?;
+    if let Some(name) = params.keys().find(|name| name.as_str() != "statementId") {
+        return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on PUT")));
+    }
+    let id = params
+        .get("statementId")
+        .ok_or_else(|| ApiError::BadRequest("statementId parameter is required on PUT".into()))?;
+    let id = parse_uuid("statementId", id)?;
+    let statement = json_body(&req, &body)?;
+    if !statement.is_object() {
+        return Err(ApiError::BadRequest("PUT takes one statement object".into()));
+    }
+    state.gateway.store_statements(&caller.0, statement, version.0, Some(id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// POST /xapi/statements: stores one statement or a batch, answering their ids.
+pub(crate) async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    version: RequestVersion,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = query_params(&req)?;
+    if let Some(name) = params.keys().next() {
+        return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on POST")));
+    }
+    let statements = json_body(&req, &body)?;
+    let ids = state.gateway.store_statements(&caller.0, statements, version.0, None).await?;
+    Ok(HttpResponse::Ok().json(ids))
+}
+
+/// GET (and HEAD) /xapi/statements: one statement by id, or a filtered page.
+pub(crate) async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    _version: RequestVersion,
+) -> Result<HttpResponse, ApiError> {
+    let params = query_params(&req)?;
+    if let Some(name) = params.keys().find(|name| !GET_PARAMS.contains(&name.as_str())) {
+        return Err(ApiError::BadRequest(format!("parameter {name} is not a statement query parameter")));
+    }
+    let tenant = &caller.0.tenant;
+    let format = match params.get("format") {
+        Some(text) => Format::parse(text).map_err(|e| ApiError::BadRequest(format!("format: {}", e.message())))?,
+        None => Format::Exact,
+    };
+    if let Some(text) = params.get("attachments") {
+        parse_bool("attachments", text)?;
+    }
+    let languages = accept_languages(&req);
+    let consistent_through = xapi::format_timestamp(state.query.consistent_through(tenant).await?);
+
+    let single = match (params.get("statementId"), params.get("voidedStatementId")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest("statementId and voidedStatementId cannot be combined".into()))
+        }
+        (Some(id), None) => Some((parse_uuid("statementId", id)?, false)),
+        (None, Some(id)) => Some((parse_uuid("voidedStatementId", id)?, true)),
+        (None, None) => None,
+    };
+    let mut response = HttpResponse::Ok();
+    response.insert_header((HeaderName::from_static(CONSISTENT_THROUGH), header_value(&consistent_through)));
+    if let Some((id, voided)) = single {
+        if let Some(name) = params
+            .keys()
+            .find(|name| !matches!(name.as_str(), "statementId" | "voidedStatementId" | "format" | "attachments"))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "parameter {name} cannot be combined with statementId or voidedStatementId"
+            )));
+        }
+        let statement = state
+            .query
+            .statement(tenant, id, voided)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
+        return Ok(response.json(xapi::format_statement(&statement, format, &languages)));
+    }
+
+    let query = match params.get("more") {
+        Some(cursor) => StatementQuery::from_cursor(cursor)?,
+        None => list_query(&params)?,
+    };
+    let page = state.query.statements(tenant, &query).await?;
+    let statements: Vec<Value> =
+        page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
+    let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
+    Ok(response.json(serde_json::json!({ "statements": statements, "more": more })))
+}
+
+fn more_link(cursor: &str, params: &HashMap<String, String>) -> String {
+    let mut link = format!("/xapi/statements?more={cursor}");
+    for name in ["format", "attachments"] {
+        if let Some(value) = params.get(name) {
+            link.push('&');
+            link.push_str(&serde_urlencoded::to_string([(name, value)]).unwrap_or_default());
+        }
+    }
+    link
+}
+
+fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiError> {
+    let mut query = StatementQuery::default();
+    if let Some(agent) = params.get("agent") {
+        let key = xapi::parse_agent_param(agent).map_err(|e| ApiError::BadRequest(format!("agent: {e}")))?;
+        query.agent = Some(key.as_str().to_owned());
+    }
+    if let Some(verb) = params.get("verb") {
+        query.verb = Some(check_iri("verb", verb)?);
+    }
+    if let Some(activity) = params.get("activity") {
+        query.activity = Some(check_iri("activity", activity)?);
+    }
+    if let Some(registration) = params.get("registration") {
+        query.registration = Some(parse_uuid("registration", registration)?);
+    }
+    if let Some(value) = params.get("related_activities") {
+        query.related_activities = parse_bool("related_activities", value)?;
+    }
+    if let Some(value) = params.get("related_agents") {
+        query.related_agents = parse_bool("related_agents", value)?;
+    }
+    if let Some(value) = params.get("ascending") {
+        query.ascending = parse_bool("ascending", value)?;
+    }
+    if let Some(value) = params.get("since") {
+        query.since = Some(parse_time("since", value)?);
+    }
+    if let Some(value) = params.get("until") {
+        query.until = Some(parse_time("until", value)?);
+    }
+    if let Some(value) = params.get("limit") {
+        query.limit = value
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("limit: {value:?} is not a non-negative integer")))?;
+    }
+    Ok(query)
+}
+
+fn check_iri(name: &str, value: &str) -> Result<String, ApiError> {
+    let has_scheme = value.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if has_scheme {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::BadRequest(format!("{name}: {value:?} is not an IRI")))
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The languages of the Accept-Language header, most preferred first.
+fn accept_languages(req: &HttpRequest) -> Vec<String> {
+    let Some(header) = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else {
+        return Vec::new();
+    };
+    let mut weighted: Vec<(f32, usize, String)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(position, item)| {
+            let mut parts = item.split(';');
+            let tag = parts.next()?.trim();
+            if tag.is_empty() {
+                return None;
+            }
+            let weight =
+                parts.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+            Some((weight, position, tag.to_owned()))
+        })
+        .collect();
+    weighted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    weighted.into_iter().map(|(_, _, tag)| tag).collect()
+}

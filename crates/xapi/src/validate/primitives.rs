@@ -1,0 +1,361 @@
+//! Formats of individual values: IRI, UUID, timestamp, duration, language tag, language map, extensions.
+
+use serde_json::Value;
+
+use super::{as_object, as_str, err, keyed, type_name, Ctx, VResult};
+use crate::timestamp::{self, Strictness};
+
+/// True if `s` is an absolute IRI: a scheme, a colon, and no characters IRIs forbid.
+pub(crate) fn is_iri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut sb = scheme.bytes();
+    if !sb.next().is_some_and(|b| b.is_ascii_alphabetic()) {
+        return false;
+    }
+    if !sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+        return false;
+    }
+    if rest.is_empty() {
+        return false;
+    }
+    let bytes = rest.as_bytes();
+    for (i, ch) in rest.char_indices() {
+        if ch.is_whitespace()
+            || ch.is_control()
+            || matches!(ch, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`')
+        {
+            return false;
+        }
+        if ch == '%' {
+            let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Checks that the value is a string holding an absolute IRI.
+pub(crate) fn check_iri(v: &Value, path: &str) -> VResult {
+    let s = as_str(v, path)?;
+    if is_iri(s) {
+        Ok(())
+    } else {
+        err(
+            path,
+            format!(
+                "must be an absolute IRI with a scheme (e.g. \"http://example.com/x\"), not {s:?}"
+            ),
+        )
+    }
+}
+
+/// Checks that the value is a string holding an IRL (a resolvable IRI, e.g. http(s)).
+pub(crate) fn check_irl(v: &Value, path: &str) -> VResult {
+    let s = as_str(v, path)?;
+    if is_iri(s) {
+        Ok(())
+    } else {
+        err(
+            path,
+            format!(
+                "must be an absolute IRL with a scheme (e.g. \"http://example.com/x\"), not {s:?}"
+            ),
+        )
+    }
+}
+
+/// True for a UUID in 8-4-4-4-12 hexadecimal form (either case, any variant).
+pub(crate) fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Parses a UUID in 8-4-4-4-12 form.
+pub(crate) fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
+    if is_uuid(s) {
+        uuid::Uuid::parse_str(s).ok()
+    } else {
+        None
+    }
+}
+
+/// Checks that the value is a UUID string.
+pub(crate) fn check_uuid(v: &Value, path: &str) -> VResult {
+    let s = as_str(v, path)?;
+    if is_uuid(s) {
+        Ok(())
+    } else {
+        err(
+            path,
+            format!("must be a UUID (8-4-4-4-12 hexadecimal digits), not {s:?}"),
+        )
+    }
+}
+
+/// Checks that the value is a timestamp string with a time zone.
+pub(crate) fn check_timestamp(v: &Value, path: &str, _ctx: Ctx) -> VResult {
+    let s = as_str(v, path)?;
+    match timestamp::parse(s, Strictness::Statement) {
+        Ok(_) => Ok(()),
+        Err(m) => err(path, format!("{m} (got {s:?})")),
+    }
+}
+
+/// True for an ISO 8601 duration in the `PnYnMnWnDTnHnMnS` form (4.4.3.2).
+pub(crate) fn is_duration(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('P') else {
+        return false;
+    };
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => {
+            if t.is_empty() {
+                return false;
+            }
+            (d, Some(t))
+        }
+        None => (rest, None),
+    };
+    let mut fraction_seen = false;
+    let Some(date_components) = scan_duration_part(date, b"YMWD", &mut fraction_seen) else {
+        return false;
+    };
+    let time_components = match time {
+        Some(t) => match scan_duration_part(t, b"HMS", &mut fraction_seen) {
+            Some(0) | None => return false,
+            Some(n) => n,
+        },
+        None => 0,
+    };
+    date_components + time_components > 0
+}
+
+/// Scans `n<designator>` components in designator order; returns how many there were.
+fn scan_duration_part(part: &str, designators: &[u8], fraction_seen: &mut bool) -> Option<usize> {
+    let b = part.as_bytes();
+    let mut i = 0;
+    let mut next_designator = 0;
+    let mut components = 0;
+    while i < b.len() {
+        if *fraction_seen {
+            return None; // a fraction is only allowed on the last component
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+            i += 1;
+            let fs = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == fs {
+                return None;
+            }
+            *fraction_seen = true;
+        }
+        let d = *b.get(i)?;
+        let p = designators[next_designator..]
+            .iter()
+            .position(|x| *x == d)?;
+        next_designator += p + 1;
+        i += 1;
+        components += 1;
+    }
+    Some(components)
+}
+
+/// Checks that the value is an ISO 8601 duration string.
+pub(crate) fn check_duration(v: &Value, path: &str) -> VResult {
+    let s = as_str(v, path)?;
+    if is_duration(s) {
+        Ok(())
+    } else {
+        err(
+            path,
+            format!("must be an ISO 8601 duration such as \"PT1H30M\" or \"P1DT0.5S\", not {s:?}"),
+        )
+    }
+}
+
+/// True for a well-formed RFC 5646 language tag.
+pub(crate) fn is_language_tag(s: &str) -> bool {
+    language_tags::LanguageTag::parse(s).is_ok()
+}
+
+/// Checks that the value is an RFC 5646 language tag string.
+pub(crate) fn check_language_tag(v: &Value, path: &str) -> VResult {
+    let s = as_str(v, path)?;
+    if is_language_tag(s) {
+        Ok(())
+    } else {
+        err(path, format!("{s:?} is not a valid RFC 5646 language tag"))
+    }
+}
+
+/// Checks a language map: an object whose keys are language tags and whose values are strings.
+pub(crate) fn check_language_map(v: &Value, path: &str) -> VResult {
+    let map = as_object(v, path, "a language map")?;
+    for (k, val) in map {
+        if !is_language_tag(k) {
+            return err(
+                path,
+                format!("key {k:?} is not a valid RFC 5646 language tag"),
+            );
+        }
+        if !val.is_string() {
+            return err(
+                keyed(path, k),
+                format!("must be a string, not {}", type_name(val)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks an extensions object: keys are IRIs, values are free-form (null allowed).
+pub(crate) fn check_extensions(v: &Value, path: &str) -> VResult {
+    let map = as_object(v, path, "an extensions map")?;
+    for k in map.keys() {
+        if !is_iri(k) {
+            return err(path, format!("key {k:?} must be an absolute IRI"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a boolean.
+pub(crate) fn check_bool(v: &Value, path: &str) -> VResult {
+    match v {
+        Value::Bool(_) => Ok(()),
+        other => err(path, format!("must be a boolean, not {}", type_name(other))),
+    }
+}
+
+/// The value as a number.
+pub(crate) fn as_number(v: &Value, path: &str) -> VResult<f64> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| crate::ValidationError::new(path, "must be a finite number")),
+        other => err(path, format!("must be a number, not {}", type_name(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iris() {
+        for s in [
+            "http://example.com",
+            "https://example.com/a%20b?x=1#f",
+            "urn:uuid:6690e6c9-3ef0-4ed3-8b37-7f3964730bee",
+            "mailto:a@b.c",
+            "http://例え.テスト/パス",
+            "tag:example.com,2024:x",
+        ] {
+            assert!(is_iri(s), "{s}");
+        }
+        for s in [
+            "",
+            "example.com",
+            "ab=c://should.fail.com",
+            "1http://x",
+            "http:",
+            "should fail",
+            "http://exa mple.com",
+            "http://x/%zz",
+            "http://x/<a>",
+            ":foo",
+        ] {
+            assert!(!is_iri(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn uuids() {
+        assert!(is_uuid("6690e6c9-3ef0-4ed3-8b37-7f3964730bee"));
+        assert!(is_uuid("AA97B177-9383-4934-8543-0F91A7A02836"));
+        assert!(is_uuid("00000000-0000-0000-0000-000000000000"));
+        assert!(!is_uuid("AA97B177-9383-4934-8543-0F91A7A028368"));
+        assert!(!is_uuid("MA97B177-9383-4934-8543-0F91A7A02836"));
+        assert!(!is_uuid("aa97b1779383493485430f91a7a02836"));
+        assert!(!is_uuid("{aa97b177-9383-4934-8543-0f91a7a02836}"));
+        assert!(parse_uuid("AA97B177-9383-4934-8543-0F91A7A02836").is_some());
+    }
+
+    #[test]
+    fn durations() {
+        for s in [
+            "PT1H0M0S",
+            "P1D",
+            "PT0.5S",
+            "P3Y6M4DT12H30M5S",
+            "P4W",
+            "PT4H35M59.14S",
+            "PT16559.14S",
+            "P3Y1M29DT4H35M59.14S",
+            "P3Y",
+            "PT1H0M0.1S",
+            "P1DT12H36M0.12567S",
+            "PT0,5S",
+            "P0D",
+        ] {
+            assert!(is_duration(s), "{s}");
+        }
+        for s in [
+            "1H",
+            "P",
+            "PT",
+            "PA1H0M0S",
+            "should fail",
+            "P1H",
+            "PT1D",
+            "P1M1Y",
+            "PT1.5H2M",
+            "P0003-06-04T12:30:05",
+            "P1DT",
+            "P.5D",
+            "P1.D",
+            "pt1h",
+            "PT1S2S",
+            "",
+        ] {
+            assert!(!is_duration(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn language_tags() {
+        for s in [
+            "en",
+            "en-US",
+            "de-DE",
+            "zh-Hant",
+            "sr-Latn-RS",
+            "cmn",
+            "tlh",
+            "es-419",
+            "ase",
+        ] {
+            assert!(is_language_tag(s), "{s}");
+        }
+        for s in ["a12345", "a12345678", "something", "", "en_US", "-en"] {
+            assert!(!is_language_tag(s), "{s}");
+        }
+    }
+}
