@@ -255,7 +255,7 @@ impl<'a> Step<'a> {
             let row =
                 StatementRow { voided: false, stored_micros: stored, json: serde_json::to_vec(&json).expect("json") };
             self.put_statement(tenant, id, row);
-            self.put_indexes(tenant, id, stored, statement);
+            self.put_indexes(tenant, id, stored, statement).await?;
             if let Some(target) = statement.voided_target() {
                 if let Some(mut target_row) = self.statement(tenant, target).await? {
                     target_row.voided = true;
@@ -267,20 +267,61 @@ impl<'a> Step<'a> {
         Ok(Verdict::Stored { ids })
     }
 
-    fn put_indexes(&mut self, tenant: &TenantId, id: Uuid, stored: u64, statement: &Statement) {
+    /// Writes the index rows of a statement: its own keys, and the keys of the
+    /// statements it targets through a StatementRef (so that a filter matching
+    /// a target also returns the statements referring to it).
+    async fn put_indexes(
+        &mut self,
+        tenant: &TenantId,
+        id: Uuid,
+        stored: u64,
+        statement: &Statement,
+    ) -> Result<(), StoreError> {
         let bucket = bucket_of(stored);
-        let mut keys = vec![IndexKey::all(tenant), IndexKey::verb(tenant, statement.verb_id())];
-        keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
-        keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
-        keys.extend(statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, a.as_str())));
-        keys.extend(statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, a.as_str())));
-        if let Some(registration) = statement.registration() {
-            keys.push(IndexKey::registration(tenant, registration));
+        let mut keys = vec![IndexKey::all(tenant)];
+        keys.extend(index_keys(tenant, statement));
+        let mut target = statement_ref_target(statement.value());
+        for _ in 0..MAX_REFERENCE_DEPTH {
+            let Some(target_id) = target else { break };
+            let Some(row) = self.statement(tenant, target_id).await? else { break };
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { break };
+            target = statement_ref_target(&json);
+            for key in index_keys(tenant, &Statement::from_trusted(json)) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
         }
         for key in keys {
             self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
         }
+        Ok(())
     }
+}
+
+/// How many StatementRef hops a filter follows.
+pub const MAX_REFERENCE_DEPTH: usize = 8;
+
+/// The id a statement's StatementRef object points at, if its object is one.
+pub fn statement_ref_target(json: &serde_json::Value) -> Option<Uuid> {
+    let object = json.get("object")?;
+    if object.get("objectType")?.as_str()? != "StatementRef" {
+        return None;
+    }
+    Uuid::parse_str(object.get("id")?.as_str()?).ok()
+}
+
+/// The filter index keys of a statement's own content.
+fn index_keys(tenant: &TenantId, statement: &Statement) -> Vec<IndexKey> {
+    let mut keys = vec![IndexKey::verb(tenant, statement.verb_id())];
+    keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
+    keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
+    keys.extend(statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, a.as_str())));
+    keys.extend(statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, a.as_str())));
+    if let Some(registration) = statement.registration() {
+        keys.push(IndexKey::registration(tenant, registration));
+    }
+    keys
 }
 
 fn row_is_voiding(row: &StatementRow) -> bool {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use xapi::Statement;
 
 use crate::log::EventLog;
-use crate::projector::{load_position, micros_to_datetime};
+use crate::projector::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
     bucket_of, index_clustering, parse_index_clustering, statement_partition, tenant_meta_partition, IndexKey,
@@ -218,7 +218,7 @@ impl QueryService {
                     }
                     let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { continue };
                     let statement = Statement::from_trusted(json);
-                    if query.matches(&statement) {
+                    if self.matches_through_references(tenant, query, &statement).await? {
                         found.push((stored, statement.into_value()));
                         if found.len() > page_size {
                             break 'buckets;
@@ -238,6 +238,30 @@ impl QueryService {
             None
         };
         Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+    }
+
+    /// True when the statement, or a statement it targets through a chain of
+    /// StatementRefs, matches the query's filters.
+    async fn matches_through_references(
+        &self,
+        tenant: &TenantId,
+        query: &StatementQuery,
+        statement: &Statement,
+    ) -> Result<bool, QueryError> {
+        if query.matches(statement) {
+            return Ok(true);
+        }
+        let mut target = statement_ref_target(statement.value());
+        for _ in 0..MAX_REFERENCE_DEPTH {
+            let Some(id) = target else { break };
+            let Some(row) = self.load(tenant, id).await? else { break };
+            let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { break };
+            target = statement_ref_target(&json);
+            if query.matches(&Statement::from_trusted(json)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The time up to which this tenant's answers are complete: now when the

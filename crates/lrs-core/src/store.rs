@@ -116,6 +116,9 @@ impl WriteBatch {
     }
 }
 
+/// Rows of one partition: (clustering key, value) pairs in walk order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A clustering-key range inside one partition.
 pub type ClusteringRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
@@ -144,7 +147,7 @@ pub trait QueryStore: Send + Sync + 'static {
         range: ClusteringRange,
         order: Order,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Rows, StoreError>;
 
     /// Applies a batch atomically and durably.
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;

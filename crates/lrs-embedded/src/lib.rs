@@ -18,6 +18,6 @@ pub enum EmbeddedError {
         /// The file.
         path: String,
         /// Why.
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
 }

@@ -30,7 +30,8 @@ pub struct EmbeddedLog {
 impl EmbeddedLog {
     /// Opens (or creates) the log in `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
-        let open_error = |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source };
+        let open_error =
+            |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source: Box::new(source) };
         let db = Arc::new(Database::create(path).map_err(|e| open_error(e.into()))?);
         let write = db.begin_write().map_err(|e| open_error(e.into()))?;
         let end = {

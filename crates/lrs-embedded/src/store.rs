@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, StoreError, Table, WriteBatch};
+use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, WriteBatch};
 use redb::{Database, TableDefinition};
 
 use crate::EmbeddedError;
@@ -37,7 +37,8 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `path`, creating every table.
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
-        let open_error = |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source };
+        let open_error =
+            |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source: Box::new(source) };
         let db =
             Database::builder().set_cache_size(512 * 1024 * 1024).create(path).map_err(|e| open_error(e.into()))?;
         let write = db.begin_write().map_err(|e| open_error(e.into()))?;
@@ -55,7 +56,7 @@ impl EmbeddedStore {
         range: ClusteringRange,
         order: Order,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Rows, StoreError> {
         let prefix = row_key(partition, &[]);
         let low = match range.0 {
             Bound::Included(c) => Bound::Included(row_key(partition, &c)),
@@ -74,18 +75,17 @@ impl EmbeddedStore {
         let table = read.open_table(definition(table)).map_err(storage)?;
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_slice(&low), as_slice(&high));
         let range = table.range::<&[u8]>(bounds).map_err(storage)?;
+        let entries: Box<dyn Iterator<Item = _>> = match order {
+            Order::Ascending => Box::new(range),
+            Order::Descending => Box::new(range.rev()),
+        };
         let mut rows = Vec::new();
-        let mut push = |entry: Result<(redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>), redb::StorageError>| {
+        for entry in entries.take(limit) {
             let (key, value) = entry.map_err(storage)?;
             let key = key.value();
             if key.starts_with(&prefix) {
                 rows.push((key[prefix.len()..].to_vec(), value.value().to_vec()));
             }
-            Ok::<(), StoreError>(())
-        };
-        match order {
-            Order::Ascending => range.take(limit).try_for_each(&mut push)?,
-            Order::Descending => range.rev().take(limit).try_for_each(&mut push)?,
         }
         Ok(rows)
     }
@@ -144,7 +144,7 @@ impl QueryStore for EmbeddedStore {
         range: ClusteringRange,
         order: Order,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Rows, StoreError> {
         self.scan_now(table, partition, range, order, limit)
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use lrs_core::StatementQuery;
 use serde_json::Value;
 use uuid::Uuid;
@@ -118,13 +118,29 @@ pub(crate) async fn post(
 }
 
 /// GET (and HEAD) /xapi/statements: one statement by id, or a filtered page.
+/// Every answer, errors included, carries X-Experience-API-Consistent-Through.
 pub(crate) async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
-    _version: RequestVersion,
-) -> Result<HttpResponse, ApiError> {
-    let params = query_params(&req)?;
+    caller: Result<Caller, ApiError>,
+    version: Result<RequestVersion, ApiError>,
+) -> HttpResponse {
+    let consistent_through = match &caller {
+        Ok(caller) => state.query.consistent_through(&caller.0.tenant).await.unwrap_or_else(|_| chrono::Utc::now()),
+        Err(_) => chrono::Utc::now(),
+    };
+    let result = match (caller, version) {
+        (Ok(caller), Ok(_)) => get_statements(&req, &state, &caller).await,
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    let mut response = result.unwrap_or_else(|error| error.error_response());
+    let value = header_value(&xapi::format_timestamp(consistent_through));
+    response.headers_mut().insert(HeaderName::from_static(CONSISTENT_THROUGH), value);
+    response
+}
+
+async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    let params = query_params(req)?;
     if let Some(name) = params.keys().find(|name| !GET_PARAMS.contains(&name.as_str())) {
         return Err(ApiError::BadRequest(format!("parameter {name} is not a statement query parameter")));
     }
@@ -136,8 +152,7 @@ pub(crate) async fn get(
     if let Some(text) = params.get("attachments") {
         parse_bool("attachments", text)?;
     }
-    let languages = accept_languages(&req);
-    let consistent_through = xapi::format_timestamp(state.query.consistent_through(tenant).await?);
+    let languages = accept_languages(req);
 
     let single = match (params.get("statementId"), params.get("voidedStatementId")) {
         (Some(_), Some(_)) => {
@@ -148,7 +163,6 @@ pub(crate) async fn get(
         (None, None) => None,
     };
     let mut response = HttpResponse::Ok();
-    response.insert_header((HeaderName::from_static(CONSISTENT_THROUGH), header_value(&consistent_through)));
     if let Some((id, voided)) = single {
         if let Some(name) = params
             .keys()

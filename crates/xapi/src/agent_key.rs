@@ -47,13 +47,10 @@ pub fn agent_key(agent: &Value) -> Option<AgentKey> {
 
 /// Parses the `agent` query parameter: the JSON of an Agent or identified Group.
 pub fn parse_agent_param(json: &str) -> Result<AgentKey, ValidationError> {
-    let v: Value = serde_json::from_str(json)
-        .map_err(|e| ValidationError::new("agent", format!("is not valid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(json).map_err(|e| ValidationError::new("agent", format!("is not valid JSON: {e}")))?;
     let Some(map) = v.as_object() else {
-        return Err(ValidationError::new(
-            "agent",
-            "must be a JSON object describing an Agent or identified Group",
-        ));
+        return Err(ValidationError::new("agent", "must be a JSON object describing an Agent or identified Group"));
     };
     match map.get("objectType") {
         Some(Value::String(t)) if t == "Group" => {
@@ -66,12 +63,7 @@ pub fn parse_agent_param(json: &str) -> Result<AgentKey, ValidationError> {
         }
         _ => validate_agent(&v, "agent")?,
     }
-    agent_key(&v).ok_or_else(|| {
-        ValidationError::new(
-            "agent",
-            "must have exactly one inverse functional identifier",
-        )
-    })
+    agent_key(&v).ok_or_else(|| ValidationError::new("agent", "must have exactly one inverse functional identifier"))
 }
 
 #[cfg(test)]
@@ -87,18 +79,9 @@ mod tests {
                 json!({"mbox_sha1sum": "CD9B00A5611F94EAA7B1661EDAB976068E364975"}),
                 Some("mbox_sha1sum:cd9b00a5611f94eaa7b1661edab976068e364975"),
             ),
-            (
-                json!({"openid": "http://o.example/1"}),
-                Some("openid:http://o.example/1"),
-            ),
-            (
-                json!({"account": {"homePage": "http://h.example", "name": "n"}}),
-                Some("account:http://h.example|n"),
-            ),
-            (
-                json!({"objectType": "Group", "mbox": "mailto:g@b.c", "member": []}),
-                Some("mbox:mailto:g@b.c"),
-            ),
+            (json!({"openid": "http://o.example/1"}), Some("openid:http://o.example/1")),
+            (json!({"account": {"homePage": "http://h.example", "name": "n"}}), Some("account:http://h.example|n")),
+            (json!({"objectType": "Group", "mbox": "mailto:g@b.c", "member": []}), Some("mbox:mailto:g@b.c")),
             (json!({"objectType": "Group", "member": []}), None),
             (json!("x"), None),
         ];
@@ -109,16 +92,9 @@ mod tests {
 
     #[test]
     fn agent_param() {
+        assert_eq!(parse_agent_param(r#"{"mbox":"mailto:a@b.c"}"#).unwrap().as_str(), "mbox:mailto:a@b.c");
         assert_eq!(
-            parse_agent_param(r#"{"mbox":"mailto:a@b.c"}"#)
-                .unwrap()
-                .as_str(),
-            "mbox:mailto:a@b.c"
-        );
-        assert_eq!(
-            parse_agent_param(r#"{"objectType":"Group","openid":"http://x.example/g"}"#)
-                .unwrap()
-                .as_str(),
+            parse_agent_param(r#"{"objectType":"Group","openid":"http://x.example/g"}"#).unwrap().as_str(),
             "openid:http://x.example/g"
         );
         for bad in [

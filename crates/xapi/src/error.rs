@@ -19,10 +19,7 @@ fn display(path: &str, message: &str) -> String {
 impl ValidationError {
     /// Creates an error for the property at `path` (empty for the whole document).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError {
-            path: path.into(),
-            message: message.into(),
-        }
+        ValidationError { path: path.into(), message: message.into() }
     }
 
     /// The property path, e.g. `actor.mbox` or `context.contextActivities.parent[0].id`.

@@ -83,7 +83,6 @@ fn ids_activity(v: &mut Value) {
         return;
     };
     let mut out = Map::new();
-    out.insert("objectType".into(), Value::String("Activity".into()));
     out.insert("id".into(), id);
     *v = Value::Object(out);
 }
@@ -104,10 +103,7 @@ fn ids_context(c: &mut Value) {
             ids_agent(a);
         }
     }
-    if let Some(ca) = map
-        .get_mut("contextActivities")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(ca) = map.get_mut("contextActivities").and_then(Value::as_object_mut) {
         for (_, list) in ca.iter_mut() {
             match list {
                 Value::Array(items) => items.iter_mut().for_each(ids_activity),
@@ -178,10 +174,7 @@ pub(crate) fn best_language<'a>(map: &'a Map<String, Value>, langs: &[String]) -
         }) {
             return Some(k);
         }
-        if let Some(k) = keys
-            .iter()
-            .find(|k| primary(k).eq_ignore_ascii_case(primary(want)))
-        {
+        if let Some(k) = keys.iter().find(|k| primary(k).eq_ignore_ascii_case(primary(want))) {
             return Some(k);
         }
     }
@@ -240,10 +233,7 @@ fn canonical_body(v: &mut Value, langs: &[String]) {
             _ => {}
         }
     }
-    if let Some(ca) = map
-        .get_mut("context")
-        .and_then(|c| c.get_mut("contextActivities"))
-        .and_then(Value::as_object_mut)
+    if let Some(ca) = map.get_mut("context").and_then(|c| c.get_mut("contextActivities")).and_then(Value::as_object_mut)
     {
         for (_, list) in ca.iter_mut() {
             match list {
@@ -304,26 +294,14 @@ mod tests {
     #[test]
     fn ids_format() {
         let out = format_statement(&stmt(), Format::Ids, &[]);
-        assert_eq!(
-            out["actor"],
-            json!({"objectType": "Agent", "mbox": "mailto:a@example.com"})
-        );
-        assert_eq!(
-            out["verb"],
-            json!({"id": "http://adlnet.gov/expapi/verbs/attended"})
-        );
-        assert_eq!(
-            out["object"],
-            json!({"objectType": "Activity", "id": "http://example.com/a"})
-        );
+        assert_eq!(out["actor"], json!({"objectType": "Agent", "mbox": "mailto:a@example.com"}));
+        assert_eq!(out["verb"], json!({"id": "http://adlnet.gov/expapi/verbs/attended"}));
+        assert_eq!(out["object"], json!({"id": "http://example.com/a"}));
         assert_eq!(
             out["context"]["instructor"],
             json!({"objectType": "Group", "member": [{"mbox": "mailto:m@example.com"}]})
         );
-        assert_eq!(
-            out["context"]["contextActivities"]["parent"],
-            json!([{"objectType": "Activity", "id": "http://example.com/p"}])
-        );
+        assert_eq!(out["context"]["contextActivities"]["parent"], json!([{"id": "http://example.com/p"}]));
         assert_eq!(
             out["authority"],
             json!({"objectType": "Agent", "account": {"homePage": "http://h.example", "name": "u"}})
@@ -335,26 +313,14 @@ mod tests {
     fn canonical_format() {
         let out = format_statement(&stmt(), Format::Canonical, &["de".to_string()]);
         assert_eq!(out["verb"]["display"], json!({"de": "besucht"}));
-        assert_eq!(
-            out["object"]["definition"]["name"],
-            json!({"de-DE": "Treffen"})
-        );
-        assert_eq!(
-            out["object"]["definition"]["choices"][0]["description"],
-            json!({"en": "yes"})
-        );
+        assert_eq!(out["object"]["definition"]["name"], json!({"de-DE": "Treffen"}));
+        assert_eq!(out["object"]["definition"]["choices"][0]["description"], json!({"en": "yes"}));
         assert_eq!(out["attachments"][0]["display"], json!({"en-US": "one"}));
         let out = format_statement(&stmt(), Format::Canonical, &["fr-CA;q=0.9".to_string()]);
-        assert_eq!(
-            out["object"]["definition"]["choices"][0]["description"],
-            json!({"fr": "oui"})
-        );
+        assert_eq!(out["object"]["definition"]["choices"][0]["description"], json!({"fr": "oui"}));
         assert_eq!(out["verb"]["display"], json!({"en-US": "attended (US)"}));
         let out = format_statement(&stmt(), Format::Canonical, &[]);
-        assert_eq!(
-            out["object"]["definition"]["name"],
-            json!({"en-US": "Meeting"})
-        );
+        assert_eq!(out["object"]["definition"]["name"], json!({"en-US": "Meeting"}));
         assert_eq!(out["attachments"][0]["display"], json!({"en-US": "one"}));
     }
 }

@@ -25,11 +25,7 @@ pub fn normalize_statement(v: &mut Value, version: Version) {
 }
 
 fn normalize_body(v: &mut Value, version: Version) {
-    if let Some(ca) = v
-        .get_mut("context")
-        .and_then(|c| c.get_mut("contextActivities"))
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(ca) = v.get_mut("context").and_then(|c| c.get_mut("contextActivities")).and_then(Value::as_object_mut) {
         for (_, list) in ca.iter_mut() {
             if list.is_object() {
                 let single = list.take();
@@ -68,25 +64,17 @@ fn push_actor(out: &mut Vec<AgentKey>, v: Option<&Value>) {
 }
 
 fn is_agent_or_group(v: &Value) -> bool {
-    matches!(
-        v.get("objectType").and_then(Value::as_str),
-        Some("Agent") | Some("Group")
-    )
+    matches!(v.get("objectType").and_then(Value::as_str), Some("Agent") | Some("Group"))
 }
 
 fn is_activity(v: &Value) -> bool {
-    matches!(
-        v.get("objectType").and_then(Value::as_str),
-        None | Some("Activity")
-    ) && v.get("id").is_some_and(Value::is_string)
+    matches!(v.get("objectType").and_then(Value::as_str), None | Some("Activity"))
+        && v.get("id").is_some_and(Value::is_string)
 }
 
 /// Iterates over the activities of a contextActivities value (single object or array).
 fn context_activity_ids(context: Option<&Value>, out: &mut Vec<String>) {
-    let Some(ca) = context
-        .and_then(|c| c.get("contextActivities"))
-        .and_then(Value::as_object)
-    else {
+    let Some(ca) = context.and_then(|c| c.get("contextActivities")).and_then(Value::as_object) else {
         return;
     };
     for key in ["parent", "grouping", "category", "other"] {
@@ -130,19 +118,12 @@ impl Statement {
 
     /// The statement id, if set and a valid UUID.
     pub fn id(&self) -> Option<uuid::Uuid> {
-        self.value
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(parse_uuid)
+        self.value.get("id").and_then(Value::as_str).and_then(parse_uuid)
     }
 
     /// The verb IRI ("" if absent).
     pub fn verb_id(&self) -> &str {
-        self.value
-            .get("verb")
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.value.get("verb").and_then(|v| v.get("id")).and_then(Value::as_str).unwrap_or("")
     }
 
     /// The id of the statement this one voids, when the verb is "voided" and the object a StatementRef.
@@ -159,11 +140,7 @@ impl Statement {
 
     /// The context registration, if any.
     pub fn registration(&self) -> Option<uuid::Uuid> {
-        self.value
-            .get("context")
-            .and_then(|c| c.get("registration"))
-            .and_then(Value::as_str)
-            .and_then(parse_uuid)
+        self.value.get("context").and_then(|c| c.get("registration")).and_then(Value::as_str).and_then(parse_uuid)
     }
 
     /// Agents for the `agent` filter: actor and object when Agent/Group; with `related` also
@@ -180,9 +157,7 @@ impl Statement {
         if related {
             push_actor(&mut out, v.get("authority"));
             related_context_agents(v.get("context"), &mut out);
-            if let Some(sub) = object
-                .filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement"))
-            {
+            if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
                 push_actor(&mut out, sub.get("actor"));
                 if let Some(o) = sub.get("object").filter(|o| is_agent_or_group(o)) {
                     push_actor(&mut out, Some(o));
@@ -206,9 +181,7 @@ impl Statement {
         }
         if related {
             context_activity_ids(v.get("context"), &mut out);
-            if let Some(sub) = object
-                .filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement"))
-            {
+            if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
                 if let Some(o) = sub.get("object").filter(|o| is_activity(o)) {
                     if let Some(id) = o.get("id").and_then(Value::as_str) {
                         push_unique(&mut out, id.to_string());

@@ -59,10 +59,7 @@ impl Cursor<'_> {
 /// Parses `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh[:mm]|±hhmm)`.
 pub(crate) fn parse(s: &str, strictness: Strictness) -> Result<ParsedTimestamp, String> {
     const FORMAT: &str = "must be an ISO 8601 timestamp such as \"2024-05-04T17:00:00.000Z\"";
-    let mut c = Cursor {
-        b: s.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor { b: s.as_bytes(), i: 0 };
     let date = (|| {
         let y = c.digits(4)?;
         c.eat(b'-').then_some(())?;
@@ -74,8 +71,7 @@ pub(crate) fn parse(s: &str, strictness: Strictness) -> Result<ParsedTimestamp, 
     let Some((y, m, d)) = date else {
         return Err(FORMAT.into());
     };
-    let date = NaiveDate::from_ymd_opt(y as i32, m, d)
-        .ok_or_else(|| format!("{s:?} is not a valid calendar date"))?;
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(|| format!("{s:?} is not a valid calendar date"))?;
     if !(c.eat(b'T') || c.eat(b't') || c.eat(b' ')) {
         return Err(FORMAT.into());
     }
@@ -113,9 +109,7 @@ pub(crate) fn parse(s: &str, strictness: Strictness) -> Result<ParsedTimestamp, 
         .ok_or_else(|| format!("{s:?} is not a valid time of day"))?;
     let offset_secs: i32 = match c.peek() {
         None => match strictness {
-            Strictness::Statement => {
-                return Err("must include a time zone offset (\"Z\" or \"+hh:mm\")".into())
-            }
+            Strictness::Statement => return Err("must include a time zone offset (\"Z\" or \"+hh:mm\")".into()),
             Strictness::Lenient => 0,
         },
         Some(b'Z') | Some(b'z') => {
@@ -138,8 +132,7 @@ pub(crate) fn parse(s: &str, strictness: Strictness) -> Result<ParsedTimestamp, 
             let secs = (oh * 3600 + om * 60) as i32;
             if sign == b'-' && secs == 0 && strictness == Strictness::Statement {
                 return Err(
-                    "a negative zero time zone offset (\"-00:00\") is not allowed; use \"Z\" or \"+00:00\""
-                        .into(),
+                    "a negative zero time zone offset (\"-00:00\") is not allowed; use \"Z\" or \"+00:00\"".into()
                 );
             }
             if sign == b'-' {
@@ -154,14 +147,8 @@ pub(crate) fn parse(s: &str, strictness: Strictness) -> Result<ParsedTimestamp, 
         return Err(FORMAT.into());
     }
     let offset = FixedOffset::east_opt(offset_secs).ok_or_else(|| FORMAT.to_string())?;
-    let instant = offset
-        .from_local_datetime(&date.and_time(time))
-        .single()
-        .ok_or_else(|| FORMAT.to_string())?;
-    Ok(ParsedTimestamp {
-        instant,
-        fraction_digits,
-    })
+    let instant = offset.from_local_datetime(&date.and_time(time)).single().ok_or_else(|| FORMAT.to_string())?;
+    Ok(ParsedTimestamp { instant, fraction_digits })
 }
 
 /// Parses a timestamp query parameter (`since`, `until`): RFC 3339 / ISO 8601 extended format;
@@ -245,13 +232,7 @@ mod tests {
 
     #[test]
     fn utc_preserving_precision() {
-        assert_eq!(
-            to_utc_preserving_precision("2023-05-04T12:00:00.12-05:00").unwrap(),
-            "2023-05-04T17:00:00.12Z"
-        );
-        assert_eq!(
-            to_utc_preserving_precision("2023-05-04T23:30:00+01:00").unwrap(),
-            "2023-05-04T22:30:00Z"
-        );
+        assert_eq!(to_utc_preserving_precision("2023-05-04T12:00:00.12-05:00").unwrap(), "2023-05-04T17:00:00.12Z");
+        assert_eq!(to_utc_preserving_precision("2023-05-04T23:30:00+01:00").unwrap(), "2023-05-04T22:30:00Z");
     }
 }

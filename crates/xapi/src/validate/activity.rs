@@ -5,9 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::primitives::{check_extensions, check_iri, check_irl, check_language_map};
-use super::{
-    as_array, as_object, as_str, check_properties, err, index, join, object_type, required, VResult,
-};
+use super::{as_array, as_object, as_str, check_properties, err, index, join, object_type, required, VResult};
 
 /// The allowed `interactionType` values.
 pub(crate) const INTERACTION_TYPES: &[&str] = &[
@@ -57,19 +55,9 @@ pub(crate) fn validate_activity(v: &Value, path: &str) -> VResult {
     let map = as_object(v, path, "an Activity")?;
     match object_type(map, path)? {
         None | Some("Activity") => {}
-        Some(other) => {
-            return err(
-                join(path, "objectType"),
-                format!("must be \"Activity\", not {other:?}"),
-            )
-        }
+        Some(other) => return err(join(path, "objectType"), format!("must be \"Activity\", not {other:?}")),
     }
-    check_properties(
-        map,
-        path,
-        &["objectType", "id", "definition"],
-        "an Activity",
-    )?;
+    check_properties(map, path, &["objectType", "id", "definition"], "an Activity")?;
     check_iri(required(map, path, "id")?, &join(path, "id"))?;
     if let Some(def) = map.get("definition") {
         validate_definition(def, &join(path, "definition"))?;
@@ -100,10 +88,7 @@ pub(crate) fn validate_definition(v: &Value, path: &str) -> VResult {
             let p = join(path, "interactionType");
             let s = as_str(it, &p)?;
             if !INTERACTION_TYPES.contains(&s) {
-                return err(
-                    p,
-                    format!("must be one of {}, not {s:?}", INTERACTION_TYPES.join(", ")),
-                );
+                return err(p, format!("must be one of {}, not {s:?}", INTERACTION_TYPES.join(", ")));
             }
             Some(s)
         }
@@ -143,10 +128,7 @@ fn validate_components(v: &Value, path: &str) -> VResult {
         check_properties(map, &p, &["id", "description"], "an interaction component")?;
         let id = as_str(required(map, &p, "id")?, &join(&p, "id"))?;
         if !seen.insert(id) {
-            return err(
-                join(&p, "id"),
-                format!("{id:?} is used by more than one interaction component of this list"),
-            );
+            return err(join(&p, "id"), format!("{id:?} is used by more than one interaction component of this list"));
         }
         if let Some(d) = map.get("description") {
             check_language_map(d, &join(&p, "description"))?;

@@ -3,30 +3,13 @@
 use serde_json::{Map, Value};
 
 use super::primitives::{check_irl, is_iri};
-use super::{
-    as_array, as_object, as_str, check_properties, err, index, join, object_type, required, VResult,
-};
+use super::{as_array, as_object, as_str, check_properties, err, index, join, object_type, required, VResult};
 
 /// The four inverse functional identifier property names.
 pub(crate) const IFIS: &[&str] = &["mbox", "mbox_sha1sum", "openid", "account"];
 
-const AGENT_PROPERTIES: &[&str] = &[
-    "objectType",
-    "name",
-    "mbox",
-    "mbox_sha1sum",
-    "openid",
-    "account",
-];
-const GROUP_PROPERTIES: &[&str] = &[
-    "objectType",
-    "name",
-    "member",
-    "mbox",
-    "mbox_sha1sum",
-    "openid",
-    "account",
-];
+const AGENT_PROPERTIES: &[&str] = &["objectType", "name", "mbox", "mbox_sha1sum", "openid", "account"];
+const GROUP_PROPERTIES: &[&str] = &["objectType", "name", "member", "mbox", "mbox_sha1sum", "openid", "account"];
 
 /// Validates an actor-like value: an Agent (objectType absent or "Agent") or a Group.
 pub(crate) fn validate_actor(v: &Value, path: &str) -> VResult {
@@ -34,10 +17,7 @@ pub(crate) fn validate_actor(v: &Value, path: &str) -> VResult {
     match object_type(map, path)? {
         None | Some("Agent") => validate_agent(v, path),
         Some("Group") => validate_group(v, path).map(|_| ()),
-        Some(other) => err(
-            join(path, "objectType"),
-            format!("must be \"Agent\" or \"Group\", not {other:?}"),
-        ),
+        Some(other) => err(join(path, "objectType"), format!("must be \"Agent\" or \"Group\", not {other:?}")),
     }
 }
 
@@ -46,12 +26,7 @@ pub(crate) fn validate_agent(v: &Value, path: &str) -> VResult {
     let map = as_object(v, path, "an Agent")?;
     match object_type(map, path)? {
         None | Some("Agent") => {}
-        Some(other) => {
-            return err(
-                join(path, "objectType"),
-                format!("must be \"Agent\", not {other:?}"),
-            )
-        }
+        Some(other) => return err(join(path, "objectType"), format!("must be \"Agent\", not {other:?}")),
     }
     check_properties(map, path, AGENT_PROPERTIES, "an Agent")?;
     check_name(map, path)?;
@@ -72,18 +47,8 @@ pub(crate) fn validate_group(v: &Value, path: &str) -> VResult<bool> {
     let map = as_object(v, path, "a Group")?;
     match object_type(map, path)? {
         Some("Group") => {}
-        None => {
-            return err(
-                join(path, "objectType"),
-                "is required and must be \"Group\" for a Group",
-            )
-        }
-        Some(other) => {
-            return err(
-                join(path, "objectType"),
-                format!("must be \"Group\", not {other:?}"),
-            )
-        }
+        None => return err(join(path, "objectType"), "is required and must be \"Group\" for a Group"),
+        Some(other) => return err(join(path, "objectType"), format!("must be \"Group\", not {other:?}")),
     }
     check_properties(map, path, GROUP_PROPERTIES, "a Group")?;
     check_name(map, path)?;
@@ -102,18 +67,17 @@ pub(crate) fn validate_group(v: &Value, path: &str) -> VResult<bool> {
                 let p = index(&mpath, i);
                 let mm = as_object(m, &p, "an Agent")?;
                 if object_type(mm, &p)? == Some("Group") {
-                    return err(
-                        join(&p, "objectType"),
-                        "a Group member must be an Agent, not a Group",
-                    );
+                    return err(join(&p, "objectType"), "a Group member must be an Agent, not a Group");
                 }
                 validate_agent(m, &p)?;
             }
         }
-        None if n == 0 => return err(
-            join(path, "member"),
-            "is required for an anonymous Group (a Group without an inverse functional identifier)",
-        ),
+        None if n == 0 => {
+            return err(
+                join(path, "member"),
+                "is required for an anonymous Group (a Group without an inverse functional identifier)",
+            )
+        }
         None => {}
     }
     Ok(n == 1)
@@ -131,10 +95,7 @@ pub(crate) fn validate_authority(v: &Value, path: &str) -> VResult {
                     "an authority Group must be an anonymous Group of exactly two Agents (OAuth consumer and user)",
                 );
             }
-            let count = map
-                .get("member")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+            let count = map.get("member").and_then(Value::as_array).map_or(0, Vec::len);
             if count != 2 {
                 return err(
                     join(path, "member"),
@@ -166,10 +127,7 @@ fn check_ifis(map: &Map<String, Value>, path: &str) -> VResult<usize> {
         let p = join(path, "mbox_sha1sum");
         let s = as_str(v, &p)?;
         if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return err(
-                p,
-                format!("must be a SHA-1 hash of a mailto IRI (40 hexadecimal digits), not {s:?}"),
-            );
+            return err(p, format!("must be a SHA-1 hash of a mailto IRI (40 hexadecimal digits), not {s:?}"));
         }
     }
     if let Some(v) = map.get("openid") {

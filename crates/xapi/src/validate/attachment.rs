@@ -3,19 +3,10 @@
 use serde_json::Value;
 
 use super::primitives::{check_iri, check_irl, check_language_map};
-use super::{
-    as_array, as_object, as_str, check_properties, err, index, join, required, type_name, VResult,
-};
+use super::{as_array, as_object, as_str, check_properties, err, index, join, required, type_name, VResult};
 
-const ATTACHMENT_PROPERTIES: &[&str] = &[
-    "usageType",
-    "display",
-    "description",
-    "contentType",
-    "length",
-    "sha2",
-    "fileUrl",
-];
+const ATTACHMENT_PROPERTIES: &[&str] =
+    &["usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"];
 
 /// Validates the `attachments` array.
 pub(crate) fn validate_attachments(v: &Value, path: &str) -> VResult {
@@ -37,10 +28,7 @@ fn validate_attachment(v: &Value, path: &str) -> VResult {
     let ct_path = join(path, "contentType");
     let ct = as_str(required(map, path, "contentType")?, &ct_path)?;
     if !is_media_type(ct) {
-        return err(
-            ct_path,
-            format!("must be an Internet Media Type such as \"text/plain\", not {ct:?}"),
-        );
+        return err(ct_path, format!("must be an Internet Media Type such as \"text/plain\", not {ct:?}"));
     }
     let len_path = join(path, "length");
     match required(map, path, "length")? {
@@ -48,20 +36,12 @@ fn validate_attachment(v: &Value, path: &str) -> VResult {
         Value::Number(n) => {
             return err(len_path, format!("must be a non-negative integer, not {n}"));
         }
-        other => {
-            return err(
-                len_path,
-                format!("must be an integer, not {}", type_name(other)),
-            )
-        }
+        other => return err(len_path, format!("must be an integer, not {}", type_name(other))),
     }
     let sha_path = join(path, "sha2");
     let sha = as_str(required(map, path, "sha2")?, &sha_path)?;
     if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return err(
-            sha_path,
-            format!("must be a hexadecimal SHA-2 hash, not {sha:?}"),
-        );
+        return err(sha_path, format!("must be a hexadecimal SHA-2 hash, not {sha:?}"));
     }
     if let Some(u) = map.get("fileUrl") {
         check_irl(u, &join(path, "fileUrl"))?;
@@ -72,11 +52,8 @@ fn validate_attachment(v: &Value, path: &str) -> VResult {
 /// A loose `type/subtype[; params]` check.
 fn is_media_type(s: &str) -> bool {
     let essence = s.split(';').next().unwrap_or("").trim();
-    let token = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+*'%`|~".contains(&b))
-    };
+    let token =
+        |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+*'%`|~".contains(&b));
     match essence.split_once('/') {
         Some((t, st)) => token(t) && token(st),
         None => false,

@@ -6,10 +6,7 @@ use super::activity::validate_activity;
 use super::agent::{validate_actor, validate_agent, validate_group};
 use super::object::{validate_statement_ref, ObjectKind};
 use super::primitives::{check_extensions, check_iri, check_language_tag, check_uuid};
-use super::{
-    as_array, as_object, as_str, check_properties, err, index, join, object_type, required, Ctx,
-    VResult,
-};
+use super::{as_array, as_object, as_str, check_properties, err, index, join, object_type, required, Ctx, VResult};
 
 const CONTEXT_PROPERTIES_1: &[&str] = &[
     "registration",
@@ -40,18 +37,9 @@ const CONTEXT_PROPERTIES_2: &[&str] = &[
 pub(crate) const CONTEXT_ACTIVITY_KEYS: &[&str] = &["parent", "grouping", "category", "other"];
 
 /// Validates a Context; `object_kind` is the kind of the statement's object.
-pub(crate) fn validate_context(
-    v: &Value,
-    path: &str,
-    ctx: Ctx,
-    object_kind: ObjectKind,
-) -> VResult {
+pub(crate) fn validate_context(v: &Value, path: &str, ctx: Ctx, object_kind: ObjectKind) -> VResult {
     let map = as_object(v, path, "a Context")?;
-    let allowed = if ctx.version.is_v2() {
-        CONTEXT_PROPERTIES_2
-    } else {
-        CONTEXT_PROPERTIES_1
-    };
+    let allowed = if ctx.version.is_v2() { CONTEXT_PROPERTIES_2 } else { CONTEXT_PROPERTIES_1 };
     check_properties(map, path, allowed, "a Context")?;
     if let Some(r) = map.get("registration") {
         check_uuid(r, &join(path, "registration"))?;
@@ -70,10 +58,7 @@ pub(crate) fn validate_context(
             let p = join(path, key);
             as_str(x, &p)?;
             if object_kind != ObjectKind::Activity {
-                return err(
-                    p,
-                    "must only be used when the statement's object is an Activity",
-                );
+                return err(p, "must only be used when the statement's object is an Activity");
             }
         }
     }
@@ -111,10 +96,7 @@ fn validate_context_activities(v: &Value, path: &str) -> VResult {
             other => {
                 return err(
                     p,
-                    format!(
-                        "must be an Activity or an array of Activities, not {}",
-                        super::type_name(other)
-                    ),
+                    format!("must be an Activity or an array of Activities, not {}", super::type_name(other)),
                 )
             }
         }
@@ -124,29 +106,16 @@ fn validate_context_activities(v: &Value, path: &str) -> VResult {
 
 /// contextAgents (`groups == false`) or contextGroups (`groups == true`).
 fn validate_context_agents(v: &Value, path: &str, groups: bool) -> VResult {
-    let (object_type_value, member_key, what) = if groups {
-        ("contextGroup", "group", "a contextGroup")
-    } else {
-        ("contextAgent", "agent", "a contextAgent")
-    };
+    let (object_type_value, member_key, what) =
+        if groups { ("contextGroup", "group", "a contextGroup") } else { ("contextAgent", "agent", "a contextAgent") };
     let arr = as_array(v, path, &format!("an array of {object_type_value} objects"))?;
     for (i, item) in arr.iter().enumerate() {
         let p = index(path, i);
         let map = as_object(item, &p, what)?;
         match object_type(map, &p)? {
             Some(t) if t == object_type_value => {}
-            Some(t) => {
-                return err(
-                    join(&p, "objectType"),
-                    format!("must be \"{object_type_value}\", not {t:?}"),
-                )
-            }
-            None => {
-                return err(
-                    join(&p, "objectType"),
-                    format!("is required and must be \"{object_type_value}\""),
-                )
-            }
+            Some(t) => return err(join(&p, "objectType"), format!("must be \"{object_type_value}\", not {t:?}")),
+            None => return err(join(&p, "objectType"), format!("is required and must be \"{object_type_value}\"")),
         }
         check_properties(map, &p, &["objectType", member_key, "relevantTypes"], what)?;
         let member = required(map, &p, member_key)?;

@@ -62,17 +62,10 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 /// The value as a JSON object, or an error naming `what` it should be.
-pub(crate) fn as_object<'a>(
-    v: &'a Value,
-    path: &str,
-    what: &str,
-) -> VResult<&'a Map<String, Value>> {
+pub(crate) fn as_object<'a>(v: &'a Value, path: &str, what: &str) -> VResult<&'a Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
-        other => err(
-            path,
-            format!("must be {what} (a JSON object), not {}", type_name(other)),
-        ),
+        other => err(path, format!("must be {what} (a JSON object), not {}", type_name(other))),
     }
 }
 
@@ -80,10 +73,7 @@ pub(crate) fn as_object<'a>(
 pub(crate) fn as_array<'a>(v: &'a Value, path: &str, what: &str) -> VResult<&'a Vec<Value>> {
     match v {
         Value::Array(a) => Ok(a),
-        other => err(
-            path,
-            format!("must be {what} (a JSON array), not {}", type_name(other)),
-        ),
+        other => err(path, format!("must be {what} (a JSON array), not {}", type_name(other))),
     }
 }
 
@@ -96,12 +86,7 @@ pub(crate) fn as_str<'a>(v: &'a Value, path: &str) -> VResult<&'a str> {
 }
 
 /// Rejects properties not in `allowed` and properties whose value is null.
-pub(crate) fn check_properties(
-    map: &Map<String, Value>,
-    path: &str,
-    allowed: &[&str],
-    what: &str,
-) -> VResult {
+pub(crate) fn check_properties(map: &Map<String, Value>, path: &str, allowed: &[&str], what: &str) -> VResult {
     for (k, v) in map {
         if !allowed.contains(&k.as_str()) {
             return err(join(path, k), format!("is not a property of {what}"));
@@ -114,13 +99,8 @@ pub(crate) fn check_properties(
 }
 
 /// A required property.
-pub(crate) fn required<'a>(
-    map: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> VResult<&'a Value> {
-    map.get(key)
-        .ok_or_else(|| ValidationError::new(join(path, key), "is required"))
+pub(crate) fn required<'a>(map: &'a Map<String, Value>, path: &str, key: &str) -> VResult<&'a Value> {
+    map.get(key).ok_or_else(|| ValidationError::new(join(path, key), "is required"))
 }
 
 /// The `objectType` string, if present (error if present and not a string).
@@ -150,15 +130,7 @@ pub fn validate_statement(v: &Value, version: Version) -> Result<(), ValidationE
     let ctx = Ctx { version };
     let map = match v {
         Value::Object(m) => m,
-        other => {
-            return err(
-                "",
-                format!(
-                    "a statement must be a JSON object, not {}",
-                    type_name(other)
-                ),
-            )
-        }
+        other => return err("", format!("a statement must be a JSON object, not {}", type_name(other))),
     };
     check_properties(map, "", STATEMENT_PROPERTIES, "a Statement")?;
     if let Some(id) = map.get("id") {
@@ -175,21 +147,13 @@ pub fn validate_statement(v: &Value, version: Version) -> Result<(), ValidationE
         check_statement_version(version_value, ctx)?;
     }
     // Voiding rule: the voided verb requires a StatementRef object.
-    let verb_id = map
-        .get("verb")
-        .and_then(|v| v.get("id"))
-        .and_then(Value::as_str);
+    let verb_id = map.get("verb").and_then(|v| v.get("id")).and_then(Value::as_str);
     if verb_id == Some(VOIDED_VERB) {
-        let object_type = map
-            .get("object")
-            .and_then(|o| o.get("objectType"))
-            .and_then(Value::as_str);
+        let object_type = map.get("object").and_then(|o| o.get("objectType")).and_then(Value::as_str);
         if object_type != Some("StatementRef") {
             return err(
                 "object",
-                format!(
-                    "a voiding statement (verb \"{VOIDED_VERB}\") must have a StatementRef object"
-                ),
+                format!("a voiding statement (verb \"{VOIDED_VERB}\") must have a StatementRef object"),
             );
         }
     }
@@ -225,24 +189,16 @@ fn check_statement_version(v: &Value, ctx: Ctx) -> VResult {
     let s = as_str(v, "version")?;
     let ok_for = |major: &str| match s.strip_prefix(major) {
         Some("") => true,
-        Some(rest) => rest
-            .strip_prefix('.')
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+        Some(rest) => rest.strip_prefix('.').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
         None => false,
     };
     let ok = ok_for("1.0") || (ctx.version.is_v2() && ok_for("2.0"));
     if ok {
         Ok(())
     } else if ctx.version.is_v2() {
-        err(
-            "version",
-            format!("must be \"1.0\", \"1.0.x\", \"2.0\" or \"2.0.x\", not {s:?}"),
-        )
+        err("version", format!("must be \"1.0\", \"1.0.x\", \"2.0\" or \"2.0.x\", not {s:?}"))
     } else {
-        err(
-            "version",
-            format!("must be \"1.0\" or \"1.0.x\", not {s:?}"),
-        )
+        err("version", format!("must be \"1.0\" or \"1.0.x\", not {s:?}"))
     }
 }
 

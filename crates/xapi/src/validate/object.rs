@@ -5,9 +5,7 @@ use serde_json::Value;
 use super::activity::validate_activity;
 use super::agent::{validate_agent, validate_group, IFIS};
 use super::primitives::check_uuid;
-use super::{
-    as_object, check_properties, err, join, object_type, required, validate_body, Ctx, VResult,
-};
+use super::{as_object, check_properties, err, join, object_type, required, validate_body, Ctx, VResult};
 
 /// What kind of object a statement has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,36 +22,16 @@ pub(crate) enum ObjectKind {
     SubStatement,
 }
 
-const SUB_STATEMENT_PROPERTIES: &[&str] = &[
-    "objectType",
-    "actor",
-    "verb",
-    "object",
-    "result",
-    "context",
-    "timestamp",
-    "attachments",
-];
+const SUB_STATEMENT_PROPERTIES: &[&str] =
+    &["objectType", "actor", "verb", "object", "result", "context", "timestamp", "attachments"];
 
 /// Validates a statement object; `in_sub` is true inside a SubStatement.
-pub(crate) fn validate_object(
-    v: &Value,
-    path: &str,
-    ctx: Ctx,
-    in_sub: bool,
-) -> VResult<ObjectKind> {
-    let map = as_object(
-        v,
-        path,
-        "an Activity, Agent, Group, StatementRef or SubStatement",
-    )?;
+pub(crate) fn validate_object(v: &Value, path: &str, ctx: Ctx, in_sub: bool) -> VResult<ObjectKind> {
+    let map = as_object(v, path, "an Activity, Agent, Group, StatementRef or SubStatement")?;
     match object_type(map, path)? {
         None => {
             if !map.contains_key("id") && IFIS.iter().any(|k| map.contains_key(*k)) {
-                return err(
-                    join(path, "objectType"),
-                    "is required when the object is an Agent or Group",
-                );
+                return err(join(path, "objectType"), "is required when the object is an Agent or Group");
             }
             validate_activity(v, path)?;
             Ok(ObjectKind::Activity)
@@ -76,10 +54,7 @@ pub(crate) fn validate_object(
         }
         Some("SubStatement") => {
             if in_sub {
-                return err(
-                    join(path, "objectType"),
-                    "a SubStatement must not contain another SubStatement",
-                );
+                return err(join(path, "objectType"), "a SubStatement must not contain another SubStatement");
             }
             for forbidden in ["id", "stored", "version", "authority"] {
                 if map.contains_key(forbidden) {
@@ -104,18 +79,8 @@ pub(crate) fn validate_statement_ref(v: &Value, path: &str) -> VResult {
     let map = as_object(v, path, "a StatementRef")?;
     match object_type(map, path)? {
         Some("StatementRef") => {}
-        None => {
-            return err(
-                join(path, "objectType"),
-                "is required and must be \"StatementRef\"",
-            )
-        }
-        Some(other) => {
-            return err(
-                join(path, "objectType"),
-                format!("must be \"StatementRef\", not {other:?}"),
-            )
-        }
+        None => return err(join(path, "objectType"), "is required and must be \"StatementRef\""),
+        Some(other) => return err(join(path, "objectType"), format!("must be \"StatementRef\", not {other:?}")),
     }
     check_properties(map, path, &["objectType", "id"], "a StatementRef")?;
     check_uuid(required(map, path, "id")?, &join(path, "id"))

@@ -22,10 +22,7 @@ pub(crate) fn is_iri(s: &str) -> bool {
     }
     let bytes = rest.as_bytes();
     for (i, ch) in rest.char_indices() {
-        if ch.is_whitespace()
-            || ch.is_control()
-            || matches!(ch, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`')
-        {
+        if ch.is_whitespace() || ch.is_control() || matches!(ch, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`') {
             return false;
         }
         if ch == '%' {
@@ -45,12 +42,7 @@ pub(crate) fn check_iri(v: &Value, path: &str) -> VResult {
     if is_iri(s) {
         Ok(())
     } else {
-        err(
-            path,
-            format!(
-                "must be an absolute IRI with a scheme (e.g. \"http://example.com/x\"), not {s:?}"
-            ),
-        )
+        err(path, format!("must be an absolute IRI with a scheme (e.g. \"http://example.com/x\"), not {s:?}"))
     }
 }
 
@@ -60,12 +52,7 @@ pub(crate) fn check_irl(v: &Value, path: &str) -> VResult {
     if is_iri(s) {
         Ok(())
     } else {
-        err(
-            path,
-            format!(
-                "must be an absolute IRL with a scheme (e.g. \"http://example.com/x\"), not {s:?}"
-            ),
-        )
+        err(path, format!("must be an absolute IRL with a scheme (e.g. \"http://example.com/x\"), not {s:?}"))
     }
 }
 
@@ -94,10 +81,7 @@ pub(crate) fn check_uuid(v: &Value, path: &str) -> VResult {
     if is_uuid(s) {
         Ok(())
     } else {
-        err(
-            path,
-            format!("must be a UUID (8-4-4-4-12 hexadecimal digits), not {s:?}"),
-        )
+        err(path, format!("must be a UUID (8-4-4-4-12 hexadecimal digits), not {s:?}"))
     }
 }
 
@@ -128,6 +112,11 @@ pub(crate) fn is_duration(s: &str) -> bool {
     let Some(date_components) = scan_duration_part(date, b"YMWD", &mut fraction_seen) else {
         return false;
     };
+    // ISO 8601 4.4.3.2: weeks (PnW) stand alone; they do not combine with other components.
+    let has_weeks = date.contains('W');
+    if has_weeks && (date_components > 1 || time.is_some()) {
+        return false;
+    }
     let time_components = match time {
         Some(t) => match scan_duration_part(t, b"HMS", &mut fraction_seen) {
             Some(0) | None => return false,
@@ -167,9 +156,7 @@ fn scan_duration_part(part: &str, designators: &[u8], fraction_seen: &mut bool) 
             *fraction_seen = true;
         }
         let d = *b.get(i)?;
-        let p = designators[next_designator..]
-            .iter()
-            .position(|x| *x == d)?;
+        let p = designators[next_designator..].iter().position(|x| *x == d)?;
         next_designator += p + 1;
         i += 1;
         components += 1;
@@ -183,10 +170,7 @@ pub(crate) fn check_duration(v: &Value, path: &str) -> VResult {
     if is_duration(s) {
         Ok(())
     } else {
-        err(
-            path,
-            format!("must be an ISO 8601 duration such as \"PT1H30M\" or \"P1DT0.5S\", not {s:?}"),
-        )
+        err(path, format!("must be an ISO 8601 duration such as \"PT1H30M\" or \"P1DT0.5S\", not {s:?}"))
     }
 }
 
@@ -210,16 +194,10 @@ pub(crate) fn check_language_map(v: &Value, path: &str) -> VResult {
     let map = as_object(v, path, "a language map")?;
     for (k, val) in map {
         if !is_language_tag(k) {
-            return err(
-                path,
-                format!("key {k:?} is not a valid RFC 5646 language tag"),
-            );
+            return err(path, format!("key {k:?} is not a valid RFC 5646 language tag"));
         }
         if !val.is_string() {
-            return err(
-                keyed(path, k),
-                format!("must be a string, not {}", type_name(val)),
-            );
+            return err(keyed(path, k), format!("must be a string, not {}", type_name(val)));
         }
     }
     Ok(())
@@ -247,9 +225,7 @@ pub(crate) fn check_bool(v: &Value, path: &str) -> VResult {
 /// The value as a number.
 pub(crate) fn as_number(v: &Value, path: &str) -> VResult<f64> {
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| crate::ValidationError::new(path, "must be a finite number")),
+        Value::Number(n) => n.as_f64().ok_or_else(|| crate::ValidationError::new(path, "must be a finite number")),
         other => err(path, format!("must be a number, not {}", type_name(other))),
     }
 }
@@ -333,6 +309,8 @@ mod tests {
             "P1.D",
             "pt1h",
             "PT1S2S",
+            "P4W1D",
+            "P1WT1H",
             "",
         ] {
             assert!(!is_duration(s), "{s}");
@@ -341,17 +319,7 @@ mod tests {
 
     #[test]
     fn language_tags() {
-        for s in [
-            "en",
-            "en-US",
-            "de-DE",
-            "zh-Hant",
-            "sr-Latn-RS",
-            "cmn",
-            "tlh",
-            "es-419",
-            "ase",
-        ] {
+        for s in ["en", "en-US", "de-DE", "zh-Hant", "sr-Latn-RS", "cmn", "tlh", "es-419", "ase"] {
             assert!(is_language_tag(s), "{s}");
         }
         for s in ["a12345", "a12345678", "something", "", "en_US", "-en"] {

@@ -1,0 +1,285 @@
+//! Shared end-to-end helper: runs the real `lrs` binary on a free port and talks to it over HTTP.
+//!
+//! Every test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Url};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// The xAPI version every helper request announces.
+pub(crate) const XAPI_VERSION: &str = "1.0.3";
+/// The key the server is started with.
+pub(crate) const KEY: &str = "e2e-key";
+/// How long the server may take to print its endpoint.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `lrs serve` process.
+pub(crate) struct Lrs {
+    /// `http://127.0.0.1:PORT/xapi`, as printed by the server.
+    pub(crate) endpoint: String,
+    /// `http://127.0.0.1:PORT`, to prefix paths such as `more` links.
+    pub(crate) origin: String,
+    /// The Basic auth key.
+    pub(crate) key: String,
+    /// The Basic auth secret.
+    pub(crate) secret: String,
+    /// The server process.
+    pub(crate) child: Child,
+    /// Where the server keeps its data.
+    pub(crate) data_dir: PathBuf,
+    /// The fresh data dir this server owns, if any (removed when dropped).
+    temp: Option<TempDir>,
+    /// Everything the server wrote on stderr so far.
+    stderr: Arc<Mutex<String>>,
+    /// A client with generous timeouts.
+    pub(crate) client: Client,
+}
+
+/// A fresh, unique secret.
+fn fresh_secret() -> String {
+    format!("e2e-secret-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A blocking HTTP client with bounded timeouts.
+pub(crate) fn client() -> Client {
+    Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+impl Lrs {
+    /// Starts a server on a fresh temporary data dir, owned (and removed) by the returned value.
+    pub(crate) fn start() -> Lrs {
+        let temp = TempDir::new().expect("temp dir");
+        let mut lrs = Lrs::start_in(temp.path(), &fresh_secret());
+        lrs.temp = Some(temp);
+        lrs
+    }
+
+    /// Starts a server on `data_dir` with the given secret (for restarts).
+    pub(crate) fn start_in(data_dir: &Path, secret: &str) -> Lrs {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lrs"))
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("LRS_BOOTSTRAP_KEY", KEY)
+            .env("LRS_BOOTSTRAP_SECRET", secret)
+            .env_remove("LRS_LISTEN")
+            .env_remove("LRS_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lrs");
+
+        // Drain stderr for the whole life of the process, keeping it for failure messages.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().expect("stderr pipe");
+        let sink = stderr.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+
+        // Read stdout lines on a thread (and keep draining after the banner, so the
+        // server never writes into a closed pipe).
+        let out_pipe = child.stdout.take().expect("stdout pipe");
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines_tx.send(line);
+            }
+        });
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut endpoint = None;
+        let mut key = None;
+        while endpoint.is_none() || key.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(value) = line.strip_prefix("ENDPOINT=") {
+                        endpoint = Some(value.trim().to_owned());
+                    } else if let Some(value) = line.strip_prefix("KEY=") {
+                        key = Some(value.trim().to_owned());
+                    }
+                }
+                Err(error) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    // Give the stderr thread a moment to collect the last words.
+                    thread::sleep(Duration::from_millis(100));
+                    panic!(
+                        "lrs did not print ENDPOINT= and KEY= within {START_TIMEOUT:?} ({error}); stderr:\n{}",
+                        stderr.lock().unwrap()
+                    );
+                }
+            }
+        }
+        let endpoint = endpoint.unwrap();
+        let key = key.unwrap();
+        assert_eq!(key, KEY, "the server must use LRS_BOOTSTRAP_KEY");
+        let origin = endpoint.strip_suffix("/xapi").unwrap_or_else(|| panic!("endpoint {endpoint} must end in /xapi"));
+        Lrs {
+            origin: origin.to_owned(),
+            endpoint,
+            key,
+            secret: secret.to_owned(),
+            child,
+            data_dir: data_dir.to_owned(),
+            temp: None,
+            stderr,
+            client: client(),
+        }
+    }
+
+    /// SIGKILLs the server (no graceful shutdown) and reaps it.
+    pub(crate) fn kill9(&mut self) {
+        // Child::kill sends SIGKILL on unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILLs this server (if still running) and starts a new one on the same data dir.
+    pub(crate) fn restart(mut self) -> Lrs {
+        self.kill9();
+        let temp = self.temp.take();
+        let mut next = Lrs::start_in(&self.data_dir, &self.secret);
+        next.temp = temp;
+        next
+    }
+
+    /// What the server wrote on stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// True while the process runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `origin + path_and_query`; the path starts with `/`, e.g. `/xapi/statements?…`.
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
+        assert!(path_and_query.starts_with('/'), "path must start with '/': {path_and_query}");
+        format!("{}{path_and_query}", self.origin)
+    }
+
+    /// A request with no headers at all.
+    pub(crate) fn bare(&self, method: Method, path_and_query: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path_and_query))
+    }
+
+    /// A request with valid Basic credentials and the version header.
+    pub(crate) fn authed(&self, method: Method, path_and_query: &str) -> RequestBuilder {
+        self.bare(method, path_and_query)
+            .basic_auth(&self.key, Some(&self.secret))
+            .header("X-Experience-API-Version", XAPI_VERSION)
+    }
+
+    /// POST /xapi/statements with a JSON body.
+    pub(crate) fn post(&self, body: &Value) -> (u16, Value) {
+        let (status, _, body) = send(self.authed(Method::POST, "/xapi/statements").json(body));
+        (status, body)
+    }
+
+    /// PUT /xapi/statements?statementId=ID with a JSON body.
+    pub(crate) fn put(&self, id: &str, body: &Value) -> (u16, Value) {
+        let path = statements_query(&[("statementId", id)]);
+        let (status, _, body) = send(self.authed(Method::PUT, &path).json(body));
+        (status, body)
+    }
+
+    /// GET an origin-relative path such as `/xapi/statements?verb=…` or a `more` link.
+    pub(crate) fn get(&self, path_and_query: &str) -> (u16, HeaderMap, Value) {
+        send(self.authed(Method::GET, path_and_query))
+    }
+
+    /// Follows `more` links from `first` and returns every statement, bounded by `max_pages`.
+    pub(crate) fn get_all(&self, first: &str, max_pages: usize) -> Vec<Value> {
+        let mut statements = Vec::new();
+        let mut next = first.to_owned();
+        for _ in 0..max_pages {
+            let (status, _, body) = self.get(&next);
+            assert_eq!(status, 200, "GET {next} answered {status}: {body}");
+            let page = body["statements"].as_array().unwrap_or_else(|| panic!("no statements array in {body}"));
+            statements.extend(page.iter().cloned());
+            match body["more"].as_str() {
+                Some("") | None => return statements,
+                Some(more) => next = more.to_owned(),
+            }
+        }
+        panic!("more than {max_pages} pages from {first}");
+    }
+}
+
+impl Drop for Lrs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a request and returns status, headers and the body parsed as JSON
+/// (a body that is not JSON comes back as a JSON string holding the raw text).
+pub(crate) fn send(request: RequestBuilder) -> (u16, HeaderMap, Value) {
+    let response = request.send().expect("request failed");
+    read(response)
+}
+
+/// Status, headers and body (JSON, or a string of the raw text) of a response.
+pub(crate) fn read(response: Response) -> (u16, HeaderMap, Value) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().expect("read body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
+/// `/xapi/statements?` followed by the url-encoded parameters.
+pub(crate) fn statements_query(params: &[(&str, &str)]) -> String {
+    let mut url = Url::parse("http://localhost/xapi/statements").unwrap();
+    if !params.is_empty() {
+        url.query_pairs_mut().extend_pairs(params);
+    }
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// A verb IRI no other test uses.
+pub(crate) fn unique_verb() -> String {
+    format!("http://example.com/verbs/e2e-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A minimal valid statement with the given id and verb.
+pub(crate) fn statement(id: &str, verb: &str) -> Value {
+    json!({
+        "id": id,
+        "actor": { "objectType": "Agent", "name": "E2E Tester", "mbox": "mailto:e2e@example.com" },
+        "verb": { "id": verb, "display": { "en-US": "tested" } },
+        "object": { "objectType": "Activity", "id": "http://example.com/activities/e2e" },
+    })
+}
