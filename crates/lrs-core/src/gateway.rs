@@ -9,12 +9,12 @@ use serde_json::Value;
 use uuid::Uuid;
 use xapi::{ValidationError, Version};
 
+use crate::attachments::{check_attachment_parts, AttachmentPart};
 use crate::auth::Principal;
 use crate::event::{self, Command};
 use crate::log::EventLog;
-use crate::store::QueryStore;
-use crate::store::Table;
-use crate::tables::verdict_partition;
+use crate::store::{QueryStore, Table, WriteBatch};
+use crate::tables::{attachment_partition, verdict_partition};
 use crate::tenant::TenantId;
 use crate::verdict::{Verdict, VerdictBus};
 
@@ -64,14 +64,30 @@ impl Gateway {
         body: Value,
         version: Version,
         required_id: Option<Uuid>,
+        attachments: Vec<AttachmentPart>,
     ) -> Result<Vec<Uuid>, GatewayError> {
         let statements = prepare_statements(principal, body, version, required_id)?;
+        check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
+        self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let command = Command::StoreStatements { statements };
         match self.submit(&principal.tenant, &command).await? {
             Verdict::Stored { ids } => Ok(ids),
             Verdict::Conflict { message } => Err(GatewayError::Conflict(message)),
             Verdict::Rejected { message } => Err(GatewayError::Invalid(message)),
         }
+    }
+
+    /// Stores attachment bodies, content-addressed, before their statements'
+    /// command is appended; a body stored twice is stored once.
+    async fn store_attachment_bodies(&self, tenant: &TenantId, parts: Vec<AttachmentPart>) -> Result<(), GatewayError> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for part in parts {
+            batch.put(Table::Attachments, attachment_partition(tenant, &part.key()), Vec::new(), part.body);
+        }
+        self.store.write(batch).await.map_err(|error| GatewayError::Unavailable(error.to_string()))
     }
 
     /// Appends a command and awaits its verdict.

@@ -3,6 +3,7 @@
 //! statement query planner. It knows the xAPI spec through the `xapi` crate
 //! and neither HTTP, Kafka, nor any storage engine.
 
+pub mod attachments;
 pub mod auth;
 pub mod event;
 pub mod gateway;
@@ -15,6 +16,7 @@ pub mod tables;
 pub mod tenant;
 pub mod verdict;
 
+pub use attachments::AttachmentPart;
 pub use auth::{Authenticator, Credential, CredentialStore, Principal};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};

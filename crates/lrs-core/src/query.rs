@@ -14,8 +14,8 @@ use crate::log::EventLog;
 use crate::projector::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
-    bucket_of, index_clustering, parse_index_clustering, statement_partition, tenant_meta_partition, IndexKey,
-    IndexScope, StatementRow, TenantMeta,
+    attachment_partition, bucket_of, index_clustering, parse_index_clustering, statement_partition,
+    tenant_meta_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
 
@@ -238,6 +238,11 @@ impl QueryService {
             None
         };
         Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+    }
+
+    /// The body of an attachment by its SHA-2, if this tenant sent it.
+    pub async fn attachment(&self, tenant: &TenantId, sha2: &str) -> Result<Option<Vec<u8>>, QueryError> {
+        Ok(self.store.get(Table::Attachments, &attachment_partition(tenant, sha2), &[]).await?)
     }
 
     /// True when the statement, or a statement it targets through a chain of

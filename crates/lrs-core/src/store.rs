@@ -26,11 +26,13 @@ pub enum Table {
     Meta,
     /// Credentials: (key) → credential record.
     Credentials,
+    /// Attachment bodies, content-addressed: (tenant, sha2) → bytes.
+    Attachments,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -40,6 +42,7 @@ impl Table {
         Table::Verdicts,
         Table::Meta,
         Table::Credentials,
+        Table::Attachments,
     ];
 
     /// The table's name in a store.
@@ -54,6 +57,7 @@ impl Table {
             Table::Verdicts => "verdicts",
             Table::Meta => "meta",
             Table::Credentials => "credentials",
+            Table::Attachments => "attachments",
         }
     }
 }

@@ -95,6 +95,11 @@ pub fn verdict_partition(tenant: &TenantId, command_id: Uuid) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).bytes(command_id.as_bytes()).build()
 }
 
+/// Partition key of an attachment body, by its lowercase hex SHA-2.
+pub fn attachment_partition(tenant: &TenantId, sha2: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str(&sha2.to_ascii_lowercase()).build()
+}
+
 /// Meta partition holding the projector's positions, one row per log partition.
 pub fn positions_partition() -> Vec<u8> {
     KeyBuilder::new().str("positions").build()

@@ -5,6 +5,7 @@
 mod about;
 mod error;
 mod extract;
+mod multipart;
 mod statements;
 
 use std::net::TcpListener;

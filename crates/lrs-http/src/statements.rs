@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use lrs_core::StatementQuery;
+use lrs_core::{AttachmentPart, StatementQuery};
 use serde_json::Value;
 use uuid::Uuid;
 use xapi::Format;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestVersion};
+use crate::multipart;
 use crate::AppState;
 
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
@@ -46,16 +47,63 @@ fn query_params(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> 
     Ok(params)
 }
 
-fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+fn media_type(req: &HttpRequest) -> (String, String) {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media_type != "application/json" {
-        return Err(ApiError::BadRequest(format!(
-            "Content-Type must be application/json, not {:?}",
-            if content_type.is_empty() { "(none)" } else { content_type }
-        )));
+    (media_type, content_type)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))
+}
+
+/// The statements of a PUT or POST body and the attachment bodies beside them:
+/// application/json, or multipart/mixed with the statements first.
+fn statement_request(req: &HttpRequest, body: &[u8]) -> Result<(Value, Vec<AttachmentPart>), ApiError> {
+    let (media_type, content_type) = media_type(req);
+    match media_type.as_str() {
+        "application/json" => Ok((parse_json(body)?, Vec::new())),
+        "multipart/mixed" => {
+            let boundary = multipart::boundary_of(&content_type).ok_or_else(|| {
+                ApiError::BadRequest("multipart/mixed Content-Type needs a boundary parameter".into())
+            })?;
+            let mut parts = multipart::parse(body, &boundary).map_err(ApiError::BadRequest)?.into_iter();
+            let first =
+                parts.next().ok_or_else(|| ApiError::BadRequest("the multipart body has no sections".into()))?;
+            let first_type = first.header("content-type").unwrap_or("");
+            if !first_type.to_ascii_lowercase().starts_with("application/json") {
+                return Err(ApiError::BadRequest(format!(
+                    "the first multipart section must be application/json statements, not {first_type:?}"
+                )));
+            }
+            let statements = parse_json(&first.body)?;
+            let attachments = parts
+                .enumerate()
+                .map(|(index, part)| {
+                    let at = index + 2;
+                    let sha2 = part.header("x-experience-api-hash").ok_or_else(|| {
+                        ApiError::BadRequest(format!("multipart section {at} has no X-Experience-API-Hash header"))
+                    })?;
+                    let encoding = part.header("content-transfer-encoding").unwrap_or("");
+                    if !encoding.eq_ignore_ascii_case("binary") {
+                        return Err(ApiError::BadRequest(format!(
+                            "multipart section {at} needs Content-Transfer-Encoding: binary"
+                        )));
+                    }
+                    Ok(AttachmentPart {
+                        sha2: sha2.to_owned(),
+                        content_type: part.header("content-type").unwrap_or("application/octet-stream").to_owned(),
+                        body: part.body.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok((statements, attachments))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "Content-Type must be application/json or multipart/mixed, not {:?}",
+            if content_type.is_empty() { "(none)" } else { content_type.as_str() }
+        ))),
     }
-    serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))
 }
 
 fn parse_uuid(name: &str, value: &str) -> Result<Uuid, ApiError> {
@@ -92,11 +140,11 @@ pub(crate) async fn put(
         .get("statementId")
         .ok_or_else(|| ApiError::BadRequest("statementId parameter is required on PUT".into()))?;
     let id = parse_uuid("statementId", id)?;
-    let statement = json_body(&req, &body)?;
+    let (statement, attachments) = statement_request(&req, &body)?;
     if !statement.is_object() {
         return Err(ApiError::BadRequest("PUT takes one statement object".into()));
     }
-    state.gateway.store_statements(&caller.0, statement, version.0, Some(id)).await?;
+    state.gateway.store_statements(&caller.0, statement, version.0, Some(id), attachments).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -112,8 +160,8 @@ pub(crate) async fn post(
     if let Some(name) = params.keys().next() {
         return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on POST")));
     }
-    let statements = json_body(&req, &body)?;
-    let ids = state.gateway.store_statements(&caller.0, statements, version.0, None).await?;
+    let (statements, attachments) = statement_request(&req, &body)?;
+    let ids = state.gateway.store_statements(&caller.0, statements, version.0, None, attachments).await?;
     Ok(HttpResponse::Ok().json(ids))
 }
 
@@ -149,9 +197,10 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         Some(text) => Format::parse(text).map_err(|e| ApiError::BadRequest(format!("format: {}", e.message())))?,
         None => Format::Exact,
     };
-    if let Some(text) = params.get("attachments") {
-        parse_bool("attachments", text)?;
-    }
+    let with_attachments = match params.get("attachments") {
+        Some(text) => parse_bool("attachments", text)?,
+        None => false,
+    };
     let languages = accept_languages(req);
 
     let single = match (params.get("statementId"), params.get("voidedStatementId")) {
@@ -162,7 +211,7 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         (None, Some(id)) => Some((parse_uuid("voidedStatementId", id)?, true)),
         (None, None) => None,
     };
-    let mut response = HttpResponse::Ok();
+    let response = HttpResponse::Ok();
     if let Some((id, voided)) = single {
         if let Some(name) = params
             .keys()
@@ -177,7 +226,8 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
             .statement(tenant, id, voided)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
-        return Ok(response.json(xapi::format_statement(&statement, format, &languages)));
+        let document = xapi::format_statement(&statement, format, &languages);
+        return respond(state, tenant, response, document, &[statement], with_attachments).await;
     }
 
     let query = match params.get("more") {
@@ -188,7 +238,48 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
     let statements: Vec<Value> =
         page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
     let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
-    Ok(response.json(serde_json::json!({ "statements": statements, "more": more })))
+    let document = serde_json::json!({ "statements": statements, "more": more });
+    respond(state, tenant, response, document, &page.statements, with_attachments).await
+}
+
+/// Answers JSON, or multipart/mixed with the attachment bodies of `statements`
+/// after it when `with_attachments`.
+async fn respond(
+    state: &AppState,
+    tenant: &lrs_core::TenantId,
+    mut response: actix_web::HttpResponseBuilder,
+    document: Value,
+    statements: &[Value],
+    with_attachments: bool,
+) -> Result<HttpResponse, ApiError> {
+    if !with_attachments {
+        return Ok(response.json(document));
+    }
+    let mut parts = vec![multipart::Part {
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&document).expect("json"),
+    }];
+    let mut seen = std::collections::HashSet::new();
+    for attachment in statements.iter().filter_map(|s| s.get("attachments")?.as_array()).flatten() {
+        let Some(sha2) = attachment.get("sha2").and_then(Value::as_str).map(str::to_ascii_lowercase) else { continue };
+        if !seen.insert(sha2.clone()) {
+            continue;
+        }
+        let Some(body) = state.query.attachment(tenant, &sha2).await? else { continue };
+        let content_type = attachment.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream");
+        parts.push(multipart::Part {
+            headers: vec![
+                ("Content-Type".into(), content_type.to_owned()),
+                ("Content-Transfer-Encoding".into(), "binary".into()),
+                ("X-Experience-API-Hash".into(), sha2),
+            ],
+            body,
+        });
+    }
+    let boundary = format!("xapi-{}", Uuid::new_v4().simple());
+    Ok(response
+        .insert_header((header::CONTENT_TYPE, format!("multipart/mixed; boundary={boundary}")))
+        .body(multipart::build(&boundary, &parts)))
 }
 
 fn more_link(cursor: &str, params: &HashMap<String, String>) -> String {
