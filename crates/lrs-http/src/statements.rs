@@ -242,6 +242,15 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
     respond(state, tenant, response, document, &page.statements, with_attachments).await
 }
 
+/// The Last-Modified value of an answer: the latest `stored` of its statements.
+fn last_modified(statements: &[Value]) -> Option<String> {
+    let latest = statements
+        .iter()
+        .filter_map(|s| xapi::parse_timestamp(s.get("stored")?.as_str()?).ok())
+        .max()?;
+    Some(latest.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+}
+
 /// Answers JSON, or multipart/mixed with the attachment bodies of `statements`
 /// after it when `with_attachments`.
 async fn respond(
@@ -252,6 +261,9 @@ async fn respond(
     statements: &[Value],
     with_attachments: bool,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(last_modified) = last_modified(statements) {
+        response.insert_header((header::LAST_MODIFIED, last_modified));
+    }
     if !with_attachments {
         return Ok(response.json(document));
     }

@@ -1,0 +1,27 @@
+# Targets of the LRS workspace. `make help` lists them.
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+DATA_DIR ?= lrs-data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: help run test fmt lint unit conformance
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## Run the LRS on the embedded log and store (lrs serve)
+	$(CARGO) run --release -p lrs -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: fmt lint unit ## The whole test suite, as CI runs it: format, lints, every test
+
+fmt: ## Check formatting
+	$(CARGO) fmt --all -- --check
+
+lint: ## Clippy on every target, warnings are errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: ## Every unit, integration and end-to-end test of the workspace
+	$(CARGO) test --workspace
+
+conformance: ## Run the ADL suite (installed by you in /tmp/lrs-conformance) on a fresh lrs serve: make conformance VERSION=1.0.3
+	scripts/conformance.sh $(or $(VERSION),1.0.3)
