@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn a_body_for_each_attachment_passes() {
         let p = part(b"hello");
-        assert_eq!(check_attachment_parts(&[statement_with(&p.sha2, false)], &[p.clone()]), Ok(()));
+        assert_eq!(check_attachment_parts(&[statement_with(&p.sha2, false)], std::slice::from_ref(&p)), Ok(()));
         assert_eq!(check_attachment_parts(&[statement_with(&p.sha2, true)], &[]), Ok(()));
     }
 
@@ -117,7 +117,7 @@ mod tests {
     fn missing_extra_and_wrong_bodies_fail() {
         let p = part(b"hello");
         assert!(check_attachment_parts(&[statement_with(&p.sha2, false)], &[]).unwrap_err().contains("no multipart"));
-        assert!(check_attachment_parts(&[json!({})], &[p.clone()]).unwrap_err().contains("not an attachment"));
+        assert!(check_attachment_parts(&[json!({})], std::slice::from_ref(&p)).unwrap_err().contains("not an attachment"));
         let mut wrong = p.clone();
         wrong.body = b"other".to_vec();
         assert!(check_attachment_parts(&[statement_with(&p.sha2, false)], &[wrong])

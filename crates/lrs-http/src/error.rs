@@ -59,7 +59,15 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Longest error message answered; longer ones (a huge invalid value quoted
+/// back) are cut.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
 fn body(status: StatusCode, message: &str) -> serde_json::Value {
+    let message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
+    };
     serde_json::json!({ "error": { "code": status.as_u16(), "message": message } })
 }
 

@@ -244,10 +244,7 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
 
 /// The Last-Modified value of an answer: the latest `stored` of its statements.
 fn last_modified(statements: &[Value]) -> Option<String> {
-    let latest = statements
-        .iter()
-        .filter_map(|s| xapi::parse_timestamp(s.get("stored")?.as_str()?).ok())
-        .max()?;
+    let latest = statements.iter().filter_map(|s| xapi::parse_timestamp(s.get("stored")?.as_str()?).ok()).max()?;
     Some(latest.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
@@ -308,7 +305,7 @@ fn more_link(cursor: &str, params: &HashMap<String, String>) -> String {
 fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiError> {
     let mut query = StatementQuery::default();
     if let Some(agent) = params.get("agent") {
-        let key = xapi::parse_agent_param(agent).map_err(|e| ApiError::BadRequest(format!("agent: {e}")))?;
+        let key = xapi::parse_agent_param(agent).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         query.agent = Some(key.as_str().to_owned());
     }
     if let Some(verb) = params.get("verb") {
