@@ -117,7 +117,9 @@ mod tests {
     fn missing_extra_and_wrong_bodies_fail() {
         let p = part(b"hello");
         assert!(check_attachment_parts(&[statement_with(&p.sha2, false)], &[]).unwrap_err().contains("no multipart"));
-        assert!(check_attachment_parts(&[json!({})], std::slice::from_ref(&p)).unwrap_err().contains("not an attachment"));
+        assert!(check_attachment_parts(&[json!({})], std::slice::from_ref(&p))
+            .unwrap_err()
+            .contains("not an attachment"));
         let mut wrong = p.clone();
         wrong.body = b"other".to_vec();
         assert!(check_attachment_parts(&[statement_with(&p.sha2, false)], &[wrong])

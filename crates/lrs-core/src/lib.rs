@@ -14,6 +14,8 @@ pub mod query;
 pub mod store;
 pub mod tables;
 pub mod tenant;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 pub mod verdict;
 
 pub use attachments::AttachmentPart;

@@ -23,8 +23,24 @@ type AppendReply = oneshot::Sender<Result<u64, LogError>>;
 #[derive(Clone)]
 pub struct EmbeddedLog {
     db: Arc<Database>,
-    appends: mpsc::Sender<(Vec<u8>, AppendReply)>,
+    writer: Arc<Writer>,
     end: watch::Receiver<u64>,
+}
+
+/// The writer thread and the channel feeding it; dropping the last handle
+/// closes the channel and waits for the thread, so the file is free again.
+struct Writer {
+    appends: Option<mpsc::Sender<(Vec<u8>, AppendReply)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.appends.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl EmbeddedLog {
@@ -43,11 +59,12 @@ impl EmbeddedLog {
         let (end_sender, end_receiver) = watch::channel(end);
         let (appends, requests) = mpsc::channel(8192);
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("lrs-log-writer".into())
             .spawn(move || write_loop(writer_db, requests, end_sender, end))
             .expect("spawn log writer thread");
-        Ok(Self { db, appends, end: end_receiver })
+        let writer = Arc::new(Writer { appends: Some(appends), thread: Some(thread) });
+        Ok(Self { db, writer, end: end_receiver })
     }
 
     fn read_now(&self, from: u64, max: usize) -> Result<Vec<LogRecord>, LogError> {
@@ -146,10 +163,8 @@ fn chrono_now_micros() -> i64 {
 impl EventLog for EmbeddedLog {
     async fn append(&self, _key: &[u8], payload: Vec<u8>) -> Result<(u32, u64), LogError> {
         let (reply, answer) = oneshot::channel();
-        self.appends
-            .send((payload, reply))
-            .await
-            .map_err(|_| LogError::Unavailable("the log writer has stopped".into()))?;
+        let appends = self.writer.appends.as_ref().expect("the sender lives as long as the writer");
+        appends.send((payload, reply)).await.map_err(|_| LogError::Unavailable("the log writer has stopped".into()))?;
         let offset = answer.await.map_err(|_| LogError::Unavailable("the log writer has stopped".into()))??;
         Ok((0, offset))
     }

@@ -1,0 +1,87 @@
+//! The port test suites, written once and run against every backend: each
+//! store crate calls `store_suite` and each log crate calls `log_suite` from
+//! its own tests (enable the `testsuite` feature).
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::log::EventLog;
+use crate::store::{Order, QueryStore, Table, WriteBatch};
+
+fn key(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+/// Checks a query store: point reads, ordered partition scans with bounds and
+/// limits in both directions, partition isolation, overwrite and delete.
+pub async fn store_suite(store: Arc<dyn QueryStore>) {
+    let mut batch = WriteBatch::default();
+    for clustering in [5u64, 1, 3, 2, 4] {
+        batch.put(Table::ByStored, key("p1"), clustering.to_be_bytes().to_vec(), format!("v{clustering}").into_bytes());
+    }
+    batch.put(Table::ByStored, key("p10"), 9u64.to_be_bytes().to_vec(), key("other partition"));
+    batch.put(Table::ByVerb, key("p1"), 1u64.to_be_bytes().to_vec(), key("other table"));
+    store.write(batch).await.expect("write");
+
+    let got = store.get(Table::ByStored, &key("p1"), &3u64.to_be_bytes()).await.expect("get");
+    assert_eq!(got, Some(key("v3")), "point read");
+    assert_eq!(store.get(Table::ByStored, &key("p1"), &9u64.to_be_bytes()).await.expect("get"), None);
+    assert_eq!(store.get(Table::ByStored, &key("p2"), &3u64.to_be_bytes()).await.expect("get"), None);
+
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    let values = |rows: Vec<(Vec<u8>, Vec<u8>)>| {
+        rows.into_iter().map(|(_, v)| String::from_utf8(v).unwrap()).collect::<Vec<_>>()
+    };
+    let ascending = store.scan(Table::ByStored, &key("p1"), all.clone(), Order::Ascending, 100).await.expect("scan");
+    assert_eq!(values(ascending), ["v1", "v2", "v3", "v4", "v5"], "ascending scan stays in its partition and table");
+    let descending = store.scan(Table::ByStored, &key("p1"), all.clone(), Order::Descending, 2).await.expect("scan");
+    assert_eq!(values(descending), ["v5", "v4"], "descending scan with limit");
+    let range = (Bound::Excluded(2u64.to_be_bytes().to_vec()), Bound::Included(4u64.to_be_bytes().to_vec()));
+    let ranged = store.scan(Table::ByStored, &key("p1"), range.clone(), Order::Ascending, 100).await.expect("scan");
+    assert_eq!(values(ranged), ["v3", "v4"], "exclusive low, inclusive high");
+    let ranged = store.scan(Table::ByStored, &key("p1"), range, Order::Descending, 100).await.expect("scan");
+    assert_eq!(values(ranged), ["v4", "v3"], "ranges walk backwards too");
+    let other = store.scan(Table::ByStored, &key("p10"), all.clone(), Order::Ascending, 100).await.expect("scan");
+    assert_eq!(values(other), ["other partition"], "a partition whose key extends another's is separate");
+
+    let mut batch = WriteBatch::default();
+    batch.put(Table::ByStored, key("p1"), 3u64.to_be_bytes().to_vec(), key("v3b"));
+    batch.delete(Table::ByStored, key("p1"), 1u64.to_be_bytes().to_vec());
+    store.write(batch).await.expect("write");
+    let after = store.scan(Table::ByStored, &key("p1"), all, Order::Ascending, 100).await.expect("scan");
+    assert_eq!(values(after), ["v2", "v3b", "v4", "v5"], "overwrite and delete");
+}
+
+/// Checks an event log: durable appends get increasing offsets per
+/// partition, reads start at any offset, and a read waits for new records.
+pub async fn log_suite(log: Arc<dyn EventLog>) {
+    let start = log.end_offset(0).await.expect("end offset");
+    let mut offsets = Vec::new();
+    for i in 0..5u8 {
+        let (partition, offset) = log.append(b"tenant-a", vec![i; 3]).await.expect("append");
+        assert_eq!(partition, 0);
+        offsets.push(offset);
+    }
+    assert_eq!(offsets, (start..start + 5).collect::<Vec<_>>(), "consecutive offsets");
+    assert_eq!(log.end_offset(0).await.expect("end offset"), start + 5);
+
+    let records = log.read(0, start + 2, 2, Duration::ZERO).await.expect("read");
+    let read: Vec<(u64, Vec<u8>)> = records.iter().map(|r| (r.offset, r.payload.clone())).collect();
+    assert_eq!(read, [(start + 2, vec![2; 3]), (start + 3, vec![3; 3])], "read from an offset with a limit");
+    let times: Vec<i64> =
+        log.read(0, start, 5, Duration::ZERO).await.expect("read").iter().map(|r| r.timestamp_micros).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "record times never go back");
+
+    let empty = log.read(0, start + 5, 10, Duration::from_millis(50)).await.expect("read");
+    assert!(empty.is_empty(), "nothing past the end");
+    let waiter = {
+        let log = log.clone();
+        tokio::spawn(async move { log.read(0, start + 5, 10, Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log.append(b"tenant-a", b"late".to_vec()).await.expect("append");
+    let woken =
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("read woke").expect("task").expect("read");
+    assert_eq!(woken.first().map(|r| r.payload.clone()), Some(b"late".to_vec()), "a waiting read sees a new record");
+}

@@ -1,0 +1,277 @@
+//! The event-sourced core end to end on the embedded log and store, without
+//! HTTP: the verdict rules of the projector, voiding, filters, `more` paging
+//! and resuming after a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lrs_core::{
+    EventLog, Gateway, GatewayError, Principal, Projector, QueryService, QueryStore, StatementQuery, TenantId,
+    VerdictBus,
+};
+use lrs_embedded::{EmbeddedLog, EmbeddedStore};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use uuid::Uuid;
+use xapi::Version;
+
+const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
+
+struct Lrs {
+    gateway: Gateway,
+    query: QueryService,
+    principal: Principal,
+    stop: watch::Sender<bool>,
+    projector: tokio::task::JoinHandle<()>,
+}
+
+impl Lrs {
+    fn start(dir: &Path) -> Self {
+        let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.join("log.redb")).unwrap());
+        let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
+        let bus = VerdictBus::new();
+        let gateway = Gateway::new(log.clone(), store.clone(), bus.clone(), Duration::from_secs(10));
+        let query = QueryService::new(store.clone(), log.clone());
+        let (stop, stopped) = watch::channel(false);
+        let projector = Projector::new(log, store, bus, 0);
+        let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
+        let principal = principal("default");
+        Self { gateway, query, principal, stop, projector }
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.projector.await.unwrap();
+    }
+
+    async fn post(&self, body: Value) -> Result<Vec<Uuid>, GatewayError> {
+        self.gateway.store_statements(&self.principal, body, Version::V1_0_3, None, Vec::new()).await
+    }
+
+    async fn get(&self, id: Uuid) -> Option<Value> {
+        self.query.statement(&self.principal.tenant, id, false).await.unwrap()
+    }
+
+    async fn list(&self, query: StatementQuery) -> Vec<Value> {
+        self.query.statements(&self.principal.tenant, &query).await.unwrap().statements
+    }
+}
+
+fn principal(tenant: &str) -> Principal {
+    Principal {
+        tenant: TenantId::parse(tenant).unwrap(),
+        authority: json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": tenant}}),
+    }
+}
+
+fn statement(id: Uuid, verb: &str, email: &str, activity: &str) -> Value {
+    json!({
+        "id": id.to_string(),
+        "actor": {"mbox": format!("mailto:{email}")},
+        "verb": {"id": verb},
+        "object": {"id": activity},
+    })
+}
+
+fn ids(statements: &[Value]) -> Vec<Uuid> {
+    statements.iter().map(|s| Uuid::parse_str(s["id"].as_str().unwrap()).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn same_id_same_content_is_a_no_op_and_other_content_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let id = Uuid::new_v4();
+    let original = statement(id, "http://example.com/v", "a@example.com", "http://example.com/a");
+    assert_eq!(lrs.post(original.clone()).await.unwrap(), [id]);
+    let stored = lrs.get(id).await.unwrap();
+    assert_eq!(lrs.post(original).await.unwrap(), [id], "a repeat is accepted");
+    assert_eq!(lrs.get(id).await.unwrap(), stored, "and changes nothing, not even stored");
+
+    let changed = statement(id, "http://example.com/other", "a@example.com", "http://example.com/a");
+    assert!(matches!(lrs.post(changed).await, Err(GatewayError::Conflict(_))));
+    assert_eq!(lrs.get(id).await.unwrap(), stored);
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let taken = Uuid::new_v4();
+    lrs.post(statement(taken, "http://example.com/v", "a@example.com", "http://example.com/a")).await.unwrap();
+    let fresh = Uuid::new_v4();
+    let batch = json!([
+        statement(fresh, "http://example.com/v", "b@example.com", "http://example.com/b"),
+        statement(taken, "http://example.com/different", "a@example.com", "http://example.com/a"),
+    ]);
+    assert!(matches!(lrs.post(batch).await, Err(GatewayError::Conflict(_))));
+    assert_eq!(lrs.get(fresh).await, None, "the good statement of a rejected batch is not stored");
+
+    let invalid = json!([
+        statement(fresh, "http://example.com/v", "b@example.com", "http://example.com/b"),
+        {"actor": {"mbox": "not-an-email"}},
+    ]);
+    let error = lrs.post(invalid).await.unwrap_err();
+    assert!(matches!(&error, GatewayError::Invalid(m) if m.contains("[1]") && m.contains("actor")), "{error}");
+    assert_eq!(lrs.get(fresh).await, None);
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn voiding_hides_the_target_from_lists_and_a_voiding_statement_cannot_be_voided() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let verb = "http://example.com/attempted";
+    let target = Uuid::new_v4();
+    lrs.post(statement(target, verb, "a@example.com", "http://example.com/a")).await.unwrap();
+    let voiding = Uuid::new_v4();
+    let voiding_statement = json!({
+        "id": voiding.to_string(),
+        "actor": {"mbox": "mailto:admin@example.com"},
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": target.to_string()},
+    });
+    lrs.post(voiding_statement).await.unwrap();
+
+    assert_eq!(lrs.get(target).await, None, "statementId does not return a voided statement");
+    let voided = lrs.query.statement(&lrs.principal.tenant, target, true).await.unwrap();
+    assert!(voided.is_some(), "voidedStatementId does");
+    let listed = ids(&lrs.list(StatementQuery { verb: Some(verb.into()), ..Default::default() }).await);
+    assert_eq!(listed, [voiding], "the verb filter returns the voiding statement, not the voided one");
+
+    let void_the_voiding = json!({
+        "actor": {"mbox": "mailto:admin@example.com"},
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": voiding.to_string()},
+    });
+    assert!(matches!(lrs.post(void_the_voiding).await, Err(GatewayError::Invalid(_))));
+    assert!(lrs.get(voiding).await.is_some());
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn filters_pick_the_right_statements_in_stored_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let registration = Uuid::new_v4();
+    let mut posted = Vec::new();
+    for i in 0..6 {
+        let id = Uuid::new_v4();
+        let mut s = statement(
+            id,
+            &format!("http://example.com/v{}", i % 2),
+            &format!("u{}@example.com", i % 3),
+            "http://example.com/a",
+        );
+        if i == 4 {
+            s["context"] = json!({"registration": registration.to_string(),
+                "contextActivities": {"parent": [{"id": "http://example.com/course"}]},
+                "instructor": {"mbox": "mailto:teacher@example.com"}});
+        }
+        lrs.post(s).await.unwrap();
+        posted.push(id);
+    }
+    let newest_first: Vec<Uuid> = posted.iter().rev().copied().collect();
+    assert_eq!(ids(&lrs.list(StatementQuery::default()).await), newest_first);
+    let oldest_first = ids(&lrs.list(StatementQuery { ascending: true, ..Default::default() }).await);
+    assert_eq!(oldest_first, posted);
+
+    let by_verb =
+        ids(&lrs.list(StatementQuery { verb: Some("http://example.com/v1".into()), ..Default::default() }).await);
+    assert_eq!(by_verb, [posted[5], posted[3], posted[1]]);
+    let agent = xapi::parse_agent_param(r#"{"mbox":"mailto:u0@example.com"}"#).unwrap();
+    let by_agent = ids(&lrs.list(StatementQuery { agent: Some(agent.as_str().into()), ..Default::default() }).await);
+    assert_eq!(by_agent, [posted[3], posted[0]]);
+    let by_registration =
+        ids(&lrs.list(StatementQuery { registration: Some(registration), ..Default::default() }).await);
+    assert_eq!(by_registration, [posted[4]]);
+
+    let course = Some("http://example.com/course".to_owned());
+    assert!(lrs.list(StatementQuery { activity: course.clone(), ..Default::default() }).await.is_empty());
+    let related = StatementQuery { activity: course, related_activities: true, ..Default::default() };
+    assert_eq!(ids(&lrs.list(related).await), [posted[4]], "related_activities reaches context activities");
+    let teacher = xapi::parse_agent_param(r#"{"mbox":"mailto:teacher@example.com"}"#).unwrap();
+    let teacher = Some(teacher.as_str().to_owned());
+    assert!(lrs.list(StatementQuery { agent: teacher.clone(), ..Default::default() }).await.is_empty());
+    let related = StatementQuery { agent: teacher, related_agents: true, ..Default::default() };
+    assert_eq!(ids(&lrs.list(related).await), [posted[4]], "related_agents reaches the instructor");
+
+    let stored = |s: &Value| xapi::parse_timestamp(s["stored"].as_str().unwrap()).unwrap().timestamp_micros() as u64;
+    let third = lrs.get(posted[2]).await.unwrap();
+    let since = StatementQuery { since: Some(stored(&third)), ascending: true, ..Default::default() };
+    assert_eq!(ids(&lrs.list(since).await), posted[3..], "since is exclusive");
+    let until = StatementQuery { until: Some(stored(&third)), ascending: true, ..Default::default() };
+    assert_eq!(ids(&lrs.list(until).await), posted[..3], "until is inclusive");
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_pages_cover_everything_once_while_new_statements_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let mut posted = Vec::new();
+    for _ in 0..7 {
+        let id = Uuid::new_v4();
+        lrs.post(statement(id, "http://example.com/v", "a@example.com", "http://example.com/a")).await.unwrap();
+        posted.push(id);
+    }
+    let tenant = lrs.principal.tenant.clone();
+    let mut query = StatementQuery { limit: 3, ..Default::default() };
+    let mut seen = Vec::new();
+    for page_number in 0.. {
+        assert!(page_number < 10, "paging does not end");
+        let page = lrs.query.statements(&tenant, &query).await.unwrap();
+        seen.extend(ids(&page.statements));
+        // A statement arriving between pages must not shift the next page.
+        lrs.post(statement(Uuid::new_v4(), "http://example.com/v", "b@example.com", "http://example.com/a"))
+            .await
+            .unwrap();
+        match page.more {
+            Some(cursor) => query = StatementQuery::from_cursor(&cursor).unwrap(),
+            None => break,
+        }
+    }
+    let expected: Vec<Uuid> = posted.iter().rev().copied().collect();
+    assert_eq!(seen, expected);
+    assert!(StatementQuery::from_cursor("not a cursor").is_err());
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_projector_resumes_where_it_stopped_without_repeating() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Uuid::new_v4();
+    {
+        let lrs = Lrs::start(dir.path());
+        lrs.post(statement(first, "http://example.com/v", "a@example.com", "http://example.com/a")).await.unwrap();
+        lrs.shutdown().await;
+    }
+    let lrs = Lrs::start(dir.path());
+    let second = Uuid::new_v4();
+    lrs.post(statement(second, "http://example.com/v", "a@example.com", "http://example.com/a")).await.unwrap();
+    let listed = ids(&lrs.list(StatementQuery::default()).await);
+    assert_eq!(listed, [second, first]);
+    let before = lrs.get(first).await.unwrap();
+    let after_restart_stored = lrs.get(second).await.unwrap();
+    assert!(after_restart_stored["stored"].as_str() > before["stored"].as_str(), "stored keeps increasing");
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn tenants_do_not_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let id = Uuid::new_v4();
+    lrs.post(statement(id, "http://example.com/v", "a@example.com", "http://example.com/a")).await.unwrap();
+    let other = TenantId::parse("other").unwrap();
+    assert_eq!(lrs.query.statement(&other, id, false).await.unwrap(), None);
+    assert!(lrs.query.statements(&other, &StatementQuery::default()).await.unwrap().statements.is_empty());
+    // The same id is free in another tenant.
+    let other_principal = principal("other");
+    let mine = statement(id, "http://example.com/different", "z@example.com", "http://example.com/z");
+    let stored = lrs.gateway.store_statements(&other_principal, mine, Version::V1_0_3, None, Vec::new()).await;
+    assert_eq!(stored.unwrap(), [id]);
+    lrs.shutdown().await;
+}
