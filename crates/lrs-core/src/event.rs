@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::documents::{DocumentKind, DocumentScope, Precondition};
 use crate::tenant::TenantId;
 
 /// Current schema version of command payloads.
@@ -36,13 +37,41 @@ pub struct Envelope {
 
 /// A command: one validated write request of a tenant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Store a batch of statements, all or nothing. Each statement already has
     /// its `id`, `authority` and `version`; the projector assigns `stored`.
     StoreStatements {
         /// The statements, validated and normalised.
         statements: Vec<serde_json::Value>,
+    },
+    /// Write a document (PUT), or merge a JSON document into the stored one (POST).
+    PutDocument {
+        /// The resource.
+        kind: DocumentKind,
+        /// The activity / agent / registration it belongs to.
+        scope: DocumentScope,
+        /// The stateId or profileId.
+        id: String,
+        /// Its media type.
+        content_type: String,
+        /// Its bytes, base64.
+        content: String,
+        /// POST: merge into an existing JSON document.
+        merge: bool,
+        /// If-Match / If-None-Match rules.
+        precondition: Precondition,
+    },
+    /// Delete one document, or (for state, with no id) every document of a scope.
+    DeleteDocuments {
+        /// The resource.
+        kind: DocumentKind,
+        /// The activity / agent / registration they belong to.
+        scope: DocumentScope,
+        /// The stateId or profileId; `None` deletes the whole scope.
+        id: Option<String>,
+        /// If-Match / If-None-Match rules.
+        precondition: Precondition,
     },
 }
 
@@ -51,6 +80,8 @@ impl Command {
     pub fn kind(&self) -> &'static str {
         match self {
             Command::StoreStatements { .. } => "statements.store",
+            Command::PutDocument { .. } => "documents.put",
+            Command::DeleteDocuments { .. } => "documents.delete",
         }
     }
 }

@@ -11,6 +11,7 @@ use xapi::{ValidationError, Version};
 
 use crate::attachments::{check_attachment_parts, AttachmentPart};
 use crate::auth::Principal;
+use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
 use crate::event::{self, Command};
 use crate::log::EventLog;
 use crate::store::{QueryStore, Table, WriteBatch};
@@ -30,12 +31,39 @@ pub enum GatewayError {
     /// The log or the projector did not answer in time (503, retry).
     #[error("{0}")]
     Unavailable(String),
+    /// An If-Match / If-None-Match header does not hold (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
+}
+
+impl Verdict {
+    /// The verdict as the result of a request.
+    fn into_result(self) -> Result<Vec<Uuid>, GatewayError> {
+        match self {
+            Verdict::Stored { ids } => Ok(ids),
+            Verdict::Written => Ok(Vec::new()),
+            Verdict::Conflict { message } => Err(GatewayError::Conflict(message)),
+            Verdict::Rejected { message } => Err(GatewayError::Invalid(message)),
+            Verdict::PreconditionFailed { message } => Err(GatewayError::PreconditionFailed(message)),
+        }
+    }
 }
 
 impl From<ValidationError> for GatewayError {
     fn from(error: ValidationError) -> Self {
         GatewayError::Invalid(error.to_string())
     }
+}
+
+/// Which document a write is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentAddress {
+    /// The resource.
+    pub kind: DocumentKind,
+    /// The activity / agent / registration it belongs to.
+    pub scope: DocumentScope,
+    /// The stateId or profileId.
+    pub id: String,
 }
 
 /// Accepts writes for the log.
@@ -70,11 +98,41 @@ impl Gateway {
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let command = Command::StoreStatements { statements };
-        match self.submit(&principal.tenant, &command).await? {
-            Verdict::Stored { ids } => Ok(ids),
-            Verdict::Conflict { message } => Err(GatewayError::Conflict(message)),
-            Verdict::Rejected { message } => Err(GatewayError::Invalid(message)),
+        self.submit(&principal.tenant, &command).await?.into_result()
+    }
+
+    /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, kind = ?address.kind))]
+    pub async fn put_document(
+        &self,
+        tenant: &TenantId,
+        address: DocumentAddress,
+        content_type: String,
+        content: &[u8],
+        merge: bool,
+        precondition: Precondition,
+    ) -> Result<(), GatewayError> {
+        let DocumentAddress { kind, scope, id } = address;
+        if merge && is_json_media_type(&content_type) && !matches!(serde_json::from_slice(content), Ok(Value::Object(_))) {
+            return Err(GatewayError::Invalid("a POSTed application/json document must be a JSON object".into()));
         }
+        let content = encode_content(content);
+        let command = Command::PutDocument { kind, scope, id, content_type, content, merge, precondition };
+        self.submit(tenant, &command).await?.into_result().map(drop)
+    }
+
+    /// Deletes one document, or every document of a scope when `id` is `None`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ?kind))]
+    pub async fn delete_documents(
+        &self,
+        tenant: &TenantId,
+        kind: DocumentKind,
+        scope: DocumentScope,
+        id: Option<String>,
+        precondition: Precondition,
+    ) -> Result<(), GatewayError> {
+        let command = Command::DeleteDocuments { kind, scope, id, precondition };
+        self.submit(tenant, &command).await?.into_result().map(drop)
     }
 
     /// Stores attachment bodies, content-addressed, before their statements'

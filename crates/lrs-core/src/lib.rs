@@ -5,6 +5,7 @@
 
 pub mod attachments;
 pub mod auth;
+pub mod documents;
 pub mod event;
 pub mod gateway;
 pub mod keys;
@@ -19,6 +20,7 @@ pub mod testsuite;
 pub mod verdict;
 
 pub use attachments::AttachmentPart;
+pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use auth::{Authenticator, Credential, CredentialStore, Principal};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};

@@ -13,11 +13,12 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 use xapi::Statement;
 
+use crate::documents::{decode_content, document_clustering, is_json_media_type, merge_json, Document, Precondition, PreconditionOutcome};
 use crate::event::{self, Command, CommandEvent};
 use crate::log::{EventLog, LogError, LogRecord};
-use crate::store::{QueryStore, StoreError, Table, WriteBatch};
+use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
-    bucket_of, index_clustering, position_clustering, positions_partition, statement_partition, tenant_meta_partition,
+    activity_partition, agent_partition, bucket_of, index_clustering, position_clustering, positions_partition, statement_partition, tenant_meta_partition,
     verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
@@ -135,11 +136,30 @@ struct Step<'a> {
     batch: WriteBatch,
     statements: HashMap<(TenantId, Uuid), Option<StatementRow>>,
     tenants: HashMap<TenantId, TenantMeta>,
+    documents: HashMap<(Vec<u8>, Vec<u8>), Option<Document>>,
+    activities: HashMap<(TenantId, String), serde_json::Value>,
+    agents: HashMap<(TenantId, String), Vec<String>>,
+}
+
+/// A document write as the projector applies it.
+struct DocumentWrite<'c> {
+    content_type: &'c str,
+    content: Vec<u8>,
+    merge: bool,
+    precondition: &'c Precondition,
 }
 
 impl<'a> Step<'a> {
     fn new(store: &'a dyn QueryStore) -> Self {
-        Self { store, batch: WriteBatch::default(), statements: HashMap::new(), tenants: HashMap::new() }
+        Self {
+            store,
+            batch: WriteBatch::default(),
+            statements: HashMap::new(),
+            tenants: HashMap::new(),
+            documents: HashMap::new(),
+            activities: HashMap::new(),
+            agents: HashMap::new(),
+        }
     }
 
     async fn statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, StoreError> {
@@ -175,15 +195,150 @@ impl<'a> Step<'a> {
         self.statements.insert((tenant.clone(), id), Some(row));
     }
 
+    /// Adds the rows kept in memory during the step to the batch.
     fn flush_tenant_meta(&mut self) {
         for (tenant, meta) in std::mem::take(&mut self.tenants) {
             self.batch.put(Table::Meta, tenant_meta_partition(&tenant), Vec::new(), meta.encode());
         }
+        for ((tenant, id), activity) in std::mem::take(&mut self.activities) {
+            let value = serde_json::to_vec(&activity).expect("json");
+            self.batch.put(Table::Activities, activity_partition(&tenant, &id), Vec::new(), value);
+        }
+        for ((tenant, key), names) in std::mem::take(&mut self.agents) {
+            let value = serde_json::to_vec(&serde_json::json!({ "names": names })).expect("json");
+            self.batch.put(Table::Agents, agent_partition(&tenant, &key), Vec::new(), value);
+        }
+    }
+
+    async fn document(&mut self, partition: &[u8], clustering: &[u8]) -> Result<Option<Document>, StoreError> {
+        let key = (partition.to_vec(), clustering.to_vec());
+        if let Some(document) = self.documents.get(&key) {
+            return Ok(document.clone());
+        }
+        let row = self.store.get(Table::Documents, partition, clustering).await?;
+        let document = row.and_then(|bytes| Document::decode(&bytes));
+        self.documents.insert(key, document.clone());
+        Ok(document)
+    }
+
+    /// PUT or POST of one document, after its precondition.
+    async fn put_document(
+        &mut self,
+        partition: &[u8],
+        id: &str,
+        write: DocumentWrite<'_>,
+        record: &LogRecord,
+    ) -> Result<Verdict, StoreError> {
+        let clustering = document_clustering(id);
+        let current = self.document(partition, &clustering).await?;
+        match write.precondition.check(current.as_ref().map(|d| d.etag.as_str())) {
+            PreconditionOutcome::Proceed => {}
+            PreconditionOutcome::Failed(message) => return Ok(Verdict::PreconditionFailed { message }),
+            PreconditionOutcome::Conflict(message) => return Ok(Verdict::Conflict { message }),
+        }
+        let (content_type, content) = match (&current, write.merge) {
+            (Some(existing), true) => {
+                if !is_json_media_type(write.content_type) {
+                    let message = "a POST can only merge an application/json document into a stored one".into();
+                    return Ok(Verdict::Rejected { message });
+                }
+                match merge_json(existing, &write.content) {
+                    Ok(merged) => ("application/json".to_owned(), merged),
+                    Err(message) => return Ok(Verdict::Rejected { message }),
+                }
+            }
+            _ => (write.content_type.to_owned(), write.content),
+        };
+        let updated = u64::try_from(record.timestamp_micros).unwrap_or(0);
+        let document = Document::new(content_type, content, updated);
+        self.batch.put(Table::Documents, partition.to_vec(), clustering.clone(), document.encode());
+        self.documents.insert((partition.to_vec(), clustering), Some(document));
+        Ok(Verdict::Written)
+    }
+
+    /// DELETE of one document, or of every document of a scope.
+    async fn delete_documents(
+        &mut self,
+        partition: &[u8],
+        id: Option<&str>,
+        precondition: &Precondition,
+    ) -> Result<Verdict, StoreError> {
+        let clusterings = match id {
+            Some(id) => {
+                let clustering = document_clustering(id);
+                let current = self.document(partition, &clustering).await?;
+                if let PreconditionOutcome::Failed(message) = precondition.check(current.as_ref().map(|d| d.etag.as_str())) {
+                    return Ok(Verdict::PreconditionFailed { message });
+                }
+                vec![clustering]
+            }
+            None => {
+                let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+                let rows = self.store.scan(Table::Documents, partition, all, Order::Ascending, usize::MAX).await?;
+                let mut clusterings: Vec<Vec<u8>> = rows.into_iter().map(|(clustering, _)| clustering).collect();
+                clusterings.extend(self.documents.keys().filter(|(p, _)| p == partition).map(|(_, c)| c.clone()));
+                clusterings
+            }
+        };
+        for clustering in clusterings {
+            self.batch.delete(Table::Documents, partition.to_vec(), clustering.clone());
+            self.documents.insert((partition.to_vec(), clustering), None);
+        }
+        Ok(Verdict::Written)
+    }
+
+    /// Folds the activity definitions and agent names of a statement into the
+    /// Activities and Agents tables.
+    async fn learn_from(&mut self, tenant: &TenantId, statement: &Statement) -> Result<(), StoreError> {
+        for activity in activity_objects(statement.value()) {
+            let Some(id) = activity.get("id").and_then(serde_json::Value::as_str) else { continue };
+            let key = (tenant.clone(), id.to_owned());
+            if !self.activities.contains_key(&key) {
+                let stored = self.store.get(Table::Activities, &activity_partition(tenant, id), &[]).await?;
+                let known = stored
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or_else(|| serde_json::json!({ "objectType": "Activity", "id": id }));
+                self.activities.insert(key.clone(), known);
+            }
+            if let Some(definition) = activity.get("definition") {
+                let known = self.activities.get_mut(&key).expect("inserted above");
+                merge_definition(known, definition);
+            }
+        }
+        for agent in agent_objects(statement.value()) {
+            let Some(key) = xapi::agent_key(agent) else { continue };
+            let map_key = (tenant.clone(), key.as_str().to_owned());
+            if !self.agents.contains_key(&map_key) {
+                let stored = self.store.get(Table::Agents, &agent_partition(tenant, key.as_str()), &[]).await?;
+                let names = stored
+                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                    .and_then(|v| serde_json::from_value(v["names"].clone()).ok())
+                    .unwrap_or_default();
+                self.agents.insert(map_key.clone(), names);
+            }
+            if let Some(name) = agent.get("name").and_then(serde_json::Value::as_str) {
+                let names = self.agents.get_mut(&map_key).expect("inserted above");
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn apply_command(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
         match &event.command {
             Command::StoreStatements { statements } => self.store_statements(&event.tenant, statements, record).await,
+            Command::PutDocument { kind, scope, id, content_type, content, merge, precondition } => {
+                let Some(content) = decode_content(content) else {
+                    return Ok(Verdict::Rejected { message: "document content is not base64".into() });
+                };
+                let write = DocumentWrite { content_type, content, merge: *merge, precondition };
+                self.put_document(&scope.partition(&event.tenant, *kind), id, write, record).await
+            }
+            Command::DeleteDocuments { kind, scope, id, precondition } => {
+                self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
+            }
         }
     }
 
@@ -256,6 +411,7 @@ impl<'a> Step<'a> {
                 StatementRow { voided: false, stored_micros: stored, json: serde_json::to_vec(&json).expect("json") };
             self.put_statement(tenant, id, row);
             self.put_indexes(tenant, id, stored, statement).await?;
+            self.learn_from(tenant, statement).await?;
             if let Some(target) = statement.voided_target() {
                 if let Some(mut target_row) = self.statement(tenant, target).await? {
                     target_row.voided = true;
@@ -322,6 +478,80 @@ fn index_keys(tenant: &TenantId, statement: &Statement) -> Vec<IndexKey> {
         keys.push(IndexKey::registration(tenant, registration));
     }
     keys
+}
+
+/// Every Activity object of a statement: its object, its context activities,
+/// and the same inside a SubStatement.
+fn activity_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut found = Vec::new();
+    let mut parts = vec![statement];
+    if let Some(object) = statement.get("object") {
+        if object.get("objectType").and_then(serde_json::Value::as_str) == Some("SubStatement") {
+            parts.push(object);
+        }
+    }
+    for part in parts {
+        if let Some(object) = part.get("object") {
+            let kind = object.get("objectType").and_then(serde_json::Value::as_str);
+            if kind.is_none() || kind == Some("Activity") {
+                found.push(object);
+            }
+        }
+        if let Some(context) = part.pointer("/context/contextActivities").and_then(serde_json::Value::as_object) {
+            for value in context.values() {
+                match value {
+                    serde_json::Value::Array(items) => found.extend(items.iter()),
+                    single @ serde_json::Value::Object(_) => found.push(single),
+                    _ => {}
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The Agents (not Groups) a statement names as actor, object, instructor or member.
+fn agent_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut found = Vec::new();
+    for pointer in ["/actor", "/object", "/context/instructor", "/object/actor", "/object/object"] {
+        if let Some(agent) = statement.pointer(pointer) {
+            match agent.get("objectType").and_then(serde_json::Value::as_str) {
+                None | Some("Agent") if pointer != "/object" || agent.get("objectType").is_some() => found.push(agent),
+                Some("Group") => {
+                    if let Some(members) = agent.get("member").and_then(serde_json::Value::as_array) {
+                        found.extend(members.iter());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// Merges a newly seen definition into the canonical one: language maps gain
+/// and update entries, other properties take the newest value.
+fn merge_definition(activity: &mut serde_json::Value, definition: &serde_json::Value) {
+    let Some(update) = definition.as_object() else { return };
+    let known = activity
+        .as_object_mut()
+        .expect("activities are objects")
+        .entry("definition")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(known) = known.as_object_mut() else { return };
+    for (name, value) in update {
+        match (name.as_str(), known.get_mut(name), value) {
+            ("name" | "description", Some(serde_json::Value::Object(current)), serde_json::Value::Object(new)) => {
+                current.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            ("extensions", Some(serde_json::Value::Object(current)), serde_json::Value::Object(new)) => {
+                current.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => {
+                known.insert(name.clone(), value.clone());
+            }
+        }
+    }
 }
 
 fn row_is_voiding(row: &StatementRow) -> bool {

@@ -10,14 +10,32 @@ use serde_json::Value;
 use uuid::Uuid;
 use xapi::Statement;
 
+use crate::documents::{document_clustering, Document, DocumentKind, DocumentScope};
 use crate::log::EventLog;
 use crate::projector::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
-    attachment_partition, bucket_of, index_clustering, parse_index_clustering, statement_partition,
+    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering, statement_partition,
     tenant_meta_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
+
+/// Most document ids one listing returns.
+pub const MAX_DOCUMENT_IDS: usize = 10_000;
+
+/// Reads a document id back from its clustering key.
+fn decode_document_id(clustering: &[u8]) -> Option<String> {
+    let body = clustering.strip_suffix(&[0, 1])?;
+    let mut bytes = Vec::with_capacity(body.len());
+    let mut iter = body.iter();
+    while let Some(&b) = iter.next() {
+        bytes.push(b);
+        if b == 0 {
+            iter.next();
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
 
 /// Most statements one page holds.
 pub const MAX_PAGE: usize = 500;
@@ -243,6 +261,59 @@ impl QueryService {
     /// The body of an attachment by its SHA-2, if this tenant sent it.
     pub async fn attachment(&self, tenant: &TenantId, sha2: &str) -> Result<Option<Vec<u8>>, QueryError> {
         Ok(self.store.get(Table::Attachments, &attachment_partition(tenant, sha2), &[]).await?)
+    }
+
+    /// One document of a resource.
+    pub async fn document(
+        &self,
+        tenant: &TenantId,
+        kind: DocumentKind,
+        scope: &DocumentScope,
+        id: &str,
+    ) -> Result<Option<Document>, QueryError> {
+        let row = self.store.get(Table::Documents, &scope.partition(tenant, kind), &document_clustering(id)).await?;
+        Ok(row.and_then(|bytes| Document::decode(&bytes)))
+    }
+
+    /// The ids of a scope's documents updated after `since` (all when `None`),
+    /// with the latest update time among them.
+    pub async fn document_ids(
+        &self,
+        tenant: &TenantId,
+        kind: DocumentKind,
+        scope: &DocumentScope,
+        since: Option<u64>,
+    ) -> Result<(Vec<String>, Option<u64>), QueryError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let rows = self.store.scan(Table::Documents, &scope.partition(tenant, kind), all, Order::Ascending, MAX_DOCUMENT_IDS).await?;
+        let mut ids = Vec::new();
+        let mut latest = None;
+        for (clustering, value) in rows {
+            let Some(document) = Document::decode(&value) else { continue };
+            if since.is_some_and(|since| document.updated_micros <= since) {
+                continue;
+            }
+            latest = latest.max(Some(document.updated_micros));
+            if let Some(id) = decode_document_id(&clustering) {
+                ids.push(id);
+            }
+        }
+        Ok((ids, latest))
+    }
+
+    /// The canonical Activity object of an activity id, if any statement named it.
+    pub async fn activity(&self, tenant: &TenantId, activity_id: &str) -> Result<Option<Value>, QueryError> {
+        let row = self.store.get(Table::Activities, &activity_partition(tenant, activity_id), &[]).await?;
+        Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// The names statements gave an agent with this IFI key.
+    pub async fn agent_names(&self, tenant: &TenantId, agent_key: &str) -> Result<Vec<String>, QueryError> {
+        let row = self.store.get(Table::Agents, &agent_partition(tenant, agent_key), &[]).await?;
+        let names = row
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|value| serde_json::from_value(value["names"].clone()).ok());
+        Ok(names.unwrap_or_default())
     }
 
     /// True when the statement, or a statement it targets through a chain of

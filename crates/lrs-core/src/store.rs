@@ -28,11 +28,17 @@ pub enum Table {
     Credentials,
     /// Attachment bodies, content-addressed: (tenant, sha2) → bytes.
     Attachments,
+    /// Documents: (tenant, resource, activity, agent, registration) / id → document.
+    Documents,
+    /// Activities: (tenant, activity id) → merged canonical Activity object.
+    Activities,
+    /// Agents: (tenant, agent key) → the Agent objects seen with that identifier.
+    Agents,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 13] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -43,6 +49,9 @@ impl Table {
         Table::Meta,
         Table::Credentials,
         Table::Attachments,
+        Table::Documents,
+        Table::Activities,
+        Table::Agents,
     ];
 
     /// The table's name in a store.
@@ -58,6 +67,9 @@ impl Table {
             Table::Meta => "meta",
             Table::Credentials => "credentials",
             Table::Attachments => "attachments",
+            Table::Documents => "documents",
+            Table::Activities => "activities",
+            Table::Agents => "agents",
         }
     }
 }

@@ -100,6 +100,16 @@ pub fn attachment_partition(tenant: &TenantId, sha2: &str) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str(&sha2.to_ascii_lowercase()).build()
 }
 
+/// Partition key of an activity's canonical definition.
+pub fn activity_partition(tenant: &TenantId, activity_id: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str(activity_id).build()
+}
+
+/// Partition key of what is known of an agent, by its IFI key.
+pub fn agent_partition(tenant: &TenantId, agent_key: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str(agent_key).build()
+}
+
 /// Meta partition holding the projector's positions, one row per log partition.
 pub fn positions_partition() -> Vec<u8> {
     KeyBuilder::new().str("positions").build()

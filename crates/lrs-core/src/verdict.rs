@@ -27,6 +27,13 @@ pub enum Verdict {
         /// What is wrong.
         message: String,
     },
+    /// A document was written or deleted.
+    Written,
+    /// An If-Match / If-None-Match header does not hold (412).
+    PreconditionFailed {
+        /// Which one.
+        message: String,
+    },
 }
 
 /// Hands verdicts from the projector to the gateway requests awaiting them,

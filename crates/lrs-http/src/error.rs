@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 409: conflicts with stored data.
     #[error("{0}")]
     Conflict(String),
+    /// 412: an If-Match / If-None-Match header does not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 503: a dependency did not answer in time; retry.
     #[error("{0}")]
     Unavailable(String),
@@ -36,6 +39,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -77,6 +81,7 @@ impl From<GatewayError> for ApiError {
             GatewayError::Invalid(message) => ApiError::BadRequest(message),
             GatewayError::Conflict(message) => ApiError::Conflict(message),
             GatewayError::Unavailable(message) => ApiError::Unavailable(message),
+            GatewayError::PreconditionFailed(message) => ApiError::PreconditionFailed(message),
         }
     }
 }

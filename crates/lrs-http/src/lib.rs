@@ -3,9 +3,14 @@
 //! the only crate that knows actix-web.
 
 mod about;
+mod activities;
+mod documents;
+mod alternate;
+mod cors;
 mod error;
 mod extract;
 mod multipart;
+mod params;
 mod statements;
 
 use std::net::TcpListener;
@@ -42,8 +47,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::put().to(statements::put))
                     .route(web::post().to(statements::post)),
             )
-            .service(web::resource("/about").route(web::get().to(about::get)).route(web::head().to(about::get))),
+            .service(web::resource("/about").route(web::get().to(about::get)).route(web::head().to(about::get)))
+            .service(document_resource("/activities/state", documents::state_resource))
+            .service(document_resource("/activities/profile", documents::activity_profile_resource))
+            .service(document_resource("/agents/profile", documents::agent_profile_resource))
+            .service(
+                web::resource("/activities")
+                    .route(web::get().to(activities::activity))
+                    .route(web::head().to(activities::activity)),
+            )
+            .service(
+                web::resource("/agents").route(web::get().to(activities::person)).route(web::head().to(activities::person)),
+            ),
     );
+}
+
+/// A document resource: GET, HEAD, PUT, POST and DELETE on one handler.
+fn document_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler.clone()))
+        .route(web::put().to(handler.clone()))
+        .route(web::post().to(handler.clone()))
+        .route(web::delete().to(handler))
 }
 
 /// Starts the HTTP server on `listener` with `workers` worker threads.
@@ -54,8 +85,10 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .wrap(actix_web::middleware::from_fn(extract::version_header))
+            .wrap(actix_web::middleware::from_fn(alternate::rewrite))
             .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(actix_web::middleware::from_fn(cors::cors))
             .configure(configure)
             .default_service(web::to(error::not_found))
     })

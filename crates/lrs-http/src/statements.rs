@@ -12,6 +12,7 @@ use xapi::Format;
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestVersion};
 use crate::multipart;
+use crate::params::{check_iri, parse_time, parse_uuid, Params};
 use crate::AppState;
 
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
@@ -35,17 +36,6 @@ const GET_PARAMS: &[&str] = &[
     "more",
 ];
 
-fn query_params(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
-        .map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))?;
-    let mut params = HashMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        if params.insert(name.clone(), value).is_some() {
-            return Err(ApiError::BadRequest(format!("parameter {name} is given more than once")));
-        }
-    }
-    Ok(params)
-}
 
 fn media_type(req: &HttpRequest) -> (String, String) {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -106,9 +96,6 @@ fn statement_request(req: &HttpRequest, body: &[u8]) -> Result<(Value, Vec<Attac
     }
 }
 
-fn parse_uuid(name: &str, value: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(value).map_err(|_| ApiError::BadRequest(format!("{name}: {value:?} is not a UUID")))
-}
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
     match value {
@@ -118,11 +105,6 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn parse_time(name: &str, value: &str) -> Result<u64, ApiError> {
-    let time = xapi::parse_timestamp(value)
-        .map_err(|error| ApiError::BadRequest(format!("{name}: {value:?} is not a timestamp ({error})")))?;
-    Ok(u64::try_from(time.timestamp_micros()).unwrap_or(0))
-}
 
 /// PUT /xapi/statements?statementId=…: stores one statement with that id.
 pub(crate) async fn put(
@@ -132,7 +114,7 @@ pub(crate) async fn put(
     version: RequestVersion,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query_params(&req)?;
+    let params = Params::parse(&req)?.into_map();
     if let Some(name) = params.keys().find(|name| name.as_str() != "statementId") {
         return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on PUT")));
     }
@@ -156,7 +138,7 @@ pub(crate) async fn post(
     version: RequestVersion,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query_params(&req)?;
+    let params = Params::parse(&req)?.into_map();
     if let Some(name) = params.keys().next() {
         return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on POST")));
     }
@@ -188,7 +170,7 @@ pub(crate) async fn get(
 }
 
 async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
-    let params = query_params(req)?;
+    let params = Params::parse(req)?.into_map();
     if let Some(name) = params.keys().find(|name| !GET_PARAMS.contains(&name.as_str())) {
         return Err(ApiError::BadRequest(format!("parameter {name} is not a statement query parameter")));
     }
@@ -340,16 +322,6 @@ fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiErr
     Ok(query)
 }
 
-fn check_iri(name: &str, value: &str) -> Result<String, ApiError> {
-    let has_scheme = value.split_once(':').is_some_and(|(scheme, _)| {
-        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    });
-    if has_scheme {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::BadRequest(format!("{name}: {value:?} is not an IRI")))
-    }
-}
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
