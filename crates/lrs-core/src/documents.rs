@@ -72,6 +72,9 @@ pub struct Precondition {
     pub if_none_match: Option<Vec<String>>,
     /// A PUT over an existing document without either header is a conflict.
     pub required: bool,
+    /// A PUT of a new document without either header is invalid too (the
+    /// xAPI 1.0.x rule for profiles).
+    pub required_to_create: bool,
 }
 
 /// How a precondition check ended.
@@ -83,6 +86,8 @@ pub enum PreconditionOutcome {
     Failed(String),
     /// 409: the document exists and the request named no precondition.
     Conflict(String),
+    /// 400: the document does not exist and the request named no precondition.
+    Missing(String),
 }
 
 impl Precondition {
@@ -108,9 +113,16 @@ impl Precondition {
                 return PreconditionOutcome::Failed("If-None-Match matches the document's current ETag".into());
             }
         }
-        if self.required && self.if_match.is_none() && self.if_none_match.is_none() && current.is_some() {
+        let no_header = self.if_match.is_none() && self.if_none_match.is_none();
+        if self.required && no_header && current.is_some() {
             return PreconditionOutcome::Conflict(
                 "the document exists: send If-Match with its ETag to overwrite it, or If-None-Match: * to create only"
+                    .into(),
+            );
+        }
+        if self.required_to_create && no_header && current.is_none() {
+            return PreconditionOutcome::Missing(
+                "a PUT of a profile needs If-None-Match: * to create it, or If-Match with the ETag to replace it"
                     .into(),
             );
         }
@@ -216,7 +228,10 @@ mod tests {
     #[test]
     fn preconditions_follow_rfc_7232() {
         let current = Some("abc");
-        let if_match = |tags: &[&str]| Precondition { if_match: Some(tags.iter().map(|t| t.to_string()).collect()), ..Default::default() };
+        let if_match = |tags: &[&str]| Precondition {
+            if_match: Some(tags.iter().map(|t| t.to_string()).collect()),
+            ..Default::default()
+        };
         assert_eq!(if_match(&["abc"]).check(current), PreconditionOutcome::Proceed);
         assert_eq!(if_match(&["*"]).check(current), PreconditionOutcome::Proceed);
         assert!(matches!(if_match(&["zzz"]).check(current), PreconditionOutcome::Failed(_)));
@@ -227,13 +242,18 @@ mod tests {
         let required = Precondition { required: true, ..Default::default() };
         assert!(matches!(required.check(current), PreconditionOutcome::Conflict(_)));
         assert_eq!(required.check(None), PreconditionOutcome::Proceed);
+        let strict = Precondition { required: true, required_to_create: true, ..Default::default() };
+        assert!(matches!(strict.check(None), PreconditionOutcome::Missing(_)));
         assert_eq!(Precondition::parse_header("\"a\", W/\"b\""), ["a", "b"]);
     }
 
     #[test]
     fn merge_overwrites_top_level_properties_only_between_json_objects() {
         let merged = merge_json(&doc(r#"{"a":1,"b":{"x":1}}"#), br#"{"b":{"y":2},"c":3}"#).unwrap();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&merged).unwrap(), serde_json::json!({"a":1,"b":{"y":2},"c":3}));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&merged).unwrap(),
+            serde_json::json!({"a":1,"b":{"y":2},"c":3})
+        );
         assert!(merge_json(&doc("[1]"), br#"{"a":1}"#).is_err());
         assert!(merge_json(&doc("{}"), b"not json").is_err());
         let text = Document::new("text/plain".into(), b"{}".to_vec(), 1);

@@ -113,7 +113,10 @@ impl Gateway {
         precondition: Precondition,
     ) -> Result<(), GatewayError> {
         let DocumentAddress { kind, scope, id } = address;
-        if merge && is_json_media_type(&content_type) && !matches!(serde_json::from_slice(content), Ok(Value::Object(_))) {
+        if merge
+            && is_json_media_type(&content_type)
+            && !matches!(serde_json::from_slice(content), Ok(Value::Object(_)))
+        {
             return Err(GatewayError::Invalid("a POSTed application/json document must be a JSON object".into()));
         }
         let content = encode_content(content);

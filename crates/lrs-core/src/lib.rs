@@ -20,8 +20,8 @@ pub mod testsuite;
 pub mod verdict;
 
 pub use attachments::AttachmentPart;
-pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use auth::{Authenticator, Credential, CredentialStore, Principal};
+pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};
 pub use log::{EventLog, LogError, LogRecord};

@@ -13,13 +13,15 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 use xapi::Statement;
 
-use crate::documents::{decode_content, document_clustering, is_json_media_type, merge_json, Document, Precondition, PreconditionOutcome};
+use crate::documents::{
+    decode_content, document_clustering, is_json_media_type, merge_json, Document, Precondition, PreconditionOutcome,
+};
 use crate::event::{self, Command, CommandEvent};
 use crate::log::{EventLog, LogError, LogRecord};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
-    activity_partition, agent_partition, bucket_of, index_clustering, position_clustering, positions_partition, statement_partition, tenant_meta_partition,
-    verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
+    activity_partition, agent_partition, bucket_of, index_clustering, position_clustering, positions_partition,
+    statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
 use crate::verdict::{Verdict, VerdictBus};
@@ -235,6 +237,7 @@ impl<'a> Step<'a> {
             PreconditionOutcome::Proceed => {}
             PreconditionOutcome::Failed(message) => return Ok(Verdict::PreconditionFailed { message }),
             PreconditionOutcome::Conflict(message) => return Ok(Verdict::Conflict { message }),
+            PreconditionOutcome::Missing(message) => return Ok(Verdict::Rejected { message }),
         }
         let (content_type, content) = match (&current, write.merge) {
             (Some(existing), true) => {
@@ -267,7 +270,9 @@ impl<'a> Step<'a> {
             Some(id) => {
                 let clustering = document_clustering(id);
                 let current = self.document(partition, &clustering).await?;
-                if let PreconditionOutcome::Failed(message) = precondition.check(current.as_ref().map(|d| d.etag.as_str())) {
+                if let PreconditionOutcome::Failed(message) =
+                    precondition.check(current.as_ref().map(|d| d.etag.as_str()))
+                {
                     return Ok(Verdict::PreconditionFailed { message });
                 }
                 vec![clustering]

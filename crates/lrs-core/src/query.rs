@@ -15,8 +15,8 @@ use crate::log::EventLog;
 use crate::projector::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
-    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering, statement_partition,
-    tenant_meta_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
+    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering,
+    statement_partition, tenant_meta_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
 
@@ -285,7 +285,10 @@ impl QueryService {
         since: Option<u64>,
     ) -> Result<(Vec<String>, Option<u64>), QueryError> {
         let all = (Bound::Unbounded, Bound::Unbounded);
-        let rows = self.store.scan(Table::Documents, &scope.partition(tenant, kind), all, Order::Ascending, MAX_DOCUMENT_IDS).await?;
+        let rows = self
+            .store
+            .scan(Table::Documents, &scope.partition(tenant, kind), all, Order::Ascending, MAX_DOCUMENT_IDS)
+            .await?;
         let mut ids = Vec::new();
         let mut latest = None;
         for (clustering, value) in rows {

@@ -36,9 +36,8 @@ fn target(kind: DocumentKind, params: &Params, method: &Method) -> Result<Target
         scope.registration = params.uuid("registration")?;
     }
     let id = params.get(id_name).map(str::to_owned);
-    let id_required = *method == Method::PUT
-        || *method == Method::POST
-        || (*method == Method::DELETE && kind != DocumentKind::State);
+    let id_required =
+        *method == Method::PUT || *method == Method::POST || (*method == Method::DELETE && kind != DocumentKind::State);
     if id_required && id.is_none() {
         return Err(ApiError::BadRequest(format!("parameter {id_name} is required")));
     }
@@ -53,7 +52,12 @@ fn precondition(req: &HttpRequest, required: bool) -> Precondition {
     let header_tags = |name: header::HeaderName| {
         req.headers().get(name).and_then(|v| v.to_str().ok()).map(Precondition::parse_header)
     };
-    Precondition { if_match: header_tags(header::IF_MATCH), if_none_match: header_tags(header::IF_NONE_MATCH), required }
+    Precondition {
+        if_match: header_tags(header::IF_MATCH),
+        if_none_match: header_tags(header::IF_NONE_MATCH),
+        required,
+        required_to_create: false,
+    }
 }
 
 /// Handles every method of a document resource.
@@ -108,7 +112,8 @@ async fn handle(
         .unwrap_or("application/octet-stream")
         .to_owned();
     let id = target.id.expect("checked for PUT and POST");
-    let precondition = precondition(&req, required);
+    let mut precondition = precondition(&req, required);
+    precondition.required_to_create = required && kind != DocumentKind::State && !version.is_v2();
     let address = lrs_core::gateway::DocumentAddress { kind, scope: target.scope, id };
     state.gateway.put_document(tenant, address, content_type, &body, merge, precondition).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -82,16 +82,40 @@ fn request_version(req: &HttpRequest) -> Result<Version, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{VERSION_HEADER} {text:?} is not supported; use 1.0.x or 2.0.x")))
 }
 
-/// Sets the version header on every response: 2.0.0 for 2.0 requests, 1.0.3 otherwise.
+/// The xAPI version each credential last spoke in a successful request, used
+/// to answer a request of the same client that carries no (valid) version
+/// header in its own dialect.
+#[derive(Default)]
+pub(crate) struct SpokenVersions(std::sync::Mutex<std::collections::HashMap<String, Version>>);
+
+/// Sets the version header on every response: 2.0.0 for 2.0 requests, 1.0.3
+/// for 1.0.x ones; a request without a valid header gets the version its
+/// credential last used successfully, else the latest (2.0.0).
 pub(crate) async fn version_header(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let answered = match request_version(req.request()) {
-        Ok(version) if version.is_v2() => "2.0.0",
-        _ => "1.0.3",
+    let key = basic_credentials(req.request()).ok().map(|(key, _)| key);
+    let spoken = req.app_data::<web::Data<SpokenVersions>>().cloned();
+    let requested = request_version(req.request()).ok();
+    let version = requested.or_else(|| {
+        let remembered = spoken.as_ref()?.0.lock().ok()?.get(key.as_deref()?).copied();
+        remembered
+    });
+    let answered = match version {
+        Some(version) if !version.is_v2() => "1.0.3",
+        _ => "2.0.0",
     };
     let mut response = next.call(req).await?;
+    if let (Some(requested), Some(key), Some(spoken)) = (requested, key, spoken) {
+        if response.status().is_success() {
+            if let Ok(mut versions) = spoken.0.lock() {
+                if versions.get(&key) != Some(&requested) {
+                    versions.insert(key, requested);
+                }
+            }
+        }
+    }
     response
         .headers_mut()
         .insert(HeaderName::from_static("x-experience-api-version"), HeaderValue::from_static(answered));

@@ -4,9 +4,9 @@
 
 mod about;
 mod activities;
-mod documents;
 mod alternate;
 mod cors;
+mod documents;
 mod error;
 mod extract;
 mod multipart;
@@ -57,7 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::head().to(activities::activity)),
             )
             .service(
-                web::resource("/agents").route(web::get().to(activities::person)).route(web::head().to(activities::person)),
+                web::resource("/agents")
+                    .route(web::get().to(activities::person))
+                    .route(web::head().to(activities::person)),
             ),
     );
 }
@@ -80,9 +82,11 @@ where
 /// Starts the HTTP server on `listener` with `workers` worker threads.
 pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    let spoken_versions = web::Data::new(extract::SpokenVersions::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(spoken_versions.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .wrap(actix_web::middleware::from_fn(extract::version_header))
             .wrap(actix_web::middleware::from_fn(alternate::rewrite))

@@ -36,7 +36,6 @@ const GET_PARAMS: &[&str] = &[
     "more",
 ];
 
-
 fn media_type(req: &HttpRequest) -> (String, String) {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -96,7 +95,6 @@ fn statement_request(req: &HttpRequest, body: &[u8]) -> Result<(Value, Vec<Attac
     }
 }
 
-
 fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" => Ok(true),
@@ -104,7 +102,6 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
         _ => Err(ApiError::BadRequest(format!("{name}: must be true or false, not {value:?}"))),
     }
 }
-
 
 /// PUT /xapi/statements?statementId=…: stores one statement with that id.
 pub(crate) async fn put(
@@ -321,7 +318,6 @@ fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiErr
     }
     Ok(query)
 }
-
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
