@@ -29,4 +29,4 @@ pub use projector::Projector;
 pub use query::{QueryError, QueryService, StatementQuery, StatementsPage};
 pub use store::{QueryStore, StoreError, Table, WriteBatch};
 pub use tenant::TenantId;
-pub use verdict::{Verdict, VerdictBus};
+pub use verdict::{Verdict, VerdictBus, VerdictSink};

@@ -24,7 +24,7 @@ use crate::tables::{
     statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
-use crate::verdict::{Verdict, VerdictBus};
+use crate::verdict::{Verdict, VerdictSink};
 
 /// Records read from the log per projection batch.
 const BATCH_RECORDS: usize = 512;
@@ -44,14 +44,19 @@ pub enum ProjectorError {
 pub struct Projector {
     log: Arc<dyn EventLog>,
     store: Arc<dyn QueryStore>,
-    bus: VerdictBus,
+    verdicts: Arc<dyn VerdictSink>,
     partition: u32,
 }
 
 impl Projector {
-    /// A projector of `partition` that publishes verdicts on `bus`.
-    pub fn new(log: Arc<dyn EventLog>, store: Arc<dyn QueryStore>, bus: VerdictBus, partition: u32) -> Self {
-        Self { log, store, bus, partition }
+    /// A projector of `partition` that sends verdicts to `verdicts`.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        store: Arc<dyn QueryStore>,
+        verdicts: Arc<dyn VerdictSink>,
+        partition: u32,
+    ) -> Self {
+        Self { log, store, verdicts, partition }
     }
 
     /// The next offset to apply, as written with the last batch.
@@ -78,15 +83,17 @@ impl Projector {
         }
     }
 
-    /// Applies every record available now and returns; for tests and replay.
+    /// Applies the log up to its current end and returns; for replay and tests.
     pub async fn catch_up(&self) -> Result<(), ProjectorError> {
+        let end = self.log.end_offset(self.partition).await?;
         let mut next = self.position().await?;
-        loop {
-            let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::ZERO).await?;
-            let Some(last) = records.last() else { return Ok(()) };
+        while next < end {
+            let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
+            let Some(last) = records.last() else { continue };
             next = last.offset + 1;
             self.apply(&records).await?;
         }
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
@@ -118,9 +125,7 @@ impl Projector {
         step.flush_tenant_meta();
         self.store.write(step.batch).await?;
         debug!(next = last.offset + 1, "projected batch");
-        for (command_id, verdict) in verdicts {
-            self.bus.publish(command_id, verdict);
-        }
+        self.verdicts.publish(&verdicts).await;
         Ok(())
     }
 }

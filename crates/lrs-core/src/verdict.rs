@@ -36,6 +36,23 @@ pub enum Verdict {
     },
 }
 
+/// Where the projector sends the verdicts of the commands it applied.
+#[async_trait::async_trait]
+pub trait VerdictSink: Send + Sync + 'static {
+    /// Delivers verdicts, best effort: a gateway that misses one finds it in
+    /// the verdict table or answers 503, and the client's retry is safe.
+    async fn publish(&self, verdicts: &[(Uuid, Verdict)]);
+}
+
+#[async_trait::async_trait]
+impl VerdictSink for VerdictBus {
+    async fn publish(&self, verdicts: &[(Uuid, Verdict)]) {
+        for (command_id, verdict) in verdicts {
+            VerdictBus::publish(self, *command_id, verdict.clone());
+        }
+    }
+}
+
 /// Hands verdicts from the projector to the gateway requests awaiting them,
 /// when both run in one process.
 #[derive(Clone, Default)]

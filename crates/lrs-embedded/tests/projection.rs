@@ -34,7 +34,7 @@ impl Lrs {
         let gateway = Gateway::new(log.clone(), store.clone(), bus.clone(), Duration::from_secs(10));
         let query = QueryService::new(store.clone(), log.clone());
         let (stop, stopped) = watch::channel(false);
-        let projector = Projector::new(log, store, bus, 0);
+        let projector = Projector::new(log, store, Arc::new(bus), 0);
         let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
         let principal = principal("default");
         Self { gateway, query, principal, stop, projector }

@@ -54,7 +54,7 @@ impl Application {
             query: QueryService::new(store.clone(), log.clone()),
             auth: Authenticator::new(credentials),
         };
-        let projector = Projector::new(log, store, bus, 0);
+        let projector = Projector::new(log, store, Arc::new(bus), 0);
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let workers = if settings.http_workers == 0 {
