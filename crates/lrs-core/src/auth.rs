@@ -103,14 +103,21 @@ pub struct Principal {
 /// Checks HTTP Basic credentials, caching what it has read from the store.
 #[derive(Clone)]
 pub struct Authenticator {
-    credentials: CredentialStore,
+    credentials: Option<CredentialStore>,
     cache: Arc<Mutex<HashMap<String, Credential>>>,
 }
 
 impl Authenticator {
-    /// An authenticator over `credentials`.
+    /// An authenticator over the credentials in a store.
     pub fn new(credentials: CredentialStore) -> Self {
-        Self { credentials, cache: Arc::default() }
+        Self { credentials: Some(credentials), cache: Arc::default() }
+    }
+
+    /// An authenticator that knows only the given credentials: for a gateway
+    /// that runs beside no store.
+    pub fn fixed(credentials: Vec<Credential>) -> Self {
+        let cache = credentials.into_iter().map(|c| (c.key.clone(), c)).collect();
+        Self { credentials: None, cache: Arc::new(Mutex::new(cache)) }
     }
 
     /// The principal of a key and secret, or `None` when they do not match.
@@ -118,7 +125,7 @@ impl Authenticator {
         let cached = self.cache.lock().expect("auth cache lock").get(key).cloned();
         let credential = match cached {
             Some(credential) => credential,
-            None => match self.credentials.get(key).await? {
+            None => match self.lookup(key).await? {
                 Some(credential) => {
                     self.cache.lock().expect("auth cache lock").insert(key.to_owned(), credential.clone());
                     credential
@@ -129,6 +136,15 @@ impl Authenticator {
         Ok(credential
             .verify(secret)
             .then(|| Principal { tenant: credential.tenant.clone(), authority: credential.authority.clone() }))
+    }
+}
+
+impl Authenticator {
+    async fn lookup(&self, key: &str) -> Result<Option<Credential>, StoreError> {
+        match &self.credentials {
+            Some(credentials) => credentials.get(key).await,
+            None => Ok(None),
+        }
     }
 }
 

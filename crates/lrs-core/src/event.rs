@@ -45,6 +45,15 @@ pub enum Command {
         /// The statements, validated and normalised.
         statements: Vec<serde_json::Value>,
     },
+    /// One chunk of an attachment body, content-addressed by the body's SHA-2.
+    StoreAttachmentChunk {
+        /// Lowercase hex SHA-2 of the whole body.
+        sha2: String,
+        /// Where the chunk starts in the body.
+        offset: u64,
+        /// The chunk's bytes, base64.
+        content: String,
+    },
     /// Write a document (PUT), or merge a JSON document into the stored one (POST).
     PutDocument {
         /// The resource.
@@ -80,6 +89,7 @@ impl Command {
     pub fn kind(&self) -> &'static str {
         match self {
             Command::StoreStatements { .. } => "statements.store",
+            Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
             Command::DeleteDocuments { .. } => "documents.delete",
         }

@@ -14,8 +14,8 @@ use crate::auth::Principal;
 use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
 use crate::event::{self, Command};
 use crate::log::EventLog;
-use crate::store::{QueryStore, Table, WriteBatch};
-use crate::tables::{attachment_partition, verdict_partition};
+use crate::store::{QueryStore, Table};
+use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
 use crate::verdict::{Verdict, VerdictBus};
 
@@ -55,6 +55,9 @@ impl From<ValidationError> for GatewayError {
     }
 }
 
+/// Largest attachment chunk carried by one log event.
+pub const ATTACHMENT_CHUNK_BYTES: usize = 256 * 1024;
+
 /// Which document a write is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentAddress {
@@ -70,15 +73,21 @@ pub struct DocumentAddress {
 #[derive(Clone)]
 pub struct Gateway {
     log: Arc<dyn EventLog>,
-    store: Arc<dyn QueryStore>,
+    store: Option<Arc<dyn QueryStore>>,
     bus: VerdictBus,
     deadline: Duration,
 }
 
 impl Gateway {
     /// A gateway appending to `log`, awaiting verdicts on `bus` for up to `deadline`
-    /// and then looking for them in `store`.
-    pub fn new(log: Arc<dyn EventLog>, store: Arc<dyn QueryStore>, bus: VerdictBus, deadline: Duration) -> Self {
+    /// and then looking for them in `store` when it has one (a gateway that
+    /// runs beside no store needs nothing but the log).
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        store: Option<Arc<dyn QueryStore>>,
+        bus: VerdictBus,
+        deadline: Duration,
+    ) -> Self {
         Self { log, store, bus, deadline }
     }
 
@@ -138,17 +147,28 @@ impl Gateway {
         self.submit(tenant, &command).await?.into_result().map(drop)
     }
 
-    /// Stores attachment bodies, content-addressed, before their statements'
-    /// command is appended; a body stored twice is stored once.
+    /// Appends attachment bodies to the log, in chunks of their own, before
+    /// their statements' command: the same tenant key keeps them in order, so
+    /// the projector has stored them when it decides the statements, and no
+    /// event grows with the size of an attachment.
     async fn store_attachment_bodies(&self, tenant: &TenantId, parts: Vec<AttachmentPart>) -> Result<(), GatewayError> {
-        if parts.is_empty() {
-            return Ok(());
-        }
-        let mut batch = WriteBatch::default();
+        let now = chrono::Utc::now().timestamp_micros();
         for part in parts {
-            batch.put(Table::Attachments, attachment_partition(tenant, &part.key()), Vec::new(), part.body);
+            let sha2 = part.key();
+            for (index, chunk) in part.body.chunks(ATTACHMENT_CHUNK_BYTES).enumerate() {
+                let command = Command::StoreAttachmentChunk {
+                    sha2: sha2.clone(),
+                    offset: (index * ATTACHMENT_CHUNK_BYTES) as u64,
+                    content: encode_content(chunk),
+                };
+                let payload = event::encode(tenant, Uuid::new_v4(), now, &command);
+                self.log
+                    .append(tenant.as_str().as_bytes(), payload)
+                    .await
+                    .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+            }
         }
-        self.store.write(batch).await.map_err(|error| GatewayError::Unavailable(error.to_string()))
+        Ok(())
     }
 
     /// Appends a command and awaits its verdict.
@@ -164,12 +184,14 @@ impl Gateway {
         if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {
             return Ok(verdict);
         }
-        // The verdict may have been written by a projector in another process.
-        let stored = self
-            .store
-            .get(Table::Verdicts, &verdict_partition(tenant, command_id), &[])
-            .await
-            .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        // A verdict missed on the way may still be in the verdict table.
+        let stored = match &self.store {
+            Some(store) => store
+                .get(Table::Verdicts, &verdict_partition(tenant, command_id), &[])
+                .await
+                .map_err(|error| GatewayError::Unavailable(error.to_string()))?,
+            None => None,
+        };
         stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(|| {
             GatewayError::Unavailable("the write was logged but not yet projected; retry the same request".into())
         })

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod log;
 pub mod projector;
 pub mod query;
+pub mod replay;
 pub mod store;
 pub mod tables;
 pub mod tenant;

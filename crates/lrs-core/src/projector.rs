@@ -20,8 +20,9 @@ use crate::event::{self, Command, CommandEvent};
 use crate::log::{EventLog, LogError, LogRecord};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
-    activity_partition, agent_partition, bucket_of, index_clustering, position_clustering, positions_partition,
-    statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
+    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, position_clustering,
+    positions_partition, statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope,
+    StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
 use crate::verdict::{Verdict, VerdictSink};
@@ -85,6 +86,11 @@ impl Projector {
 
     /// Applies the log up to its current end and returns; for replay and tests.
     pub async fn catch_up(&self) -> Result<(), ProjectorError> {
+        self.catch_up_with(|_| {}).await
+    }
+
+    /// Like `catch_up`, telling `progress` the next position after each batch.
+    pub async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<(), ProjectorError> {
         let end = self.log.end_offset(self.partition).await?;
         let mut next = self.position().await?;
         while next < end {
@@ -92,6 +98,7 @@ impl Projector {
             let Some(last) = records.last() else { continue };
             next = last.offset + 1;
             self.apply(&records).await?;
+            progress(next);
         }
         Ok(())
     }
@@ -339,6 +346,14 @@ impl<'a> Step<'a> {
     async fn apply_command(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
         match &event.command {
             Command::StoreStatements { statements } => self.store_statements(&event.tenant, statements, record).await,
+            Command::StoreAttachmentChunk { sha2, offset, content } => {
+                let Some(content) = decode_content(content) else {
+                    return Ok(Verdict::Rejected { message: "attachment chunk is not base64".into() });
+                };
+                let partition = attachment_partition(&event.tenant, sha2);
+                self.batch.put(Table::Attachments, partition, offset.to_be_bytes().to_vec(), content);
+                Ok(Verdict::Written)
+            }
             Command::PutDocument { kind, scope, id, content_type, content, merge, precondition } => {
                 let Some(content) = decode_content(content) else {
                     return Ok(Verdict::Rejected { message: "document content is not base64".into() });

@@ -258,9 +258,16 @@ impl QueryService {
         Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
     }
 
-    /// The body of an attachment by its SHA-2, if this tenant sent it.
+    /// The body of an attachment by its SHA-2, if this tenant sent it: its
+    /// chunks in order.
     pub async fn attachment(&self, tenant: &TenantId, sha2: &str) -> Result<Option<Vec<u8>>, QueryError> {
-        Ok(self.store.get(Table::Attachments, &attachment_partition(tenant, sha2), &[]).await?)
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let partition = attachment_partition(tenant, sha2);
+        let chunks = self.store.scan(Table::Attachments, &partition, all, Order::Ascending, usize::MAX).await?;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(chunks.into_iter().flat_map(|(_, bytes)| bytes).collect()))
     }
 
     /// One document of a resource.

@@ -26,7 +26,7 @@ pub enum Table {
     Meta,
     /// Credentials: (key) → credential record.
     Credentials,
-    /// Attachment bodies, content-addressed: (tenant, sha2) → bytes.
+    /// Attachment bodies, content-addressed: (tenant, sha2) / chunk offset → bytes.
     Attachments,
     /// Documents: (tenant, resource, activity, agent, registration) / id → document.
     Documents,
@@ -167,4 +167,11 @@ pub trait QueryStore: Send + Sync + 'static {
 
     /// Applies a batch atomically and durably.
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// Every row of a table as (partition, clustering, value): for copies and
+    /// replay checks, never on a request path.
+    async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError>;
 }
+
+/// One row of a table: partition key, clustering key, value.
+pub type TableRow = (Vec<u8>, Vec<u8>, Vec<u8>);

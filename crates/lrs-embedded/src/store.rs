@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, WriteBatch};
-use redb::{Database, TableDefinition};
+use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, TableRow, WriteBatch};
+use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::EmbeddedError;
 
@@ -146,6 +146,22 @@ impl QueryStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Rows, StoreError> {
         self.scan_now(table, partition, range, order, limit)
+    }
+
+    async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let handle = read.open_table(definition(table)).map_err(storage)?;
+        let mut rows = Vec::new();
+        for entry in handle.iter().map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            let key = key.value();
+            let Some(length) = key.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else {
+                continue;
+            };
+            let Some(partition) = key.get(4..4 + length) else { continue };
+            rows.push((partition.to_vec(), key[4 + length..].to_vec(), value.value().to_vec()));
+        }
+        Ok(rows)
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {

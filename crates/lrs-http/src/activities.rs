@@ -20,7 +20,7 @@ pub(crate) async fn activity(
     let params = Params::parse(&req)?;
     params.only(&["activityId"])?;
     let id = check_iri("activityId", params.required("activityId")?)?;
-    let activity = state.query.activity(&caller.0.tenant, &id).await?;
+    let activity = state.query()?.activity(&caller.0.tenant, &id).await?;
     Ok(HttpResponse::Ok().json(activity.unwrap_or_else(|| json!({ "objectType": "Activity", "id": id }))))
 }
 
@@ -37,7 +37,7 @@ pub(crate) async fn person(
     let text = params.required("agent")?;
     let key = agent_key(text)?;
     let agent: Value = serde_json::from_str(text).map_err(|e| ApiError::BadRequest(format!("agent: {e}")))?;
-    let mut names = state.query.agent_names(&caller.0.tenant, &key).await?;
+    let mut names = state.query()?.agent_names(&caller.0.tenant, &key).await?;
     if let Some(name) = agent.get("name").and_then(Value::as_str) {
         if !names.iter().any(|n| n == name) {
             names.insert(0, name.to_owned());

@@ -77,7 +77,7 @@ async fn handle(
         return match target.id {
             Some(id) => {
                 let document = state
-                    .query
+                    .query()?
                     .document(tenant, kind, &target.scope, &id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound(format!("no document {id:?}")))?;
@@ -88,7 +88,7 @@ async fn handle(
                     .body(document.content))
             }
             None => {
-                let (ids, latest) = state.query.document_ids(tenant, kind, &target.scope, target.since).await?;
+                let (ids, latest) = state.query()?.document_ids(tenant, kind, &target.scope, target.since).await?;
                 let mut response = HttpResponse::Ok();
                 if let Some(latest) = latest {
                     response.insert_header((header::LAST_MODIFIED, http_date(latest)));
@@ -99,7 +99,7 @@ async fn handle(
     }
     if method == Method::DELETE {
         let precondition = precondition(&req, false);
-        state.gateway.delete_documents(tenant, kind, target.scope, target.id, precondition).await?;
+        state.gateway()?.delete_documents(tenant, kind, target.scope, target.id, precondition).await?;
         return Ok(HttpResponse::NoContent().finish());
     }
     let merge = method == Method::POST;
@@ -115,7 +115,7 @@ async fn handle(
     let mut precondition = precondition(&req, required);
     precondition.required_to_create = required && kind != DocumentKind::State && !version.is_v2();
     let address = lrs_core::gateway::DocumentAddress { kind, scope: target.scope, id };
-    state.gateway.put_document(tenant, address, content_type, &body, merge, precondition).await?;
+    state.gateway()?.put_document(tenant, address, content_type, &body, merge, precondition).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -28,12 +28,28 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// What every route handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// Accepts writes.
-    pub gateway: Gateway,
-    /// Answers reads.
-    pub query: QueryService,
+    /// Accepts writes, when this process has the gateway role.
+    pub gateway: Option<Gateway>,
+    /// Answers reads, when this process has the query role.
+    pub query: Option<QueryService>,
     /// Checks credentials.
     pub auth: Authenticator,
+}
+
+impl AppState {
+    /// The gateway, or 503 in a process without the gateway role.
+    pub(crate) fn gateway(&self) -> Result<&Gateway, ApiError> {
+        self.gateway
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this process does not accept writes (no gateway role)".into()))
+    }
+
+    /// The query service, or 503 in a process without the query role.
+    pub(crate) fn query(&self) -> Result<&QueryService, ApiError> {
+        self.query
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this process does not answer reads (no query role)".into()))
+    }
 }
 
 /// Registers the xAPI routes under `/xapi`.

@@ -123,7 +123,7 @@ pub(crate) async fn put(
     if !statement.is_object() {
         return Err(ApiError::BadRequest("PUT takes one statement object".into()));
     }
-    state.gateway.store_statements(&caller.0, statement, version.0, Some(id), attachments).await?;
+    state.gateway()?.store_statements(&caller.0, statement, version.0, Some(id), attachments).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -140,7 +140,7 @@ pub(crate) async fn post(
         return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on POST")));
     }
     let (statements, attachments) = statement_request(&req, &body)?;
-    let ids = state.gateway.store_statements(&caller.0, statements, version.0, None, attachments).await?;
+    let ids = state.gateway()?.store_statements(&caller.0, statements, version.0, None, attachments).await?;
     Ok(HttpResponse::Ok().json(ids))
 }
 
@@ -153,7 +153,10 @@ pub(crate) async fn get(
     version: Result<RequestVersion, ApiError>,
 ) -> HttpResponse {
     let consistent_through = match &caller {
-        Ok(caller) => state.query.consistent_through(&caller.0.tenant).await.unwrap_or_else(|_| chrono::Utc::now()),
+        Ok(caller) => match state.query() {
+            Ok(query) => query.consistent_through(&caller.0.tenant).await.unwrap_or_else(|_| chrono::Utc::now()),
+            Err(_) => chrono::Utc::now(),
+        },
         Err(_) => chrono::Utc::now(),
     };
     let result = match (caller, version) {
@@ -201,7 +204,7 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
             )));
         }
         let statement = state
-            .query
+            .query()?
             .statement(tenant, id, voided)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
@@ -213,7 +216,7 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         Some(cursor) => StatementQuery::from_cursor(cursor)?,
         None => list_query(&params)?,
     };
-    let page = state.query.statements(tenant, &query).await?;
+    let page = state.query()?.statements(tenant, &query).await?;
     let statements: Vec<Value> =
         page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
     let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
@@ -253,7 +256,7 @@ async fn respond(
         if !seen.insert(sha2.clone()) {
             continue;
         }
-        let Some(body) = state.query.attachment(tenant, &sha2).await? else { continue };
+        let Some(body) = state.query()?.attachment(tenant, &sha2).await? else { continue };
         let content_type = attachment.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream");
         parts.push(multipart::Part {
             headers: vec![

@@ -1,60 +1,96 @@
-//! Startup of `lrs serve`: build every part, then run until stopped.
+//! Startup: build the parts of the configured roles, then run until stopped.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use lrs_core::{Authenticator, CredentialStore, EventLog, Gateway, Projector, QueryService, QueryStore, VerdictBus};
+use lrs_core::{
+    Authenticator, CredentialStore, EventLog, Gateway, Projector, QueryService, QueryStore, VerdictBus, VerdictSink,
+};
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
+use lrs_kafka::{KafkaLog, KafkaVerdicts};
 use tokio::sync::watch;
 
 use crate::bootstrap::{self, BootstrapCredential};
+use crate::settings::{LogBackend, Role, Settings};
 
-/// Settings of `lrs serve` (flags, or LRS_ environment variables).
-#[derive(clap::Args, Debug, Clone)]
-pub(crate) struct ServeSettings {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "LRS_LISTEN", default_value = crate::DEFAULT_LISTEN)]
-    listen: String,
-    /// Directory holding the log, the query tables and the initial credential.
-    #[arg(long, env = "LRS_DATA_DIR", default_value_os_t = crate::default_data_dir())]
-    data_dir: PathBuf,
-    /// How long a write waits for its verdict before answering 503, in milliseconds.
-    #[arg(long, env = "LRS_VERDICT_DEADLINE_MS", default_value_t = 10_000)]
-    verdict_deadline_ms: u64,
-    /// HTTP worker threads (0 = one per core).
-    #[arg(long, env = "LRS_HTTP_WORKERS", default_value_t = 0)]
-    http_workers: usize,
-}
-
-/// A built, not yet running, all-in-one LRS.
+/// A built, not yet running, LRS process.
 pub(crate) struct Application {
     listener: TcpListener,
     state: lrs_http::AppState,
-    projector: Projector,
+    projectors: Vec<Projector>,
     credential: BootstrapCredential,
     workers: usize,
+    description: String,
+}
+
+/// Opens the configured event log.
+pub(crate) async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn EventLog>> {
+    Ok(match settings.log {
+        LogBackend::Embedded => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+            Arc::new(EmbeddedLog::open(&settings.data_dir.join("log.redb"))?)
+        }
+        LogBackend::Kafka => Arc::new(
+            KafkaLog::connect(settings.kafka())
+                .await
+                .with_context(|| format!("cannot reach Kafka at {}", settings.kafka_brokers))?,
+        ),
+    })
+}
+
+/// Opens the configured store.
+pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn QueryStore>> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("store.redb");
+    Ok(Arc::new(EmbeddedStore::open(&path).with_context(|| "is another lrs process using this data dir?")?))
 }
 
 impl Application {
-    /// Opens the data directory, bootstraps the default tenant and binds the port.
-    pub(crate) async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
-        let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&settings.data_dir.join("log.redb"))?);
-        let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&settings.data_dir.join("store.redb"))?);
-        let credentials = CredentialStore::new(store.clone());
-        let credential = bootstrap::ensure_default_credential(&credentials, &settings.data_dir).await?;
-        let bus = VerdictBus::new();
-        let deadline = Duration::from_millis(settings.verdict_deadline_ms);
-        let state = lrs_http::AppState {
-            gateway: Gateway::new(log.clone(), store.clone(), bus.clone(), deadline),
-            query: QueryService::new(store.clone(), log.clone()),
-            auth: Authenticator::new(credentials),
+    /// Opens the log and the store the roles need, bootstraps the default
+    /// tenant, and binds the port.
+    pub(crate) async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
+        let log = open_log(&settings).await?;
+        let needs_store = settings.has(Role::Projector) || settings.has(Role::Query);
+        let store = if needs_store { Some(open_store(&settings)?) } else { None };
+        let (auth, credential) = match &store {
+            Some(store) => {
+                let credentials = CredentialStore::new(store.clone());
+                let credential = bootstrap::ensure_default_credential(&credentials, &settings.data_dir).await?;
+                (Authenticator::new(credentials), credential)
+            }
+            None => {
+                let (credential, fixed) = bootstrap::credential_from_env()?;
+                (Authenticator::fixed(vec![fixed]), credential)
+            }
         };
-        let projector = Projector::new(log, store, Arc::new(bus), 0);
+
+        let bus = VerdictBus::new();
+        let verdicts: Arc<dyn VerdictSink> = match settings.log {
+            LogBackend::Embedded => Arc::new(bus.clone()),
+            LogBackend::Kafka => {
+                if settings.has(Role::Gateway) {
+                    KafkaVerdicts::listen(&settings.kafka(), bus.clone())?;
+                }
+                Arc::new(KafkaVerdicts::new(&settings.kafka())?)
+            }
+        };
+        let gateway = settings
+            .has(Role::Gateway)
+            .then(|| Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline()));
+        let query = match (&store, settings.has(Role::Query)) {
+            (Some(store), true) => Some(QueryService::new(store.clone(), log.clone())),
+            _ => None,
+        };
+        let projectors = match (&store, settings.has(Role::Projector)) {
+            (Some(store), true) => (0..log.partitions())
+                .map(|partition| Projector::new(log.clone(), store.clone(), verdicts.clone(), partition))
+                .collect(),
+            _ => Vec::new(),
+        };
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let workers = if settings.http_workers == 0 {
@@ -62,19 +98,18 @@ impl Application {
         } else {
             settings.http_workers
         };
-        Ok(Self { listener, state, projector, credential, workers })
-    }
-
-    /// The port the server listens on.
-    pub(crate) fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |addr| addr.port())
+        let roles: Vec<String> = settings.roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
+        let description = format!("roles {} on the {:?} log", roles.join(","), settings.log).to_lowercase();
+        let state = lrs_http::AppState { gateway, query, auth };
+        Ok(Self { listener, state, projectors, credential, workers, description })
     }
 
     /// Prints the endpoint and a working credential on standard output.
     pub(crate) fn print_banner(&self) {
         let host = self.listener.local_addr().map_or_else(|_| "127.0.0.1".into(), |addr| addr.ip().to_string());
-        let endpoint = format!("http://{host}:{}/xapi", self.port());
-        println!("LRS ready (embedded log and store)");
+        let port = self.listener.local_addr().map_or(0, |addr| addr.port());
+        let endpoint = format!("http://{host}:{port}/xapi");
+        println!("LRS ready ({})", self.description);
         println!("ENDPOINT={endpoint}");
         println!("KEY={}", self.credential.key);
         match &self.credential.secret {
@@ -84,18 +119,20 @@ impl Application {
         println!("try: curl -u \"$KEY:$SECRET\" -H 'X-Experience-API-Version: 1.0.3' {endpoint}/statements");
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops the projector after its batch.
+    /// Serves until SIGINT or SIGTERM, then stops the projectors after their batch.
     pub(crate) async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.run(stopped));
+        let projectors: Vec<_> =
+            self.projectors.into_iter().map(|projector| tokio::spawn(projector.run(stopped.clone()))).collect();
         let port = self.listener.local_addr().map_or(0, |addr| addr.port());
         let server = lrs_http::serve(self.listener, self.state, self.workers)?;
         tracing::info!(port, "serving");
         let server_result = server.await;
         let _ = stop.send(true);
-        let projector_result = projector.await.context("projector task panicked")?;
+        for projector in projectors {
+            projector.await.context("projector task panicked")?.context("projector failed")?;
+        }
         server_result.context("http server failed")?;
-        projector_result.context("projector failed")?;
         tracing::info!("stopped");
         Ok(())
     }

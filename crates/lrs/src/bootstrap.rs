@@ -56,6 +56,19 @@ pub(crate) async fn ensure_default_credential(
     Ok(BootstrapCredential { key, secret: Some(secret) })
 }
 
+/// The credential of LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET, for a gateway
+/// that runs beside no store.
+pub(crate) fn credential_from_env() -> anyhow::Result<(BootstrapCredential, Credential)> {
+    let key = std::env::var("LRS_BOOTSTRAP_KEY").context("a gateway without a store needs LRS_BOOTSTRAP_KEY")?;
+    let secret =
+        std::env::var("LRS_BOOTSTRAP_SECRET").context("a gateway without a store needs LRS_BOOTSTRAP_SECRET")?;
+    let tenant = TenantId::parse(DEFAULT_TENANT).expect("valid tenant id");
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let credential = Credential::new(tenant, &key, &secret, salt);
+    Ok((BootstrapCredential { key, secret: None }, credential))
+}
+
 async fn upsert(credentials: &CredentialStore, tenant: &TenantId, key: &str, secret: &str) -> anyhow::Result<()> {
     let current = credentials.get(key).await?;
     if current.as_ref().is_some_and(|c| c.tenant == *tenant && c.verify(secret)) {

@@ -1,12 +1,16 @@
 //! `lrs`: the LRS binary. `lrs serve` runs the gateway, the projector and the
-//! query service in one process on the embedded log and store.
+//! query service in one process on the embedded log and store; `lrs run
+//! --roles …` (and its shortcuts `lrs gateway`, `lrs projector`, `lrs query`)
+//! runs any subset of the roles over Kafka; `lrs replay` rebuilds the query
+//! tables from the log.
 
 mod app;
 mod bootstrap;
-
-use std::path::PathBuf;
+mod replay;
+mod settings;
 
 use clap::{Parser, Subcommand};
+use settings::{Role, Settings};
 
 /// The xAPI Learning Record Store.
 #[derive(Parser)]
@@ -18,21 +22,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role in one process on the embedded log and store.
-    Serve(app::ServeSettings),
+    /// Run every role in one process on the embedded log and store (the default deployment).
+    Serve(Settings),
+    /// Run the roles given by --roles (LRS_ROLES) over the chosen log and store.
+    Run(Settings),
+    /// Run only the gateway role (writes), normally on Kafka.
+    Gateway(Settings),
+    /// Run only the projector role.
+    Projector(Settings),
+    /// Run only the query role (reads).
+    Query(Settings),
+    /// Rebuild the query tables from the log, with a progress bar (stop the LRS first).
+    Replay(Settings),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command {
-        Command::Serve(settings) => runtime.block_on(async move {
-            let application = app::Application::build(settings).await?;
-            application.print_banner();
-            application.run_until_stopped().await
-        }),
-    }
+    let (settings, roles) = match cli.command {
+        Command::Serve(settings) => (settings.embedded_defaults(), Some(Role::ALL.to_vec())),
+        Command::Run(settings) => (settings, None),
+        Command::Gateway(settings) => (settings, Some(vec![Role::Gateway])),
+        Command::Projector(settings) => (settings, Some(vec![Role::Projector])),
+        Command::Query(settings) => (settings, Some(vec![Role::Query])),
+        Command::Replay(settings) => return runtime.block_on(replay::run(settings)),
+    };
+    let settings = match roles {
+        Some(roles) => settings.with_roles(roles),
+        None => settings,
+    };
+    runtime.block_on(async move {
+        let application = app::Application::build(settings).await?;
+        application.print_banner();
+        application.run_until_stopped().await
+    })
 }
 
 fn init_tracing() {
@@ -45,11 +69,4 @@ fn init_tracing() {
     } else {
         builder.init();
     }
-}
-
-/// Default listen address.
-const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("lrs-data")
 }

@@ -1,0 +1,46 @@
+//! Rebuilding the query tables from the log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::log::EventLog;
+use crate::projector::{load_position, Projector, ProjectorError};
+use crate::store::QueryStore;
+use crate::verdict::{Verdict, VerdictSink};
+
+/// Discards verdicts: nobody awaits the commands of a replay.
+struct NoWaiters;
+
+#[async_trait]
+impl VerdictSink for NoWaiters {
+    async fn publish(&self, _verdicts: &[(Uuid, Verdict)]) {}
+}
+
+/// Applies every partition of `log` to `store` from its stored position
+/// (from the start, for an empty store), calling `progress(done, total)` after
+/// each partition step with the records applied and to apply, in all.
+pub async fn replay(
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn QueryStore>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(), ProjectorError> {
+    let mut total = 0;
+    let mut done = 0;
+    let mut partitions = Vec::new();
+    for partition in 0..log.partitions() {
+        let end = log.end_offset(partition).await?;
+        let start = load_position(store.as_ref(), partition).await?;
+        total += end.saturating_sub(start);
+        partitions.push((partition, start, end));
+    }
+    progress(0, total);
+    for (partition, start, end) in partitions {
+        let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition);
+        projector.catch_up_with(|position| progress(done + position.saturating_sub(start), total)).await?;
+        done += end.saturating_sub(start);
+    }
+    progress(done, total);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Settings of every command: flags, each also read from an `LRS_…` variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+/// A role a process can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Role {
+    /// Validates writes and appends them to the log.
+    Gateway,
+    /// Applies the log to the query tables.
+    Projector,
+    /// Answers reads from the query tables.
+    Query,
+}
+
+impl Role {
+    /// Every role.
+    pub(crate) const ALL: [Role; 3] = [Role::Gateway, Role::Projector, Role::Query];
+}
+
+/// Which event log to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogBackend {
+    /// The on-disk log inside the process (one process only).
+    Embedded,
+    /// Apache Kafka (or any Kafka-protocol broker).
+    Kafka,
+}
+
+/// Which store holds the query tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreBackend {
+    /// The on-disk store inside the process.
+    Embedded,
+}
+
+/// Settings shared by the commands.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Settings {
+    /// Roles of this process (for `lrs run`), comma-separated.
+    #[arg(long, env = "LRS_ROLES", value_delimiter = ',', default_values_t = Role::ALL.to_vec(), value_enum)]
+    pub(crate) roles: Vec<Role>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "LRS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Directory of the embedded log and store and the initial credential.
+    #[arg(long, env = "LRS_DATA_DIR", default_value = "lrs-data")]
+    pub(crate) data_dir: PathBuf,
+    /// The event log.
+    #[arg(long, env = "LRS_LOG_BACKEND", value_enum, default_value_t = LogBackend::Embedded)]
+    pub(crate) log: LogBackend,
+    /// The store of the query tables.
+    #[arg(long, env = "LRS_STORE_BACKEND", value_enum, default_value_t = StoreBackend::Embedded)]
+    pub(crate) store: StoreBackend,
+    /// Kafka bootstrap servers, for `--log kafka`.
+    #[arg(long, env = "LRS_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub(crate) kafka_brokers: String,
+    /// Prefix of the Kafka topics (`<prefix>.events`, `<prefix>.verdicts`).
+    #[arg(long, env = "LRS_KAFKA_TOPIC_PREFIX", default_value = "lrs")]
+    pub(crate) kafka_topic_prefix: String,
+    /// Partitions of the events topic when this process creates it.
+    #[arg(long, env = "LRS_KAFKA_PARTITIONS", default_value_t = 6)]
+    pub(crate) kafka_partitions: i32,
+    /// How long a write waits for its verdict before answering 503, in milliseconds.
+    #[arg(long, env = "LRS_VERDICT_DEADLINE_MS", default_value_t = 10_000)]
+    pub(crate) verdict_deadline_ms: u64,
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, env = "LRS_HTTP_WORKERS", default_value_t = 0)]
+    pub(crate) http_workers: usize,
+}
+
+impl Settings {
+    /// `lrs serve`: the embedded log and store, whatever the environment says.
+    pub(crate) fn embedded_defaults(mut self) -> Self {
+        self.log = LogBackend::Embedded;
+        self.store = StoreBackend::Embedded;
+        self
+    }
+
+    /// The same settings with these roles.
+    pub(crate) fn with_roles(mut self, roles: Vec<Role>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// True when this process runs `role`.
+    pub(crate) fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The verdict deadline.
+    pub(crate) fn verdict_deadline(&self) -> Duration {
+        Duration::from_millis(self.verdict_deadline_ms)
+    }
+
+    /// The Kafka settings.
+    pub(crate) fn kafka(&self) -> lrs_kafka::KafkaSettings {
+        let mut kafka = lrs_kafka::KafkaSettings::new(&self.kafka_brokers);
+        kafka.topic_prefix = self.kafka_topic_prefix.clone();
+        kafka.partitions = self.kafka_partitions;
+        kafka
+    }
+
+    /// Checks that the roles fit the backends: the embedded log lives in one
+    /// process with every role; the embedded store in one process with the
+    /// projector and the query roles.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.roles.is_empty(), "no roles: use --roles gateway,projector,query or a subset");
+        if self.log == LogBackend::Embedded {
+            anyhow::ensure!(
+                Role::ALL.iter().all(|role| self.has(*role)),
+                "the embedded log serves one process only: run every role (lrs serve), or use --log kafka"
+            );
+        }
+        if self.store == StoreBackend::Embedded && (self.has(Role::Projector) || self.has(Role::Query)) {
+            anyhow::ensure!(
+                self.has(Role::Projector) && self.has(Role::Query),
+                "the embedded store serves one process: run the projector and query roles together"
+            );
+        }
+        Ok(())
+    }
+}
