@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= lrs-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test fmt lint unit conformance
+.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,8 +20,17 @@ fmt: ## Check formatting
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: ## Every unit, integration and end-to-end test of the workspace
-	$(CARGO) test --workspace
+unit: broker ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker
+	scripts/kafka-broker.sh run $(CARGO) test --workspace
+
+broker: ## Install the Kafka-protocol broker used by the tests (tansu; once, then reused)
+	scripts/kafka-broker.sh install
+
+cluster-up: ## Start broker, 2 gateways, projector+query and an nginx router on 127.0.0.1
+	scripts/cluster.sh up
+
+cluster-down: ## Stop what cluster-up started
+	scripts/cluster.sh down
 
 conformance: ## Run the ADL suite (installed by you in /tmp/lrs-conformance) on a fresh lrs serve: make conformance VERSION=1.0.3
 	scripts/conformance.sh $(or $(VERSION),1.0.3)

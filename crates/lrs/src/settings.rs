@@ -64,6 +64,9 @@ pub(crate) struct Settings {
     /// Partitions of the events topic when this process creates it.
     #[arg(long, env = "LRS_KAFKA_PARTITIONS", default_value_t = 6)]
     pub(crate) kafka_partitions: i32,
+    /// How long a Kafka produce may take before the write is answered 503, in milliseconds.
+    #[arg(long, env = "LRS_KAFKA_DELIVERY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub(crate) kafka_delivery_timeout_ms: u64,
     /// How long a write waits for its verdict before answering 503, in milliseconds.
     #[arg(long, env = "LRS_VERDICT_DEADLINE_MS", default_value_t = 10_000)]
     pub(crate) verdict_deadline_ms: u64,
@@ -101,6 +104,7 @@ impl Settings {
         let mut kafka = lrs_kafka::KafkaSettings::new(&self.kafka_brokers);
         kafka.topic_prefix = self.kafka_topic_prefix.clone();
         kafka.partitions = self.kafka_partitions;
+        kafka.delivery_timeout = Duration::from_millis(self.kafka_delivery_timeout_ms);
         kafka
     }
 

@@ -71,21 +71,29 @@ impl Lrs {
 
     /// Starts a server on `data_dir` with the given secret (for restarts).
     pub(crate) fn start_in(data_dir: &Path, secret: &str) -> Lrs {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lrs"))
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
+        let listen = "127.0.0.1:0".to_owned();
+        let args = ["serve".to_owned(), "--listen".to_owned(), listen, "--data-dir".to_owned()];
+        Lrs::start_with(&args, data_dir, secret, &[])
+    }
+
+    /// Starts `lrs ARGS… DATA_DIR` (the last argument is the data dir) with the
+    /// bootstrap credential and extra environment variables.
+    pub(crate) fn start_with(args: &[String], data_dir: &Path, secret: &str, envs: &[(String, String)]) -> Lrs {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lrs"));
+        command
+            .args(args)
             .arg(data_dir)
             .env("LRS_BOOTSTRAP_KEY", KEY)
             .env("LRS_BOOTSTRAP_SECRET", secret)
             .env_remove("LRS_LISTEN")
             .env_remove("LRS_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lrs");
+            .env_remove("LRS_ROLES")
+            .env_remove("LRS_LOG_BACKEND");
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn lrs");
 
         // Drain stderr for the whole life of the process, keeping it for failure messages.
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -282,4 +290,78 @@ pub(crate) fn statement(id: &str, verb: &str) -> Value {
         "verb": { "id": verb, "display": { "en-US": "tested" } },
         "object": { "objectType": "Activity", "id": "http://example.com/activities/e2e" },
     })
+}
+
+impl Lrs {
+    /// A request with valid Basic credentials and the given `X-Experience-API-Version`.
+    pub(crate) fn authed_as(&self, method: Method, path_and_query: &str, version: &str) -> RequestBuilder {
+        self.bare(method, path_and_query)
+            .basic_auth(&self.key, Some(&self.secret))
+            .header("X-Experience-API-Version", version)
+    }
+}
+
+/// Sends a request and returns status, headers and the raw body bytes.
+pub(crate) fn send_raw(request: RequestBuilder) -> (u16, HeaderMap, Vec<u8>) {
+    let response = request.send().expect("request failed");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().expect("read body").to_vec();
+    (status, headers, body)
+}
+
+/// `path?` followed by the url-encoded parameters (`path` alone when there are none).
+pub(crate) fn path_query(path: &str, params: &[(&str, &str)]) -> String {
+    let mut url = Url::parse("http://localhost").unwrap().join(path).unwrap();
+    if !params.is_empty() {
+        url.query_pairs_mut().extend_pairs(params);
+    }
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// A header as text ("" when absent).
+pub(crate) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
+}
+
+/// Days from 1970-01-01 of a civil date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub(crate) fn http_date_seconds(text: &str) -> i64 {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert!(fields.len() == 6 && fields[5] == "GMT", "not an HTTP date: {text:?}");
+    let day: i64 = fields[1].parse().unwrap_or_else(|_| panic!("bad day in {text:?}"));
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == fields[2])
+        .unwrap_or_else(|| panic!("bad month in {text:?}")) as i64
+        + 1;
+    let year: i64 = fields[3].parse().unwrap_or_else(|_| panic!("bad year in {text:?}"));
+    let hms: Vec<i64> =
+        fields[4].split(':').map(|n| n.parse().unwrap_or_else(|_| panic!("bad time in {text:?}"))).collect();
+    let days = days_from_civil(year, month, day);
+    days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
+}
+
+/// Whole seconds since the epoch of a UTC ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+pub(crate) fn iso_utc_seconds(text: &str) -> i64 {
+    assert!(text.ends_with('Z') && text.len() >= 20, "not a UTC ISO 8601 timestamp: {text:?}");
+    let bad = || -> i64 { panic!("not a UTC ISO 8601 timestamp: {text:?}") };
+    let number =
+        |range: std::ops::Range<usize>| -> i64 { text.get(range).and_then(|s| s.parse().ok()).unwrap_or_else(bad) };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
+    days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
 }

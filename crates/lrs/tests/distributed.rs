@@ -1,0 +1,223 @@
+//! The distributed deployment on a real Kafka-protocol broker: separate
+//! gateway and projector+query processes. A projector killed with SIGKILL
+//! mid-stream loses and repeats nothing and catches up; a gateway answers 503
+//! (never 200) while the broker is down and recovers by itself.
+//!
+//! Needs LRS_KAFKA_BROKERS (set by `make test`, which starts tansu through
+//! scripts/kafka-broker.sh) and the tansu binary for the broker-outage test.
+//! Outside CI they say plainly that they are skipped; under CI they fail instead.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{statement, unique_verb, Lrs};
+use reqwest::Method;
+
+fn skip_or_fail(what: &str) {
+    assert!(std::env::var("CI").is_err(), "CI must run the distributed tests: {what}");
+    eprintln!("SKIPPED: {what}; run `make test` to start a broker");
+}
+
+fn broker() -> Option<String> {
+    match std::env::var("LRS_KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => Some(brokers),
+        _ => {
+            skip_or_fail("LRS_KAFKA_BROKERS is not set");
+            None
+        }
+    }
+}
+
+fn kafka_env(brokers: &str, prefix: &str) -> Vec<(String, String)> {
+    [
+        ("LRS_LOG_BACKEND", "kafka"),
+        ("LRS_KAFKA_BROKERS", brokers),
+        ("LRS_KAFKA_TOPIC_PREFIX", prefix),
+        ("LRS_KAFKA_PARTITIONS", "3"),
+        ("LRS_KAFKA_DELIVERY_TIMEOUT_MS", "2000"),
+        ("LRS_VERDICT_DEADLINE_MS", "8000"),
+    ]
+    .iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
+}
+
+fn args(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn projector_query(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
+    let words = ["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"];
+    Lrs::start_with(&args(&words), dir, secret, env)
+}
+
+fn gateway(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
+    Lrs::start_with(&args(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), dir, secret, env)
+}
+
+/// Every statement of `verb` that the query process lists, following `more`.
+fn listed_ids(query: &Lrs, verb: &str) -> Vec<String> {
+    let first = common::statements_query(&[("verb", verb), ("limit", "200")]);
+    query.get_all(&first, 100).iter().map(|s| s["id"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// Seconds between X-Experience-API-Consistent-Through and now (positive: behind).
+fn consistent_through_lag(query: &Lrs) -> Option<i64> {
+    let (status, headers, _) = query.get("/xapi/statements?limit=1");
+    assert_eq!(status, 200);
+    let text = common::header_text(&headers, "x-experience-api-consistent-through").to_owned();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(now - common::iso_utc_seconds(&text))
+}
+
+#[test]
+fn every_acknowledged_write_survives_a_projector_sigkill_and_the_lag_returns_to_zero() {
+    let Some(brokers) = broker() else { return };
+    let prefix = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let env = kafka_env(&brokers, &prefix);
+    let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut query = projector_query(store_dir.path(), &secret, &env);
+    let gateways: Vec<Lrs> = (0..2).map(|_| gateway(&PathBuf::from("unused"), &secret, &env)).collect();
+    let gateways = Arc::new(gateways);
+    let verb = unique_verb();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (gateways, acknowledged, stop, verb) =
+                (gateways.clone(), acknowledged.clone(), stop.clone(), verb.clone());
+            thread::spawn(move || {
+                let started = Instant::now();
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(40) && sent < 2_000 {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let via = &gateways[(writer + sent) % gateways.len()];
+                    sent += 1;
+                    let response = via.authed(Method::POST, "/xapi/statements").json(&statement(&id, &verb)).send();
+                    let Ok(response) = response else { continue };
+                    match response.status().as_u16() {
+                        200 => acknowledged.lock().unwrap().push(id),
+                        503 => {}
+                        other => panic!("a write through a gateway answered {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Let some writes through, SIGKILL the projector mid-stream, restart it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "no write was acknowledged; projector stderr:\n{}", query.stderr());
+        thread::sleep(Duration::from_millis(20));
+    }
+    query.kill9();
+    thread::sleep(Duration::from_millis(300));
+    let query = projector_query(store_dir.path(), &secret, &env);
+    thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().expect("writer thread");
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    // The lag returns to zero: Consistent-Through is "now" only when the
+    // projector has applied every partition of the log to its end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if consistent_through_lag(&query).is_some_and(|lag| lag <= 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the projector did not catch up; stderr:\n{}", query.stderr());
+        thread::sleep(Duration::from_millis(200));
+    }
+    let listed = listed_ids(&query, &verb);
+    let unique: HashSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "a statement is listed twice");
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged statements are lost: {missing:?}",
+        missing.len(),
+        acknowledged.len()
+    );
+}
+
+fn tansu_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh")
+}
+
+fn tansu_installed() -> bool {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tools = std::env::var("LRS_TOOLS_DIR").unwrap_or_else(|_| format!("{home}/.cache/lrs-tools"));
+    Path::new(&tools).join("tansu/bin/tansu").exists()
+}
+
+fn broker_command(action: &str, port: u16, dir: &Path) {
+    let mut command = Command::new("bash");
+    command.arg(tansu_script()).arg(action);
+    if action == "start" {
+        command.arg(port.to_string());
+    }
+    let status = command.arg(dir).status().expect("run kafka-broker.sh");
+    assert!(status.success(), "kafka-broker.sh {action} failed");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_gateway_answers_503_while_the_broker_is_down_and_recovers_by_itself() {
+    if !tansu_installed() {
+        skip_or_fail("tansu is not installed (scripts/kafka-broker.sh install)");
+        return;
+    }
+    let broker_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    broker_command("start", port, broker_dir.path());
+    struct StopBroker(PathBuf);
+    impl Drop for StopBroker {
+        fn drop(&mut self) {
+            broker_command("stop", 0, &self.0);
+        }
+    }
+    let _stop = StopBroker(broker_dir.path().to_owned());
+    let env = kafka_env(&format!("127.0.0.1:{port}"), "outage");
+    let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    let store_dir = tempfile::tempdir().unwrap();
+    let query = projector_query(store_dir.path(), &secret, &env);
+    let gateway = gateway(&PathBuf::from("unused"), &secret, &env);
+    let verb = unique_verb();
+    let post = |id: &str| gateway.post(&statement(id, &verb)).0;
+    assert_eq!(post(&uuid::Uuid::new_v4().to_string()), 200, "a write with the broker up");
+
+    broker_command("stop", 0, broker_dir.path());
+    for attempt in 0..3 {
+        let status = post(&uuid::Uuid::new_v4().to_string());
+        assert_eq!(status, 503, "attempt {attempt} with the broker down must answer 503, not {status}");
+    }
+
+    broker_command("start", port, broker_dir.path());
+    let recovered = uuid::Uuid::new_v4().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match post(&recovered) {
+            200 => break,
+            503 => {}
+            other => panic!("after the broker returned a write answered {other}"),
+        }
+        assert!(Instant::now() < deadline, "the gateway did not recover; stderr:\n{}", gateway.stderr());
+        thread::sleep(Duration::from_millis(500));
+    }
+    let (status, _, body) = query.get(&format!("/xapi/statements?statementId={recovered}"));
+    assert_eq!(status, 200, "the recovered write is readable: {body}");
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The distributed topology on 127.0.0.1: a Kafka-protocol broker (tansu), one
+# projector+query process (embedded store), two gateway processes and an nginx
+# router that sends reads to query and writes to the gateways.
+#
+#   scripts/cluster.sh up     build, start everything, print ENDPOINT= KEY= SECRET=
+#   scripts/cluster.sh down   stop everything
+#
+# Environment: ROUTER_PORT (8090), BROKER_PORT (19092), CLUSTER_DIR (.cluster),
+# LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET (generated when unset).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${CLUSTER_DIR:-$PWD/.cluster}
+ROUTER_PORT=${ROUTER_PORT:-8090}
+BROKER_PORT=${BROKER_PORT:-19092}
+QUERY_PORT=${QUERY_PORT:-18181}
+GATEWAY_PORTS=(${GATEWAY_PORTS:-18182 18183})
+
+wait_for_port() {
+  for _ in $(seq 400); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1; see $DIR/*.log" >&2
+  return 1
+}
+
+start_process() { # name, then the command
+  local name=$1
+  shift
+  "$@" >"$DIR/$name.out" 2>"$DIR/$name.log" &
+  echo $! >"$DIR/$name.pid"
+}
+
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return 0; fi
+  echo "installing nginx from Debian (once)" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >&2
+}
+
+up() {
+  down >/dev/null 2>&1 || true
+  mkdir -p "$DIR"
+  ensure_nginx
+  cargo build --release -p lrs >&2
+  local lrs=$PWD/target/release/lrs
+  export LRS_BOOTSTRAP_KEY=${LRS_BOOTSTRAP_KEY:-cluster-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  export LRS_BOOTSTRAP_SECRET=${LRS_BOOTSTRAP_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  export LRS_LOG_BACKEND=kafka LRS_KAFKA_BROKERS=127.0.0.1:$BROKER_PORT LRS_KAFKA_TOPIC_PREFIX=lrs
+  scripts/kafka-broker.sh start "$BROKER_PORT" "$DIR/broker" >/dev/null
+  start_process projector-query "$lrs" run --roles projector,query --listen "127.0.0.1:$QUERY_PORT" --data-dir "$DIR/store"
+  wait_for_port "$QUERY_PORT"
+  local i=0 upstream=""
+  for port in "${GATEWAY_PORTS[@]}"; do
+    i=$((i + 1))
+    start_process "gateway-$i" "$lrs" gateway --listen "127.0.0.1:$port" --data-dir "$DIR/gateway-$i"
+    upstream="$upstream    server 127.0.0.1:$port;"$'\n'
+  done
+  for port in "${GATEWAY_PORTS[@]}"; do wait_for_port "$port"; done
+  local user_line=""
+  [ "$(id -u)" = 0 ] && user_line="user root;"
+  mkdir -p "$DIR/nginx"
+  cat >"$DIR/nginx/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+pid $DIR/nginx/nginx.pid;
+error_log $DIR/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $DIR/nginx/body;
+  proxy_temp_path $DIR/nginx/proxy;
+  fastcgi_temp_path $DIR/nginx/fastcgi;
+  uwsgi_temp_path $DIR/nginx/uwsgi;
+  scgi_temp_path $DIR/nginx/scgi;
+  client_max_body_size 16m;
+  upstream query { server 127.0.0.1:$QUERY_PORT; }
+  upstream gateways {
+$upstream  }
+  # Reads (and 1.0.3 alternate-syntax reads) go to query, everything else to the gateways.
+  map "\$request_method:\$arg_method" \$backend {
+    default gateways;
+    "GET:" query;
+    "HEAD:" query;
+    "POST:GET" query;
+    "POST:HEAD" query;
+  }
+  server {
+    listen 127.0.0.1:$ROUTER_PORT;
+    location / {
+      proxy_pass http://\$backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_read_timeout 30s;
+    }
+  }
+}
+CONF
+  local nginx_bin
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  "$nginx_bin" -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" -g 'daemon off;' >"$DIR/nginx.log" 2>&1 &
+  echo $! >"$DIR/router.pid"
+  wait_for_port "$ROUTER_PORT"
+  echo "ENDPOINT=http://127.0.0.1:$ROUTER_PORT/xapi"
+  echo "KEY=$LRS_BOOTSTRAP_KEY"
+  echo "SECRET=$LRS_BOOTSTRAP_SECRET"
+}
+
+down() {
+  for pidfile in "$DIR"/*.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  scripts/kafka-broker.sh stop "$DIR/broker"
+  sleep 0.5
+  echo "cluster stopped"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
+esac
