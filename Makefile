@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= lrs-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down
+.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down lint-deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,3 +34,7 @@ cluster-down: ## Stop what cluster-up started
 
 conformance: ## Run the ADL suite (installed by you in /tmp/lrs-conformance) on a fresh lrs serve: make conformance VERSION=1.0.3
 	scripts/conformance.sh $(or $(VERSION),1.0.3)
+
+lint-deploy: ## Check deploy/ files with yamllint (installed from PyPI when missing)
+	command -v yamllint >/dev/null || python3 -m pip install -q yamllint
+	yamllint -d relaxed deploy/docker-compose.yml
