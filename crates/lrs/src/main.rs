@@ -16,6 +16,10 @@ use settings::{Role, Settings};
 #[derive(Parser)]
 #[command(name = "lrs", version, about)]
 struct Cli {
+    /// A TOML file of settings (`listen = "…"`, `kafka_brokers = "…"`, …);
+    /// LRS_ variables and flags override it.
+    #[arg(long, env = "LRS_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,7 +41,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    settings::apply_config_file(std::env::args())?;
     let cli = Cli::parse();
+    let _ = &cli.config;
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (settings, roles) = match cli.command {

@@ -128,3 +128,41 @@ impl Settings {
         Ok(())
     }
 }
+
+/// Layers a settings file under the environment: each `name = value` of the
+/// TOML file given by `--config FILE` (or LRS_CONFIG) becomes `LRS_NAME`
+/// unless that variable is already set, so that flags > environment > file >
+/// defaults.
+pub(crate) fn apply_config_file(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let args: Vec<String> = args.collect();
+    let from_args = args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix("--config=") {
+        Some(path) => Some(path.to_owned()),
+        None => (arg == "--config").then(|| args.get(i + 1).cloned()).flatten(),
+    });
+    let Some(path) = from_args.or_else(|| std::env::var("LRS_CONFIG").ok()) else { return Ok(()) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read settings file {path}"))?;
+    let table: toml::Table = text.parse().with_context(|| format!("settings file {path} is not TOML"))?;
+    for (name, value) in table {
+        let variable = format!("LRS_{}", name.to_uppercase().replace('-', "_"));
+        let value = match value {
+            toml::Value::String(text) => text,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map_or_else(|| item.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        if std::env::var_os(&variable).is_none() {
+            // Single-threaded here: main has not started the runtime yet.
+            set_env(&variable, &value);
+        }
+    }
+    Ok(())
+}
+
+fn set_env(name: &str, value: &str) {
+    #[allow(deprecated)]
+    std::env::set_var(name, value);
+}
