@@ -95,8 +95,9 @@ fn statement_request(req: &HttpRequest, body: &[u8]) -> Result<(Value, Vec<Attac
     }
 }
 
+/// A boolean parameter: `true` or `false`, in any case (TinCanPython sends `True`).
 fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
-    match value {
+    match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ApiError::BadRequest(format!("{name}: must be true or false, not {value:?}"))),
