@@ -15,9 +15,10 @@ const ALGORITHMS: [&str; 3] = ["RS256", "RS384", "RS512"];
 /// compact serialisation, signed with RS256/RS384/RS512, whose payload is the
 /// statement as it was before the signature was attached.
 ///
-/// This checks the form and the payload; checking the RSA signature itself
-/// needs the signer's key, which the statement does not carry unless the JWS
-/// header has an `x5c` chain.
+/// When the JWS header carries an `x5c` certificate chain, the signature must
+/// verify with the first certificate's RSA key. Without `x5c` the statement
+/// carries no key to check against, so the form and the payload are what can
+/// be checked.
 pub fn check_statement_signature(statement: &Value, jws: &[u8]) -> Result<(), ValidationError> {
     let fail = |message: &str| ValidationError::new("attachments", format!("signature: {message}"));
     let text = std::str::from_utf8(jws).map_err(|_| fail("the JWS is not text"))?.trim();
@@ -36,6 +37,10 @@ pub fn check_statement_signature(statement: &Value, jws: &[u8]) -> Result<(), Va
     }
     if decode(signature).map_or(true, |bytes| bytes.is_empty()) {
         return Err(fail("the JWS signature part is empty or not base64url"));
+    }
+    if let Some(chain) = header.get("x5c") {
+        let signing_input = &text[..text.rfind('.').expect("three parts")];
+        verify_with_certificate(chain, algorithm, signing_input, signature).map_err(|message| fail(&message))?;
     }
     let payload: Value = decode(payload)
         .ok()
@@ -62,6 +67,30 @@ pub fn check_statement_signature(statement: &Value, jws: &[u8]) -> Result<(), Va
     Ok(())
 }
 
+/// Verifies an RS256/384/512 signature with the RSA key of the first `x5c` certificate.
+fn verify_with_certificate(chain: &Value, algorithm: &str, signing_input: &str, signature: &str) -> Result<(), String> {
+    use x509_cert::der::Decode;
+    let first = chain
+        .as_array()
+        .and_then(|certificates| certificates.first())
+        .and_then(Value::as_str)
+        .ok_or("x5c must be an array of base64 certificates")?;
+    let der = base64::engine::general_purpose::STANDARD.decode(first).map_err(|_| "x5c[0] is not base64")?;
+    let certificate = x509_cert::Certificate::from_der(&der).map_err(|_| "x5c[0] is not an X.509 certificate")?;
+    let key = certificate.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
+    let algorithm = match algorithm {
+        "RS256" => jsonwebtoken::Algorithm::RS256,
+        "RS384" => jsonwebtoken::Algorithm::RS384,
+        _ => jsonwebtoken::Algorithm::RS512,
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_der(key);
+    match jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key, algorithm) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("the JWS signature does not verify with the x5c certificate".into()),
+        Err(error) => Err(format!("the JWS signature cannot be checked with the x5c certificate: {error}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +114,26 @@ mod tests {
             let body = jws(&json!({"alg": alg}), &statement().to_string());
             assert_eq!(check_statement_signature(&with_attachment, &body), Ok(()));
         }
+    }
+
+    fn fixture() -> Value {
+        serde_json::from_str(include_str!("../tests/fixtures/signed_statement.json")).unwrap()
+    }
+
+    #[test]
+    fn a_signature_verifies_with_its_x5c_certificate() {
+        let fixture = fixture();
+        for alg in ["rs256", "rs512"] {
+            let jws = fixture[alg].as_str().unwrap().as_bytes();
+            assert_eq!(check_statement_signature(&fixture["statement"], jws), Ok(()), "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_tampered_signature_fails_its_x5c_certificate() {
+        let fixture = fixture();
+        let error = check_statement_signature(&fixture["statement"], fixture["tampered"].as_str().unwrap().as_bytes());
+        assert!(error.unwrap_err().message().contains("does not verify"));
     }
 
     #[test]
