@@ -45,4 +45,12 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Number of partitions.
     fn partitions(&self) -> u32;
+
+    /// Told after the projector has durably applied `partition` up to `next`
+    /// (exclusive). The projector's own position lives in the store, written
+    /// with its tables; a log may mirror it (Kafka commits it to the consumer
+    /// group, so lag tools see the projector). The default does nothing.
+    async fn applied(&self, _partition: u32, _next: u64) -> Result<(), LogError> {
+        Ok(())
+    }
 }

@@ -132,6 +132,9 @@ impl Projector {
         step.flush_tenant_meta();
         self.store.write(step.batch).await?;
         debug!(next = last.offset + 1, "projected batch");
+        if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
+            warn!(%error, "cannot mirror the projector position to the log");
+        }
         self.verdicts.publish(&verdicts).await;
         Ok(())
     }

@@ -99,3 +99,64 @@ pub async fn log_suite(log: Arc<dyn EventLog>) {
         tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("read woke").expect("task").expect("read");
     assert_eq!(woken.first().map(|r| r.payload.clone()), Some(b"late".to_vec()), "a waiting read sees a new record");
 }
+
+/// Checks what a store must do without ordered scans: point reads by full key
+/// (an empty clustering key included), batches across tables applied in batch
+/// order (also for two writes of one row in one batch), overwrite, delete,
+/// repeated batches, partition and table isolation, and a complete `dump`.
+/// The part of `store_suite` that a server without clustering order can prove.
+pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Statements, key("t1"), Vec::new(), key("row"));
+    batch.put(Table::Meta, key("p1"), key("a"), key("1"));
+    batch.put(Table::Meta, key("p1"), key("b"), key("2"));
+    batch.put(Table::Meta, key("p10"), key("a"), key("other partition"));
+    batch.put(Table::Agents, key("p1"), key("a"), key("other table"));
+    batch.put(Table::Meta, key("p1"), key("gone"), key("x"));
+    batch.delete(Table::Meta, key("p1"), key("gone"));
+    batch.delete(Table::Meta, key("p1"), key("back"));
+    batch.put(Table::Meta, key("p1"), key("back"), key("3"));
+    batch.put(Table::Meta, key("p1"), key("twice"), key("first"));
+    batch.put(Table::Meta, key("p1"), key("twice"), key("second"));
+    store.write(batch.clone()).await.expect("write");
+    store.write(batch).await.expect("the same batch again (idempotent)");
+    store.write(WriteBatch::default()).await.expect("an empty batch");
+
+    let get = |table: Table, partition: &'static str, clustering: &'static str| {
+        let store = store.clone();
+        async move { store.get(table, &key(partition), &key(clustering)).await.expect("get") }
+    };
+    assert_eq!(get(Table::Statements, "t1", "").await, Some(key("row")), "empty clustering key");
+    assert_eq!(get(Table::Meta, "p1", "a").await, Some(key("1")), "point read");
+    assert_eq!(get(Table::Meta, "p10", "a").await, Some(key("other partition")), "partition isolation");
+    assert_eq!(get(Table::Agents, "p1", "a").await, Some(key("other table")), "table isolation");
+    assert_eq!(get(Table::Agents, "p1", "b").await, None, "rows stay in their table");
+    assert_eq!(get(Table::Meta, "p", "a").await, None, "a partition key prefix is another partition");
+    assert_eq!(get(Table::Meta, "p1", "").await, None, "an empty clustering key is its own row");
+    assert_eq!(get(Table::Meta, "p1", "gone").await, None, "put then delete in one batch");
+    assert_eq!(get(Table::Meta, "p1", "back").await, Some(key("3")), "delete then put in one batch");
+    assert_eq!(get(Table::Meta, "p1", "twice").await, Some(key("second")), "the last put of a row wins");
+
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Meta, key("p1"), key("a"), key("1b"));
+    batch.delete(Table::Meta, key("p1"), key("b"));
+    batch.delete(Table::Meta, key("p1"), key("never written"));
+    batch.put(Table::Agents, key("p2"), key("a"), Vec::new());
+    store.write(batch).await.expect("write");
+    assert_eq!(get(Table::Meta, "p1", "a").await, Some(key("1b")), "overwrite");
+    assert_eq!(get(Table::Meta, "p1", "b").await, None, "delete");
+    assert_eq!(get(Table::Agents, "p2", "a").await, Some(Vec::new()), "an empty value is a present row");
+
+    let mut meta = store.dump(Table::Meta).await.expect("dump");
+    meta.sort();
+    let row = |p: &str, c: &str, v: &str| (key(p), key(c), key(v));
+    assert_eq!(
+        meta,
+        [row("p1", "a", "1b"), row("p1", "back", "3"), row("p1", "twice", "second"), row("p10", "a", "other partition")],
+        "dump holds every live row of its table and no other"
+    );
+    let mut agents = store.dump(Table::Agents).await.expect("dump");
+    agents.sort();
+    assert_eq!(agents, [row("p1", "a", "other table"), row("p2", "a", "")]);
+    assert!(store.dump(Table::Documents).await.expect("dump").is_empty(), "an untouched table dumps empty");
+}

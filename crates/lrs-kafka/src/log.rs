@@ -157,8 +157,9 @@ impl KafkaLog {
         Ok(reader)
     }
 
-    /// Records the projector's position in the consumer group, so that Kafka
-    /// tools see the projector's lag. The store keeps the authoritative position.
+    /// Records the projector's position in the consumer group (asynchronously),
+    /// so that Kafka tools see the projector's lag. The store keeps the
+    /// authoritative position.
     pub fn commit_position(&self, partition: u32, next: u64) -> Result<(), LogError> {
         let reader = self.reader(partition)?;
         let reader = reader.lock().expect("reader lock");
@@ -269,5 +270,9 @@ impl EventLog for KafkaLog {
 
     fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    async fn applied(&self, partition: u32, next: u64) -> Result<(), LogError> {
+        self.commit_position(partition, next)
     }
 }
