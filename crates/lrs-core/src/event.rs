@@ -123,6 +123,17 @@ pub enum DecodeError {
 
 /// Wraps a command into an encoded envelope.
 pub fn encode(tenant: &TenantId, command_id: Uuid, time_micros: i64, command: &Command) -> Vec<u8> {
+    encode_traced(tenant, command_id, time_micros, command, &[])
+}
+
+/// Wraps a command into an encoded envelope with the request's trace context.
+pub fn encode_traced(
+    tenant: &TenantId,
+    command_id: Uuid,
+    time_micros: i64,
+    command: &Command,
+    trace_context: &[(String, String)],
+) -> Vec<u8> {
     use prost::Message;
     let envelope = Envelope {
         schema_version: SCHEMA_VERSION,
@@ -130,7 +141,7 @@ pub fn encode(tenant: &TenantId, command_id: Uuid, time_micros: i64, command: &C
         command_id: command_id.as_bytes().to_vec(),
         kind: command.kind().to_owned(),
         time_micros,
-        trace_context: Default::default(),
+        trace_context: trace_context.iter().cloned().collect(),
         payload: serde_json::to_vec(command).expect("commands always serialise"),
     };
     envelope.encode_to_vec()

@@ -17,6 +17,7 @@ use crate::log::EventLog;
 use crate::store::{QueryStore, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
+use crate::trace::current_trace_context;
 use crate::verdict::{Verdict, VerdictBus};
 
 /// Why a write was not accepted.
@@ -176,9 +177,10 @@ impl Gateway {
         let command_id = Uuid::new_v4();
         let mut wait = self.bus.register(command_id);
         let now = chrono::Utc::now().timestamp_micros();
-        let payload = event::encode(tenant, command_id, now, command);
+        let trace_context = current_trace_context();
+        let payload = event::encode_traced(tenant, command_id, now, command, &trace_context);
         self.log
-            .append(tenant.as_str().as_bytes(), payload)
+            .append_traced(tenant.as_str().as_bytes(), payload, &trace_context)
             .await
             .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
         if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {

@@ -18,6 +18,7 @@ pub mod tables;
 pub mod tenant;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+pub mod trace;
 pub mod verdict;
 
 pub use attachments::AttachmentPart;

@@ -36,6 +36,17 @@ pub trait EventLog: Send + Sync + 'static {
     /// this returns `Ok`, the record survives a crash.
     async fn append(&self, key: &[u8], payload: Vec<u8>) -> Result<(u32, u64), LogError>;
 
+    /// Appends like `append`, carrying the request's trace context
+    /// (`traceparent`, `tracestate`) as record headers where the log has them.
+    async fn append_traced(
+        &self,
+        key: &[u8],
+        payload: Vec<u8>,
+        _trace_context: &[(String, String)],
+    ) -> Result<(u32, u64), LogError> {
+        self.append(key, payload).await
+    }
+
     /// Reads up to `max` records of `partition` starting at offset `from`,
     /// waiting up to `wait` for the first one to arrive.
     async fn read(&self, partition: u32, from: u64, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError>;

@@ -152,7 +152,12 @@ pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
     let row = |p: &str, c: &str, v: &str| (key(p), key(c), key(v));
     assert_eq!(
         meta,
-        [row("p1", "a", "1b"), row("p1", "back", "3"), row("p1", "twice", "second"), row("p10", "a", "other partition")],
+        [
+            row("p1", "a", "1b"),
+            row("p1", "back", "3"),
+            row("p1", "twice", "second"),
+            row("p10", "a", "other partition")
+        ],
         "dump holds every live row of its table and no other"
     );
     let mut agents = store.dump(Table::Agents).await.expect("dump");

@@ -12,6 +12,7 @@ mod extract;
 mod multipart;
 mod params;
 mod statements;
+mod trace;
 
 use std::net::TcpListener;
 
@@ -104,6 +105,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .app_data(state.clone())
             .app_data(spoken_versions.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .wrap(actix_web::middleware::from_fn(trace::trace_context))
             .wrap(actix_web::middleware::from_fn(extract::version_header))
             .wrap(actix_web::middleware::from_fn(alternate::rewrite))
             .wrap(ErrorHandlers::new().default_handler(error::json_error_body))

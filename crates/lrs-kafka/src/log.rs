@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -235,7 +235,20 @@ fn read_blocking(
 #[async_trait]
 impl EventLog for KafkaLog {
     async fn append(&self, key: &[u8], payload: Vec<u8>) -> Result<(u32, u64), LogError> {
-        let record = FutureRecord::to(&self.topic).key(key).payload(&payload);
+        self.append_traced(key, payload, &[]).await
+    }
+
+    async fn append_traced(
+        &self,
+        key: &[u8],
+        payload: Vec<u8>,
+        trace_context: &[(String, String)],
+    ) -> Result<(u32, u64), LogError> {
+        let mut headers = OwnedHeaders::new_with_capacity(trace_context.len());
+        for (name, value) in trace_context {
+            headers = headers.insert(Header { key: name, value: Some(value.as_bytes()) });
+        }
+        let record = FutureRecord::to(&self.topic).key(key).payload(&payload).headers(headers);
         let delivery = self
             .producer
             .send(record, self.settings.delivery_timeout)
