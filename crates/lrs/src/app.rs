@@ -12,7 +12,7 @@ use lrs_kafka::{KafkaLog, KafkaVerdicts};
 use tokio::sync::watch;
 
 use crate::bootstrap::{self, BootstrapCredential};
-use crate::settings::{LogBackend, Role, Settings};
+use crate::settings::{LogBackend, Role, Settings, StoreBackend};
 
 /// A built, not yet running, LRS process.
 pub(crate) struct Application {
@@ -41,11 +41,33 @@ pub(crate) async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Even
 }
 
 /// Opens the configured store.
-pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn QueryStore>> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
-    let path = settings.data_dir.join("store.redb");
-    Ok(Arc::new(EmbeddedStore::open(&path).with_context(|| "is another lrs process using this data dir?")?))
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn QueryStore>> {
+    match settings.store {
+        StoreBackend::Embedded => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+            let path = settings.data_dir.join("store.redb");
+            Ok(Arc::new(EmbeddedStore::open(&path).with_context(|| "is another lrs process using this data dir?")?))
+        }
+        StoreBackend::Scylla => {
+            let store = lrs_scylla::ScyllaStore::connect(settings.scylla()?)
+                .await
+                .with_context(|| format!("cannot reach ScyllaDB at {:?}", settings.scylla_nodes))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// `lrs migrate`: creates (or completes) the ScyllaDB keyspace and tables.
+pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.store == StoreBackend::Scylla,
+        "lrs migrate is for --store scylla; the embedded store needs none"
+    );
+    let store = lrs_scylla::ScyllaStore::connect(settings.scylla()?).await?;
+    store.migrate().await?;
+    println!("keyspace {} is up to date", store.keyspace());
+    Ok(())
 }
 
 impl Application {
@@ -55,7 +77,7 @@ impl Application {
         settings.check()?;
         let log = open_log(&settings).await?;
         let needs_store = settings.has(Role::Projector) || settings.has(Role::Query);
-        let store = if needs_store { Some(open_store(&settings)?) } else { None };
+        let store = if needs_store { Some(open_store(&settings).await?) } else { None };
         let (auth, credential) = match &store {
             Some(store) => {
                 let credentials = CredentialStore::new(store.clone());

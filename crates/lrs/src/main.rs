@@ -38,6 +38,8 @@ enum Command {
     Query(Settings),
     /// Rebuild the query tables from the log, with a progress bar (stop the LRS first).
     Replay(Settings),
+    /// Create or complete the ScyllaDB keyspace and tables (--store scylla).
+    Migrate(Settings),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Projector(settings) => (settings, Some(vec![Role::Projector])),
         Command::Query(settings) => (settings, Some(vec![Role::Query])),
         Command::Replay(settings) => return runtime.block_on(replay::run(settings)),
+        Command::Migrate(settings) => return runtime.block_on(app::migrate(&settings)),
     };
     let settings = match roles {
         Some(roles) => settings.with_roles(roles),

@@ -10,6 +10,10 @@ use crate::settings::Settings;
 
 /// Replays the whole log into fresh tables, keeping the credentials.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.store == crate::settings::StoreBackend::Embedded,
+        "lrs replay rebuilds the embedded store; for ScyllaDB replay into a new keyspace with a projector"
+    );
     let live_path = settings.data_dir.join("store.redb");
     let new_path = settings.data_dir.join("store.replay.redb");
     let _ = std::fs::remove_file(&new_path);

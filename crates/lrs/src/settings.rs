@@ -35,6 +35,8 @@ pub(crate) enum LogBackend {
 pub(crate) enum StoreBackend {
     /// The on-disk store inside the process.
     Embedded,
+    /// ScyllaDB (or Cassandra), shared by every process.
+    Scylla,
 }
 
 /// Settings shared by the commands.
@@ -64,6 +66,15 @@ pub(crate) struct Settings {
     /// Partitions of the events topic when this process creates it.
     #[arg(long, env = "LRS_KAFKA_PARTITIONS", default_value_t = 6)]
     pub(crate) kafka_partitions: i32,
+    /// ScyllaDB contact points, comma-separated host:port, for `--store scylla`.
+    #[arg(long, env = "LRS_SCYLLA_NODES", value_delimiter = ',', default_value = "127.0.0.1:9042")]
+    pub(crate) scylla_nodes: Vec<String>,
+    /// ScyllaDB keyspace of the query tables.
+    #[arg(long, env = "LRS_SCYLLA_KEYSPACE", default_value = "lrs")]
+    pub(crate) scylla_keyspace: String,
+    /// Replication of the keyspace that `lrs migrate` creates: simple:N or network:dc1=N,dc2=M.
+    #[arg(long, env = "LRS_SCYLLA_REPLICATION", default_value = "simple:1")]
+    pub(crate) scylla_replication: String,
     /// How long a Kafka produce may take before the write is answered 503, in milliseconds.
     #[arg(long, env = "LRS_KAFKA_DELIVERY_TIMEOUT_MS", default_value_t = 5_000)]
     pub(crate) kafka_delivery_timeout_ms: u64,
@@ -106,6 +117,14 @@ impl Settings {
         kafka.partitions = self.kafka_partitions;
         kafka.delivery_timeout = Duration::from_millis(self.kafka_delivery_timeout_ms);
         kafka
+    }
+
+    /// The ScyllaDB settings.
+    pub(crate) fn scylla(&self) -> anyhow::Result<lrs_scylla::ScyllaSettings> {
+        let mut scylla = lrs_scylla::ScyllaSettings::new(self.scylla_nodes.clone(), self.scylla_keyspace.clone());
+        scylla.replication =
+            self.scylla_replication.parse().map_err(|e| anyhow::anyhow!("--scylla-replication: {e}"))?;
+        Ok(scylla)
     }
 
     /// Checks that the roles fit the backends: the embedded log lives in one
