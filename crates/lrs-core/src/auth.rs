@@ -1,63 +1,162 @@
-//! Credentials and authentication: a credential belongs to exactly one tenant.
+//! Credentials, scopes and authentication: a credential (or a JWT) belongs to
+//! exactly one tenant and carries the xAPI scopes it grants.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::keys::KeyBuilder;
 use crate::store::{QueryStore, StoreError, Table, WriteBatch};
 use crate::tenant::TenantId;
+use crate::tenants::{load_tenant, Tenant};
 
-/// A stored credential: its secret is kept only as a salted hash.
+/// The xAPI authorization scopes (xAPI 1.0.3 Communication 4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// Write statements.
+    #[serde(rename = "statements/write")]
+    StatementsWrite,
+    /// Read any statement.
+    #[serde(rename = "statements/read")]
+    StatementsRead,
+    /// Read the statements this credential wrote.
+    #[serde(rename = "statements/read/mine")]
+    StatementsReadMine,
+    /// Read everything.
+    #[serde(rename = "all/read")]
+    AllRead,
+    /// Everything.
+    #[serde(rename = "all")]
+    All,
+    /// Read and write state documents.
+    #[serde(rename = "state")]
+    State,
+    /// Read and write activity and agent profiles.
+    #[serde(rename = "profile")]
+    Profile,
+    /// Define activities and agents (read their definitions).
+    #[serde(rename = "define")]
+    Define,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 8] = [
+        Scope::StatementsWrite,
+        Scope::StatementsRead,
+        Scope::StatementsReadMine,
+        Scope::AllRead,
+        Scope::All,
+        Scope::State,
+        Scope::Profile,
+        Scope::Define,
+    ];
+
+    /// The scope's name, e.g. `statements/write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::StatementsWrite => "statements/write",
+            Scope::StatementsRead => "statements/read",
+            Scope::StatementsReadMine => "statements/read/mine",
+            Scope::AllRead => "all/read",
+            Scope::All => "all",
+            Scope::State => "state",
+            Scope::Profile => "profile",
+            Scope::Define => "define",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_scopes() -> Vec<Scope> {
+    vec![Scope::All]
+}
+
+/// A stored credential: its secret is kept only as an argon2 hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
     /// Public key (the HTTP Basic user name).
     pub key: String,
     /// Tenant the credential belongs to.
     pub tenant: TenantId,
-    /// Hex salt of the secret hash.
-    pub salt: String,
-    /// Hex SHA-256 of salt and secret.
+    /// Argon2 hash of the secret (PHC string).
     pub secret_hash: String,
+    /// Scopes it grants.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<Scope>,
+    /// When it stops working, microseconds since the epoch.
+    #[serde(default)]
+    pub expires_micros: Option<i64>,
+    /// Revoked credentials never authenticate again.
+    #[serde(default)]
+    pub revoked: bool,
     /// The Agent set as `authority` on statements written with it.
     pub authority: serde_json::Value,
 }
 
+/// Hashes a secret with argon2 and a random salt.
+pub fn hash_secret(secret: &str) -> String {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default().hash_password(secret.as_bytes(), &salt).expect("argon2 hashes any secret").to_string()
+}
+
+/// A new random secret: 40 alphanumerics.
+pub fn generate_secret() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
+}
+
+/// A new random key: 20 alphanumerics.
+pub fn generate_key() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+}
+
 impl Credential {
-    /// A credential for `tenant` with the given key and secret.
-    pub fn new(tenant: TenantId, key: &str, secret: &str, salt: [u8; 16]) -> Self {
-        let salt = hex(&salt);
-        let secret_hash = hash_secret(&salt, secret);
+    /// A credential for `tenant` with the given key, secret and scopes.
+    pub fn new(tenant: TenantId, key: &str, secret: &str, scopes: Vec<Scope>) -> Self {
         let authority = serde_json::json!({
             "objectType": "Agent",
             "name": format!("credential {key}"),
             "account": { "homePage": "https://lrs.invalid/credentials", "name": key },
         });
-        Self { key: key.to_owned(), tenant, salt, secret_hash, authority }
+        Self {
+            key: key.to_owned(),
+            tenant,
+            secret_hash: hash_secret(secret),
+            scopes,
+            expires_micros: None,
+            revoked: false,
+            authority,
+        }
     }
 
-    /// True when `secret` is this credential's secret.
+    /// True when `secret` is this credential's secret (slow: argon2).
     pub fn verify(&self, secret: &str) -> bool {
-        let candidate = hash_secret(&self.salt, secret);
-        constant_time_eq(candidate.as_bytes(), self.secret_hash.as_bytes())
+        PasswordHash::new(&self.secret_hash)
+            .map(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+            .unwrap_or(false)
     }
-}
 
-fn hash_secret(salt: &str, secret: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(salt.as_bytes());
-    hasher.update(secret.as_bytes());
-    hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    /// True when it may authenticate at `now` (microseconds).
+    pub fn is_active(&self, now_micros: i64) -> bool {
+        !self.revoked && self.expires_micros.is_none_or(|expires| now_micros < expires)
+    }
 }
 
 /// Reads and writes credentials in the store's credentials table.
@@ -66,85 +165,254 @@ pub struct CredentialStore {
     store: Arc<dyn QueryStore>,
 }
 
+/// Partition key of a credential row.
+pub fn credential_partition(key: &str) -> Vec<u8> {
+    KeyBuilder::new().str(key).build()
+}
+
 impl CredentialStore {
     /// Credentials kept in `store`.
     pub fn new(store: Arc<dyn QueryStore>) -> Self {
         Self { store }
     }
 
-    fn partition(key: &str) -> Vec<u8> {
-        KeyBuilder::new().str(key).build()
-    }
-
     /// The credential with this key, if any.
     pub async fn get(&self, key: &str) -> Result<Option<Credential>, StoreError> {
-        let row = self.store.get(Table::Credentials, &Self::partition(key), &[]).await?;
+        let row = self.store.get(Table::Credentials, &credential_partition(key), &[]).await?;
         Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
-    /// Stores (or replaces) a credential.
+    /// Stores (or replaces) a credential directly (bootstrap only; the admin API goes through the log).
     pub async fn put(&self, credential: &Credential) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         let value = serde_json::to_vec(credential).expect("credentials serialise");
-        batch.put(Table::Credentials, Self::partition(&credential.key), Vec::new(), value);
+        batch.put(Table::Credentials, credential_partition(&credential.key), Vec::new(), value);
         self.store.write(batch).await
+    }
+
+    /// Stores a tenant record directly (bootstrap only).
+    pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let value = serde_json::to_vec(tenant).expect("tenants serialise");
+        batch.put(Table::Tenants, crate::tenants::tenant_partition(&tenant.id), Vec::new(), value);
+        self.store.write(batch).await
+    }
+
+    /// Every credential of a tenant.
+    pub async fn of_tenant(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
+        let rows = self.store.dump(Table::Credentials).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, _, value)| serde_json::from_slice::<Credential>(&value).ok())
+            .filter(|credential| credential.tenant == *tenant)
+            .collect())
+    }
+
+    /// The tenant record, if any.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        load_tenant(self.store.as_ref(), tenant).await
     }
 }
 
-/// Who made a request: the tenant and the authority of its credential.
+/// Who made a request: the tenant, the scopes granted and the authority.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The tenant whose data the request reads and writes.
     pub tenant: TenantId,
     /// The Agent set as `authority` on statements it writes.
     pub authority: serde_json::Value,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// Its tenant's request rate limit, per second (none: unlimited).
+    pub requests_per_second: Option<u32>,
 }
 
-/// Checks HTTP Basic credentials, caching what it has read from the store.
+impl Principal {
+    /// A principal with every scope (tests, bootstrap).
+    pub fn with_all_scopes(tenant: TenantId, authority: serde_json::Value) -> Self {
+        Self { tenant, authority, scopes: vec![Scope::All], requests_per_second: None }
+    }
+
+    /// True when it holds any of `scopes` (or `all`).
+    pub fn has_any(&self, scopes: &[Scope]) -> bool {
+        self.scopes.iter().any(|held| *held == Scope::All || scopes.contains(held))
+    }
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// Unknown key, wrong secret, or a bad token (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+}
+
+/// A secret that passed argon2: the row's hash it was checked against, and
+/// the SHA-256 of the secret, so the next request with it skips argon2.
+type Verified = (String, [u8; 32]);
+
+/// Checks HTTP Basic credentials and Bearer JWTs.
 #[derive(Clone)]
 pub struct Authenticator {
     credentials: Option<CredentialStore>,
-    cache: Arc<Mutex<HashMap<String, Credential>>>,
+    fixed: Arc<HashMap<String, Credential>>,
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
+    jwt: Option<JwtVerifier>,
 }
 
 impl Authenticator {
     /// An authenticator over the credentials in a store.
     pub fn new(credentials: CredentialStore) -> Self {
-        Self { credentials: Some(credentials), cache: Arc::default() }
+        Self { credentials: Some(credentials), fixed: Arc::default(), verified: Arc::default(), jwt: None }
     }
 
     /// An authenticator that knows only the given credentials: for a gateway
     /// that runs beside no store.
     pub fn fixed(credentials: Vec<Credential>) -> Self {
-        let cache = credentials.into_iter().map(|c| (c.key.clone(), c)).collect();
-        Self { credentials: None, cache: Arc::new(Mutex::new(cache)) }
+        let fixed = credentials.into_iter().map(|c| (c.key.clone(), c)).collect();
+        Self { credentials: None, fixed: Arc::new(fixed), verified: Arc::default(), jwt: None }
     }
 
-    /// The principal of a key and secret, or `None` when they do not match.
-    pub async fn authenticate(&self, key: &str, secret: &str) -> Result<Option<Principal>, StoreError> {
-        let cached = self.cache.lock().expect("auth cache lock").get(key).cloned();
-        let credential = match cached {
-            Some(credential) => credential,
-            None => match self.lookup(key).await? {
-                Some(credential) => {
-                    self.cache.lock().expect("auth cache lock").insert(key.to_owned(), credential.clone());
-                    credential
-                }
-                None => return Ok(None),
-            },
-        };
-        Ok(credential
-            .verify(secret)
-            .then(|| Principal { tenant: credential.tenant.clone(), authority: credential.authority.clone() }))
+    /// Also accepts Bearer JWTs checked by `verifier`.
+    pub fn with_jwt(mut self, verifier: JwtVerifier) -> Self {
+        self.jwt = Some(verifier);
+        self
     }
-}
 
-impl Authenticator {
     async fn lookup(&self, key: &str) -> Result<Option<Credential>, StoreError> {
+        if let Some(credential) = self.fixed.get(key) {
+            return Ok(Some(credential.clone()));
+        }
         match &self.credentials {
             Some(credentials) => credentials.get(key).await,
             None => Ok(None),
         }
+    }
+
+    /// Whether the tenant may authenticate, and its request rate limit.
+    async fn tenant_status(&self, tenant: &TenantId) -> Result<(bool, Option<u32>), StoreError> {
+        match &self.credentials {
+            Some(credentials) => {
+                let record = credentials.tenant(tenant).await?;
+                Ok((record.as_ref().is_none_or(Tenant::is_open), record.and_then(|t| t.requests_per_second)))
+            }
+            None => Ok((true, None)),
+        }
+    }
+
+    /// The principal of a key and secret. The credential row is read on every
+    /// request (so a rotation or revocation elsewhere holds at once); the slow
+    /// argon2 check runs once per secret and row.
+    pub async fn authenticate(&self, key: &str, secret: &str) -> Result<Result<Principal, AuthError>, StoreError> {
+        let wrong = || Ok(Err(AuthError::Unauthenticated("unknown key or wrong secret".into())));
+        let Some(credential) = self.lookup(key).await? else { return wrong() };
+        let now = chrono::Utc::now().timestamp_micros();
+        if !credential.is_active(now) {
+            return Ok(Err(AuthError::Unauthenticated("the credential is revoked or expired".into())));
+        }
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let cached = self.verified.lock().expect("auth cache").get(key).cloned();
+        let known = cached.is_some_and(|(hash, known)| hash == credential.secret_hash && known == digest);
+        if !known {
+            if !credential.verify(secret) {
+                return wrong();
+            }
+            self.verified.lock().expect("auth cache").insert(key.to_owned(), (credential.secret_hash.clone(), digest));
+        }
+        let (open, requests_per_second) = self.tenant_status(&credential.tenant).await?;
+        if !open {
+            return Ok(Err(AuthError::Unauthenticated("the tenant is suspended or deleted".into())));
+        }
+        Ok(Ok(Principal {
+            tenant: credential.tenant,
+            authority: credential.authority,
+            scopes: credential.scopes,
+            requests_per_second,
+        }))
+    }
+
+    /// The principal of a Bearer JWT.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Result<Principal, AuthError>, StoreError> {
+        let Some(jwt) = &self.jwt else {
+            return Ok(Err(AuthError::Unauthenticated("Bearer tokens are not enabled on this LRS".into())));
+        };
+        let mut principal = match jwt.verify(token) {
+            Ok(principal) => principal,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (open, requests_per_second) = self.tenant_status(&principal.tenant).await?;
+        if !open {
+            return Ok(Err(AuthError::Unauthenticated("the tenant is suspended or deleted".into())));
+        }
+        principal.requests_per_second = requests_per_second;
+        Ok(Ok(principal))
+    }
+}
+
+/// Checks Bearer JWTs: HS256 with a shared secret and/or RS256 with a public
+/// key; claims `tenant`, `scope` (space-separated) or `scopes` (array), `exp`,
+/// optional `sub`; bounded clock skew.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    hs256: Option<jsonwebtoken::DecodingKey>,
+    rs256: Option<jsonwebtoken::DecodingKey>,
+    leeway_seconds: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    tenant: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+impl JwtVerifier {
+    /// A verifier with an HS256 secret and/or an RS256 public key (PEM).
+    pub fn new(hs256_secret: Option<&[u8]>, rs256_public_pem: Option<&[u8]>) -> Result<Self, String> {
+        let rs256 = rs256_public_pem
+            .map(jsonwebtoken::DecodingKey::from_rsa_pem)
+            .transpose()
+            .map_err(|e| format!("the RS256 public key is not an RSA PEM key: {e}"))?;
+        Ok(Self { hs256: hs256_secret.map(jsonwebtoken::DecodingKey::from_secret), rs256, leeway_seconds: 60 })
+    }
+
+    /// The principal a token stands for, or why not.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let bad = |message: String| AuthError::Unauthenticated(message);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(format!("malformed token: {e}")))?;
+        let key = match header.alg {
+            jsonwebtoken::Algorithm::HS256 => self.hs256.as_ref(),
+            jsonwebtoken::Algorithm::RS256 => self.rs256.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| bad(format!("tokens signed with {:?} are not accepted", header.alg)))?;
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.leeway = self.leeway_seconds;
+        validation.set_required_spec_claims(&["exp"]);
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| bad(format!("invalid token: {e}")))?;
+        let claims = data.claims;
+        let tenant = TenantId::parse(&claims.tenant).map_err(|e| bad(e.to_string()))?;
+        let names: Vec<String> = match (claims.scopes, claims.scope) {
+            (Some(list), _) => list,
+            (None, Some(text)) => text.split_whitespace().map(str::to_owned).collect(),
+            (None, None) => Vec::new(),
+        };
+        let scopes = names
+            .iter()
+            .map(|name| Scope::parse(name).ok_or_else(|| bad(format!("unknown scope {name:?}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let subject = claims.sub.unwrap_or_else(|| "anonymous".into());
+        let authority = serde_json::json!({
+            "objectType": "Agent",
+            "name": format!("token {subject}"),
+            "account": { "homePage": "https://lrs.invalid/tokens", "name": subject },
+        });
+        Ok(Principal { tenant, authority, scopes, requests_per_second: None })
     }
 }
 
@@ -154,10 +422,48 @@ mod tests {
 
     #[test]
     fn a_credential_verifies_its_own_secret_only() {
-        let credential = Credential::new(TenantId::parse("t").unwrap(), "key", "s3cret", [7; 16]);
+        let credential = Credential::new(TenantId::parse("t").unwrap(), "key", "s3cret", vec![Scope::All]);
         assert!(credential.verify("s3cret"));
         assert!(!credential.verify("s3cret "));
         assert!(!credential.verify(""));
         assert!(!credential.secret_hash.contains("s3cret"));
+        assert!(credential.secret_hash.starts_with("$argon2"));
+    }
+
+    #[test]
+    fn scopes_parse_by_their_xapi_names() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert_eq!(serde_json::to_value(scope).unwrap(), serde_json::json!(scope.as_str()));
+        }
+        assert_eq!(Scope::parse("statements/delete"), None);
+    }
+
+    #[test]
+    fn all_grants_every_scope() {
+        let tenant = TenantId::parse("t").unwrap();
+        let principal = Principal::with_all_scopes(tenant, serde_json::json!({}));
+        assert!(principal.has_any(&[Scope::State]));
+        let reader = Principal { scopes: vec![Scope::StatementsRead], ..principal };
+        assert!(reader.has_any(&[Scope::StatementsRead, Scope::AllRead]));
+        assert!(!reader.has_any(&[Scope::StatementsWrite]));
+    }
+
+    #[test]
+    fn jwt_claims_become_a_principal_and_bad_tokens_are_refused() {
+        use jsonwebtoken::{encode, EncodingKey, Header};
+        let verifier = JwtVerifier::new(Some(b"shared-secret"), None).unwrap();
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let claims = serde_json::json!({"tenant": "acme", "scope": "statements/read state", "exp": exp, "sub": "u1"});
+        let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"shared-secret")).unwrap();
+        let principal = verifier.verify(&token).unwrap();
+        assert_eq!(principal.tenant.as_str(), "acme");
+        assert_eq!(principal.scopes, [Scope::StatementsRead, Scope::State]);
+        let forged = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"other")).unwrap();
+        assert!(verifier.verify(&forged).is_err());
+        let expired = serde_json::json!({"tenant": "acme", "scope": "all", "exp": exp - 3600});
+        let expired = encode(&Header::default(), &expired, &EncodingKey::from_secret(b"shared-secret")).unwrap();
+        assert!(verifier.verify(&expired).is_err());
+        assert!(verifier.verify("not.a.token").is_err());
     }
 }

@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::Credential;
 use crate::documents::{DocumentKind, DocumentScope, Precondition};
 use crate::tenant::TenantId;
+use crate::tenants::Tenant;
 
 /// Current schema version of command payloads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -54,6 +56,24 @@ pub enum Command {
         /// The chunk's bytes, base64.
         content: String,
     },
+    /// Create or change a tenant (administrative).
+    PutTenant {
+        /// The new record.
+        tenant: Tenant,
+        /// Refuse when it exists already (create), or when it does not (change).
+        create: bool,
+        /// What the operator did, for the audit trail.
+        action: String,
+    },
+    /// Issue, rotate or revoke a credential (administrative).
+    PutCredential {
+        /// The new record.
+        credential: Credential,
+        /// Refuse when the key exists already (issue), or when it does not (change).
+        create: bool,
+        /// What the operator did, for the audit trail.
+        action: String,
+    },
     /// Write a document (PUT), or merge a JSON document into the stored one (POST).
     PutDocument {
         /// The resource.
@@ -91,6 +111,8 @@ impl Command {
             Command::StoreStatements { .. } => "statements.store",
             Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
+            Command::PutTenant { .. } => "admin.tenant",
+            Command::PutCredential { .. } => "admin.credential",
             Command::DeleteDocuments { .. } => "documents.delete",
         }
     }

@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
 use crate::event::{self, Command};
 use crate::log::EventLog;
+use crate::metrics;
 use crate::store::{QueryStore, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
@@ -104,6 +105,21 @@ impl Gateway {
         required_id: Option<Uuid>,
         attachments: Vec<AttachmentPart>,
     ) -> Result<Vec<Uuid>, GatewayError> {
+        let count = metrics::statement_count(&body);
+        let result = self.store_statements_unmetered(principal, body, version, required_id, attachments).await;
+        metrics::record_statements(&principal.tenant, count, &result);
+        result
+    }
+
+    /// `store_statements` without counting the outcome.
+    async fn store_statements_unmetered(
+        &self,
+        principal: &Principal,
+        body: Value,
+        version: Version,
+        required_id: Option<Uuid>,
+        attachments: Vec<AttachmentPart>,
+    ) -> Result<Vec<Uuid>, GatewayError> {
         let statements = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
@@ -163,13 +179,17 @@ impl Gateway {
                     content: encode_content(chunk),
                 };
                 let payload = event::encode(tenant, Uuid::new_v4(), now, &command);
-                self.log
-                    .append(tenant.as_str().as_bytes(), payload)
+                metrics::timed_append(self.log.append(tenant.as_str().as_bytes(), payload))
                     .await
                     .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
             }
         }
         Ok(())
+    }
+
+    /// Submits an administrative command and awaits its verdict.
+    pub async fn submit_admin(&self, tenant: &TenantId, command: &Command) -> Result<(), GatewayError> {
+        self.submit(tenant, command).await?.into_result().map(drop)
     }
 
     /// Appends a command and awaits its verdict.
@@ -179,11 +199,12 @@ impl Gateway {
         let now = chrono::Utc::now().timestamp_micros();
         let trace_context = current_trace_context();
         let payload = event::encode_traced(tenant, command_id, now, command, &trace_context);
-        self.log
-            .append_traced(tenant.as_str().as_bytes(), payload, &trace_context)
+        metrics::timed_append(self.log.append_traced(tenant.as_str().as_bytes(), payload, &trace_context))
             .await
             .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        let waited = std::time::Instant::now();
         if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {
+            metrics::verdict_waited(waited, "bus");
             return Ok(verdict);
         }
         // A verdict missed on the way may still be in the verdict table.
@@ -194,7 +215,9 @@ impl Gateway {
                 .map_err(|error| GatewayError::Unavailable(error.to_string()))?,
             None => None,
         };
-        stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(|| {
+        let verdict: Option<Verdict> = stored.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        metrics::verdict_waited(waited, if verdict.is_some() { "table" } else { "timeout" });
+        verdict.ok_or_else(|| {
             GatewayError::Unavailable("the write was logged but not yet projected; retry the same request".into())
         })
     }

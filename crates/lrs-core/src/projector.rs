@@ -13,11 +13,14 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 use xapi::Statement;
 
+use crate::auth::credential_partition;
 use crate::documents::{
     decode_content, document_clustering, is_json_media_type, merge_json, Document, Precondition, PreconditionOutcome,
 };
 use crate::event::{self, Command, CommandEvent};
+use crate::keys::KeyBuilder;
 use crate::log::{EventLog, LogError, LogRecord};
+use crate::metrics;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
     activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, position_clustering,
@@ -25,6 +28,7 @@ use crate::tables::{
     StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
+use crate::tenants::{tenant_partition, AuditEntry};
 use crate::verdict::{Verdict, VerdictSink};
 
 /// Records read from the log per projection batch.
@@ -69,6 +73,7 @@ impl Projector {
     /// progress is written.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProjectorError> {
         let mut next = self.position().await?;
+        let mut last_applied_micros = None;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
@@ -79,8 +84,19 @@ impl Projector {
             };
             if let Some(last) = records.last() {
                 next = last.offset + 1;
+                last_applied_micros = Some(last.timestamp_micros);
                 self.apply(&records).await?;
             }
+            self.observe_lag(next, last_applied_micros).await;
+        }
+    }
+
+    /// Sets the lag and watermark-age gauges of this partition: after each
+    /// batch and on each idle poll.
+    async fn observe_lag(&self, next: u64, last_applied_micros: Option<i64>) {
+        match self.log.end_offset(self.partition).await {
+            Ok(end) => metrics::set_lag(self.partition, end.saturating_sub(next), last_applied_micros),
+            Err(error) => debug!(%error, "cannot read the log end offset for the lag gauge"),
         }
     }
 
@@ -105,6 +121,7 @@ impl Projector {
 
     #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
     async fn apply(&self, records: &[LogRecord]) -> Result<(), ProjectorError> {
+        let started = std::time::Instant::now();
         let mut step = Step::new(self.store.as_ref());
         let mut verdicts = Vec::with_capacity(records.len());
         for record in records {
@@ -130,7 +147,8 @@ impl Projector {
             (last.offset + 1).to_be_bytes().to_vec(),
         );
         step.flush_tenant_meta();
-        self.store.write(step.batch).await?;
+        metrics::timed_store_write(self.store.write(step.batch)).await?;
+        metrics::batch_applied(self.partition, records.len(), started);
         debug!(next = last.offset + 1, "projected batch");
         if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
             warn!(%error, "cannot mirror the projector position to the log");
@@ -156,6 +174,7 @@ struct Step<'a> {
     documents: HashMap<(Vec<u8>, Vec<u8>), Option<Document>>,
     activities: HashMap<(TenantId, String), serde_json::Value>,
     agents: HashMap<(TenantId, String), Vec<String>>,
+    admin_written: std::collections::HashSet<(Table, Vec<u8>)>,
 }
 
 /// A document write as the projector applies it.
@@ -176,6 +195,7 @@ impl<'a> Step<'a> {
             documents: HashMap::new(),
             activities: HashMap::new(),
             agents: HashMap::new(),
+            admin_written: std::collections::HashSet::new(),
         }
     }
 
@@ -210,6 +230,23 @@ impl<'a> Step<'a> {
     fn put_statement(&mut self, tenant: &TenantId, id: Uuid, row: StatementRow) {
         self.batch.put(Table::Statements, statement_partition(tenant, id), Vec::new(), row.encode());
         self.statements.insert((tenant.clone(), id), Some(row));
+    }
+
+    /// Adds an entry to the audit trail.
+    fn audit(&mut self, record: &LogRecord, action: &str, tenant: &str, credential: Option<&str>) {
+        let entry = AuditEntry {
+            time_micros: record.timestamp_micros,
+            action: action.to_owned(),
+            tenant: tenant.to_owned(),
+            credential: credential.map(str::to_owned),
+        };
+        let clustering = KeyBuilder::new()
+            .u64(u64::try_from(record.timestamp_micros).unwrap_or(0))
+            .u32(record.partition)
+            .u64(record.offset)
+            .build();
+        let value = serde_json::to_vec(&entry).expect("json");
+        self.batch.put(Table::Audit, KeyBuilder::new().str("audit").build(), clustering, value);
     }
 
     /// Adds the rows kept in memory during the step to the batch.
@@ -363,6 +400,32 @@ impl<'a> Step<'a> {
                 };
                 let write = DocumentWrite { content_type, content, merge: *merge, precondition };
                 self.put_document(&scope.partition(&event.tenant, *kind), id, write, record).await
+            }
+            Command::PutTenant { tenant, create, action } => {
+                let partition = tenant_partition(&tenant.id);
+                let exists = self.store.get(Table::Tenants, &partition, &[]).await?.is_some()
+                    || self.admin_written.contains(&(Table::Tenants, partition.clone()));
+                if let Some(verdict) = existence_verdict(*create, exists, &format!("tenant {}", tenant.id)) {
+                    return Ok(verdict);
+                }
+                let value = serde_json::to_vec(tenant).expect("json");
+                self.batch.put(Table::Tenants, partition.clone(), Vec::new(), value);
+                self.admin_written.insert((Table::Tenants, partition));
+                self.audit(record, action, tenant.id.as_str(), None);
+                Ok(Verdict::Written)
+            }
+            Command::PutCredential { credential, create, action } => {
+                let partition = credential_partition(&credential.key);
+                let exists = self.store.get(Table::Credentials, &partition, &[]).await?.is_some()
+                    || self.admin_written.contains(&(Table::Credentials, partition.clone()));
+                if let Some(verdict) = existence_verdict(*create, exists, &format!("credential {}", credential.key)) {
+                    return Ok(verdict);
+                }
+                let value = serde_json::to_vec(credential).expect("json");
+                self.batch.put(Table::Credentials, partition.clone(), Vec::new(), value);
+                self.admin_written.insert((Table::Credentials, partition));
+                self.audit(record, action, credential.tenant.as_str(), Some(&credential.key));
+                Ok(Verdict::Written)
             }
             Command::DeleteDocuments { kind, scope, id, precondition } => {
                 self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
@@ -579,6 +642,15 @@ fn merge_definition(activity: &mut serde_json::Value, definition: &serde_json::V
                 known.insert(name.clone(), value.clone());
             }
         }
+    }
+}
+
+/// The verdict of a create over an existing record, or a change of a missing one.
+fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> {
+    match (create, exists) {
+        (true, true) => Some(Verdict::Conflict { message: format!("{what} exists already") }),
+        (false, false) => Some(Verdict::Rejected { message: format!("{what} does not exist") }),
+        _ => None,
     }
 }
 

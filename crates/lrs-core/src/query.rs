@@ -76,6 +76,9 @@ pub struct StatementQuery {
     pub ascending: bool,
     /// Continue after this `stored` time (set by a `more` cursor).
     pub after: Option<u64>,
+    /// Only statements whose authority has this IFI key (statements/read/mine).
+    #[serde(default)]
+    pub authority: Option<String>,
 }
 
 impl StatementQuery {
@@ -125,6 +128,13 @@ impl StatementQuery {
         let agent_ok =
             self.agent.as_deref().is_none_or(|a| statement.agents(self.related_agents).iter().any(|x| x.as_str() == a));
         verb_ok && registration_ok && activity_ok && agent_ok
+    }
+
+    /// True when the statement passes the authority restriction (statements/read/mine).
+    pub fn authority_allows(&self, statement: &Value) -> bool {
+        self.authority.as_deref().is_none_or(|wanted| {
+            statement.get("authority").and_then(xapi::agent_key).is_some_and(|key| key.as_str() == wanted)
+        })
     }
 }
 
@@ -236,6 +246,9 @@ impl QueryService {
                     }
                     let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { continue };
                     let statement = Statement::from_trusted(json);
+                    if !query.authority_allows(statement.value()) {
+                        continue;
+                    }
                     if self.matches_through_references(tenant, query, &statement).await? {
                         found.push((stored, statement.into_value()));
                         if found.len() > page_size {

@@ -34,11 +34,15 @@ pub enum Table {
     Activities,
     /// Agents: (tenant, agent key) → the Agent objects seen with that identifier.
     Agents,
+    /// Tenants: (tenant) → tenant record.
+    Tenants,
+    /// Audit trail of administrative actions: ("audit") / (time, log offset) → entry.
+    Audit,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 15] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -52,6 +56,8 @@ impl Table {
         Table::Documents,
         Table::Activities,
         Table::Agents,
+        Table::Tenants,
+        Table::Audit,
     ];
 
     /// The table's name in a store.
@@ -70,6 +76,8 @@ impl Table {
             Table::Documents => "documents",
             Table::Activities => "activities",
             Table::Agents => "agents",
+            Table::Tenants => "tenants",
+            Table::Audit => "audit",
         }
     }
 }

@@ -59,10 +59,10 @@ impl Lrs {
 }
 
 fn principal(tenant: &str) -> Principal {
-    Principal {
-        tenant: TenantId::parse(tenant).unwrap(),
-        authority: json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": tenant}}),
-    }
+    Principal::with_all_scopes(
+        TenantId::parse(tenant).unwrap(),
+        json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": tenant}}),
+    )
 }
 
 fn statement(id: Uuid, verb: &str, email: &str, activity: &str) -> Value {

@@ -2,12 +2,16 @@
 //! activity or an agent.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use lrs_core::Scope;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestVersion};
 use crate::params::{agent_key, check_iri, Params};
 use crate::AppState;
+
+/// Scopes that may read what statements said about activities and agents.
+const READ_DEFINITIONS: &[Scope] = &[Scope::AllRead, Scope::StatementsRead, Scope::StatementsReadMine, Scope::Define];
 
 /// GET /activities?activityId=…: the canonical Activity object, merged from
 /// every statement that named it.
@@ -17,6 +21,7 @@ pub(crate) async fn activity(
     caller: Caller,
     _version: RequestVersion,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(READ_DEFINITIONS)?;
     let params = Params::parse(&req)?;
     params.only(&["activityId"])?;
     let id = check_iri("activityId", params.required("activityId")?)?;
@@ -32,6 +37,7 @@ pub(crate) async fn person(
     caller: Caller,
     _version: RequestVersion,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(READ_DEFINITIONS)?;
     let params = Params::parse(&req)?;
     params.only(&["agent"])?;
     let text = params.required("agent")?;

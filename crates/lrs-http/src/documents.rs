@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use lrs_core::{DocumentKind, DocumentScope, Precondition};
+use lrs_core::{DocumentKind, DocumentScope, Precondition, Scope};
 use xapi::Version;
 
 use crate::error::ApiError;
@@ -69,8 +69,14 @@ async fn handle(
     version: Version,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(&req)?;
     let method = req.method().clone();
+    let write_scope = if kind == DocumentKind::State { Scope::State } else { Scope::Profile };
+    if method == Method::GET || method == Method::HEAD {
+        caller.require(&[write_scope, Scope::AllRead])?;
+    } else {
+        caller.require(&[write_scope])?;
+    }
+    let params = Params::parse(&req)?;
     let target = target(kind, &params, &method)?;
     let tenant = &caller.0.tenant;
     if method == Method::GET || method == Method::HEAD {

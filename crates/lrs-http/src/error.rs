@@ -18,6 +18,15 @@ pub enum ApiError {
     /// 401: no or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: authenticated, but without the scope this needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 413: the request is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 429: over the tenant's request rate; retry after the given seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     /// 404: nothing there.
     #[error("{0}")]
     NotFound(String),
@@ -38,6 +47,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -56,6 +68,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests(_, seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.max(&1).to_string()));
             }
             _ => {}
         }
@@ -91,6 +106,17 @@ impl From<QueryError> for ApiError {
         match error {
             QueryError::Invalid(message) => ApiError::BadRequest(message),
             QueryError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<lrs_core::AdminError> for ApiError {
+    fn from(error: lrs_core::AdminError) -> Self {
+        match error {
+            lrs_core::AdminError::Invalid(message) => ApiError::BadRequest(message),
+            lrs_core::AdminError::NotFound(message) => ApiError::NotFound(message),
+            lrs_core::AdminError::Conflict(message) => ApiError::Conflict(message),
+            lrs_core::AdminError::Unavailable(message) => ApiError::Unavailable(message),
         }
     }
 }

@@ -9,7 +9,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::Engine as _;
-use lrs_core::Principal;
+use lrs_core::{AuthError, Principal, Scope};
 use xapi::Version;
 
 use crate::error::ApiError;
@@ -18,8 +18,20 @@ use crate::AppState;
 /// Name of the xAPI version header.
 pub(crate) const VERSION_HEADER: &str = "X-Experience-API-Version";
 
-/// The caller of a request, authenticated by HTTP Basic.
+/// The caller of a request, authenticated by HTTP Basic or a Bearer JWT,
+/// within its tenant's request rate.
 pub(crate) struct Caller(pub(crate) Principal);
+
+impl Caller {
+    /// 403 unless the caller holds one of `scopes` (or `all`).
+    pub(crate) fn require(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        if self.0.has_any(scopes) {
+            return Ok(());
+        }
+        let names: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+        Err(ApiError::Forbidden(format!("this needs one of the scopes {}", names.join(", "))))
+    }
+}
 
 impl FromRequest for Caller {
     type Error = ApiError;
@@ -27,16 +39,31 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let limits = req.app_data::<web::Data<crate::limits::RateLimits>>().cloned();
+        let bearer = bearer_token(req);
         let credentials = basic_credentials(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Unavailable("server state missing".into()))?;
-            let (key, secret) = credentials?;
-            match state.auth.authenticate(&key, &secret).await? {
-                Some(principal) => Ok(Caller(principal)),
-                None => Err(ApiError::Unauthorized("unknown key or wrong secret".into())),
+            let outcome = match bearer {
+                Some(token) => state.auth.authenticate_bearer(&token).await?,
+                None => {
+                    let (key, secret) = credentials?;
+                    state.auth.authenticate(&key, &secret).await?
+                }
+            };
+            let principal = outcome.map_err(|AuthError::Unauthenticated(message)| ApiError::Unauthorized(message))?;
+            if let Some(limits) = limits {
+                limits.check(&principal)?;
             }
+            Ok(Caller(principal))
         })
     }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let text = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
 }
 
 fn basic_credentials(req: &HttpRequest) -> Result<(String, String), ApiError> {

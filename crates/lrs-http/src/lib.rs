@@ -4,11 +4,15 @@
 
 mod about;
 mod activities;
+mod admin;
 mod alternate;
 mod cors;
 mod documents;
 mod error;
 mod extract;
+mod health;
+mod limits;
+mod metrics;
 mod multipart;
 mod params;
 mod statements;
@@ -35,6 +39,12 @@ pub struct AppState {
     pub query: Option<QueryService>,
     /// Checks credentials.
     pub auth: Authenticator,
+    /// Checks the dependencies for `/readyz` (always ready when absent).
+    pub health: Option<lrs_core::health::HealthCheck>,
+    /// Tenant and credential administration, when this process has a store.
+    pub admin: Option<lrs_core::AdminService>,
+    /// The operator token guarding /admin (none: the operator API is disabled).
+    pub operator_token: Option<String>,
 }
 
 impl AppState {
@@ -81,6 +91,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Registers the operations routes, without auth: `/metrics` (Prometheus
+/// text format), `/healthz` (alive) and `/readyz` (dependencies answer).
+pub fn configure_operations(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::exposition))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}
+
 /// A document resource: GET, HEAD, PUT, POST and DELETE on one handler.
 fn document_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
@@ -98,12 +116,15 @@ where
 
 /// Starts the HTTP server on `listener` with `workers` worker threads.
 pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    metrics::register();
     let state = web::Data::new(state);
     let spoken_versions = web::Data::new(extract::SpokenVersions::default());
+    let rate_limits = web::Data::new(limits::RateLimits::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(spoken_versions.clone())
+            .app_data(rate_limits.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .wrap(actix_web::middleware::from_fn(trace::trace_context))
             .wrap(actix_web::middleware::from_fn(extract::version_header))
@@ -111,7 +132,10 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(actix_web::middleware::from_fn(cors::cors))
+            .wrap(actix_web::middleware::from_fn(metrics::record))
+            .configure(configure_operations)
             .configure(configure)
+            .configure(admin::configure)
             .default_service(web::to(error::not_found))
     })
     .workers(workers)

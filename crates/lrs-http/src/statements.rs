@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use lrs_core::{AttachmentPart, StatementQuery};
+use lrs_core::{AttachmentPart, Scope, StatementQuery};
 use serde_json::Value;
 use uuid::Uuid;
 use xapi::Format;
@@ -14,6 +14,9 @@ use crate::extract::{Caller, RequestVersion};
 use crate::multipart;
 use crate::params::{check_iri, parse_time, parse_uuid, Params};
 use crate::AppState;
+
+/// Most statements one POST may carry.
+pub(crate) const MAX_BATCH: usize = 1000;
 
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
 
@@ -120,6 +123,7 @@ pub(crate) async fn put(
         .get("statementId")
         .ok_or_else(|| ApiError::BadRequest("statementId parameter is required on PUT".into()))?;
     let id = parse_uuid("statementId", id)?;
+    caller.require(&[Scope::StatementsWrite])?;
     let (statement, attachments) = statement_request(&req, &body)?;
     if !statement.is_object() {
         return Err(ApiError::BadRequest("PUT takes one statement object".into()));
@@ -140,7 +144,11 @@ pub(crate) async fn post(
     if let Some(name) = params.keys().next() {
         return Err(ApiError::BadRequest(format!("parameter {name} is not allowed on POST")));
     }
+    caller.require(&[Scope::StatementsWrite])?;
     let (statements, attachments) = statement_request(&req, &body)?;
+    if statements.as_array().is_some_and(|batch| batch.len() > MAX_BATCH) {
+        return Err(ApiError::TooLarge(format!("a batch holds at most {MAX_BATCH} statements")));
+    }
     let ids = state.gateway()?.store_statements(&caller.0, statements, version.0, None, attachments).await?;
     Ok(HttpResponse::Ok().json(ids))
 }
@@ -171,6 +179,13 @@ pub(crate) async fn get(
 }
 
 async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Scope::StatementsRead, Scope::StatementsReadMine, Scope::AllRead])?;
+    // statements/read/mine alone: only the statements this credential's authority wrote.
+    let only_mine = if caller.0.has_any(&[Scope::StatementsRead, Scope::AllRead]) {
+        None
+    } else {
+        Some(xapi::agent_key(&caller.0.authority).map(|key| key.as_str().to_owned()).unwrap_or_default())
+    };
     let params = Params::parse(req)?.into_map();
     if let Some(name) = params.keys().find(|name| !GET_PARAMS.contains(&name.as_str())) {
         return Err(ApiError::BadRequest(format!("parameter {name} is not a statement query parameter")));
@@ -208,15 +223,22 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
             .query()?
             .statement(tenant, id, voided)
             .await?
+            .filter(|statement| {
+                let mine = StatementQuery { authority: only_mine.clone(), ..Default::default() };
+                mine.authority_allows(statement)
+            })
             .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
         let document = xapi::format_statement(&statement, format, &languages);
         return respond(state, tenant, response, document, &[statement], with_attachments).await;
     }
 
-    let query = match params.get("more") {
+    let mut query = match params.get("more") {
         Some(cursor) => StatementQuery::from_cursor(cursor)?,
         None => list_query(&params)?,
     };
+    if only_mine.is_some() {
+        query.authority = only_mine;
+    }
     let page = state.query()?.statements(tenant, &query).await?;
     let statements: Vec<Value> =
         page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();

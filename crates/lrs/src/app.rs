@@ -12,7 +12,7 @@ use lrs_kafka::{KafkaLog, KafkaVerdicts};
 use tokio::sync::watch;
 
 use crate::bootstrap::{self, BootstrapCredential};
-use crate::settings::{LogBackend, Role, Settings, StoreBackend};
+use crate::settings::{LogBackend, Role, Secret, Settings, StoreBackend};
 
 /// A built, not yet running, LRS process.
 pub(crate) struct Application {
@@ -58,6 +58,19 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Qu
     }
 }
 
+/// The Bearer JWT verifier of LRS_JWT_HS256_SECRET and/or LRS_JWT_RS256_PUBLIC_KEY (a PEM file).
+fn jwt_verifier(settings: &Settings) -> anyhow::Result<Option<lrs_core::JwtVerifier>> {
+    let pem = match &settings.jwt_rs256_public_key {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
+    let secret = settings.jwt_hs256_secret.as_ref().map(Secret::expose).filter(|s| !s.is_empty());
+    if secret.is_none() && pem.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(lrs_core::JwtVerifier::new(secret.map(str::as_bytes), pem.as_deref()).map_err(anyhow::Error::msg)?))
+}
+
 /// `lrs migrate`: creates (or completes) the ScyllaDB keyspace and tables.
 pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -90,11 +103,15 @@ impl Application {
             }
         };
 
+        let auth = match jwt_verifier(&settings)? {
+            Some(verifier) => auth.with_jwt(verifier),
+            None => auth,
+        };
         let bus = VerdictBus::new();
         let verdicts: Arc<dyn VerdictSink> = match settings.log {
             LogBackend::Embedded => Arc::new(bus.clone()),
             LogBackend::Kafka => {
-                if settings.has(Role::Gateway) {
+                if settings.has(Role::Gateway) || store.is_some() {
                     KafkaVerdicts::listen(&settings.kafka(), bus.clone())?;
                 }
                 Arc::new(KafkaVerdicts::new(&settings.kafka())?)
@@ -113,6 +130,12 @@ impl Application {
                 .collect(),
             _ => Vec::new(),
         };
+        let health = lrs_core::health::HealthCheck::new(log.clone(), store.clone());
+        let health = match settings.has(Role::Projector) {
+            true => health.with_projector_lag_bound(settings.ready_max_lag),
+            false => health,
+        };
+        lrs_core::metrics::set_tenant_labels(settings.metrics_tenant_labels);
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let workers = if settings.http_workers == 0 {
@@ -122,7 +145,14 @@ impl Application {
         };
         let roles: Vec<String> = settings.roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
         let description = format!("roles {} on the {:?} log", roles.join(","), settings.log).to_lowercase();
-        let state = lrs_http::AppState { gateway, query, auth };
+        // Administration writes through the log like any command, so any process with a store can serve it.
+        let admin = store.as_ref().map(|store| {
+            let writer = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), settings.verdict_deadline());
+            lrs_core::AdminService::new(writer, store.clone())
+        });
+        let operator_token =
+            settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
+        let state = lrs_http::AppState { gateway, query, auth, health: Some(health), admin, operator_token };
         Ok(Self { listener, state, projectors, credential, workers, description })
     }
 

@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use lrs_core::{Credential, CredentialStore, TenantId};
+use lrs_core::{Credential, CredentialStore, Scope, Tenant, TenantId};
 use rand::distributions::{Alphanumeric, DistString};
-use rand::RngCore;
 
 /// Tenant created on first start.
 pub(crate) const DEFAULT_TENANT: &str = "default";
@@ -63,20 +62,23 @@ pub(crate) fn credential_from_env() -> anyhow::Result<(BootstrapCredential, Cred
     let secret =
         std::env::var("LRS_BOOTSTRAP_SECRET").context("a gateway without a store needs LRS_BOOTSTRAP_SECRET")?;
     let tenant = TenantId::parse(DEFAULT_TENANT).expect("valid tenant id");
-    let mut salt = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut salt);
-    let credential = Credential::new(tenant, &key, &secret, salt);
+    let credential = Credential::new(tenant, &key, &secret, vec![Scope::All]);
     Ok((BootstrapCredential { key, secret: None }, credential))
 }
 
 async fn upsert(credentials: &CredentialStore, tenant: &TenantId, key: &str, secret: &str) -> anyhow::Result<()> {
+    if credentials.tenant(tenant).await?.is_none() {
+        credentials.put_tenant(&Tenant::new(tenant.clone(), "default tenant")).await?;
+    }
     let current = credentials.get(key).await?;
+    if current.as_ref().is_some_and(|c| c.revoked) {
+        tracing::warn!(key, "the bootstrap credential was revoked by the operator; it stays revoked");
+        return Ok(());
+    }
     if current.as_ref().is_some_and(|c| c.tenant == *tenant && c.verify(secret)) {
         return Ok(());
     }
-    let mut salt = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut salt);
-    credentials.put(&Credential::new(tenant.clone(), key, secret, salt)).await?;
+    credentials.put(&Credential::new(tenant.clone(), key, secret, vec![Scope::All])).await?;
     Ok(())
 }
 

@@ -21,6 +21,31 @@ impl Role {
     pub(crate) const ALL: [Role; 3] = [Role::Gateway, Role::Projector, Role::Query];
 }
 
+/// A setting that is a secret: it never prints.
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    /// The secret's value.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_owned()))
+    }
+}
+
 /// Which event log to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogBackend {
@@ -75,6 +100,15 @@ pub(crate) struct Settings {
     /// Replication of the keyspace that `lrs migrate` creates: simple:N or network:dc1=N,dc2=M.
     #[arg(long, env = "LRS_SCYLLA_REPLICATION", default_value = "simple:1")]
     pub(crate) scylla_replication: String,
+    /// The operator token that guards /admin (unset: the operator API is off).
+    #[arg(long, env = "LRS_OPERATOR_TOKEN", hide_env_values = true)]
+    pub(crate) operator_token: Option<Secret>,
+    /// Shared secret of HS256 Bearer tokens (unset: HS256 tokens are refused).
+    #[arg(long, env = "LRS_JWT_HS256_SECRET", hide_env_values = true)]
+    pub(crate) jwt_hs256_secret: Option<Secret>,
+    /// PEM file of the RSA public key of RS256 Bearer tokens.
+    #[arg(long, env = "LRS_JWT_RS256_PUBLIC_KEY")]
+    pub(crate) jwt_rs256_public_key: Option<PathBuf>,
     /// How long a Kafka produce may take before the write is answered 503, in milliseconds.
     #[arg(long, env = "LRS_KAFKA_DELIVERY_TIMEOUT_MS", default_value_t = 5_000)]
     pub(crate) kafka_delivery_timeout_ms: u64,
@@ -84,6 +118,12 @@ pub(crate) struct Settings {
     /// HTTP worker threads (0 = one per core).
     #[arg(long, env = "LRS_HTTP_WORKERS", default_value_t = 0)]
     pub(crate) http_workers: usize,
+    /// /readyz answers 503 while the projector trails the log end by more records than this.
+    #[arg(long, env = "LRS_READY_MAX_LAG", default_value_t = 10_000)]
+    pub(crate) ready_max_lag: u64,
+    /// Label metrics with each tenant's id (true) instead of folding tenants into one value.
+    #[arg(long, env = "LRS_METRICS_TENANT_LABELS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) metrics_tenant_labels: bool,
 }
 
 impl Settings {

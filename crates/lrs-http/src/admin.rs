@@ -1,0 +1,192 @@
+//! The operator API under /admin: tenants, credentials and the audit trail,
+//! guarded by the operator token (LRS_OPERATOR_TOKEN), never by a tenant credential.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use lrs_core::{AdminService, Scope, TenantId};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Registers the operator routes.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .route("/tenants", web::get().to(list_tenants))
+            .route("/tenants", web::post().to(create_tenant))
+            .route("/tenants/{id}", web::delete().to(delete_tenant))
+            .route("/tenants/{id}/suspend", web::post().to(suspend_tenant))
+            .route("/tenants/{id}/resume", web::post().to(resume_tenant))
+            .route("/tenants/{id}/limits", web::put().to(set_limits))
+            .route("/tenants/{id}/credentials", web::get().to(list_credentials))
+            .route("/tenants/{id}/credentials", web::post().to(issue_credential))
+            .route("/credentials/{key}/rotate", web::post().to(rotate_credential))
+            .route("/credentials/{key}", web::delete().to(revoke_credential))
+            .route("/audit", web::get().to(audit)),
+    );
+}
+
+/// The admin service, once the request carries the operator token.
+fn operator<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a AdminService, ApiError> {
+    let (Some(admin), Some(expected)) = (&state.admin, &state.operator_token) else {
+        return Err(ApiError::NotFound("the operator API is disabled; set LRS_OPERATOR_TOKEN to enable it".into()));
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|text| text.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the operator API needs Authorization: Bearer <operator token>".into())
+        })?;
+    let same = Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes());
+    if !same {
+        return Err(ApiError::Unauthorized("wrong operator token".into()));
+    }
+    Ok(admin)
+}
+
+fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    requests_per_second: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    requests_per_second: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCredential {
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
+}
+
+async fn list_tenants(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.tenants().await?))
+}
+
+async fn create_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let new: NewTenant = json_body(&body)?;
+    let tenant = admin.create_tenant(&new.id, &new.name, new.requests_per_second).await?;
+    Ok(HttpResponse::Created().json(tenant))
+}
+
+async fn delete_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    operator(&req, &state)?.delete_tenant(&tenant_id(&path)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn suspend_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.suspend_tenant(&tenant_id(&path)?, true).await?))
+}
+
+async fn resume_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.suspend_tenant(&tenant_id(&path)?, false).await?))
+}
+
+async fn set_limits(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let limits: Limits = json_body(&body)?;
+    Ok(HttpResponse::Ok().json(admin.set_rate_limit(&tenant_id(&path)?, limits.requests_per_second).await?))
+}
+
+async fn list_credentials(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.credentials(&tenant_id(&path)?).await?))
+}
+
+async fn issue_credential(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let new: NewCredential = json_body(&body)?;
+    let scopes = new
+        .scopes
+        .iter()
+        .map(|name| Scope::parse(name).ok_or_else(|| ApiError::BadRequest(format!("scopes: unknown scope {name:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let expires = match new.expires_at {
+        Some(text) => Some(
+            xapi::parse_timestamp(&text)
+                .map_err(|e| ApiError::BadRequest(format!("expires_at: {}", e.message())))?
+                .timestamp_micros(),
+        ),
+        None => None,
+    };
+    let (view, secret) = admin.issue_credential(&tenant_id(&path)?, scopes, expires).await?;
+    let mut body = serde_json::to_value(view).expect("json");
+    body["secret"] = json!(secret);
+    Ok(HttpResponse::Created().json(body))
+}
+
+async fn rotate_credential(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (view, secret) = operator(&req, &state)?.rotate_credential(&path).await?;
+    let mut body = serde_json::to_value(view).expect("json");
+    body["secret"] = json!(secret);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn revoke_credential(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    operator(&req, &state)?.revoke_credential(&path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.audit().await?))
+}
