@@ -4,6 +4,7 @@
 //! runs any subset of the roles over Kafka; `lrs replay` rebuilds the query
 //! tables from the log.
 
+mod admin_cli;
 mod app;
 mod bootstrap;
 mod replay;
@@ -40,6 +41,8 @@ enum Command {
     Replay(Settings),
     /// Create or complete the ScyllaDB keyspace and tables (--store scylla).
     Migrate(Settings),
+    /// Administer tenants and credentials through the operator API.
+    Admin(admin_cli::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Command::Query(settings) => (settings, Some(vec![Role::Query])),
         Command::Replay(settings) => return runtime.block_on(replay::run(settings)),
         Command::Migrate(settings) => return runtime.block_on(app::migrate(&settings)),
+        Command::Admin(args) => return admin_cli::run(args),
     };
     let settings = match roles {
         Some(roles) => settings.with_roles(roles),

@@ -370,3 +370,34 @@ fn a_tenant_over_its_rate_gets_429_and_others_do_not() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(xapi(&http, &lrs, &limited, Method::GET, "/xapi/statements?limit=1", None).0, 200, "the bucket refills");
 }
+
+#[test]
+fn the_admin_cli_creates_a_tenant_and_a_working_credential() {
+    let lrs = start();
+    let cli = |args: &[&str]| -> Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
+            .arg("admin")
+            .args(["--url", &lrs.origin, "--token", OPERATOR])
+            .args(args)
+            .output()
+            .expect("run lrs admin");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "lrs admin {args:?} failed: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or(Value::Null)
+    };
+    cli(&["tenants", "create", "cli-tenant", "--name", "From the CLI"]);
+    let listed = cli(&["tenants", "list"]);
+    assert!(listed.as_array().unwrap().iter().any(|t| t["id"] == "cli-tenant"), "{listed}");
+    let issued =
+        cli(&["credentials", "issue", "cli-tenant", "--scope", "statements/write", "--scope", "statements/read"]);
+    let auth = Auth::Basic(issued["key"].as_str().unwrap().to_owned(), issued["secret"].as_str().unwrap().to_owned());
+    let http = client();
+    let statement = json!({"actor": {"mbox": "mailto:cli@example.com"}, "verb": {"id": "http://example.com/v"}, "object": {"id": "http://example.com/a"}});
+    assert_eq!(xapi(&http, &lrs, &auth, Method::POST, "/xapi/statements", Some(&statement)).0, 200);
+    let credentials = cli(&["credentials", "list", "cli-tenant"]);
+    assert!(credentials.to_string().find("secret").is_none(), "secrets are never listed: {credentials}");
+}

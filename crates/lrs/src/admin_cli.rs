@@ -1,0 +1,153 @@
+//! `lrs admin …`: the operator API from the command line.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+/// Where the operator API is and the token that opens it.
+#[derive(Args, Debug)]
+pub(crate) struct AdminArgs {
+    /// Base URL of an LRS process with a store (it serves /admin).
+    #[arg(long, env = "LRS_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The operator token (LRS_OPERATOR_TOKEN of the server).
+    #[arg(long, env = "LRS_OPERATOR_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Tenants.
+    #[command(subcommand)]
+    Tenants(TenantCommand),
+    /// Credentials.
+    #[command(subcommand)]
+    Credentials(CredentialCommand),
+    /// The audit trail of administrative actions.
+    Audit,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Its id (a-z, 0-9, '-', '_').
+        id: String,
+        /// A display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Requests per second its credentials may make.
+        #[arg(long)]
+        requests_per_second: Option<u32>,
+    },
+    /// List tenants.
+    List,
+    /// Suspend a tenant: its credentials stop working.
+    Suspend {
+        /// Tenant id.
+        id: String,
+    },
+    /// Resume a suspended tenant.
+    Resume {
+        /// Tenant id.
+        id: String,
+    },
+    /// Set (or clear) a tenant's request rate limit.
+    Limit {
+        /// Tenant id.
+        id: String,
+        /// Requests per second (omit to remove the limit).
+        #[arg(long)]
+        requests_per_second: Option<u32>,
+    },
+    /// Delete a tenant for good.
+    Delete {
+        /// Tenant id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCommand {
+    /// Issue a credential; its secret is printed once.
+    Issue {
+        /// Tenant id.
+        tenant: String,
+        /// A scope (repeat for more): statements/write, statements/read, statements/read/mine, all/read, all, state, profile, define.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// When it expires (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List a tenant's credentials (never their secrets).
+    List {
+        /// Tenant id.
+        tenant: String,
+    },
+    /// Give a credential a new secret, printed once; the old one stops working.
+    Rotate {
+        /// Credential key.
+        key: String,
+    },
+    /// Revoke a credential for good.
+    Revoke {
+        /// Credential key.
+        key: String,
+    },
+}
+
+/// Runs one operator command and prints its JSON answer.
+pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let (method, path, body): (Method, String, Option<Value>) = match args.command {
+        AdminCommand::Tenants(TenantCommand::Create { id, name, requests_per_second }) => (
+            Method::POST,
+            "/admin/tenants".into(),
+            Some(json!({"id": id, "name": name, "requests_per_second": requests_per_second})),
+        ),
+        AdminCommand::Tenants(TenantCommand::List) => (Method::GET, "/admin/tenants".into(), None),
+        AdminCommand::Tenants(TenantCommand::Suspend { id }) => {
+            (Method::POST, format!("/admin/tenants/{id}/suspend"), None)
+        }
+        AdminCommand::Tenants(TenantCommand::Resume { id }) => {
+            (Method::POST, format!("/admin/tenants/{id}/resume"), None)
+        }
+        AdminCommand::Tenants(TenantCommand::Limit { id, requests_per_second }) => (
+            Method::PUT,
+            format!("/admin/tenants/{id}/limits"),
+            Some(json!({"requests_per_second": requests_per_second})),
+        ),
+        AdminCommand::Tenants(TenantCommand::Delete { id }) => (Method::DELETE, format!("/admin/tenants/{id}"), None),
+        AdminCommand::Credentials(CredentialCommand::Issue { tenant, scopes, expires_at }) => (
+            Method::POST,
+            format!("/admin/tenants/{tenant}/credentials"),
+            Some(json!({"scopes": scopes, "expires_at": expires_at})),
+        ),
+        AdminCommand::Credentials(CredentialCommand::List { tenant }) => {
+            (Method::GET, format!("/admin/tenants/{tenant}/credentials"), None)
+        }
+        AdminCommand::Credentials(CredentialCommand::Rotate { key }) => {
+            (Method::POST, format!("/admin/credentials/{key}/rotate"), None)
+        }
+        AdminCommand::Credentials(CredentialCommand::Revoke { key }) => {
+            (Method::DELETE, format!("/admin/credentials/{key}"), None)
+        }
+        AdminCommand::Audit => (Method::GET, "/admin/audit".into(), None),
+    };
+    let url = format!("{}{path}", args.url.trim_end_matches('/'));
+    let mut request = reqwest::blocking::Client::new().request(method, &url).bearer_auth(&args.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    if !text.is_empty() {
+        let pretty = serde_json::from_str::<Value>(&text).map(|v| serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", pretty.unwrap_or(text));
+    }
+    anyhow::ensure!(status.is_success(), "the operator API answered {status}");
+    Ok(())
+}
