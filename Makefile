@@ -37,4 +37,4 @@ conformance: ## Run the ADL suite (installed by you in /tmp/lrs-conformance) on 
 
 lint-deploy: ## Check deploy/ files with yamllint (installed from PyPI when missing)
 	command -v yamllint >/dev/null || python3 -m pip install -q yamllint
-	yamllint -d relaxed deploy/docker-compose.yml
+	yamllint -d relaxed deploy/docker-compose.yml helm/lrs/Chart.yaml helm/lrs/values.yaml
