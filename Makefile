@@ -37,4 +37,5 @@ conformance: ## Run the ADL suite (installed by you in /tmp/lrs-conformance) on 
 
 lint-deploy: ## Check deploy/ files with yamllint (installed from PyPI when missing)
 	command -v yamllint >/dev/null || python3 -m pip install -q yamllint
-	yamllint -d relaxed deploy/docker-compose.yml helm/lrs/Chart.yaml helm/lrs/values.yaml
+	yamllint -d relaxed deploy/docker-compose.yml deploy/prometheus/prometheus.yml deploy/grafana/provisioning helm/lrs/Chart.yaml helm/lrs/values.yaml
+	python3 -m json.tool deploy/grafana/dashboards/lrs-overview.json >/dev/null
