@@ -10,6 +10,7 @@ use crate::gateway::{Gateway, GatewayError};
 use crate::store::{QueryStore, StoreError};
 use crate::tenant::TenantId;
 use crate::tenants::{audit_trail, list_tenants, load_tenant, AuditEntry, Tenant};
+use crate::vault::KeyVault;
 
 /// Why an administrative request failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,12 +78,37 @@ impl From<&Credential> for CredentialView {
 pub struct AdminService {
     gateway: Gateway,
     store: Arc<dyn QueryStore>,
+    vault: Option<KeyVault>,
 }
 
 impl AdminService {
     /// Administration writing through `gateway` and reading `store`.
     pub fn new(gateway: Gateway, store: Arc<dyn QueryStore>) -> Self {
-        Self { gateway, store }
+        Self { gateway, store, vault: None }
+    }
+
+    /// Forgets agents through `vault` (crypto-shredding).
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Forgets an agent: purges every statement naming it, its documents and
+    /// what is known of it, then destroys its key, so that no replay of the
+    /// log brings any of it back.
+    pub async fn forget_agent(&self, tenant: &TenantId, agent: &str) -> Result<(), AdminError> {
+        let Some(vault) = &self.vault else {
+            return Err(AdminError::Invalid("erasure needs the key vault, which this process does not have".into()));
+        };
+        self.tenant(tenant).await?;
+        let key = xapi::parse_agent_param(agent).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let subject = vault
+            .find(tenant, key.as_str())
+            .await?
+            .ok_or_else(|| AdminError::NotFound("nothing is stored about this agent".into()))?;
+        self.gateway.submit_admin(tenant, &Command::ForgetSubject { subject: subject.id }).await?;
+        vault.destroy(tenant, &subject).await?;
+        Ok(())
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Tenant, AdminError> {

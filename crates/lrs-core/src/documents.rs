@@ -57,6 +57,15 @@ impl DocumentScope {
     }
 }
 
+impl DocumentScope {
+    /// The agent key of a document partition of `tenant`, if it has one.
+    pub fn agent_of_partition(partition: &[u8], tenant: &TenantId) -> Option<String> {
+        let parts = crate::keys::decode_strings(partition)?;
+        let [owner, _kind, _activity, agent, _registration] = parts.as_slice() else { return None };
+        (owner == tenant.as_str() && !agent.is_empty()).then(|| agent.clone())
+    }
+}
+
 /// Clustering key of a document: its id.
 pub fn document_clustering(id: &str) -> Vec<u8> {
     KeyBuilder::new().str(id).build()

@@ -7,6 +7,7 @@ use crate::auth::Credential;
 use crate::documents::{DocumentKind, DocumentScope, Precondition};
 use crate::tenant::TenantId;
 use crate::tenants::Tenant;
+use crate::vault::Sealed;
 
 /// Current schema version of command payloads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -55,6 +56,16 @@ pub enum Command {
         offset: u64,
         /// The chunk's bytes, base64.
         content: String,
+    },
+    /// A document command about an agent, sealed with the agent's key (see `vault.rs`).
+    Sealed {
+        /// The sealed inner command.
+        sealed: Sealed,
+    },
+    /// Forget an agent: purge every row naming it (its key is destroyed after).
+    ForgetSubject {
+        /// The agent's pseudonymous subject id.
+        subject: Uuid,
     },
     /// Create or change a tenant (administrative).
     PutTenant {
@@ -112,6 +123,8 @@ impl Command {
             Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
             Command::PutTenant { .. } => "admin.tenant",
+            Command::Sealed { .. } => "sealed",
+            Command::ForgetSubject { .. } => "admin.forget",
             Command::PutCredential { .. } => "admin.credential",
             Command::DeleteDocuments { .. } => "documents.delete",
         }
@@ -127,6 +140,8 @@ pub struct CommandEvent {
     pub command_id: Uuid,
     /// The command.
     pub command: Command,
+    /// W3C trace context of the request that issued it (`traceparent`, `tracestate`).
+    pub trace_context: std::collections::HashMap<String, String>,
 }
 
 /// An event that cannot be decoded.
@@ -176,7 +191,7 @@ pub fn decode(bytes: &[u8]) -> Result<CommandEvent, DecodeError> {
     let tenant = TenantId::parse(&envelope.tenant).map_err(|e| DecodeError::Field(e.to_string()))?;
     let command_id = Uuid::from_slice(&envelope.command_id).map_err(|e| DecodeError::Field(e.to_string()))?;
     let command = serde_json::from_slice(&envelope.payload)?;
-    Ok(CommandEvent { tenant, command_id, command })
+    Ok(CommandEvent { tenant, command_id, command, trace_context: envelope.trace_context })
 }
 
 #[cfg(test)]

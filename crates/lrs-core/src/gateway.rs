@@ -15,10 +15,11 @@ use crate::documents::{encode_content, is_json_media_type, DocumentKind, Documen
 use crate::event::{self, Command};
 use crate::log::EventLog;
 use crate::metrics;
-use crate::store::{QueryStore, Table};
+use crate::store::{QueryStore, StoreError, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
 use crate::trace::current_trace_context;
+use crate::vault::KeyVault;
 use crate::verdict::{Verdict, VerdictBus};
 
 /// Why a write was not accepted.
@@ -78,6 +79,7 @@ pub struct Gateway {
     store: Option<Arc<dyn QueryStore>>,
     bus: VerdictBus,
     deadline: Duration,
+    vault: Option<KeyVault>,
 }
 
 impl Gateway {
@@ -90,7 +92,44 @@ impl Gateway {
         bus: VerdictBus,
         deadline: Duration,
     ) -> Self {
-        Self { log, store, bus, deadline }
+        Self { log, store, bus, deadline, vault: None }
+    }
+
+    /// Seals personal data with the keys of `vault` before it enters the log
+    /// (crypto-shredding; see `vault.rs`).
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Replaces each statement with its sealed form, readable only with the
+    /// keys of every agent it names (the authority excepted).
+    async fn seal_statements(&self, tenant: &TenantId, statements: Vec<Value>) -> Result<Vec<Value>, GatewayError> {
+        let Some(vault) = &self.vault else { return Ok(statements) };
+        let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
+        let mut sealed = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let mut subjects = Vec::new();
+            for agent in personal_agents(&statement) {
+                subjects.push(vault.subject(tenant, &agent).await.map_err(unavailable)?);
+            }
+            let bytes = serde_json::to_vec(&statement).expect("json");
+            let envelope = crate::vault::seal(&bytes, &subjects);
+            sealed.push(serde_json::json!({ "sealed": envelope }));
+        }
+        Ok(sealed)
+    }
+
+    /// Seals a document command whose scope names an agent.
+    async fn seal_document(&self, tenant: &TenantId, command: Command) -> Result<Command, GatewayError> {
+        let agent = match &command {
+            Command::PutDocument { scope, .. } | Command::DeleteDocuments { scope, .. } => scope.agent.clone(),
+            _ => None,
+        };
+        let (Some(vault), Some(agent)) = (&self.vault, agent) else { return Ok(command) };
+        let subject = vault.subject(tenant, &agent).await.map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        let bytes = serde_json::to_vec(&command).expect("json");
+        Ok(Command::Sealed { sealed: crate::vault::seal(&bytes, &[subject]) })
     }
 
     /// Validates, normalises and stores statements, all or nothing; returns their ids.
@@ -123,6 +162,7 @@ impl Gateway {
         let statements = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
+        let statements = self.seal_statements(&principal.tenant, statements).await?;
         let command = Command::StoreStatements { statements };
         self.submit(&principal.tenant, &command).await?.into_result()
     }
@@ -147,6 +187,7 @@ impl Gateway {
         }
         let content = encode_content(content);
         let command = Command::PutDocument { kind, scope, id, content_type, content, merge, precondition };
+        let command = self.seal_document(tenant, command).await?;
         self.submit(tenant, &command).await?.into_result().map(drop)
     }
 
@@ -161,6 +202,7 @@ impl Gateway {
         precondition: Precondition,
     ) -> Result<(), GatewayError> {
         let command = Command::DeleteDocuments { kind, scope, id, precondition };
+        let command = self.seal_document(tenant, command).await?;
         self.submit(tenant, &command).await?.into_result().map(drop)
     }
 
@@ -221,6 +263,25 @@ impl Gateway {
             GatewayError::Unavailable("the write was logged but not yet projected; retry the same request".into())
         })
     }
+}
+
+/// The IFI keys of the agents a statement names, but its authority (the
+/// LRS's own credential agent): the subjects whose keys seal it.
+pub fn personal_agents(statement: &Value) -> Vec<String> {
+    let authority = statement.get("authority").and_then(xapi::agent_key);
+    let mut without_authority = statement.clone();
+    if let Some(map) = without_authority.as_object_mut() {
+        map.remove("authority");
+    }
+    let mut agents: Vec<String> = xapi::Statement::from_trusted(without_authority)
+        .agents(true)
+        .into_iter()
+        .filter(|agent| Some(agent) != authority.as_ref())
+        .map(|agent| agent.as_str().to_owned())
+        .collect();
+    agents.sort();
+    agents.dedup();
+    agents
 }
 
 /// Validates statements and sets what the LRS sets at the gateway: `id` when

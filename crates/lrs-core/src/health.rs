@@ -108,7 +108,9 @@ impl HealthCheck {
             });
         }
         let status = if checks.iter().all(|check| check.ok) { "ready" } else { "unready" };
-        Readiness { status, checks }
+        let readiness = Readiness { status, checks };
+        crate::metrics::set_readiness(&readiness);
+        readiness
     }
 
     async fn end_offsets(&self, partitions: u32) -> Result<Vec<u64>, String> {

@@ -51,6 +51,34 @@ impl KeyBuilder {
     }
 }
 
+/// Decodes a key made only of string parts back into them; `None` when it
+/// holds other parts.
+pub fn decode_strings(mut bytes: &[u8]) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    while !bytes.is_empty() {
+        let mut part = Vec::new();
+        loop {
+            match bytes {
+                [0, 1, rest @ ..] => {
+                    bytes = rest;
+                    break;
+                }
+                [0, 0xFF, rest @ ..] => {
+                    part.push(0);
+                    bytes = rest;
+                }
+                [b, rest @ ..] => {
+                    part.push(*b);
+                    bytes = rest;
+                }
+                [] => return None,
+            }
+        }
+        parts.push(String::from_utf8(part).ok()?);
+    }
+    Some(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +90,13 @@ mod tests {
         let c = KeyBuilder::new().str("abc").u64(0).build();
         assert!(a < b && b < c);
         assert_ne!(KeyBuilder::new().str("a").str("bc").build(), KeyBuilder::new().str("ab").str("c").build());
+    }
+
+    #[test]
+    fn string_keys_decode_back() {
+        let key = KeyBuilder::new().str("a\0b").str("").str("c").build();
+        assert_eq!(decode_strings(&key), Some(vec!["a\0b".to_owned(), String::new(), "c".to_owned()]));
+        assert_eq!(decode_strings(&[1, 2]), None);
     }
 
     #[test]

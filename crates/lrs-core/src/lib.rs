@@ -23,6 +23,7 @@ pub mod tenants;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod trace;
+pub mod vault;
 pub mod verdict;
 
 pub use admin::{AdminError, AdminService, CredentialView};

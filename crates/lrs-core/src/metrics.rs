@@ -14,11 +14,12 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    register_gauge_vec, register_histogram, register_histogram_vec, register_int_counter_vec, register_int_gauge_vec,
-    GaugeVec, Histogram, HistogramVec, IntCounterVec, IntGaugeVec,
+    register_gauge_vec, register_histogram, register_histogram_vec, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, GaugeVec, Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 use crate::gateway::GatewayError;
+use crate::health::Readiness;
 use crate::tenant::TenantId;
 
 /// The tenant label's value while per-tenant labels are off.
@@ -105,6 +106,20 @@ static WATERMARK_AGE: LazyLock<GaugeVec> = LazyLock::new(|| {
         &["partition"]
     )
     .expect("metric registers")
+});
+
+static DEPENDENCY_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "lrs_health_dependency_up",
+        "1 when the dependency answered the last readiness check (log, store; projector: within its lag bound), else 0.",
+        &["dependency"]
+    )
+    .expect("metric registers")
+});
+
+static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("lrs_health_ready", "1 when the last readiness check (/readyz or a scrape) passed, else 0.")
+        .expect("metric registers")
 });
 
 static STORE_WRITE: LazyLock<HistogramVec> = LazyLock::new(|| {
@@ -202,6 +217,14 @@ pub(crate) async fn timed_store_write<T, E>(write: impl Future<Output = Result<T
     let outcome = if result.is_ok() { "ok" } else { "error" };
     STORE_WRITE.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
     result
+}
+
+/// Records the outcome of a readiness check.
+pub(crate) fn set_readiness(readiness: &Readiness) {
+    for check in &readiness.checks {
+        DEPENDENCY_UP.with_label_values(&[check.name]).set(i64::from(check.ok));
+    }
+    READY.set(i64::from(readiness.is_ready()));
 }
 
 /// Records one applied projection batch of `records` records of `partition`.

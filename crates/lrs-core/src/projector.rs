@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 use uuid::Uuid;
 use xapi::Statement;
 
 use crate::auth::credential_partition;
 use crate::documents::{
-    decode_content, document_clustering, is_json_media_type, merge_json, Document, Precondition, PreconditionOutcome,
+    decode_content, document_clustering, is_json_media_type, merge_json, Document, DocumentScope, Precondition,
+    PreconditionOutcome,
 };
 use crate::event::{self, Command, CommandEvent};
 use crate::keys::KeyBuilder;
@@ -29,6 +30,7 @@ use crate::tables::{
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
+use crate::vault::{open_with, KeyVault, Sealed};
 use crate::verdict::{Verdict, VerdictSink};
 
 /// Records read from the log per projection batch.
@@ -51,6 +53,7 @@ pub struct Projector {
     store: Arc<dyn QueryStore>,
     verdicts: Arc<dyn VerdictSink>,
     partition: u32,
+    vault: Option<KeyVault>,
 }
 
 impl Projector {
@@ -61,7 +64,13 @@ impl Projector {
         verdicts: Arc<dyn VerdictSink>,
         partition: u32,
     ) -> Self {
-        Self { log, store, verdicts, partition }
+        Self { log, store, verdicts, partition, vault: None }
+    }
+
+    /// Opens sealed events with the keys of `vault` (see `vault.rs`).
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// The next offset to apply, as written with the last batch.
@@ -122,12 +131,13 @@ impl Projector {
     #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
     async fn apply(&self, records: &[LogRecord]) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
-        let mut step = Step::new(self.store.as_ref());
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref());
         let mut verdicts = Vec::with_capacity(records.len());
         for record in records {
             match event::decode(&record.payload) {
                 Ok(event) => {
-                    let verdict = step.apply_command(&event, record).await?;
+                    let span = command_span(&event, record);
+                    let verdict = step.apply_command(&event, record).instrument(span).await?;
                     step.batch.put(
                         Table::Verdicts,
                         verdict_partition(&event.tenant, event.command_id),
@@ -158,6 +168,21 @@ impl Projector {
     }
 }
 
+/// The span of applying one command, a child of the span that issued it
+/// (the envelope's trace context), so gateway and projector share one trace.
+fn command_span(event: &CommandEvent, record: &LogRecord) -> tracing::Span {
+    let span = tracing::info_span!(
+        "project_command",
+        tenant = %event.tenant,
+        command_id = %event.command_id,
+        kind = event.command.kind(),
+        partition = record.partition,
+        offset = record.offset,
+    );
+    crate::trace::set_parent(&span, &event.trace_context);
+    span
+}
+
 /// Reads the next offset to apply for a log partition.
 pub async fn load_position(store: &dyn QueryStore, partition: u32) -> Result<u64, StoreError> {
     let row = store.get(Table::Meta, &positions_partition(), &position_clustering(partition)).await?;
@@ -168,6 +193,7 @@ pub async fn load_position(store: &dyn QueryStore, partition: u32) -> Result<u64
 /// later commands of the same batch see the effects of earlier ones.
 struct Step<'a> {
     store: &'a dyn QueryStore,
+    vault: Option<&'a KeyVault>,
     batch: WriteBatch,
     statements: HashMap<(TenantId, Uuid), Option<StatementRow>>,
     tenants: HashMap<TenantId, TenantMeta>,
@@ -186,9 +212,10 @@ struct DocumentWrite<'c> {
 }
 
 impl<'a> Step<'a> {
-    fn new(store: &'a dyn QueryStore) -> Self {
+    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>) -> Self {
         Self {
             store,
+            vault,
             batch: WriteBatch::default(),
             statements: HashMap::new(),
             tenants: HashMap::new(),
@@ -383,7 +410,97 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
+    /// Opens what is sealed (skipping what can no longer be opened: its
+    /// subject was forgotten), then applies the command.
     async fn apply_command(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+        match &event.command {
+            Command::StoreStatements { statements } if statements.iter().any(is_sealed) => {
+                let mut opened = Vec::with_capacity(statements.len());
+                for statement in statements {
+                    match self.open_statement(&event.tenant, statement).await? {
+                        Some(statement) => opened.push(statement),
+                        None => debug!("skipping a statement whose subject was forgotten"),
+                    }
+                }
+                self.store_statements(&event.tenant, &opened, record).await
+            }
+            Command::Sealed { sealed } => {
+                let Some(vault) = self.vault else { return Ok(Verdict::Written) };
+                let Some(bytes) = open_with(vault, &event.tenant, sealed).await? else {
+                    debug!("skipping a document command whose subject was forgotten");
+                    return Ok(Verdict::Written);
+                };
+                let Ok(command) = serde_json::from_slice::<Command>(&bytes) else {
+                    return Ok(Verdict::Rejected { message: "a sealed command does not decode".into() });
+                };
+                if !matches!(command, Command::PutDocument { .. } | Command::DeleteDocuments { .. }) {
+                    return Ok(Verdict::Rejected { message: "only document commands are sealed".into() });
+                }
+                let inner = CommandEvent { command, ..event.clone() };
+                self.apply_plain(&inner, record).await
+            }
+            Command::ForgetSubject { subject } => {
+                let Some(vault) = self.vault else { return Ok(Verdict::Written) };
+                if let Some(subject) = vault.by_id(&event.tenant, *subject).await? {
+                    self.purge_agent(&event.tenant, &subject.agent).await?;
+                }
+                self.audit(record, "agent.forget", event.tenant.as_str(), None);
+                Ok(Verdict::Written)
+            }
+            _ => self.apply_plain(event, record).await,
+        }
+    }
+
+    async fn open_statement(
+        &mut self,
+        tenant: &TenantId,
+        statement: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(sealed) = statement.get("sealed") else { return Ok(Some(statement.clone())) };
+        let (Some(vault), Ok(sealed)) = (self.vault, serde_json::from_value::<Sealed>(sealed.clone())) else {
+            return Ok(None);
+        };
+        let bytes = open_with(vault, tenant, &sealed).await?;
+        Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Removes every statement naming `agent` (with its index rows), its
+    /// documents and what is known of it.
+    async fn purge_agent(&mut self, tenant: &TenantId, agent: &str) -> Result<(), StoreError> {
+        let meta = self.tenant_meta(tenant).await?;
+        let index = IndexKey::agent(tenant, IndexScope::Related, agent);
+        let last_bucket = bucket_of(meta.last_stored);
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        for bucket in meta.first_bucket..=last_bucket.max(meta.first_bucket) {
+            let rows = self
+                .store
+                .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
+                .await?;
+            for (_, value) in rows {
+                let Ok(id) = Uuid::from_slice(&value) else { continue };
+                let Some(row) = self.statement(tenant, id).await? else { continue };
+                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { continue };
+                let keys = self.index_keys_with_targets(tenant, &Statement::from_trusted(json)).await?;
+                let bucket = bucket_of(row.stored_micros);
+                for key in keys {
+                    self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
+                }
+                self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
+                self.statements.insert((tenant.clone(), id), None);
+            }
+        }
+        for (partition, clustering, _) in self.store.dump(Table::Documents).await? {
+            if DocumentScope::agent_of_partition(&partition, tenant).as_deref() == Some(agent) {
+                self.batch.delete(Table::Documents, partition.clone(), clustering.clone());
+                self.documents.insert((partition, clustering), None);
+            }
+        }
+        self.batch.delete(Table::Agents, agent_partition(tenant, agent), Vec::new());
+        self.agents.remove(&(tenant.clone(), agent.to_owned()));
+        Ok(())
+    }
+
+    async fn apply_plain(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
         match &event.command {
             Command::StoreStatements { statements } => self.store_statements(&event.tenant, statements, record).await,
             Command::StoreAttachmentChunk { sha2, offset, content } => {
@@ -429,6 +546,9 @@ impl<'a> Step<'a> {
             }
             Command::DeleteDocuments { kind, scope, id, precondition } => {
                 self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
+            }
+            Command::Sealed { .. } | Command::ForgetSubject { .. } => {
+                Ok(Verdict::Rejected { message: "a sealed command cannot be nested".into() })
             }
         }
     }
@@ -514,17 +634,13 @@ impl<'a> Step<'a> {
         Ok(Verdict::Stored { ids })
     }
 
-    /// Writes the index rows of a statement: its own keys, and the keys of the
-    /// statements it targets through a StatementRef (so that a filter matching
-    /// a target also returns the statements referring to it).
-    async fn put_indexes(
+    /// Every index key of a statement: its own and those of the statements it
+    /// targets through StatementRefs.
+    async fn index_keys_with_targets(
         &mut self,
         tenant: &TenantId,
-        id: Uuid,
-        stored: u64,
         statement: &Statement,
-    ) -> Result<(), StoreError> {
-        let bucket = bucket_of(stored);
+    ) -> Result<Vec<IndexKey>, StoreError> {
         let mut keys = vec![IndexKey::all(tenant)];
         keys.extend(index_keys(tenant, statement));
         let mut target = statement_ref_target(statement.value());
@@ -539,6 +655,21 @@ impl<'a> Step<'a> {
                 }
             }
         }
+        Ok(keys)
+    }
+
+    /// Writes the index rows of a statement: its own keys, and the keys of the
+    /// statements it targets through a StatementRef (so that a filter matching
+    /// a target also returns the statements referring to it).
+    async fn put_indexes(
+        &mut self,
+        tenant: &TenantId,
+        id: Uuid,
+        stored: u64,
+        statement: &Statement,
+    ) -> Result<(), StoreError> {
+        let bucket = bucket_of(stored);
+        let keys = self.index_keys_with_targets(tenant, statement).await?;
         for key in keys {
             self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
         }
@@ -652,6 +783,10 @@ fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> 
         (false, false) => Some(Verdict::Rejected { message: format!("{what} does not exist") }),
         _ => None,
     }
+}
+
+fn is_sealed(statement: &serde_json::Value) -> bool {
+    statement.get("sealed").is_some()
 }
 
 fn row_is_voiding(row: &StatementRow) -> bool {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::log::EventLog;
 use crate::projector::{load_position, Projector, ProjectorError};
 use crate::store::QueryStore;
+use crate::vault::KeyVault;
 use crate::verdict::{Verdict, VerdictSink};
 
 /// Discards verdicts: nobody awaits the commands of a replay.
@@ -24,6 +25,16 @@ impl VerdictSink for NoWaiters {
 pub async fn replay(
     log: Arc<dyn EventLog>,
     store: Arc<dyn QueryStore>,
+    progress: impl FnMut(u64, u64),
+) -> Result<(), ProjectorError> {
+    replay_with_vault(log, store, None, progress).await
+}
+
+/// Like `replay`, opening sealed events with the keys `vault` still has.
+pub async fn replay_with_vault(
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn QueryStore>,
+    vault: Option<KeyVault>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<(), ProjectorError> {
     let mut total = 0;
@@ -38,6 +49,10 @@ pub async fn replay(
     progress(0, total);
     for (partition, start, end) in partitions {
         let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition);
+        let projector = match &vault {
+            Some(vault) => projector.with_vault(vault.clone()),
+            None => projector,
+        };
         projector.catch_up_with(|position| progress(done + position.saturating_sub(start), total)).await?;
         done += end.saturating_sub(start);
     }

@@ -38,11 +38,13 @@ pub enum Table {
     Tenants,
     /// Audit trail of administrative actions: ("audit") / (time, log offset) → entry.
     Audit,
+    /// Key vault of erasure (kept apart from the rebuildable tables).
+    Vault,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 16] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -58,6 +60,7 @@ impl Table {
         Table::Agents,
         Table::Tenants,
         Table::Audit,
+        Table::Vault,
     ];
 
     /// The table's name in a store.
@@ -78,6 +81,7 @@ impl Table {
             Table::Agents => "agents",
             Table::Tenants => "tenants",
             Table::Audit => "audit",
+            Table::Vault => "vault",
         }
     }
 }

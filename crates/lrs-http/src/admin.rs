@@ -25,6 +25,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/credentials", web::post().to(issue_credential))
             .route("/credentials/{key}/rotate", web::post().to(rotate_credential))
             .route("/credentials/{key}", web::delete().to(revoke_credential))
+            .route("/tenants/{id}/forget", web::post().to(forget_agent))
             .route("/audit", web::get().to(audit)),
     );
 }
@@ -184,6 +185,24 @@ async fn revoke_credential(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     operator(&req, &state)?.revoke_credential(&path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Forget {
+    agent: serde_json::Value,
+}
+
+async fn forget_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let forget: Forget = json_body(&body)?;
+    admin.forget_agent(&tenant_id(&path)?, &forget.agent.to_string()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

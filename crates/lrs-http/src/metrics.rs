@@ -6,11 +6,12 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
+use crate::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use prometheus::{register_histogram_vec, register_int_counter_vec, Encoder as _, HistogramVec, IntCounterVec};
 
 static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -74,8 +75,12 @@ fn method_label(method: &Method) -> &'static str {
     KNOWN.iter().find(|(known, _)| known == method).map_or("other", |(_, label)| label)
 }
 
-/// `GET /metrics`: every metric of the process in the Prometheus text format.
-pub(crate) async fn exposition() -> HttpResponse {
+/// `GET /metrics`: every metric of the process in the Prometheus text format,
+/// after a readiness check that refreshes the `lrs_health_*` gauges.
+pub(crate) async fn exposition(state: Option<web::Data<AppState>>) -> HttpResponse {
+    if let Some(check) = state.as_ref().and_then(|state| state.health.as_ref()) {
+        check.readiness().await;
+    }
     let encoder = prometheus::TextEncoder::new();
     let mut buffer = Vec::new();
     match encoder.encode(&prometheus::gather(), &mut buffer) {
@@ -86,14 +91,15 @@ pub(crate) async fn exposition() -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{test, web, App};
+    use actix_web::test as actix_test;
+    use actix_web::App;
 
     use super::*;
 
     #[actix_web::test]
     async fn requests_are_counted_by_route_template_and_exposed() {
         register();
-        let app = test::init_service(
+        let app = actix_test::init_service(
             App::new()
                 .wrap(actix_web::middleware::from_fn(record))
                 .route("/metrics", web::get().to(exposition))
@@ -102,11 +108,12 @@ mod tests {
         )
         .await;
         for path in ["/items/secret-1", "/items/secret-2", "/nowhere/secret-3"] {
-            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            actix_test::call_service(&app, actix_test::TestRequest::get().uri(path).to_request()).await;
         }
-        let response = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+        let response =
+            actix_test::call_service(&app, actix_test::TestRequest::get().uri("/metrics").to_request()).await;
         assert!(response.status().is_success());
-        let text = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+        let text = String::from_utf8(actix_test::read_body(response).await.to_vec()).unwrap();
         assert!(text.contains(r#"lrs_http_requests_total{method="GET",route="/items/{id}",status="200"} 2"#), "{text}");
         assert!(text.contains(r#"lrs_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
         assert!(text.contains("# TYPE lrs_http_request_duration_seconds histogram"), "{text}");

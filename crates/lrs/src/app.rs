@@ -71,6 +71,16 @@ fn jwt_verifier(settings: &Settings) -> anyhow::Result<Option<lrs_core::JwtVerif
     Ok(Some(lrs_core::JwtVerifier::new(secret.map(str::as_bytes), pem.as_deref()).map_err(anyhow::Error::msg)?))
 }
 
+/// The key vault of erasure: a file of its own beside the embedded store
+/// (replay never touches it), or the vault table of ScyllaDB.
+pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<lrs_core::vault::KeyVault> {
+    let vault_store: Arc<dyn QueryStore> = match settings.store {
+        StoreBackend::Embedded => Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault.redb"))?),
+        StoreBackend::Scylla => store,
+    };
+    Ok(lrs_core::vault::KeyVault::new(vault_store))
+}
+
 /// `lrs migrate`: creates (or completes) the ScyllaDB keyspace and tables.
 pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -117,16 +127,30 @@ impl Application {
                 Arc::new(KafkaVerdicts::new(&settings.kafka())?)
             }
         };
+        let vault = match &store {
+            Some(store) => Some(open_vault(&settings, store.clone())?),
+            None => None,
+        };
+        let with_vault = |gateway: Gateway| match &vault {
+            Some(vault) => gateway.with_vault(vault.clone()),
+            None => gateway,
+        };
         let gateway = settings
             .has(Role::Gateway)
-            .then(|| Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline()));
+            .then(|| with_vault(Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline())));
         let query = match (&store, settings.has(Role::Query)) {
             (Some(store), true) => Some(QueryService::new(store.clone(), log.clone())),
             _ => None,
         };
         let projectors = match (&store, settings.has(Role::Projector)) {
             (Some(store), true) => (0..log.partitions())
-                .map(|partition| Projector::new(log.clone(), store.clone(), verdicts.clone(), partition))
+                .map(|partition| {
+                    let projector = Projector::new(log.clone(), store.clone(), verdicts.clone(), partition);
+                    match &vault {
+                        Some(vault) => projector.with_vault(vault.clone()),
+                        None => projector,
+                    }
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -147,8 +171,13 @@ impl Application {
         let description = format!("roles {} on the {:?} log", roles.join(","), settings.log).to_lowercase();
         // Administration writes through the log like any command, so any process with a store can serve it.
         let admin = store.as_ref().map(|store| {
-            let writer = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), settings.verdict_deadline());
-            lrs_core::AdminService::new(writer, store.clone())
+            let writer =
+                with_vault(Gateway::new(log.clone(), Some(store.clone()), bus.clone(), settings.verdict_deadline()));
+            let admin = lrs_core::AdminService::new(writer, store.clone());
+            match &vault {
+                Some(vault) => admin.with_vault(vault.clone()),
+                None => admin,
+            }
         });
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());

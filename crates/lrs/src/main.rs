@@ -9,6 +9,7 @@ mod app;
 mod bootstrap;
 mod replay;
 mod settings;
+mod telemetry;
 
 use clap::{Parser, Subcommand};
 use settings::{Role, Settings};
@@ -49,7 +50,8 @@ fn main() -> anyhow::Result<()> {
     settings::apply_config_file(std::env::args())?;
     let cli = Cli::parse();
     let _ = &cli.config;
-    init_tracing();
+    // Dropped last (after the runtime): flushes the span exporter on exit.
+    let _telemetry = telemetry::init(&service_name(&cli.command));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (settings, roles) = match cli.command {
         Command::Serve(settings) => (settings.embedded_defaults(), Some(Role::ALL.to_vec())),
@@ -72,14 +74,21 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LRS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LRS_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// The service name of this process's traces: `lrs` for `lrs serve`,
+/// `lrs-` and its roles (or command) otherwise, e.g. `lrs-gateway`.
+fn service_name(command: &Command) -> String {
+    let role_names = |roles: &[Role]| -> Vec<String> {
+        roles.iter().filter_map(|role| Some(clap::ValueEnum::to_possible_value(role)?.get_name().to_owned())).collect()
+    };
+    let suffix = match command {
+        Command::Serve(_) => return "lrs".to_owned(),
+        Command::Run(settings) => role_names(&settings.roles).join("-"),
+        Command::Gateway(_) => "gateway".to_owned(),
+        Command::Projector(_) => "projector".to_owned(),
+        Command::Query(_) => "query".to_owned(),
+        Command::Replay(_) => "replay".to_owned(),
+        Command::Migrate(_) => "migrate".to_owned(),
+        Command::Admin(_) => "admin".to_owned(),
+    };
+    format!("lrs-{suffix}")
 }

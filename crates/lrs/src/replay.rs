@@ -21,14 +21,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let fresh = std::sync::Arc::new(lrs_embedded::EmbeddedStore::open(&new_path)?);
     if live_path.exists() {
         let live = lrs_embedded::EmbeddedStore::open(&live_path).context("is the LRS still running? stop it first")?;
+        // Written by the bootstrap, not only by the log.
         copy_table(&live, fresh.as_ref(), Table::Credentials).await?;
+        copy_table(&live, fresh.as_ref(), Table::Tenants).await?;
     }
+    let vault = crate::app::open_vault(&settings, fresh.clone())?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
             .expect("valid template"),
     );
-    lrs_core::replay::replay(log, fresh.clone(), |done, total| {
+    lrs_core::replay::replay_with_vault(log, fresh.clone(), Some(vault), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
