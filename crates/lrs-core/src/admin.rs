@@ -171,6 +171,27 @@ impl AdminService {
         self.put_tenant(tenant, false, "tenant.limits").await
     }
 
+    /// Changes how long a tenant's statements are kept (none: for ever).
+    pub async fn set_retention(&self, id: &TenantId, retention_seconds: Option<u64>) -> Result<Tenant, AdminError> {
+        let mut tenant = self.tenant(id).await?;
+        tenant.retention_seconds = retention_seconds;
+        self.put_tenant(tenant, false, "tenant.retention.set").await
+    }
+
+    /// Removes, now, every statement past each tenant's retention (a sweeper
+    /// calls this periodically).
+    pub async fn apply_retention(&self) -> Result<usize, AdminError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut applied = 0;
+        for tenant in self.tenants().await? {
+            if let Some(before_micros) = tenant.retention_cutoff(now) {
+                self.gateway.submit_admin(&tenant.id, &Command::ApplyRetention { before_micros }).await?;
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+
     /// Deletes a tenant: it and its credentials stop working for good.
     pub async fn delete_tenant(&self, id: &TenantId) -> Result<(), AdminError> {
         let mut tenant = self.tenant(id).await?;

@@ -67,6 +67,11 @@ pub enum Command {
         /// The agent's pseudonymous subject id.
         subject: Uuid,
     },
+    /// Remove the statements stored before a time (retention).
+    ApplyRetention {
+        /// Statements with `stored` before this, microseconds, go.
+        before_micros: u64,
+    },
     /// Create or change a tenant (administrative).
     PutTenant {
         /// The new record.
@@ -125,6 +130,7 @@ impl Command {
             Command::PutTenant { .. } => "admin.tenant",
             Command::Sealed { .. } => "sealed",
             Command::ForgetSubject { .. } => "admin.forget",
+            Command::ApplyRetention { .. } => "admin.retention",
             Command::PutCredential { .. } => "admin.credential",
             Command::DeleteDocuments { .. } => "documents.delete",
         }

@@ -439,6 +439,11 @@ impl<'a> Step<'a> {
                 let inner = CommandEvent { command, ..event.clone() };
                 self.apply_plain(&inner, record).await
             }
+            Command::ApplyRetention { before_micros } => {
+                self.apply_retention(&event.tenant, *before_micros).await?;
+                self.audit(record, "tenant.retention", event.tenant.as_str(), None);
+                Ok(Verdict::Written)
+            }
             Command::ForgetSubject { subject } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
                 if let Some(subject) = vault.by_id(&event.tenant, *subject).await? {
@@ -478,15 +483,7 @@ impl<'a> Step<'a> {
                 .await?;
             for (_, value) in rows {
                 let Ok(id) = Uuid::from_slice(&value) else { continue };
-                let Some(row) = self.statement(tenant, id).await? else { continue };
-                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { continue };
-                let keys = self.index_keys_with_targets(tenant, &Statement::from_trusted(json)).await?;
-                let bucket = bucket_of(row.stored_micros);
-                for key in keys {
-                    self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
-                }
-                self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
-                self.statements.insert((tenant.clone(), id), None);
+                self.delete_statement(tenant, id).await?;
             }
         }
         for (partition, clustering, _) in self.store.dump(Table::Documents).await? {
@@ -497,6 +494,42 @@ impl<'a> Step<'a> {
         }
         self.batch.delete(Table::Agents, agent_partition(tenant, agent), Vec::new());
         self.agents.remove(&(tenant.clone(), agent.to_owned()));
+        Ok(())
+    }
+
+    /// Deletes a statement row and every index row pointing at it.
+    async fn delete_statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<(), StoreError> {
+        let Some(row) = self.statement(tenant, id).await? else { return Ok(()) };
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { return Ok(()) };
+        let keys = self.index_keys_with_targets(tenant, &Statement::from_trusted(json)).await?;
+        let bucket = bucket_of(row.stored_micros);
+        for key in keys {
+            self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
+        }
+        self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
+        self.statements.insert((tenant.clone(), id), None);
+        Ok(())
+    }
+
+    /// Deletes the statements stored before `before` (retention).
+    async fn apply_retention(&mut self, tenant: &TenantId, before: u64) -> Result<(), StoreError> {
+        let meta = self.tenant_meta(tenant).await?;
+        if meta.last_stored == 0 {
+            return Ok(());
+        }
+        let index = IndexKey::all(tenant);
+        let range = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(index_clustering(before)));
+        for bucket in meta.first_bucket..=bucket_of(before.min(meta.last_stored)) {
+            let rows = self
+                .store
+                .scan(index.table, &index.partition(bucket), range.clone(), Order::Ascending, usize::MAX)
+                .await?;
+            for (_, value) in rows {
+                if let Ok(id) = Uuid::from_slice(&value) {
+                    self.delete_statement(tenant, id).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -547,7 +580,7 @@ impl<'a> Step<'a> {
             Command::DeleteDocuments { kind, scope, id, precondition } => {
                 self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
             }
-            Command::Sealed { .. } | Command::ForgetSubject { .. } => {
+            Command::Sealed { .. } | Command::ForgetSubject { .. } | Command::ApplyRetention { .. } => {
                 Ok(Verdict::Rejected { message: "a sealed command cannot be nested".into() })
             }
         }

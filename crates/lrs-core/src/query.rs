@@ -168,10 +168,17 @@ impl QueryService {
         Self { store, log }
     }
 
+    /// The `stored` time before which the tenant's statements are past retention.
+    async fn retention_cutoff(&self, tenant: &TenantId) -> Result<Option<u64>, QueryError> {
+        let record = crate::tenants::load_tenant(self.store.as_ref(), tenant).await?;
+        Ok(record.and_then(|record| record.retention_cutoff(chrono::Utc::now().timestamp_micros())))
+    }
+
     /// A statement by id: the voided one for `voided`, otherwise a not-voided one.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn statement(&self, tenant: &TenantId, id: Uuid, voided: bool) -> Result<Option<Value>, QueryError> {
-        let row = self.load(tenant, id).await?;
+        let cutoff = self.retention_cutoff(tenant).await?;
+        let row = self.load(tenant, id).await?.filter(|row| cutoff.is_none_or(|cutoff| row.stored_micros >= cutoff));
         Ok(row.filter(|row| row.voided == voided).and_then(|row| serde_json::from_slice(&row.json).ok()))
     }
 
@@ -193,6 +200,9 @@ impl QueryService {
             return Ok(StatementsPage { statements: Vec::new(), more: None });
         };
         let mut low = query.since.map_or(Bound::Unbounded, Bound::Excluded);
+        if let Some(cutoff) = self.retention_cutoff(tenant).await? {
+            low = tighter_low(low, cutoff.saturating_sub(1));
+        }
         let mut high = query.until.map_or(Bound::Unbounded, Bound::Included);
         if let Some(after) = query.after {
             if query.ascending {

@@ -23,12 +23,29 @@ pub struct Tenant {
     /// Requests per second its credentials may make (none: unlimited).
     #[serde(default)]
     pub requests_per_second: Option<u32>,
+    /// Statements stored longer ago than this many seconds disappear (none: kept).
+    #[serde(default)]
+    pub retention_seconds: Option<u64>,
 }
 
 impl Tenant {
     /// A new, open tenant.
     pub fn new(id: TenantId, name: impl Into<String>) -> Self {
-        Self { id, name: name.into(), suspended: false, deleted: false, requests_per_second: None }
+        Self {
+            id,
+            name: name.into(),
+            suspended: false,
+            deleted: false,
+            requests_per_second: None,
+            retention_seconds: None,
+        }
+    }
+
+    /// The `stored` time (microseconds) before which its statements are past retention, at `now`.
+    pub fn retention_cutoff(&self, now_micros: i64) -> Option<u64> {
+        let seconds = self.retention_seconds?;
+        let cutoff = now_micros.saturating_sub(i64::try_from(seconds.saturating_mul(1_000_000)).unwrap_or(i64::MAX));
+        Some(u64::try_from(cutoff).unwrap_or(0))
     }
 
     /// True when its credentials may authenticate.

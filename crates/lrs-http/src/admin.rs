@@ -26,6 +26,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/{key}/rotate", web::post().to(rotate_credential))
             .route("/credentials/{key}", web::delete().to(revoke_credential))
             .route("/tenants/{id}/forget", web::post().to(forget_agent))
+            .route("/tenants/{id}/retention", web::put().to(set_retention))
+            .route("/retention/apply", web::post().to(apply_retention))
             .route("/audit", web::get().to(audit)),
     );
 }
@@ -186,6 +188,28 @@ async fn revoke_credential(
 ) -> Result<HttpResponse, ApiError> {
     operator(&req, &state)?.revoke_credential(&path).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retention {
+    seconds: Option<u64>,
+}
+
+async fn set_retention(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let retention: Retention = json_body(&body)?;
+    Ok(HttpResponse::Ok().json(admin.set_retention(&tenant_id(&path)?, retention.seconds).await?))
+}
+
+async fn apply_retention(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let applied = operator(&req, &state)?.apply_retention().await?;
+    Ok(HttpResponse::Ok().json(json!({ "tenants": applied })))
 }
 
 #[derive(Deserialize)]

@@ -61,6 +61,21 @@ enum TenantCommand {
         #[arg(long)]
         requests_per_second: Option<u32>,
     },
+    /// Set (or clear) how long a tenant's statements are kept.
+    Retention {
+        /// Tenant id.
+        id: String,
+        /// Seconds (omit to keep statements for ever).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Forget an agent of a tenant (erasure): its statements, documents and names.
+    Forget {
+        /// Tenant id.
+        id: String,
+        /// The agent, as JSON (e.g. '{"mbox":"mailto:a@example.com"}').
+        agent: String,
+    },
     /// Delete a tenant for good.
     Delete {
         /// Tenant id.
@@ -120,6 +135,13 @@ pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
             Some(json!({"requests_per_second": requests_per_second})),
         ),
         AdminCommand::Tenants(TenantCommand::Delete { id }) => (Method::DELETE, format!("/admin/tenants/{id}"), None),
+        AdminCommand::Tenants(TenantCommand::Retention { id, seconds }) => {
+            (Method::PUT, format!("/admin/tenants/{id}/retention"), Some(json!({"seconds": seconds})))
+        }
+        AdminCommand::Tenants(TenantCommand::Forget { id, agent }) => {
+            let agent: Value = serde_json::from_str(&agent).map_err(|e| anyhow::anyhow!("agent is not JSON: {e}"))?;
+            (Method::POST, format!("/admin/tenants/{id}/forget"), Some(json!({"agent": agent})))
+        }
         AdminCommand::Credentials(CredentialCommand::Issue { tenant, scopes, expires_at }) => (
             Method::POST,
             format!("/admin/tenants/{tenant}/credentials"),

@@ -71,6 +71,24 @@ fn jwt_verifier(settings: &Settings) -> anyhow::Result<Option<lrs_core::JwtVerif
     Ok(Some(lrs_core::JwtVerifier::new(secret.map(str::as_bytes), pem.as_deref()).map_err(anyhow::Error::msg)?))
 }
 
+/// Applies every tenant's retention now and then (statements past it are
+/// already hidden from answers; this removes them from the tables).
+fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
+    if every_seconds == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds));
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            if let Err(error) = admin.apply_retention().await {
+                tracing::warn!(%error, "retention sweep failed");
+            }
+        }
+    });
+}
+
 /// The key vault of erasure: a file of its own beside the embedded store
 /// (replay never touches it), or the vault table of ScyllaDB.
 pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<lrs_core::vault::KeyVault> {
@@ -179,6 +197,9 @@ impl Application {
                 None => admin,
             }
         });
+        if let (Some(admin), true) = (&admin, settings.has(Role::Projector)) {
+            spawn_retention_sweeper(admin.clone(), settings.retention_sweep_seconds);
+        }
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
         let state = lrs_http::AppState { gateway, query, auth, health: Some(health), admin, operator_token };

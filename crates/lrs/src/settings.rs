@@ -100,6 +100,9 @@ pub(crate) struct Settings {
     /// Replication of the keyspace that `lrs migrate` creates: simple:N or network:dc1=N,dc2=M.
     #[arg(long, env = "LRS_SCYLLA_REPLICATION", default_value = "simple:1")]
     pub(crate) scylla_replication: String,
+    /// How often the projector process removes statements past their tenant's retention (0: never).
+    #[arg(long, env = "LRS_RETENTION_SWEEP_SECONDS", default_value_t = 3600)]
+    pub(crate) retention_sweep_seconds: u64,
     /// The operator token that guards /admin (unset: the operator API is off).
     #[arg(long, env = "LRS_OPERATOR_TOKEN", hide_env_values = true)]
     pub(crate) operator_token: Option<Secret>,

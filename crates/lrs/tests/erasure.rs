@@ -141,3 +141,38 @@ fn a_forgotten_agent_is_gone_from_every_answer_also_after_a_replay() {
     assert_eq!(kept["actor"]["mbox"], "mailto:keep-me@example.com", "what was kept replays");
     let _ = KEY;
 }
+
+#[test]
+fn statements_past_the_tenant_retention_leave_answers_and_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = start(dir.path());
+    let admin = |method: Method, path: &str, body: Value| {
+        let response = lrs.client.request(method, lrs.url(path)).bearer_auth(OPERATOR).json(&body).send().unwrap();
+        let code = response.status().as_u16();
+        assert!((200..300).contains(&code), "{path}: {code} {}", response.text().unwrap_or_default());
+    };
+    let post = || {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = json!({"id": id, "actor": {"mbox": "mailto:old@example.com"}, "verb": {"id": "http://example.com/v"},
+                          "object": {"id": "http://example.com/a"}});
+        assert_eq!(status(&lrs, Method::POST, "/xapi/statements", Some(&body)).0, 200);
+        id
+    };
+    let old = post();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    admin(Method::PUT, "/admin/tenants/default/retention", json!({"seconds": 2}));
+    let fresh = post();
+    let (code, _) = status(&lrs, Method::GET, &format!("/xapi/statements?statementId={old}"), None);
+    assert_eq!(code, 404, "a statement past retention leaves the answers at once");
+    let (_, page) = status(&lrs, Method::GET, "/xapi/statements", None);
+    let ids: Vec<&str> = page["statements"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [fresh.as_str()]);
+
+    // The sweep removes it from the tables: lifting the retention does not bring it back.
+    admin(Method::POST, "/admin/retention/apply", json!({}));
+    admin(Method::PUT, "/admin/tenants/default/retention", json!({"seconds": null}));
+    let (code, _) = status(&lrs, Method::GET, &format!("/xapi/statements?statementId={old}"), None);
+    assert_eq!(code, 404, "the swept statement is gone from the tables");
+    let (code, _) = status(&lrs, Method::GET, &format!("/xapi/statements?statementId={fresh}"), None);
+    assert_eq!(code, 200, "a statement within retention stays");
+}

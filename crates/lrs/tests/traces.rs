@@ -210,7 +210,7 @@ fn one_post_on_lrs_serve_has_one_trace_through_gateway_and_projector() {
     let spans = receiver.spans();
     let in_trace: Vec<&ExportedSpan> = spans.iter().filter(|s| s.trace_id == trace).collect();
     assert!(
-        in_trace.iter().any(|s| s.name == "http_request"
+        in_trace.iter().any(|s| s.name == "POST /xapi/statements"
             && s.attributes.get("http.response.status_code").map(String::as_str) == Some("200")),
         "the server span is in the trace: {in_trace:#?}"
     );
