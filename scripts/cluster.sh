@@ -7,6 +7,7 @@
 #   scripts/cluster.sh down   stop everything
 #
 # Environment: ROUTER_PORT (8090), BROKER_PORT (19092), CLUSTER_DIR (.cluster),
+# CLUSTER_PROFILE (release; `debug` reuses the debug build),
 # LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET (generated when unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +43,9 @@ up() {
   down >/dev/null 2>&1 || true
   mkdir -p "$DIR"
   ensure_nginx
-  cargo build --release -p lrs >&2
-  local lrs=$PWD/target/release/lrs
+  local profile=${CLUSTER_PROFILE:-release}
+  if [ "$profile" = release ]; then cargo build --release -p lrs >&2; else cargo build -p lrs >&2; fi
+  local lrs=$PWD/target/$profile/lrs
   export LRS_BOOTSTRAP_KEY=${LRS_BOOTSTRAP_KEY:-cluster-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   export LRS_BOOTSTRAP_SECRET=${LRS_BOOTSTRAP_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   export LRS_LOG_BACKEND=kafka LRS_KAFKA_BROKERS=127.0.0.1:$BROKER_PORT LRS_KAFKA_TOPIC_PREFIX=lrs
