@@ -46,9 +46,13 @@ start() {
 }
 
 stop() {
-  local dir=$1
+  local dir=$1 pid
   if [ -f "$dir/tansu.pid" ]; then
-    kill "$(cat "$dir/tansu.pid")" 2>/dev/null || true
+    pid=$(cat "$dir/tansu.pid")
+    kill "$pid" 2>/dev/null || true
+    # Wait until it has exited and freed its port, so a restart can bind it.
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$dir/tansu.pid"
   fi
 }

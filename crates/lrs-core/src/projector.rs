@@ -80,7 +80,28 @@ impl Projector {
 
     /// Applies the log until `shutdown` turns true; returns after the batch in
     /// progress is written.
+    ///
+    /// A log or store that fails (a broker restarting, a store node away) is
+    /// retried with a growing pause; the projector resumes from the position
+    /// it last wrote, so nothing is lost or applied twice.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.run_until_error(&mut shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    warn!(%error, partition = self.partition, retry_in_ms = pause.as_millis() as u64, "projector step failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn run_until_error(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
         let mut next = self.position().await?;
         let mut last_applied_micros = None;
         loop {

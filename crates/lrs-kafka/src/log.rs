@@ -12,7 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaSetupError;
@@ -116,7 +116,7 @@ impl KafkaSettings {
 pub struct KafkaLog {
     settings: KafkaSettings,
     topic: String,
-    producer: FutureProducer,
+    producer: Arc<std::sync::RwLock<FutureProducer>>,
     metadata: Arc<BaseConsumer>,
     partitions: u32,
     readers: Arc<Mutex<HashMap<u32, Arc<Mutex<PartitionReader>>>>>,
@@ -143,6 +143,7 @@ impl KafkaLog {
                 .await
                 .map_err(|_| KafkaSetupError::NoPartitions(settings.events_topic()))??
         };
+        let producer = Arc::new(std::sync::RwLock::new(producer));
         Ok(Self { settings, topic, producer, metadata, partitions, readers: Arc::default() })
     }
 
@@ -155,6 +156,21 @@ impl KafkaLog {
         let reader = Arc::new(Mutex::new(PartitionReader { consumer, next: None }));
         readers.insert(partition, reader.clone());
         Ok(reader)
+    }
+
+    /// Replaces a producer whose write failed with a new one (a new producer id
+    /// at the next send): a write that failed was answered 503 and its retry
+    /// is safe, and a broker that lost its producer state while it was down
+    /// then never sees the old producer id again.
+    fn renew_producer(&self, failed: &FutureProducer) {
+        let mut current = self.producer.write().expect("producer lock");
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return; // another request renewed it already
+        }
+        match self.settings.producer() {
+            Ok(fresh) => *current = fresh,
+            Err(error) => tracing::warn!(%error, "cannot create a new Kafka producer"),
+        }
     }
 
     /// Records the projector's position in the consumer group (asynchronously),
@@ -249,12 +265,14 @@ impl EventLog for KafkaLog {
             headers = headers.insert(Header { key: name, value: Some(value.as_bytes()) });
         }
         let record = FutureRecord::to(&self.topic).key(key).payload(&payload).headers(headers);
-        let delivery = self
-            .producer
-            .send(record, self.settings.delivery_timeout)
-            .await
-            .map_err(|(error, _)| LogError::Unavailable(error.to_string()))?;
-        Ok((delivery.partition as u32, delivery.offset as u64))
+        let producer = self.producer.read().expect("producer lock").clone();
+        match producer.send(record, self.settings.delivery_timeout).await {
+            Ok(delivery) => Ok((delivery.partition as u32, delivery.offset as u64)),
+            Err((error, _)) => {
+                self.renew_producer(&producer);
+                Err(LogError::Unavailable(error.to_string()))
+            }
+        }
     }
 
     async fn read(&self, partition: u32, from: u64, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError> {

@@ -117,3 +117,50 @@ impl lrs_core::trace::Propagation for W3cPropagation {
         carrier.into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lrs_core::trace::Propagation;
+
+    /// Runs `body` under a subscriber with the OpenTelemetry layer (no exporter).
+    fn with_otel_layer<T>(body: impl FnOnce() -> T) -> T {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, body)
+    }
+
+    fn traceparent(context: &[(String, String)]) -> String {
+        context.iter().find(|(name, _)| name == "traceparent").map(|(_, value)| value.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_carried_context_becomes_the_parent_and_the_child_carries_its_trace() {
+        let carrier = HashMap::from([(
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        )]);
+        let injected = with_otel_layer(|| {
+            let span = tracing::info_span!("child");
+            W3cPropagation.set_parent(&span, &carrier);
+            W3cPropagation.inject(&span)
+        });
+        let traceparent = traceparent(&injected);
+        assert!(traceparent.starts_with("00-0af7651916cd43dd8448eb211c80319c-"), "{traceparent}");
+        assert!(!traceparent.contains("b7ad6b7169203331"), "the child has its own span id: {traceparent}");
+    }
+
+    #[test]
+    fn a_span_without_a_carried_context_starts_a_new_trace() {
+        let (first, second) = with_otel_layer(|| {
+            let empty = HashMap::new();
+            let first = tracing::info_span!("first");
+            W3cPropagation.set_parent(&first, &empty);
+            let second = tracing::info_span!("second");
+            (traceparent(&W3cPropagation.inject(&first)), traceparent(&W3cPropagation.inject(&second)))
+        });
+        assert_eq!(first.len(), 55, "{first}");
+        assert_ne!(first[3..35], second[3..35], "two roots, two traces");
+    }
+}

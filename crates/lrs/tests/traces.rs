@@ -154,11 +154,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn otlp_env(receiver: &Receiver) -> Vec<(String, String)> {
-    vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint.clone()),
-        ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
-    ]
+/// The export settings: `variable` (OTEL_EXPORTER_OTLP_ENDPOINT or
+/// LRS_OTLP_ENDPOINT) names the receiver; batches leave every 100 ms.
+fn otlp_env(variable: &str, receiver: &Receiver) -> Vec<(String, String)> {
+    vec![(variable.to_owned(), receiver.endpoint.clone()), ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned())]
 }
 
 fn args(words: &[&str]) -> Vec<String> {
@@ -202,7 +201,7 @@ fn one_post_on_lrs_serve_has_one_trace_through_gateway_and_projector() {
     let dir = tempfile::tempdir().unwrap();
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let words = ["serve", "--listen", "127.0.0.1:0", "--data-dir"];
-    let lrs = Lrs::start_with(&args(&words), dir.path(), &secret, &otlp_env(&receiver));
+    let lrs = Lrs::start_with(&args(&words), dir.path(), &secret, &otlp_env("LRS_OTLP_ENDPOINT", &receiver));
 
     // Without a client context the server span starts a new trace.
     post_one(&lrs, None);
@@ -239,7 +238,16 @@ fn one_post_on_lrs_serve_has_one_trace_through_gateway_and_projector() {
 #[test]
 fn without_an_endpoint_nothing_is_exported_and_writes_work() {
     let receiver = Receiver::start();
-    let lrs = Lrs::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    // Empty is unset, whatever the environment of the test run holds.
+    let unset: Vec<(String, String)> =
+        ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "LRS_OTLP_ENDPOINT"]
+            .iter()
+            .map(|name| (name.to_string(), String::new()))
+            .collect();
+    let words = ["serve", "--listen", "127.0.0.1:0", "--data-dir"];
+    let lrs = Lrs::start_with(&args(&words), dir.path(), &secret, &unset);
     post_one(&lrs, Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
     assert!(!lrs.stderr().contains("exporting traces"), "stderr:\n{}", lrs.stderr());
     assert!(receiver.spans().is_empty());
@@ -268,7 +276,7 @@ fn one_post_through_kafka_has_one_trace_across_gateway_and_projector_processes()
     .iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))
     .collect();
-    env.extend(otlp_env(&receiver));
+    env.extend(otlp_env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver));
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let store_dir = tempfile::tempdir().unwrap();
     let words = ["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"];
