@@ -6,6 +6,7 @@
 
 mod admin_cli;
 mod app;
+mod bench;
 mod bootstrap;
 mod replay;
 mod settings;
@@ -44,6 +45,8 @@ enum Command {
     Migrate(Settings),
     /// Administer tenants and credentials through the operator API.
     Admin(admin_cli::AdminArgs),
+    /// Load-test an xAPI endpoint: ingest, then each kind of GET.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(settings) => return runtime.block_on(replay::run(settings)),
         Command::Migrate(settings) => return runtime.block_on(app::migrate(&settings)),
         Command::Admin(args) => return admin_cli::run(args),
+        Command::Bench(args) => return runtime.block_on(bench::run(args)),
     };
     let settings = match roles {
         Some(roles) => settings.with_roles(roles),
@@ -89,6 +93,7 @@ fn service_name(command: &Command) -> String {
         Command::Replay(_) => "replay".to_owned(),
         Command::Migrate(_) => "migrate".to_owned(),
         Command::Admin(_) => "admin".to_owned(),
+        Command::Bench(_) => "bench".to_owned(),
     };
     format!("lrs-{suffix}")
 }

@@ -1,0 +1,238 @@
+//! `lrs bench`: a load generator for any xAPI endpoint. It makes realistic
+//! statements from a fixed seed (many actors, verbs, activities with
+//! definitions, contexts with registrations and parents, results with scores
+//! and durations), posts them in batches at a set concurrency, then times each
+//! kind of GET, and reports throughput and latency percentiles (also as JSON).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// Settings of `lrs bench`.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// xAPI endpoint, e.g. http://127.0.0.1:8080/xapi.
+    #[arg(long, env = "LRS_BENCH_ENDPOINT")]
+    endpoint: String,
+    /// Basic auth key.
+    #[arg(long, env = "LRS_BENCH_KEY")]
+    key: String,
+    /// Basic auth secret.
+    #[arg(long, env = "LRS_BENCH_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Statements to post.
+    #[arg(long, default_value_t = 20_000)]
+    statements: usize,
+    /// Statements per POST.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// GETs per query kind.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// xAPI version header to send.
+    #[arg(long, default_value = "1.0.3")]
+    version: String,
+    /// Write the results as JSON to this file too.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+const ACTORS: usize = 1_000;
+const VERBS: usize = 20;
+const ACTIVITIES: usize = 500;
+const REGISTRATIONS: usize = 200;
+
+fn registration(index: usize) -> String {
+    format!("00000000-0000-4000-8000-{index:012}")
+}
+
+/// The statement number `n` of the seeded data set.
+fn statement(rng: &mut StdRng) -> Value {
+    let actor = rng.gen_range(0..ACTORS);
+    let verb = rng.gen_range(0..VERBS);
+    let activity = rng.gen_range(0..ACTIVITIES);
+    let course = activity / 50;
+    json!({
+        "actor": {"objectType": "Agent", "name": format!("Learner {actor}"), "mbox": format!("mailto:learner{actor}@example.com")},
+        "verb": {"id": format!("http://example.com/verbs/v{verb}"), "display": {"en-US": format!("verb {verb}")}},
+        "object": {"id": format!("http://example.com/activities/a{activity}"), "definition": {
+            "name": {"en-US": format!("Activity {activity}")},
+            "type": "http://adlnet.gov/expapi/activities/assessment"}},
+        "result": {"score": {"scaled": rng.gen_range(0.0..1.0_f64)}, "success": rng.gen_bool(0.7),
+                   "completion": true, "duration": format!("PT{}M{}S", rng.gen_range(0..60), rng.gen_range(0..60))},
+        "context": {"registration": registration(rng.gen_range(0..REGISTRATIONS)),
+                    "contextActivities": {"parent": [{"id": format!("http://example.com/courses/c{course}")}]},
+                    "instructor": {"mbox": format!("mailto:teacher{}@example.com", course)}},
+    })
+}
+
+/// Latency percentiles of a set of requests.
+fn summary(name: &str, mut latencies: Vec<Duration>, items: usize, wall: Duration, errors: usize) -> Value {
+    latencies.sort();
+    let pick = |q: f64| {
+        let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+        latencies.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    json!({
+        "kind": name, "requests": latencies.len(), "errors": errors, "items": items,
+        "wall_seconds": wall.as_secs_f64(), "items_per_second": items as f64 / wall.as_secs_f64().max(1e-9),
+        "p50_ms": pick(0.50), "p90_ms": pick(0.90), "p99_ms": pick(0.99), "max_ms": pick(1.0),
+    })
+}
+
+/// Runs `requests` (each returning how many items it carried) `concurrency` at a time.
+async fn drive(
+    requests: Vec<reqwest::RequestBuilder>,
+    items_each: usize,
+    concurrency: usize,
+    bar: &indicatif::ProgressBar,
+) -> (Vec<Duration>, usize, usize, Duration) {
+    let queue = Arc::new(Mutex::new(requests));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (queue, latencies, errors, bar) = (queue.clone(), latencies.clone(), errors.clone(), bar.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Some(request) = queue.lock().await.pop() else { break };
+                    let sent = Instant::now();
+                    let ok = matches!(request.send().await, Ok(response) if response.status().is_success());
+                    latencies.lock().await.push(sent.elapsed());
+                    if !ok {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    bar.inc(1);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let wall = started.elapsed();
+    let latencies = std::mem::take(&mut *latencies.lock().await);
+    let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
+    let items = (latencies.len() - errors) * items_each;
+    (latencies, items, errors, wall)
+}
+
+/// Runs the benchmark and prints its results.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let base = args.endpoint.trim_end_matches('/').to_owned();
+    let request = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .basic_auth(&args.key, Some(&args.secret))
+            .header("X-Experience-API-Version", &args.version)
+    };
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let batches: Vec<Value> = (0..args.statements.div_ceil(args.batch))
+        .map(|_| Value::Array((0..args.batch).map(|_| statement(&mut rng)).collect()))
+        .collect();
+    let mut results = Vec::new();
+
+    let bar = indicatif::ProgressBar::new(batches.len() as u64);
+    bar.set_message("ingest");
+    let posts = batches.iter().map(|batch| request(reqwest::Method::POST, "/statements").json(batch)).collect();
+    let (latencies, items, errors, wall) = drive(posts, args.batch, args.concurrency, &bar).await;
+    bar.finish_and_clear();
+    results.push(summary(&format!("ingest (batches of {})", args.batch), latencies, items, wall, errors));
+
+    let enc = |text: &str| serde_urlencoded::to_string([("x", text)]).unwrap_or_default()[2..].to_owned();
+    let mut kinds: Vec<(&str, Box<dyn Fn(&mut StdRng) -> String>)> = vec![
+        (
+            "by verb",
+            Box::new(|r| {
+                format!(
+                    "/statements?limit=100&verb={}",
+                    enc(&format!("http://example.com/verbs/v{}", r.gen_range(0..VERBS)))
+                )
+            }),
+        ),
+        (
+            "by agent",
+            Box::new(|r| {
+                format!(
+                    "/statements?limit=100&agent={}",
+                    enc(&format!(r#"{{"mbox":"mailto:learner{}@example.com"}}"#, r.gen_range(0..ACTORS)))
+                )
+            }),
+        ),
+        (
+            "by activity",
+            Box::new(|r| {
+                format!(
+                    "/statements?limit=100&activity={}",
+                    enc(&format!("http://example.com/activities/a{}", r.gen_range(0..ACTIVITIES)))
+                )
+            }),
+        ),
+        (
+            "by registration",
+            Box::new(|r| format!("/statements?limit=100&registration={}", registration(r.gen_range(0..REGISTRATIONS)))),
+        ),
+        (
+            "related_agents",
+            Box::new(|r| {
+                format!(
+                    "/statements?limit=100&related_agents=true&agent={}",
+                    enc(&format!(r#"{{"mbox":"mailto:teacher{}@example.com"}}"#, r.gen_range(0..10)))
+                )
+            }),
+        ),
+        (
+            "related_activities",
+            Box::new(|r| {
+                format!(
+                    "/statements?limit=100&related_activities=true&activity={}",
+                    enc(&format!("http://example.com/courses/c{}", r.gen_range(0..10)))
+                )
+            }),
+        ),
+        ("newest 100", Box::new(|_| "/statements?limit=100".to_owned())),
+    ];
+    for (name, path) in kinds.drain(..) {
+        let bar = indicatif::ProgressBar::new(args.queries as u64);
+        let gets = (0..args.queries).map(|_| request(reqwest::Method::GET, &path(&mut rng))).collect();
+        let (latencies, items, errors, wall) = drive(gets, 1, args.concurrency, &bar).await;
+        bar.finish_and_clear();
+        results.push(summary(name, latencies, items, wall, errors));
+    }
+
+    println!(
+        "{:<28} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9}",
+        "kind", "requests", "errors", "per second", "p50 ms", "p99 ms", "max ms"
+    );
+    for result in &results {
+        println!(
+            "{:<28} {:>8} {:>7} {:>12.0} {:>9.2} {:>9.2} {:>9.2}",
+            result["kind"].as_str().unwrap_or(""),
+            result["requests"],
+            result["errors"],
+            result["items_per_second"].as_f64().unwrap_or(0.0),
+            result["p50_ms"].as_f64().unwrap_or(0.0),
+            result["p99_ms"].as_f64().unwrap_or(0.0),
+            result["max_ms"].as_f64().unwrap_or(0.0),
+        );
+    }
+    if let Some(path) = args.json {
+        let report = json!({"endpoint": base, "statements": args.statements, "batch": args.batch,
+                            "concurrency": args.concurrency, "seed": args.seed, "results": results});
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(())
+}
