@@ -48,6 +48,9 @@ pub(crate) struct BenchArgs {
     json: Option<std::path::PathBuf>,
 }
 
+/// Makes the path of one GET of a kind from the seeded generator.
+type QueryPath = Box<dyn Fn(&mut StdRng) -> String>;
+
 const ACTORS: usize = 1_000;
 const VERBS: usize = 20;
 const ACTIVITIES: usize = 500;
@@ -57,7 +60,7 @@ fn registration(index: usize) -> String {
     format!("00000000-0000-4000-8000-{index:012}")
 }
 
-/// The statement number `n` of the seeded data set.
+/// The next statement of the seeded data set.
 fn statement(rng: &mut StdRng) -> Value {
     let actor = rng.gen_range(0..ACTORS);
     let verb = rng.gen_range(0..VERBS);
@@ -153,7 +156,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     results.push(summary(&format!("ingest (batches of {})", args.batch), latencies, items, wall, errors));
 
     let enc = |text: &str| serde_urlencoded::to_string([("x", text)]).unwrap_or_default()[2..].to_owned();
-    let mut kinds: Vec<(&str, Box<dyn Fn(&mut StdRng) -> String>)> = vec![
+    let mut kinds: Vec<(&str, QueryPath)> = vec![
         (
             "by verb",
             Box::new(|r| {
