@@ -49,7 +49,7 @@ pub(crate) struct BenchArgs {
 }
 
 /// Makes the path of one GET of a kind from the seeded generator.
-type QueryPath = Box<dyn Fn(&mut StdRng) -> String>;
+type QueryPath<'a> = Box<dyn Fn(&mut StdRng) -> String + 'a>;
 
 const ACTORS: usize = 1_000;
 const VERBS: usize = 20;
