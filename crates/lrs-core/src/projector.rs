@@ -130,12 +130,8 @@ impl Projector {
         }
     }
 
-    /// Applies the log up to its current end and returns; for replay and tests.
-    pub async fn catch_up(&self) -> Result<(), ProjectorError> {
-        self.catch_up_with(|_| {}).await
-    }
-
-    /// Like `catch_up`, telling `progress` the next position after each batch.
+    /// Applies the log up to its current end and returns (replay), telling
+    /// `progress` the next position after each batch.
     pub async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<(), ProjectorError> {
         let end = self.log.end_offset(self.partition).await?;
         let mut next = self.position().await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lrs_core::log::{EventLog, LogError, LogRecord};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::EmbeddedError;
@@ -86,18 +86,6 @@ impl EmbeddedLog {
             });
         }
         Ok(records)
-    }
-
-    /// Number of records in the log.
-    pub fn len(&self) -> Result<u64, LogError> {
-        let read = self.db.begin_read().map_err(|e| LogError::Storage(e.to_string()))?;
-        let table = read.open_table(RECORDS).map_err(|e| LogError::Storage(e.to_string()))?;
-        table.len().map_err(|e| LogError::Storage(e.to_string()))
-    }
-
-    /// True when the log holds no record.
-    pub fn is_empty(&self) -> Result<bool, LogError> {
-        Ok(self.len()? == 0)
     }
 }
 
