@@ -28,12 +28,20 @@ impl KafkaVerdicts {
         Ok(Self { producer: settings.producer()?, topic: settings.verdicts_topic() })
     }
 
-    /// Listens to the verdicts topic from its end and hands every verdict to
-    /// `bus`, on a thread of its own, until `bus`'s process exits.
+    /// Listens to the verdicts topic from its current end and hands every
+    /// verdict to `bus`, on a thread of its own, until `bus`'s process exits.
+    ///
+    /// The end is read from the broker before this returns and assigned as a
+    /// concrete offset: with `Offset::End` librdkafka resolves the end only at
+    /// its first fetch, and a verdict published before that fetch (the first
+    /// request after start-up, on a slow machine) would be missed and its
+    /// request answered 503.
     pub fn listen(settings: &KafkaSettings, bus: VerdictBus) -> Result<(), KafkaSetupError> {
         let consumer: BaseConsumer = settings.consumer(&format!("lrs-gateway-{}", Uuid::new_v4()))?;
+        let topic = settings.verdicts_topic();
+        let (_, end) = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10))?;
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&settings.verdicts_topic(), 0, Offset::End)?;
+        list.add_partition_offset(&topic, 0, Offset::Offset(end))?;
         consumer.assign(&list)?;
         std::thread::Builder::new()
             .name("lrs-verdicts".into())

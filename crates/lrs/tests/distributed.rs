@@ -198,6 +198,8 @@ fn a_gateway_answers_503_while_the_broker_is_down_and_recovers_by_itself() {
     let gateway = gateway(&PathBuf::from("unused"), &secret, &env);
     let verb = unique_verb();
     let post = |id: &str| gateway.post(&statement(id, &verb)).0;
+    common::wait_for_readyz(&query, 200);
+    common::wait_for_readyz(&gateway, 200);
     assert_eq!(post(&uuid::Uuid::new_v4().to_string()), 200, "a write with the broker up");
 
     broker_command("stop", 0, broker_dir.path());

@@ -268,19 +268,6 @@ fn broker_command(action: &str, port: u16, dir: &Path) {
     assert!(status.success(), "kafka-broker.sh {action} failed");
 }
 
-/// Polls `/readyz` until it answers `want`; returns the last body.
-fn wait_for_readyz(lrs: &Lrs, want: u16) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, _, body) = common::send(lrs.bare(Method::GET, "/readyz"));
-        if status == want {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "/readyz never answered {want}; last {status} {body}");
-        thread::sleep(Duration::from_millis(300));
-    }
-}
-
 #[test]
 fn readyz_turns_503_while_the_broker_is_down_and_200_when_it_returns() {
     if !tansu_installed() {
@@ -311,16 +298,16 @@ fn readyz_turns_503_while_the_broker_is_down_and_200_when_it_returns() {
     let words = ["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"];
     let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     let lrs = Lrs::start_with(&args, store_dir.path(), &secret, &env);
-    wait_for_readyz(&lrs, 200);
+    common::wait_for_readyz(&lrs, 200);
 
     broker_command("stop", 0, broker_dir.path());
-    let body = wait_for_readyz(&lrs, 503);
+    let body = common::wait_for_readyz(&lrs, 503);
     assert_eq!(body["status"], "unready");
     let log = body["checks"].as_array().unwrap().iter().find(|check| check["name"] == "log").unwrap().clone();
     assert_eq!(log["ok"], false, "{body}");
     assert!(log["error"].is_string(), "{body}");
 
     broker_command("start", port, broker_dir.path());
-    let body = wait_for_readyz(&lrs, 200);
+    let body = common::wait_for_readyz(&lrs, 200);
     assert_eq!(body["status"], "ready");
 }

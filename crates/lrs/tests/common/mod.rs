@@ -251,6 +251,19 @@ impl Drop for Lrs {
 
 /// Sends a request and returns status, headers and the body parsed as JSON
 /// (a body that is not JSON comes back as a JSON string holding the raw text).
+/// Polls `/readyz` until it answers `want` (within a minute); returns the last body.
+pub(crate) fn wait_for_readyz(lrs: &Lrs, want: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _, body) = send(lrs.bare(Method::GET, "/readyz"));
+        if status == want {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/readyz never answered {want}; last {status} {body}");
+        thread::sleep(Duration::from_millis(300));
+    }
+}
+
 pub(crate) fn send(request: RequestBuilder) -> (u16, HeaderMap, Value) {
     let response = request.send().expect("request failed");
     read(response)
