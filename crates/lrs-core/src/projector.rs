@@ -174,7 +174,7 @@ impl Projector {
             (last.offset + 1).to_be_bytes().to_vec(),
         );
         step.flush_tenant_meta();
-        metrics::timed_store_write(self.store.write(step.batch)).await?;
+        metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
         metrics::batch_applied(self.partition, records.len(), started);
         debug!(next = last.offset + 1, "projected batch");
         if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
@@ -215,8 +215,10 @@ struct Step<'a> {
     statements: HashMap<(TenantId, Uuid), Option<StatementRow>>,
     tenants: HashMap<TenantId, TenantMeta>,
     documents: HashMap<(Vec<u8>, Vec<u8>), Option<Document>>,
-    activities: HashMap<(TenantId, String), serde_json::Value>,
-    agents: HashMap<(TenantId, String), Vec<String>>,
+    /// Canonical activities read or changed in this step, and whether changed.
+    activities: HashMap<(TenantId, String), (serde_json::Value, bool)>,
+    /// Names known of agents read or changed in this step, and whether changed.
+    agents: HashMap<(TenantId, String), (Vec<String>, bool)>,
     admin_written: std::collections::HashSet<(Table, Vec<u8>)>,
 }
 
@@ -298,13 +300,17 @@ impl<'a> Step<'a> {
         for (tenant, meta) in std::mem::take(&mut self.tenants) {
             self.batch.put(Table::Meta, tenant_meta_partition(&tenant), Vec::new(), meta.encode());
         }
-        for ((tenant, id), activity) in std::mem::take(&mut self.activities) {
-            let value = serde_json::to_vec(&activity).expect("json");
-            self.batch.put(Table::Activities, activity_partition(&tenant, &id), Vec::new(), value);
+        for ((tenant, id), (activity, changed)) in std::mem::take(&mut self.activities) {
+            if changed {
+                let value = serde_json::to_vec(&activity).expect("json");
+                self.batch.put(Table::Activities, activity_partition(&tenant, &id), Vec::new(), value);
+            }
         }
-        for ((tenant, key), names) in std::mem::take(&mut self.agents) {
-            let value = serde_json::to_vec(&serde_json::json!({ "names": names })).expect("json");
-            self.batch.put(Table::Agents, agent_partition(&tenant, &key), Vec::new(), value);
+        for ((tenant, key), (names, changed)) in std::mem::take(&mut self.agents) {
+            if changed {
+                let value = serde_json::to_vec(&serde_json::json!({ "names": names })).expect("json");
+                self.batch.put(Table::Agents, agent_partition(&tenant, &key), Vec::new(), value);
+            }
         }
     }
 
@@ -396,14 +402,14 @@ impl<'a> Step<'a> {
             let key = (tenant.clone(), id.to_owned());
             if !self.activities.contains_key(&key) {
                 let stored = self.store.get(Table::Activities, &activity_partition(tenant, id), &[]).await?;
-                let known = stored
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .unwrap_or_else(|| serde_json::json!({ "objectType": "Activity", "id": id }));
-                self.activities.insert(key.clone(), known);
+                let known = stored.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+                let new = known.is_none();
+                let known = known.unwrap_or_else(|| serde_json::json!({ "objectType": "Activity", "id": id }));
+                self.activities.insert(key.clone(), (known, new));
             }
             if let Some(definition) = activity.get("definition") {
-                let known = self.activities.get_mut(&key).expect("inserted above");
-                merge_definition(known, definition);
+                let (known, changed) = self.activities.get_mut(&key).expect("inserted above");
+                *changed |= merge_definition(known, definition);
             }
         }
         for agent in agent_objects(statement.value()) {
@@ -411,16 +417,17 @@ impl<'a> Step<'a> {
             let map_key = (tenant.clone(), key.as_str().to_owned());
             if !self.agents.contains_key(&map_key) {
                 let stored = self.store.get(Table::Agents, &agent_partition(tenant, key.as_str()), &[]).await?;
-                let names = stored
+                let names: Option<Vec<String>> = stored
                     .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                    .and_then(|v| serde_json::from_value(v["names"].clone()).ok())
-                    .unwrap_or_default();
-                self.agents.insert(map_key.clone(), names);
+                    .and_then(|mut v| serde_json::from_value(v["names"].take()).ok());
+                let new = names.is_none();
+                self.agents.insert(map_key.clone(), (names.unwrap_or_default(), new));
             }
             if let Some(name) = agent.get("name").and_then(serde_json::Value::as_str) {
-                let names = self.agents.get_mut(&map_key).expect("inserted above");
+                let (names, changed) = self.agents.get_mut(&map_key).expect("inserted above");
                 if !names.iter().any(|n| n == name) {
                     names.push(name.to_owned());
+                    *changed = true;
                 }
             }
         }
@@ -439,7 +446,7 @@ impl<'a> Step<'a> {
                         None => debug!("skipping a statement whose subject was forgotten"),
                     }
                 }
-                self.store_statements(&event.tenant, &opened, record).await
+                self.store_statements(&event.tenant, opened, record).await
             }
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
@@ -552,7 +559,9 @@ impl<'a> Step<'a> {
 
     async fn apply_plain(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
         match &event.command {
-            Command::StoreStatements { statements } => self.store_statements(&event.tenant, statements, record).await,
+            Command::StoreStatements { statements } => {
+                self.store_statements(&event.tenant, statements.clone(), record).await
+            }
             Command::StoreAttachmentChunk { sha2, offset, content } => {
                 let Some(content) = decode_content(content) else {
                     return Ok(Verdict::Rejected { message: "attachment chunk is not base64".into() });
@@ -607,14 +616,14 @@ impl<'a> Step<'a> {
     async fn store_statements(
         &mut self,
         tenant: &TenantId,
-        statements: &[serde_json::Value],
+        statements: Vec<serde_json::Value>,
         record: &LogRecord,
     ) -> Result<Verdict, StoreError> {
-        let parsed: Vec<Statement> = statements.iter().cloned().map(Statement::from_trusted).collect();
+        let parsed: Vec<Statement> = statements.into_iter().map(Statement::from_trusted).collect();
         let mut ids = Vec::with_capacity(parsed.len());
-        let mut fresh = Vec::with_capacity(parsed.len());
+        let mut fresh = vec![false; parsed.len()];
         let batch_ids: HashMap<Uuid, &Statement> = parsed.iter().filter_map(|s| Some((s.id()?, s))).collect();
-        for statement in &parsed {
+        for (index, statement) in parsed.iter().enumerate() {
             let Some(id) = statement.id() else {
                 return Ok(Verdict::Rejected { message: "statement without id reached the projector".into() });
             };
@@ -651,18 +660,28 @@ impl<'a> Step<'a> {
                     });
                 }
             }
-            fresh.push((id, statement));
+            fresh[index] = true;
         }
+        drop(batch_ids);
 
         let mut meta = self.tenant_meta(tenant).await?;
         let log_time = u64::try_from(record.timestamp_micros).unwrap_or(0);
-        for (id, statement) in fresh {
+        for (statement, id) in parsed.into_iter().zip(&ids).zip(fresh).filter(|(_, fresh)| *fresh).map(|(s, _)| s) {
+            let id = *id;
             let stored = log_time.max(meta.last_stored + 1);
             if meta.last_stored == 0 {
                 meta.first_bucket = bucket_of(stored);
             }
             meta.last_stored = stored;
-            let mut json = statement.value().clone();
+            self.put_indexes(tenant, id, stored, &statement).await?;
+            self.learn_from(tenant, &statement).await?;
+            if let Some(target) = statement.voided_target() {
+                if let Some(mut target_row) = self.statement(tenant, target).await? {
+                    target_row.voided = true;
+                    self.put_statement(tenant, target, target_row);
+                }
+            }
+            let mut json = statement.into_value();
             let stored_text = serde_json::Value::String(xapi::format_timestamp(micros_to_datetime(stored)));
             if json.get("timestamp").is_none() {
                 json["timestamp"] = stored_text.clone();
@@ -671,14 +690,6 @@ impl<'a> Step<'a> {
             let row =
                 StatementRow { voided: false, stored_micros: stored, json: serde_json::to_vec(&json).expect("json") };
             self.put_statement(tenant, id, row);
-            self.put_indexes(tenant, id, stored, statement).await?;
-            self.learn_from(tenant, statement).await?;
-            if let Some(target) = statement.voided_target() {
-                if let Some(mut target_row) = self.statement(tenant, target).await? {
-                    target_row.voided = true;
-                    self.put_statement(tenant, target, target_row);
-                }
-            }
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })
@@ -802,28 +813,37 @@ fn agent_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
 }
 
 /// Merges a newly seen definition into the canonical one: language maps gain
-/// and update entries, other properties take the newest value.
-fn merge_definition(activity: &mut serde_json::Value, definition: &serde_json::Value) {
-    let Some(update) = definition.as_object() else { return };
-    let known = activity
-        .as_object_mut()
-        .expect("activities are objects")
-        .entry("definition")
-        .or_insert_with(|| serde_json::json!({}));
-    let Some(known) = known.as_object_mut() else { return };
+/// and update entries, other properties take the newest value. Returns
+/// whether the canonical definition changed.
+fn merge_definition(activity: &mut serde_json::Value, definition: &serde_json::Value) -> bool {
+    let Some(update) = definition.as_object() else { return false };
+    let Some(activity) = activity.as_object_mut() else { return false };
+    let mut changed = !activity.contains_key("definition");
+    let known = activity.entry("definition").or_insert_with(|| serde_json::json!({}));
+    let Some(known) = known.as_object_mut() else { return changed };
     for (name, value) in update {
         match (name.as_str(), known.get_mut(name), value) {
-            ("name" | "description", Some(serde_json::Value::Object(current)), serde_json::Value::Object(new)) => {
-                current.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (
+                "name" | "description" | "extensions",
+                Some(serde_json::Value::Object(current)),
+                serde_json::Value::Object(new),
+            ) => {
+                for (key, entry) in new {
+                    if current.get(key) != Some(entry) {
+                        current.insert(key.clone(), entry.clone());
+                        changed = true;
+                    }
+                }
             }
-            ("extensions", Some(serde_json::Value::Object(current)), serde_json::Value::Object(new)) => {
-                current.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            _ => {
-                known.insert(name.clone(), value.clone());
+            (_, current, _) => {
+                if current.as_deref() != Some(value) {
+                    known.insert(name.clone(), value.clone());
+                    changed = true;
+                }
             }
         }
     }
+    changed
 }
 
 /// The verdict of a create over an existing record, or a change of a missing one.

@@ -180,6 +180,15 @@ pub trait QueryStore: Send + Sync + 'static {
     /// Applies a batch atomically and durably.
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
 
+    /// Applies a batch of the projector atomically, durably soon: the log
+    /// holds every effect of it and the batch carries its own log position,
+    /// so a crash that loses it only makes the projector apply it again. A
+    /// store may defer the flush to disk (the embedded one does, for a
+    /// bounded time); by default this is [`QueryStore::write`].
+    async fn write_rebuildable(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.write(batch).await
+    }
+
     /// Every row of a table as (partition, clustering, value): for copies and
     /// replay checks, never on a request path.
     async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError>;

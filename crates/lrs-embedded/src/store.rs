@@ -1,20 +1,28 @@
-//! The embedded query-table store: one redb table per query table, keyed by
-//! the length-prefixed partition key followed by the clustering key, so one
-//! partition is one contiguous, ordered key range.
+//! The embedded query-table store: one fjall keyspace per query table, keyed
+//! by the length-prefixed partition key followed by the clustering key, so one
+//! partition is one contiguous, ordered key range. A batch is one fjall write
+//! batch, atomic across keyspaces.
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, TableRow, WriteBatch};
-use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::EmbeddedError;
 
-fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
-    TableDefinition::new(table.name())
-}
+/// How long a projector batch may stay unsynced (see
+/// [`QueryStore::write_rebuildable`]): a crash loses at most this much
+/// projection work, which the projector then applies again from the log (the
+/// batch's position is lost with it, all or nothing).
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Block cache of the store.
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 fn row_key(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + partition.len() + clustering.len());
@@ -31,22 +39,72 @@ fn storage(error: impl std::fmt::Display) -> StoreError {
 /// The on-disk query tables of `lrs serve`.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
+}
+
+/// The database, a keyspace per table, and whether the journal holds writes
+/// not yet synced to disk.
+struct Inner {
+    db: Database,
+    keyspaces: Vec<Keyspace>,
+    unsynced: AtomicBool,
+}
+
+impl Inner {
+    fn keyspace(&self, table: Table) -> &Keyspace {
+        let index = Table::ALL.iter().position(|t| *t == table).expect("every table has a keyspace");
+        &self.keyspaces[index]
+    }
+
+    /// Syncs every earlier write to disk.
+    fn sync(&self) -> Result<(), StoreError> {
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.db.persist(PersistMode::SyncAll).map_err(storage).inspect_err(|_| {
+            self.unsynced.store(true, Ordering::Release);
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.sync() {
+            tracing::warn!(%error, "cannot sync the store on close; the projector will apply the rest again");
+        }
+    }
+}
+
+/// Syncs `inner` every [`FLUSH_INTERVAL`] until the store is dropped.
+fn spawn_syncer(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new().name("lrs-store-sync".into()).spawn(move || loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(error) = inner.sync() {
+            tracing::warn!(%error, "cannot sync the store; will retry");
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the store syncer; projector batches are synced on close only");
+    }
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `path`, creating every table.
+    /// Opens (or creates) the store in the directory `path`, creating every table.
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
-        let open_error =
-            |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source: Box::new(source) };
-        let db =
-            Database::builder().set_cache_size(512 * 1024 * 1024).create(path).map_err(|e| open_error(e.into()))?;
-        let write = db.begin_write().map_err(|e| open_error(e.into()))?;
-        for table in Table::ALL {
-            write.open_table(definition(table)).map_err(|e| open_error(e.into()))?;
-        }
-        write.commit().map_err(|e| open_error(e.into()))?;
-        Ok(Self { db: Arc::new(db) })
+        let open_error = |source: fjall::Error| EmbeddedError::OpenStore {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        };
+        let db = Database::builder(path).cache_size(CACHE_BYTES).open().map_err(open_error)?;
+        let keyspaces = Table::ALL
+            .iter()
+            .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_error)?;
+        let inner = Arc::new(Inner { db, keyspaces, unsynced: AtomicBool::new(false) });
+        spawn_syncer(Arc::downgrade(&inner));
+        Ok(Self { inner })
     }
 
     fn scan_now(
@@ -71,48 +129,58 @@ impl EmbeddedStore {
                 None => Bound::Unbounded,
             },
         };
-        let read = self.db.begin_read().map_err(storage)?;
-        let table = read.open_table(definition(table)).map_err(storage)?;
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_slice(&low), as_slice(&high));
-        let range = table.range::<&[u8]>(bounds).map_err(storage)?;
-        let entries: Box<dyn Iterator<Item = _>> = match order {
-            Order::Ascending => Box::new(range),
-            Order::Descending => Box::new(range.rev()),
+        if empty_range(&low, &high) {
+            return Ok(Vec::new());
+        }
+        let entries = self.inner.keyspace(table).range::<Vec<u8>, _>((low, high));
+        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match order {
+            Order::Ascending => Box::new(entries),
+            Order::Descending => Box::new(entries.rev()),
         };
         let mut rows = Vec::new();
         for entry in entries.take(limit) {
-            let (key, value) = entry.map_err(storage)?;
-            let key = key.value();
+            let (key, value) = entry.into_inner().map_err(storage)?;
             if key.starts_with(&prefix) {
-                rows.push((key[prefix.len()..].to_vec(), value.value().to_vec()));
+                rows.push((key[prefix.len()..].to_vec(), value.to_vec()));
             }
         }
         Ok(rows)
     }
 
-    fn write_now(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let write = self.db.begin_write().map_err(storage)?;
-        for mutation in &batch.mutations {
+    /// Applies `batch` atomically: synced to disk before returning, or (when
+    /// `sync` is false) at the next sync, at most [`FLUSH_INTERVAL`] later.
+    fn write_now(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mode = if sync { Some(PersistMode::SyncAll) } else { None };
+        let mut write = self.inner.db.batch().durability(mode);
+        for mutation in batch.mutations {
             match mutation {
                 Mutation::Put { table, partition, clustering, value } => {
-                    let mut table = write.open_table(definition(*table)).map_err(storage)?;
-                    table.insert(row_key(partition, clustering).as_slice(), value.as_slice()).map_err(storage)?;
+                    write.insert(self.inner.keyspace(table), row_key(&partition, &clustering), value);
                 }
                 Mutation::Delete { table, partition, clustering } => {
-                    let mut table = write.open_table(definition(*table)).map_err(storage)?;
-                    table.remove(row_key(partition, clustering).as_slice()).map_err(storage)?;
+                    write.remove(self.inner.keyspace(table), row_key(&partition, &clustering));
                 }
             }
         }
-        write.commit().map_err(storage)
+        write.commit().map_err(storage)?;
+        if !sync {
+            self.inner.unsynced.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 }
 
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
+/// Whether (low, high) holds no key at all (fjall wants low ≤ high).
+fn empty_range(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
+    match (low, high) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {
+            l >= h
+        }
+        _ => false,
     }
 }
 
@@ -131,10 +199,8 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[async_trait]
 impl QueryStore for EmbeddedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let read = self.db.begin_read().map_err(storage)?;
-        let handle = read.open_table(definition(table)).map_err(storage)?;
-        let row = handle.get(row_key(partition, clustering).as_slice()).map_err(storage)?;
-        Ok(row.map(|value| value.value().to_vec()))
+        let row = self.inner.keyspace(table).get(row_key(partition, clustering)).map_err(storage)?;
+        Ok(row.map(|value| value.to_vec()))
     }
 
     async fn scan(
@@ -149,23 +215,25 @@ impl QueryStore for EmbeddedStore {
     }
 
     async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
-        let read = self.db.begin_read().map_err(storage)?;
-        let handle = read.open_table(definition(table)).map_err(storage)?;
         let mut rows = Vec::new();
-        for entry in handle.iter().map_err(storage)? {
-            let (key, value) = entry.map_err(storage)?;
-            let key = key.value();
+        for entry in self.inner.keyspace(table).iter() {
+            let (key, value) = entry.into_inner().map_err(storage)?;
             let Some(length) = key.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else {
                 continue;
             };
             let Some(partition) = key.get(4..4 + length) else { continue };
-            rows.push((partition.to_vec(), key[4 + length..].to_vec(), value.value().to_vec()));
+            rows.push((partition.to_vec(), key[4 + length..].to_vec(), value.to_vec()));
         }
         Ok(rows)
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_now(batch)).await.map_err(storage)?
+        tokio::task::spawn_blocking(move || store.write_now(batch, true)).await.map_err(storage)?
+    }
+
+    async fn write_rebuildable(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_now(batch, false)).await.map_err(storage)?
     }
 }

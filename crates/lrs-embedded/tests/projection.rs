@@ -29,7 +29,7 @@ struct Lrs {
 impl Lrs {
     fn start(dir: &Path) -> Self {
         let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.join("log.redb")).unwrap());
-        let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
+        let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
         let bus = VerdictBus::new();
         let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(10));
         let query = QueryService::new(store.clone(), log.clone());
@@ -302,8 +302,8 @@ async fn a_replay_into_empty_tables_rebuilds_the_live_ones_exactly() {
         lrs.shutdown().await;
     }
     let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let live = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
-    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt.redb")).unwrap());
+    let live = EmbeddedStore::open(&dir.path().join("store")).unwrap();
+    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
     let mut reports = Vec::new();
     lrs_core::replay::replay(log, rebuilt.clone(), |done, total| reports.push((done, total))).await.unwrap();
     assert_eq!(reports.last(), Some(&(4, 4)), "progress ends at every event applied");

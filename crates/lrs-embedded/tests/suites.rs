@@ -10,7 +10,7 @@ use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 #[tokio::test]
 async fn embedded_store_passes_the_store_suite() {
     let dir = tempfile::tempdir().unwrap();
-    store_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap())).await;
+    store_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap())).await;
 }
 
 #[tokio::test]
@@ -40,7 +40,7 @@ async fn embedded_log_keeps_records_and_offsets_across_a_reopen() {
 #[tokio::test]
 async fn embedded_store_keeps_rows_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
+    let path = dir.path().join("store");
     {
         let store = EmbeddedStore::open(&path).unwrap();
         let mut batch = WriteBatch::default();

@@ -10,5 +10,5 @@ use lrs_embedded::EmbeddedStore;
 #[tokio::test]
 async fn embedded_store_passes_the_point_suite() {
     let dir = tempfile::tempdir().unwrap();
-    store_point_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap())).await;
+    store_point_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap())).await;
 }

@@ -46,7 +46,7 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Qu
         StoreBackend::Embedded => {
             std::fs::create_dir_all(&settings.data_dir)
                 .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
-            let path = settings.data_dir.join("store.redb");
+            let path = settings.data_dir.join("store");
             Ok(Arc::new(EmbeddedStore::open(&path).with_context(|| "is another lrs process using this data dir?")?))
         }
         StoreBackend::Scylla => {
@@ -93,7 +93,7 @@ fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
 /// (replay never touches it), or the vault table of ScyllaDB.
 pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<lrs_core::vault::KeyVault> {
     let vault_store: Arc<dyn QueryStore> = match settings.store {
-        StoreBackend::Embedded => Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault.redb"))?),
+        StoreBackend::Embedded => Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault"))?),
         StoreBackend::Scylla => store,
     };
     Ok(lrs_core::vault::KeyVault::new(vault_store))

@@ -14,9 +14,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.store == crate::settings::StoreBackend::Embedded,
         "lrs replay rebuilds the embedded store; for ScyllaDB replay into a new keyspace with a projector"
     );
-    let live_path = settings.data_dir.join("store.redb");
-    let new_path = settings.data_dir.join("store.replay.redb");
-    let _ = std::fs::remove_file(&new_path);
+    let live_path = settings.data_dir.join("store");
+    let new_path = settings.data_dir.join("store.replay");
+    let _ = std::fs::remove_dir_all(&new_path);
     let log = open_log(&settings).await?;
     let fresh = std::sync::Arc::new(lrs_embedded::EmbeddedStore::open(&new_path)?);
     if live_path.exists() {
@@ -39,7 +39,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     bar.finish();
     drop(fresh);
     if live_path.exists() {
-        let kept = settings.data_dir.join(format!("store.before-replay-{}.redb", chrono_stamp()));
+        let kept = settings.data_dir.join(format!("store.before-replay-{}", chrono_stamp()));
         std::fs::rename(&live_path, &kept)?;
         println!("previous tables kept in {}", kept.display());
     }
