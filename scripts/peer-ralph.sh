@@ -16,13 +16,32 @@
 #
 # Ralph keeps its statements with its file-system backend (`fs`, built in: the
 # package has no extra for it), one JSON-lines file in DIR/data, so it needs no
-# database server. That backend reads the whole file for every GET and for the
-# duplicate-id check of every POST: it is Ralph's simplest backend, not its
-# fastest (Elasticsearch, MongoDB and ClickHouse need servers of their own).
+# database server. Its other LRS backends (Elasticsearch, MongoDB, ClickHouse)
+# each need a server that cannot be installed here: Debian has none of the
+# first two, and its ClickHouse (18.16) is older than what Ralph's schema needs.
+#
+# As published (5.1.0), the fs backend is not usable as an LRS; two bugs:
+# - it takes only the first POST: it writes every batch with the fs data
+#   backend's default operation, `create`, which means "create the file, fail
+#   if it exists", so every later POST answers 500 ("fs_lrs.jsonl already
+#   exists and overwrite is not allowed with operation_type create or index");
+# - its `verb` and `activity` filters (so also related_activities) match
+#   nothing: they compare the stored IRI, a str, with the query's IRI, a
+#   pydantic RootModel, which is never equal to a str; those GETs answer 200
+#   with no statements.
+# The server therefore runs through a shim, written to DIR/peer_ralph_app.py,
+# that sets that backend's default operation to `append`, passes the two IRIs
+# to its filters as str, and then serves Ralph's own app unchanged
+# (RALPH_PEER_PATCH=0 leaves the published behaviour). Even so this is Ralph's
+# simplest backend, not its fastest: it scans the file from the start for
+# every GET (until it has `limit` matches) and for the duplicate-id check of
+# every POST, rewrites its read history (DIR/app/history.json) after each full
+# scan, and answers a GET without filters with the oldest statements first.
+#
 # The server is Ralph's ASGI app under uvicorn, one process, as Ralph's own
-# container image runs it; `ralph runserver` (the development server: it
-# auto-reloads and logs at debug level) is used instead with
-# RALPH_PEER_RUNSERVER=1. The log is DIR/ralph.log, the pid DIR/ralph.pid.
+# container image runs it; not `ralph runserver`, Ralph's development server,
+# which auto-reloads, logs at debug level, and cannot load the shim. The log
+# is DIR/ralph.log, the pid DIR/ralph.pid.
 #
 # LRS_TOOLS_CACHE overrides ~/.cache/lrs-tools. Needs python3 with the venv
 # module, and network access to PyPI on the first install.
@@ -110,16 +129,37 @@ start() {
     --agent-ifi-mbox "mailto:lrs-$key@example.com" --agent-name "lrs bench" --write-to-disk) \
     >>"$dir/ralph.log" 2>&1 || { tail -n 20 "$dir/ralph.log" >&2; exit 1; }
 
+  cat >"$dir/peer_ralph_app.py" <<'PY'
+"""Ralph's ASGI app, with the fs LRS backend's two bugs worked around (see peer-ralph.sh)."""
+import os
+
+from ralph.backends.data.base import BaseOperationType
+from ralph.backends.lrs.fs import FSLRSBackend
+
+if os.environ.get("RALPH_PEER_PATCH", "1") != "0":
+    FSLRSBackend.default_operation_type = BaseOperationType.APPEND
+    by_verb = FSLRSBackend._add_filter_by_verb
+    by_activity = FSLRSBackend._add_filter_by_activity
+    FSLRSBackend._add_filter_by_verb = staticmethod(
+        lambda filters, verb_id: by_verb(filters, verb_id and str(verb_id))
+    )
+    FSLRSBackend._add_filter_by_activity = staticmethod(
+        lambda filters, object_id, related: by_activity(
+            filters, object_id and str(object_id), related
+        )
+    )
+
+from ralph.api import app  # noqa: E402
+PY
+
   echo "starting Ralph $RALPH_VERSION on 127.0.0.1:$port, data in $dir/data, log $dir/ralph.log" >&2
-  # Its own session, so that stop can end it and any child (runserver's
-  # reloader spawns the server as a child) by its process group.
-  if [ "${RALPH_PEER_RUNSERVER:-0}" = 1 ]; then
-    (cd "$dir" && exec setsid "$venv/bin/ralph" runserver --backend fs --host 127.0.0.1 --port "$port") \
-      </dev/null >>"$dir/ralph.log" 2>&1 &
-  else
-    (cd "$dir" && exec setsid "$venv/bin/uvicorn" ralph.api:app --host 127.0.0.1 --port "$port" \
-      --workers 1 --log-level warning --no-access-log) </dev/null >>"$dir/ralph.log" 2>&1 &
-  fi
+  # Its own session, so that stop can end it, and anything it started, by its
+  # process group. Pydantic warns on every statement that Ralph's mbox type is
+  # not a str while serializing (the stored JSON is right): that is left out of
+  # the log, whose writing would otherwise be part of what is measured.
+  (cd "$dir" && PYTHONWARNINGS=ignore::UserWarning exec setsid "$venv/bin/uvicorn" peer_ralph_app:app \
+    --app-dir "$dir" --host 127.0.0.1 --port "$port" --workers 1 --log-level warning --no-access-log) \
+    </dev/null >>"$dir/ralph.log" 2>&1 &
   echo $! >"$dir/ralph.pid"
 
   # Ready once its heartbeat (which also checks the backend) answers 200.
@@ -140,6 +180,13 @@ start() {
     fi
     sleep 0.5
   done
+  # Something else may hold the port and have answered instead.
+  sleep 0.5
+  if ! running "$dir"; then
+    echo "Ralph exited after starting (is port $port taken?); the end of $dir/ralph.log:" >&2
+    tail -n 30 "$dir/ralph.log" >&2
+    exit 1
+  fi
   # Statements are served under /xAPI/statements.
   echo "ENDPOINT=$url/xAPI"
   echo "KEY=$key"

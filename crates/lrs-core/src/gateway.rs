@@ -269,12 +269,7 @@ impl Gateway {
 /// LRS's own credential agent): the subjects whose keys seal it.
 pub fn personal_agents(statement: &Value) -> Vec<String> {
     let authority = statement.get("authority").and_then(xapi::agent_key);
-    let mut without_authority = statement.clone();
-    if let Some(map) = without_authority.as_object_mut() {
-        map.remove("authority");
-    }
-    let mut agents: Vec<String> = xapi::Statement::from_trusted(without_authority)
-        .agents(true)
+    let mut agents: Vec<String> = xapi::agents_of(statement, true, false)
         .into_iter()
         .filter(|agent| Some(agent) != authority.as_ref())
         .map(|agent| agent.as_str().to_owned())

@@ -147,25 +147,7 @@ impl Statement {
     /// authority, instructor, team, contextAgents, contextGroups and the same inside a SubStatement.
     /// Groups contribute their own key (when identified) and their members' keys. Deduplicated.
     pub fn agents(&self, related: bool) -> Vec<AgentKey> {
-        let mut out = Vec::new();
-        let v = &self.value;
-        push_actor(&mut out, v.get("actor"));
-        let object = v.get("object");
-        if let Some(o) = object.filter(|o| is_agent_or_group(o)) {
-            push_actor(&mut out, Some(o));
-        }
-        if related {
-            push_actor(&mut out, v.get("authority"));
-            related_context_agents(v.get("context"), &mut out);
-            if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
-                push_actor(&mut out, sub.get("actor"));
-                if let Some(o) = sub.get("object").filter(|o| is_agent_or_group(o)) {
-                    push_actor(&mut out, Some(o));
-                }
-                related_context_agents(sub.get("context"), &mut out);
-            }
-        }
-        out
+        agents_of(&self.value, related, related)
     }
 
     /// Activity ids for the `activity` filter: the object when an Activity; with `related` also
@@ -202,4 +184,29 @@ impl Statement {
     pub fn into_value(self) -> Value {
         self.value
     }
+}
+
+/// The agent keys of a statement's JSON, as [`Statement::agents`] finds them,
+/// with the authority's only when `authority` is true (and `related` is).
+pub fn agents_of(v: &Value, related: bool, authority: bool) -> Vec<AgentKey> {
+    let mut out = Vec::new();
+    push_actor(&mut out, v.get("actor"));
+    let object = v.get("object");
+    if let Some(o) = object.filter(|o| is_agent_or_group(o)) {
+        push_actor(&mut out, Some(o));
+    }
+    if related {
+        if authority {
+            push_actor(&mut out, v.get("authority"));
+        }
+        related_context_agents(v.get("context"), &mut out);
+        if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
+            push_actor(&mut out, sub.get("actor"));
+            if let Some(o) = sub.get("object").filter(|o| is_agent_or_group(o)) {
+                push_actor(&mut out, Some(o));
+            }
+            related_context_agents(sub.get("context"), &mut out);
+        }
+    }
+    out
 }
