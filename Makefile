@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= lrs-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down lint-deploy
+.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down lint-deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ lint-deploy: ## Check deploy/ files with yamllint (installed from PyPI when miss
 	command -v yamllint >/dev/null || python3 -m pip install -q yamllint
 	yamllint -d relaxed deploy/docker-compose.yml deploy/prometheus/prometheus.yml deploy/grafana/provisioning helm/lrs/Chart.yaml helm/lrs/values.yaml
 	python3 -m json.tool deploy/grafana/dashboards/lrs-overview.json >/dev/null
+
+bench: ## lrs bench against a fresh lrs serve and the peer Ralph, same run: make bench ARGS="--statements 5000"
+	scripts/bench.sh $(ARGS)

@@ -206,6 +206,23 @@ impl Application {
         Ok(Self { listener, state, projectors, credential, workers, description })
     }
 
+    /// The gateway, a principal of the bootstrap credential and the
+    /// projectors, for `lrs load` (which writes without HTTP).
+    pub(crate) async fn into_loader(self) -> anyhow::Result<(lrs_core::Gateway, lrs_core::Principal, Vec<Projector>)> {
+        let gateway = self.state.gateway.context("the loader needs the gateway role")?;
+        let secret = match self.credential.secret {
+            Some(secret) => secret,
+            None => std::env::var("LRS_BOOTSTRAP_SECRET").context("LRS_BOOTSTRAP_SECRET")?,
+        };
+        let principal = self
+            .state
+            .auth
+            .authenticate(&self.credential.key, &secret)
+            .await?
+            .map_err(|error| anyhow::anyhow!("the bootstrap credential does not authenticate: {error}"))?;
+        Ok((gateway, principal, self.projectors))
+    }
+
     /// Prints the endpoint and a working credential on standard output.
     pub(crate) fn print_banner(&self) {
         let host = self.listener.local_addr().map_or_else(|_| "127.0.0.1".into(), |addr| addr.ip().to_string());

@@ -2,7 +2,10 @@
 //! statements from a fixed seed (many actors, verbs, activities with
 //! definitions, contexts with registrations and parents, results with scores
 //! and durations), posts them in batches at a set concurrency, then times each
-//! kind of GET, and reports throughput and latency percentiles (also as JSON).
+//! kind of GET (by id, by each filter, related_*, since/until windows, paging
+//! through `more`) and single-statement POSTs, and reports throughput and
+//! latency percentiles (also as JSON). `--statements 0` measures the queries
+//! of a store filled before (for example by `lrs load`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +49,12 @@ pub(crate) struct BenchArgs {
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Single-statement POSTs timed after the queries (at --single-concurrency).
+    #[arg(long, default_value_t = 200)]
+    single_posts: usize,
+    /// Requests in flight for the single-statement POSTs ("moderate load").
+    #[arg(long, default_value_t = 4)]
+    single_concurrency: usize,
 }
 
 /// Makes the path of one GET of a kind from the seeded generator.
@@ -61,7 +70,7 @@ fn registration(index: usize) -> String {
 }
 
 /// The next statement of the seeded data set.
-fn statement(rng: &mut StdRng) -> Value {
+pub(crate) fn statement(rng: &mut StdRng) -> Value {
     let actor = rng.gen_range(0..ACTORS);
     let verb = rng.gen_range(0..VERBS);
     let activity = rng.gen_range(0..ACTIVITIES);
@@ -130,6 +139,19 @@ async fn drive(
     let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
     let items = (latencies.len() - errors) * items_each;
     (latencies, items, errors, wall)
+}
+
+/// The JSON answer of a GET (`null` when it fails).
+async fn get_json(request: reqwest::RequestBuilder) -> Value {
+    match request.send().await {
+        Ok(response) if response.status().is_success() => response.json().await.unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+/// The statements of a StatementResult.
+fn statements_of(page: &Value) -> &[Value] {
+    page["statements"].as_array().map_or(&[], Vec::as_slice)
 }
 
 /// Runs the benchmark and prints its results.
@@ -208,6 +230,42 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         ("newest 100", Box::new(|_| "/statements?limit=100".to_owned())),
     ];
+    // What the store holds: ids to GET by id, and the stored times that
+    // bound the since/until windows.
+    let newest = get_json(request(reqwest::Method::GET, "/statements?limit=100")).await;
+    let oldest = get_json(request(reqwest::Method::GET, "/statements?limit=1&ascending=true")).await;
+    let ids: Vec<String> = statements_of(&newest).iter().filter_map(|s| Some(s["id"].as_str()?.to_owned())).collect();
+    let stored_micros = |page: &Value| -> Option<i64> {
+        let text = statements_of(page).first()?["stored"].as_str()?.to_owned();
+        Some(chrono::DateTime::parse_from_rfc3339(&text).ok()?.timestamp_micros())
+    };
+    let (first, last) = (stored_micros(&oldest).unwrap_or(0), stored_micros(&newest).unwrap_or(0));
+    let micros_text = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    if !ids.is_empty() {
+        kinds.insert(
+            0,
+            ("by id", Box::new(move |r| format!("/statements?statementId={}", ids[r.gen_range(0..ids.len())]))),
+        );
+    }
+    if last > first {
+        // A tenth of the stored span, anywhere in it.
+        let width = ((last - first) / 10).max(1);
+        kinds.push((
+            "since/until window",
+            Box::new(move |r| {
+                let since = r.gen_range(first..=last - width);
+                format!(
+                    "/statements?limit=100&since={}&until={}",
+                    enc(&micros_text(since)),
+                    enc(&micros_text(since + width))
+                )
+            }),
+        ));
+    }
     for (name, path) in kinds.drain(..) {
         let bar = indicatif::ProgressBar::new(args.queries as u64);
         let gets = (0..args.queries).map(|_| request(reqwest::Method::GET, &path(&mut rng))).collect();
@@ -215,6 +273,47 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
         results.push(summary(name, latencies, items, wall, errors));
     }
+
+    // Paging: one reader follows `more` from the first page of a verb, page by page.
+    let mut latencies = Vec::new();
+    let (mut errors, paging_started) = (0, Instant::now());
+    let first_page = format!("/statements?limit=100&verb={}", enc("http://example.com/verbs/v0"));
+    let mut next = Some(first_page);
+    let endpoint = reqwest::Url::parse(&format!("{base}/"))?;
+    while let Some(path) = next.take() {
+        if latencies.len() >= args.queries {
+            break;
+        }
+        let sent = Instant::now();
+        // The first page is relative to the endpoint; `more` is an absolute path (or URL).
+        let url = if path.starts_with("/statements") { endpoint.join(&path[1..])? } else { endpoint.join(&path)? };
+        let page = client
+            .get(url)
+            .basic_auth(&args.key, Some(&args.secret))
+            .header("X-Experience-API-Version", &args.version)
+            .send()
+            .await;
+        let page = match page {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
+            _ => None,
+        };
+        latencies.push(sent.elapsed());
+        match page {
+            Some(page) => next = page["more"].as_str().filter(|more| !more.is_empty()).map(str::to_owned),
+            None => errors += 1,
+        }
+    }
+    let pages = latencies.len();
+    results.push(summary("paging through more", latencies, pages - errors, paging_started.elapsed(), errors));
+
+    // Single-statement POSTs at moderate load, the verdict awaited.
+    let bar = indicatif::ProgressBar::new(args.single_posts as u64);
+    let posts =
+        (0..args.single_posts).map(|_| request(reqwest::Method::POST, "/statements").json(&statement(&mut rng)));
+    let (latencies, items, errors, wall) = drive(posts.collect(), 1, args.single_concurrency, &bar).await;
+    bar.finish_and_clear();
+    let name = format!("single POST (concurrency {})", args.single_concurrency);
+    results.push(summary(&name, latencies, items, wall, errors));
 
     println!(
         "{:<28} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9}",

@@ -8,6 +8,7 @@ mod admin_cli;
 mod app;
 mod bench;
 mod bootstrap;
+mod load;
 mod replay;
 mod settings;
 mod telemetry;
@@ -47,6 +48,8 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// Load-test an xAPI endpoint: ingest, then each kind of GET.
     Bench(bench::BenchArgs),
+    /// Fill the embedded data dir with generated statements, without HTTP (stop the LRS first).
+    Load(load::LoadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate(settings) => return runtime.block_on(app::migrate(&settings)),
         Command::Admin(args) => return admin_cli::run(args),
         Command::Bench(args) => return runtime.block_on(bench::run(args)),
+        Command::Load(args) => return runtime.block_on(load::run(args)),
     };
     let settings = match roles {
         Some(roles) => settings.with_roles(roles),
@@ -94,6 +98,7 @@ fn service_name(command: &Command) -> String {
         Command::Migrate(_) => "migrate".to_owned(),
         Command::Admin(_) => "admin".to_owned(),
         Command::Bench(_) => "bench".to_owned(),
+        Command::Load(_) => "load".to_owned(),
     };
     format!("lrs-{suffix}")
 }

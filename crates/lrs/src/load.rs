@@ -1,0 +1,80 @@
+//! `lrs load`: fills the embedded data dir with many statements of `lrs
+//! bench`'s generator, through the gateway and the projector in this process
+//! (validation, sealing, the durable log, projection: all but HTTP), so that
+//! queries can be measured on a large tenant. Stop the LRS first.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+use futures::StreamExt as _;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::app::Application;
+use crate::settings::{Role, Settings};
+
+/// Settings of `lrs load`.
+#[derive(Args, Debug)]
+pub(crate) struct LoadArgs {
+    /// Where and how to store (the embedded data dir by default).
+    #[command(flatten)]
+    settings: Settings,
+    /// Statements to add.
+    #[arg(long, default_value_t = 10_000_000)]
+    statements: usize,
+    /// Statements per command.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Commands in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seed of the generated data (each batch is seeded from it and its number).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// Loads the statements and prints the rate.
+pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0 && args.concurrency > 0, "--batch and --concurrency must be positive");
+    let mut settings = args.settings.embedded_defaults().with_roles(Role::ALL.to_vec());
+    settings.listen = "127.0.0.1:0".to_owned();
+    let application = Application::build(settings).await.context("is the LRS still running? stop it first")?;
+    let (gateway, principal, projectors) = application.into_loader().await?;
+    let (stop, stopped) = watch::channel(false);
+    let projectors: Vec<_> = projectors.into_iter().map(|p| tokio::spawn(p.run(stopped.clone()))).collect();
+
+    let batches = args.statements.div_ceil(args.batch);
+    let bar = indicatif::ProgressBar::new(args.statements as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("loading {bar:40} {pos}/{len} statements ({per_sec}, eta {eta})")
+            .expect("valid template"),
+    );
+    let started = Instant::now();
+    let (gateway, principal, bar_ref) = (&gateway, &principal, &bar);
+    let mut results = futures::stream::iter(0..batches)
+        .map(|number| async move {
+            let size = args.batch.min(args.statements - number * args.batch);
+            let mut rng = StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(number as u64));
+            let body = Value::Array((0..size).map(|_| crate::bench::statement(&mut rng)).collect());
+            let stored = gateway.store_statements(principal, body, xapi::Version::V1_0_3, None, Vec::new()).await;
+            bar_ref.inc(size as u64);
+            stored.map(|ids| ids.len())
+        })
+        .buffer_unordered(args.concurrency);
+    let mut loaded = 0;
+    while let Some(result) = results.next().await {
+        loaded += result.context("a batch was refused")?;
+    }
+    drop(results);
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    for projector in projectors {
+        projector.await.context("projector task panicked")?.context("projector failed")?;
+    }
+    println!("loaded {loaded} statements in {seconds:.1} s ({:.0} statements/s)", loaded as f64 / seconds.max(1e-9));
+    Ok(())
+}
