@@ -41,6 +41,21 @@ impl Subject {
 #[derive(Clone)]
 pub struct KeyVault {
     store: Arc<dyn QueryStore>,
+    /// Subjects read lately, by vault row key (see [`KeyVault::with_cache`]).
+    cache: Option<Arc<SubjectCache>>,
+    /// Held while a subject is created, so that two requests naming a new
+    /// agent at once in this process create one subject, not two (an orphan
+    /// second key would survive the agent's erasure).
+    creating: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The subjects a vault read lately, and the lock that keeps a destroyed
+/// subject from coming back into the cache.
+struct SubjectCache {
+    subjects: quick_cache::sync::Cache<Vec<u8>, Subject>,
+    /// Readers hold it from their store read to their cache insert; a destroy
+    /// holds it exclusively from its store delete to its cache removal.
+    destroying: tokio::sync::RwLock<()>,
 }
 
 fn by_agent(tenant: &TenantId, agent: &str) -> Vec<u8> {
@@ -54,17 +69,49 @@ fn by_subject(tenant: &TenantId, subject: Uuid) -> Vec<u8> {
 impl KeyVault {
     /// A vault kept in `store`'s vault table (a store of its own, for the embedded deployment).
     pub fn new(store: Arc<dyn QueryStore>) -> Self {
-        Self { store }
+        Self { store, cache: None, creating: Arc::default() }
+    }
+
+    /// Keeps up to `capacity` subjects in memory. Only for a vault that no
+    /// other process changes (the embedded one, which its process opens
+    /// exclusively): a subject destroyed elsewhere would stay in this cache.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = Some(Arc::new(SubjectCache {
+            subjects: quick_cache::sync::Cache::new(capacity),
+            destroying: tokio::sync::RwLock::new(()),
+        }));
+        self
+    }
+
+    /// The subject stored under a vault row key, through the cache.
+    async fn read(&self, row_key: Vec<u8>) -> Result<Option<Subject>, StoreError> {
+        let Some(cache) = &self.cache else {
+            let row = self.store.get(Table::Vault, &row_key, &[]).await?;
+            return Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()));
+        };
+        if let Some(subject) = cache.subjects.get(&row_key) {
+            return Ok(Some(subject));
+        }
+        let _reading = cache.destroying.read().await;
+        let row = self.store.get(Table::Vault, &row_key, &[]).await?;
+        let subject: Option<Subject> = row.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if let Some(subject) = &subject {
+            cache.subjects.insert(row_key, subject.clone());
+        }
+        Ok(subject)
     }
 
     /// The subject of an agent, if it has one.
     pub async fn find(&self, tenant: &TenantId, agent: &str) -> Result<Option<Subject>, StoreError> {
-        let row = self.store.get(Table::Vault, &by_agent(tenant, agent), &[]).await?;
-        Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        self.read(by_agent(tenant, agent)).await
     }
 
     /// The subject of an agent, created (with a fresh key) on first use.
     pub async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
+        if let Some(subject) = self.find(tenant, agent).await? {
+            return Ok(subject);
+        }
+        let _creating = self.creating.lock().await;
         if let Some(subject) = self.find(tenant, agent).await? {
             return Ok(subject);
         }
@@ -80,22 +127,28 @@ impl KeyVault {
         batch.put(Table::Vault, by_agent(tenant, agent), Vec::new(), value.clone());
         batch.put(Table::Vault, by_subject(tenant, subject.id), Vec::new(), value);
         self.store.write(batch).await?;
-        // Two writers may race to create it: the stored one wins.
+        // Two processes sharing a vault (ScyllaDB) may still race to create
+        // it: the stored one wins.
         Ok(self.find(tenant, agent).await?.unwrap_or(subject))
     }
 
     /// A subject by its id, unless it was forgotten.
     pub async fn by_id(&self, tenant: &TenantId, subject: Uuid) -> Result<Option<Subject>, StoreError> {
-        let row = self.store.get(Table::Vault, &by_subject(tenant, subject), &[]).await?;
-        Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        self.read(by_subject(tenant, subject)).await
     }
 
     /// Destroys a subject's key for good.
     pub async fn destroy(&self, tenant: &TenantId, subject: &Subject) -> Result<(), StoreError> {
+        let (agent_key, subject_key) = (by_agent(tenant, &subject.agent), by_subject(tenant, subject.id));
         let mut batch = WriteBatch::default();
-        batch.delete(Table::Vault, by_agent(tenant, &subject.agent), Vec::new());
-        batch.delete(Table::Vault, by_subject(tenant, subject.id), Vec::new());
-        self.store.write(batch).await
+        batch.delete(Table::Vault, agent_key.clone(), Vec::new());
+        batch.delete(Table::Vault, subject_key.clone(), Vec::new());
+        let Some(cache) = &self.cache else { return self.store.write(batch).await };
+        let _destroying = cache.destroying.write().await;
+        let written = self.store.write(batch).await;
+        cache.subjects.remove(&agent_key);
+        cache.subjects.remove(&subject_key);
+        written
     }
 }
 

@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::EmbeddedError;
 
+/// Page cache of the log file.
+const LOG_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 /// Appends committed in one transaction at most.
 const GROUP_MAX: usize = 1024;
@@ -48,7 +51,11 @@ impl EmbeddedLog {
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
         let open_error =
             |source: redb::Error| EmbeddedError::Open { path: path.display().to_string(), source: Box::new(source) };
-        let db = Arc::new(Database::create(path).map_err(|e| open_error(e.into()))?);
+        // The projector reads records soon after they are written; a small
+        // cache keeps memory flat however long the log grows (redb's default
+        // is 1 GiB, filled by the pages of every append).
+        let db = Database::builder().set_cache_size(LOG_CACHE_BYTES).create(path).map_err(|e| open_error(e.into()))?;
+        let db = Arc::new(db);
         let write = db.begin_write().map_err(|e| open_error(e.into()))?;
         let end = {
             let table = write.open_table(RECORDS).map_err(|e| open_error(e.into()))?;

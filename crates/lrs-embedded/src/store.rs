@@ -24,6 +24,13 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// Block cache of the store.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Largest memtable of one table before it is flushed (fjall's default is 64
+/// MiB for each of the 16 tables).
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Journal kept before memtables are flushed to make room.
+const JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
+
 fn row_key(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + partition.len() + clustering.len());
     key.extend_from_slice(&(partition.len() as u32).to_be_bytes());
@@ -96,10 +103,15 @@ impl EmbeddedStore {
             path: path.display().to_string(),
             source: Box::new(source),
         };
-        let db = Database::builder(path).cache_size(CACHE_BYTES).open().map_err(open_error)?;
+        let db = Database::builder(path)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(JOURNAL_BYTES)
+            .open()
+            .map_err(open_error)?;
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let keyspaces = Table::ALL
             .iter()
-            .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))
+            .map(|table| db.keyspace(table.name(), options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
         let inner = Arc::new(Inner { db, keyspaces, unsynced: AtomicBool::new(false) });

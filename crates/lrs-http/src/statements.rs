@@ -229,7 +229,8 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
             })
             .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
         let document = xapi::format_statement(&statement, format, &languages);
-        return respond(state, tenant, response, document, &[statement], with_attachments).await;
+        let modified = last_modified(std::slice::from_ref(&statement));
+        return respond(state, tenant, response, document, modified, &[statement], with_attachments).await;
     }
 
     let mut query = match params.get("more") {
@@ -240,11 +241,17 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         query.authority = only_mine;
     }
     let page = state.query()?.statements(tenant, &query).await?;
+    let modified = last_modified(&page.statements);
+    let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
+    if format == Format::Exact && !with_attachments {
+        // Answered as stored: no copy of the statements.
+        let document = serde_json::json!({ "statements": page.statements, "more": more });
+        return respond(state, tenant, response, document, modified, &[], false).await;
+    }
     let statements: Vec<Value> =
         page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
-    let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
     let document = serde_json::json!({ "statements": statements, "more": more });
-    respond(state, tenant, response, document, &page.statements, with_attachments).await
+    respond(state, tenant, response, document, modified, &page.statements, with_attachments).await
 }
 
 /// The Last-Modified value of an answer: the latest `stored` of its statements.
@@ -260,10 +267,11 @@ async fn respond(
     tenant: &lrs_core::TenantId,
     mut response: actix_web::HttpResponseBuilder,
     document: Value,
+    modified: Option<String>,
     statements: &[Value],
     with_attachments: bool,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(last_modified) = last_modified(statements) {
+    if let Some(last_modified) = modified {
         response.insert_header((header::LAST_MODIFIED, last_modified));
     }
     if !with_attachments {

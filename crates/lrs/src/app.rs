@@ -24,6 +24,9 @@ pub(crate) struct Application {
     description: String,
 }
 
+/// Subjects the embedded vault keeps in memory (about 200 bytes each).
+const VAULT_CACHE_SUBJECTS: usize = 100_000;
+
 /// Opens the configured event log.
 pub(crate) async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn EventLog>> {
     Ok(match settings.log {
@@ -92,11 +95,14 @@ fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
 /// The key vault of erasure: a file of its own beside the embedded store
 /// (replay never touches it), or the vault table of ScyllaDB.
 pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<lrs_core::vault::KeyVault> {
-    let vault_store: Arc<dyn QueryStore> = match settings.store {
-        StoreBackend::Embedded => Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault"))?),
-        StoreBackend::Scylla => store,
-    };
-    Ok(lrs_core::vault::KeyVault::new(vault_store))
+    Ok(match settings.store {
+        // This process opens the embedded vault exclusively, so it may cache subjects.
+        StoreBackend::Embedded => {
+            let vault_store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault"))?);
+            lrs_core::vault::KeyVault::new(vault_store).with_cache(VAULT_CACHE_SUBJECTS)
+        }
+        StoreBackend::Scylla => lrs_core::vault::KeyVault::new(store),
+    })
 }
 
 /// `lrs migrate`: creates (or completes) the ScyllaDB keyspace and tables.
