@@ -63,6 +63,8 @@ fn store_benches(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("store")).unwrap();
+    // Rows to read, whichever benchmarks the filter runs.
+    runtime.block_on(store.write(index_batch(0, 1600))).unwrap();
     let mut group = c.benchmark_group("store");
     let mut round = 0;
     group.throughput(Throughput::Elements(1600));

@@ -4,6 +4,11 @@
 //! runs any subset of the roles over Kafka; `lrs replay` rebuilds the query
 //! tables from the log.
 
+/// mimalloc: the request path allocates many small JSON values across
+/// threads, where it beats glibc's allocator (see docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin_cli;
 mod app;
 mod bench;
