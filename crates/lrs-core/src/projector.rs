@@ -486,7 +486,7 @@ impl<'a> Step<'a> {
         statement: &serde_json::Value,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let Some(sealed) = statement.get("sealed") else { return Ok(Some(statement.clone())) };
-        let (Some(vault), Ok(sealed)) = (self.vault, serde_json::from_value::<Sealed>(sealed.clone())) else {
+        let (Some(vault), Ok(sealed)) = (self.vault, <Sealed as serde::Deserialize>::deserialize(sealed)) else {
             return Ok(None);
         };
         let bytes = open_with(vault, tenant, &sealed).await?;
