@@ -150,6 +150,17 @@ pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 /// A clustering-key range inside one partition.
 pub type ClusteringRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
+/// True when no clustering key can lie within (`low`, `high`).
+pub fn empty_range(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
+    match (low, high) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {
+            l >= h
+        }
+        _ => false,
+    }
+}
+
 /// Failures of a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -141,7 +141,7 @@ impl EmbeddedStore {
                 None => Bound::Unbounded,
             },
         };
-        if empty_range(&low, &high) {
+        if lrs_core::store::empty_range(&low, &high) {
             return Ok(Vec::new());
         }
         let entries = self.inner.keyspace(table).range::<Vec<u8>, _>((low, high));
@@ -182,17 +182,6 @@ impl EmbeddedStore {
             self.inner.unsynced.store(true, Ordering::Release);
         }
         Ok(())
-    }
-}
-
-/// Whether (low, high) holds no key at all (fjall wants low ≤ high).
-fn empty_range(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
-    match (low, high) {
-        (Bound::Included(l), Bound::Included(h)) => l > h,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {
-            l >= h
-        }
-        _ => false,
     }
 }
 

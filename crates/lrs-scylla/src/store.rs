@@ -130,7 +130,7 @@ impl ScyllaStore {
         order: Order,
         limit: usize,
     ) -> Result<Rows, ScyllaError> {
-        if limit == 0 || empty_range(&low, &high) {
+        if limit == 0 || lrs_core::store::empty_range(&low, &high) {
             return Ok(Vec::new());
         }
         let cql = cql::scan(self.keyspace(), table, &low, &high, order);
@@ -248,17 +248,6 @@ fn coalesce(mutations: Vec<Mutation>) -> Vec<Mutation> {
     mutations.into_iter().enumerate().filter(|(index, _)| keep.contains(index)).map(|(_, m)| m).collect()
 }
 
-/// True when no clustering key can lie within the bounds.
-fn empty_range(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
-    match (low, high) {
-        (Bound::Included(l), Bound::Included(h)) => l > h,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {
-            l >= h
-        }
-        _ => false,
-    }
-}
-
 fn page_size(configured: u32, limit: usize) -> i32 {
     (configured as usize).min(limit).clamp(1, i32::MAX as usize) as i32
 }
@@ -311,12 +300,12 @@ mod tests {
     #[test]
     fn empty_ranges_are_answered_without_a_query() {
         let k = |b: u8| vec![b];
-        assert!(empty_range(&Bound::Included(k(3)), &Bound::Included(k(2))));
-        assert!(!empty_range(&Bound::Included(k(2)), &Bound::Included(k(2))));
-        assert!(empty_range(&Bound::Excluded(k(2)), &Bound::Included(k(2))));
-        assert!(empty_range(&Bound::Included(k(2)), &Bound::Excluded(k(2))));
-        assert!(!empty_range(&Bound::Excluded(k(1)), &Bound::Excluded(k(3))));
-        assert!(!empty_range(&Bound::Unbounded, &Bound::Excluded(k(0))));
+        assert!(lrs_core::store::empty_range(&Bound::Included(k(3)), &Bound::Included(k(2))));
+        assert!(!lrs_core::store::empty_range(&Bound::Included(k(2)), &Bound::Included(k(2))));
+        assert!(lrs_core::store::empty_range(&Bound::Excluded(k(2)), &Bound::Included(k(2))));
+        assert!(lrs_core::store::empty_range(&Bound::Included(k(2)), &Bound::Excluded(k(2))));
+        assert!(!lrs_core::store::empty_range(&Bound::Excluded(k(1)), &Bound::Excluded(k(3))));
+        assert!(!lrs_core::store::empty_range(&Bound::Unbounded, &Bound::Excluded(k(0))));
     }
 
     #[test]

@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -151,43 +150,23 @@ fn every_acknowledged_write_survives_a_projector_sigkill_and_the_lag_returns_to_
     );
 }
 
-fn tansu_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh")
-}
-
-fn tansu_installed() -> bool {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let tools = std::env::var("LRS_TOOLS_DIR").unwrap_or_else(|_| format!("{home}/.cache/lrs-tools"));
-    Path::new(&tools).join("tansu/bin/tansu").exists()
-}
-
-fn broker_command(action: &str, port: u16, dir: &Path) {
-    let mut command = Command::new("bash");
-    command.arg(tansu_script()).arg(action);
-    if action == "start" {
-        command.arg(port.to_string());
-    }
-    let status = command.arg(dir).status().expect("run kafka-broker.sh");
-    assert!(status.success(), "kafka-broker.sh {action} failed");
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
 fn a_gateway_answers_503_while_the_broker_is_down_and_recovers_by_itself() {
-    if !tansu_installed() {
+    if !common::tansu_installed() {
         skip_or_fail("tansu is not installed (scripts/kafka-broker.sh install)");
         return;
     }
     let broker_dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    broker_command("start", port, broker_dir.path());
+    common::broker_command("start", port, broker_dir.path());
     struct StopBroker(PathBuf);
     impl Drop for StopBroker {
         fn drop(&mut self) {
-            broker_command("stop", 0, &self.0);
+            common::broker_command("stop", 0, &self.0);
         }
     }
     let _stop = StopBroker(broker_dir.path().to_owned());
@@ -202,13 +181,13 @@ fn a_gateway_answers_503_while_the_broker_is_down_and_recovers_by_itself() {
     common::wait_for_readyz(&gateway, 200);
     assert_eq!(post(&uuid::Uuid::new_v4().to_string()), 200, "a write with the broker up");
 
-    broker_command("stop", 0, broker_dir.path());
+    common::broker_command("stop", 0, broker_dir.path());
     for attempt in 0..3 {
         let status = post(&uuid::Uuid::new_v4().to_string());
         assert_eq!(status, 503, "attempt {attempt} with the broker down must answer 503, not {status}");
     }
 
-    broker_command("start", port, broker_dir.path());
+    common::broker_command("start", port, broker_dir.path());
     let recovered = uuid::Uuid::new_v4().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

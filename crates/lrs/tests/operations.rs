@@ -252,35 +252,19 @@ fn healthz_and_readyz_answer_without_auth() {
     assert_eq!(names, ["log", "store", "projector"]);
 }
 
-fn tansu_installed() -> bool {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let tools = std::env::var("LRS_TOOLS_DIR").unwrap_or_else(|_| format!("{home}/.cache/lrs-tools"));
-    Path::new(&tools).join("tansu/bin/tansu").exists()
-}
-
-fn broker_command(action: &str, port: u16, dir: &Path) {
-    let mut command = Command::new("bash");
-    command.arg(repo_path("scripts/kafka-broker.sh")).arg(action);
-    if action == "start" {
-        command.arg(port.to_string());
-    }
-    let status = command.arg(dir).status().expect("run kafka-broker.sh");
-    assert!(status.success(), "kafka-broker.sh {action} failed");
-}
-
 #[test]
 fn readyz_turns_503_while_the_broker_is_down_and_200_when_it_returns() {
-    if !tansu_installed() {
+    if !common::tansu_installed() {
         skip_or_fail("tansu is not installed (scripts/kafka-broker.sh install)");
         return;
     }
     let broker_dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    broker_command("start", port, broker_dir.path());
+    common::broker_command("start", port, broker_dir.path());
     struct StopBroker(PathBuf);
     impl Drop for StopBroker {
         fn drop(&mut self) {
-            broker_command("stop", 0, &self.0);
+            common::broker_command("stop", 0, &self.0);
         }
     }
     let _stop = StopBroker(broker_dir.path().to_owned());
@@ -300,14 +284,14 @@ fn readyz_turns_503_while_the_broker_is_down_and_200_when_it_returns() {
     let lrs = Lrs::start_with(&args, store_dir.path(), &secret, &env);
     common::wait_for_readyz(&lrs, 200);
 
-    broker_command("stop", 0, broker_dir.path());
+    common::broker_command("stop", 0, broker_dir.path());
     let body = common::wait_for_readyz(&lrs, 503);
     assert_eq!(body["status"], "unready");
     let log = body["checks"].as_array().unwrap().iter().find(|check| check["name"] == "log").unwrap().clone();
     assert_eq!(log["ok"], false, "{body}");
     assert!(log["error"].is_string(), "{body}");
 
-    broker_command("start", port, broker_dir.path());
+    common::broker_command("start", port, broker_dir.path());
     let body = common::wait_for_readyz(&lrs, 200);
     assert_eq!(body["status"], "ready");
 }

@@ -251,6 +251,25 @@ impl Drop for Lrs {
 
 /// Sends a request and returns status, headers and the body parsed as JSON
 /// (a body that is not JSON comes back as a JSON string holding the raw text).
+/// Whether scripts/kafka-broker.sh has installed tansu (the broker-outage tests need it).
+pub(crate) fn tansu_installed() -> bool {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tools = std::env::var("LRS_TOOLS_DIR").unwrap_or_else(|_| format!("{home}/.cache/lrs-tools"));
+    Path::new(&tools).join("tansu/bin/tansu").exists()
+}
+
+/// Runs `scripts/kafka-broker.sh ACTION [PORT] DIR` (start on `port`, or stop).
+pub(crate) fn broker_command(action: &str, port: u16, dir: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh");
+    let mut command = Command::new("bash");
+    command.arg(script).arg(action);
+    if action == "start" {
+        command.arg(port.to_string());
+    }
+    let status = command.arg(dir).status().expect("run kafka-broker.sh");
+    assert!(status.success(), "kafka-broker.sh {action} failed");
+}
+
 /// Polls `/readyz` until it answers `want` (within a minute); returns the last body.
 pub(crate) fn wait_for_readyz(lrs: &Lrs, want: u16) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
