@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use serde::Deserialize as _;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn, Instrument};
 use uuid::Uuid;
 use xapi::Statement;
@@ -45,6 +46,9 @@ pub enum ProjectorError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The read-ahead stage stopped without saying why (it panicked).
+    #[error("the projector's log reader stopped")]
+    ReaderGone,
 }
 
 /// Projects one partition of the log into the query tables.
@@ -104,18 +108,21 @@ impl Projector {
     async fn run_until_error(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
         let mut next = self.position().await?;
         let mut last_applied_micros = None;
+        let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
+        let reader = ReadAhead { log: self.log.clone(), vault: self.vault.clone(), partition: self.partition };
+        let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            let records = tokio::select! {
+            let batch = tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
-                read = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)) => read?,
+                batch = prepared.recv() => batch.ok_or(ProjectorError::ReaderGone)??,
             };
-            if let Some(last) = records.last() {
-                next = last.offset + 1;
-                last_applied_micros = Some(last.timestamp_micros);
-                self.apply(&records).await?;
+            if let Some(last) = batch.last() {
+                next = last.record.offset + 1;
+                last_applied_micros = Some(last.record.timestamp_micros);
+                self.apply(batch).await?;
             }
             self.observe_lag(next, last_applied_micros).await;
         }
@@ -139,34 +146,30 @@ impl Projector {
             let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
             let Some(last) = records.last() else { continue };
             next = last.offset + 1;
-            self.apply(&records).await?;
+            self.apply(prepare_all(self.vault.as_ref(), records).await?).await?;
             progress(next);
         }
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
-    async fn apply(&self, records: &[LogRecord]) -> Result<(), ProjectorError> {
+    async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
         let mut step = Step::new(self.store.as_ref(), self.vault.as_ref());
         let mut verdicts = Vec::with_capacity(records.len());
-        for record in records {
-            match event::decode(&record.payload) {
-                Ok(event) => {
-                    let span = command_span(&event, record);
-                    let verdict = step.apply_command(&event, record).instrument(span).await?;
-                    step.batch.put(
-                        Table::Verdicts,
-                        verdict_partition(&event.tenant, event.command_id),
-                        Vec::new(),
-                        serde_json::to_vec(&verdict).expect("verdicts serialise"),
-                    );
-                    verdicts.push((event.command_id, verdict));
-                }
-                Err(error) => warn!(offset = record.offset, %error, "skipping undecodable log record"),
-            }
+        for Prepared { record, event } in &mut records {
+            let Some(event) = event else { continue };
+            let span = command_span(event, record);
+            let verdict = step.apply_command(event, record).instrument(span).await?;
+            step.batch.put(
+                Table::Verdicts,
+                verdict_partition(&event.tenant, event.command_id),
+                Vec::new(),
+                serde_json::to_vec(&verdict).expect("verdicts serialise"),
+            );
+            verdicts.push((event.command_id, verdict));
         }
-        let last = records.last().expect("apply is called with records");
+        let last = &records.last().expect("apply is called with records").record;
         step.batch.put(
             Table::Meta,
             positions_partition(),
@@ -198,6 +201,108 @@ fn command_span(event: &CommandEvent, record: &LogRecord) -> tracing::Span {
     );
     crate::trace::set_parent(&span, &event.trace_context);
     span
+}
+
+/// A log record decoded, with its sealed statements opened: what the read-ahead
+/// stage hands to the projector.
+struct Prepared {
+    /// The record (its payload no longer needed).
+    record: LogRecord,
+    /// Its command; `None` when it does not decode (skipped with a warning).
+    event: Option<CommandEvent>,
+}
+
+/// Decodes a record and opens the statements sealed in it, skipping those
+/// that can no longer be opened (their subject was forgotten).
+async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prepared, StoreError> {
+    let payload = std::mem::take(&mut record.payload);
+    let mut event = match event::decode(&payload) {
+        Ok(event) => event,
+        Err(error) => {
+            warn!(offset = record.offset, %error, "skipping undecodable log record");
+            return Ok(Prepared { record, event: None });
+        }
+    };
+    drop(payload);
+    if let Command::StoreStatements { statements } = &mut event.command {
+        if statements.iter().any(is_sealed) {
+            let mut opened = Vec::with_capacity(statements.len());
+            for statement in std::mem::take(statements) {
+                match open_statement(vault, &event.tenant, statement).await? {
+                    Some(statement) => opened.push(statement),
+                    None => debug!("skipping a statement whose subject was forgotten"),
+                }
+            }
+            *statements = opened;
+        }
+    }
+    Ok(Prepared { record, event: Some(event) })
+}
+
+/// [`prepare`] for each record, in order.
+async fn prepare_all(vault: Option<&KeyVault>, records: Vec<LogRecord>) -> Result<Vec<Prepared>, StoreError> {
+    let mut prepared = Vec::with_capacity(records.len());
+    for record in records {
+        prepared.push(prepare(vault, record).await?);
+    }
+    Ok(prepared)
+}
+
+/// A statement as it is stored: opened when it is sealed; `None` when its
+/// seal can no longer be opened.
+async fn open_statement(
+    vault: Option<&KeyVault>,
+    tenant: &TenantId,
+    statement: serde_json::Value,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let Some(sealed) = statement.get("sealed") else { return Ok(Some(statement)) };
+    let (Some(vault), Ok(sealed)) = (vault, Sealed::deserialize(sealed)) else {
+        return Ok(None);
+    };
+    let bytes = open_with(vault, tenant, &sealed).await?;
+    Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// Batches prepared ahead of the projector and waiting for it.
+const READ_AHEAD_BATCHES: usize = 2;
+
+/// The read-ahead stage of a projector: reads the log and prepares batches
+/// (decoding events, opening seals, parsing statements) on another task, so
+/// that this work runs beside the projector's rather than before it.
+struct ReadAhead {
+    log: Arc<dyn EventLog>,
+    vault: Option<KeyVault>,
+    partition: u32,
+}
+
+impl ReadAhead {
+    /// Prepares batches from offset `next` on until the projector goes away,
+    /// or sends the error that stops it. Sends an empty batch after each idle
+    /// poll, so that the projector can update its lag gauges.
+    async fn run(self, mut next: u64, batches: mpsc::Sender<Result<Vec<Prepared>, ProjectorError>>) {
+        loop {
+            let prepared = match self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)).await {
+                Ok(records) => {
+                    next = records.last().map_or(next, |last| last.offset + 1);
+                    prepare_all(self.vault.as_ref(), records).await.map_err(ProjectorError::from)
+                }
+                Err(error) => Err(error.into()),
+            };
+            let failed = prepared.is_err();
+            if batches.send(prepared).await.is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads the next offset to apply for a log partition.
@@ -434,20 +539,10 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
-    /// Opens what is sealed (skipping what can no longer be opened: its
-    /// subject was forgotten), then applies the command.
-    async fn apply_command(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+    /// Applies a command, opening a sealed document command first (sealed
+    /// statements were opened by [`prepare`]).
+    async fn apply_command(&mut self, event: &mut CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
         match &event.command {
-            Command::StoreStatements { statements } if statements.iter().any(is_sealed) => {
-                let mut opened = Vec::with_capacity(statements.len());
-                for statement in statements {
-                    match self.open_statement(&event.tenant, statement).await? {
-                        Some(statement) => opened.push(statement),
-                        None => debug!("skipping a statement whose subject was forgotten"),
-                    }
-                }
-                self.store_statements(&event.tenant, opened, record).await
-            }
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
                 let Some(bytes) = open_with(vault, &event.tenant, sealed).await? else {
@@ -460,8 +555,8 @@ impl<'a> Step<'a> {
                 if !matches!(command, Command::PutDocument { .. } | Command::DeleteDocuments { .. }) {
                     return Ok(Verdict::Rejected { message: "only document commands are sealed".into() });
                 }
-                let inner = CommandEvent { command, ..event.clone() };
-                self.apply_plain(&inner, record).await
+                let mut inner = CommandEvent { command, ..event.clone() };
+                self.apply_plain(&mut inner, record).await
             }
             Command::ApplyRetention { before_micros } => {
                 self.apply_retention(&event.tenant, *before_micros).await?;
@@ -478,19 +573,6 @@ impl<'a> Step<'a> {
             }
             _ => self.apply_plain(event, record).await,
         }
-    }
-
-    async fn open_statement(
-        &mut self,
-        tenant: &TenantId,
-        statement: &serde_json::Value,
-    ) -> Result<Option<serde_json::Value>, StoreError> {
-        let Some(sealed) = statement.get("sealed") else { return Ok(Some(statement.clone())) };
-        let (Some(vault), Ok(sealed)) = (self.vault, <Sealed as serde::Deserialize>::deserialize(sealed)) else {
-            return Ok(None);
-        };
-        let bytes = open_with(vault, tenant, &sealed).await?;
-        Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Removes every statement naming `agent` (with its index rows), its
@@ -557,10 +639,10 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
-    async fn apply_plain(&mut self, event: &CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
-        match &event.command {
+    async fn apply_plain(&mut self, event: &mut CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+        match &mut event.command {
             Command::StoreStatements { statements } => {
-                self.store_statements(&event.tenant, statements.clone(), record).await
+                self.store_statements(&event.tenant, std::mem::take(statements), record).await
             }
             Command::StoreAttachmentChunk { sha2, offset, content } => {
                 let Some(content) = decode_content(content) else {
