@@ -36,6 +36,39 @@ pub struct Envelope {
     /// The validated, normalised command as JSON bytes.
     #[prost(bytes = "vec", tag = "7")]
     pub payload: Vec<u8>,
+    /// The sealed statements of a `statements.store.sealed` command, in binary.
+    #[prost(message, repeated, tag = "8")]
+    pub sealed_statements: Vec<SealedProto>,
+}
+
+/// A sealed value in binary, as defined in `proto/event.proto`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SealedProto {
+    /// The subjects whose keys open it, 16-byte UUIDs.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub subjects: Vec<Vec<u8>>,
+    /// Each subject's share of the data key, encrypted with its key.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub shares: Vec<Vec<u8>>,
+    /// The value encrypted with the data key.
+    #[prost(bytes = "vec", tag = "3")]
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedProto {
+    fn from_sealed(sealed: &Sealed) -> Self {
+        Self {
+            subjects: sealed.subjects.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            shares: sealed.shares.clone(),
+            ciphertext: sealed.ciphertext.clone(),
+        }
+    }
+
+    fn into_sealed(self) -> Result<Sealed, DecodeError> {
+        let subjects = self.subjects.iter().map(|s| Uuid::from_slice(s)).collect::<Result<Vec<_>, _>>();
+        let subjects = subjects.map_err(|e| DecodeError::Field(e.to_string()))?;
+        Ok(Sealed { subjects, shares: self.shares, ciphertext: self.ciphertext })
+    }
 }
 
 /// A command: one validated write request of a tenant.
@@ -47,6 +80,13 @@ pub enum Command {
     StoreStatements {
         /// The statements, validated and normalised.
         statements: Vec<serde_json::Value>,
+    },
+    /// Store a batch of statements, each sealed (see `vault.rs`); the seals
+    /// travel in binary in the envelope, not in the JSON payload.
+    StoreSealedStatements {
+        /// The sealed statements, each validated and normalised before sealing.
+        #[serde(skip)]
+        statements: Vec<Sealed>,
     },
     /// One chunk of an attachment body, content-addressed by the body's SHA-2.
     StoreAttachmentChunk {
@@ -125,6 +165,7 @@ impl Command {
     pub fn kind(&self) -> &'static str {
         match self {
             Command::StoreStatements { .. } => "statements.store",
+            Command::StoreSealedStatements { .. } => "statements.store.sealed",
             Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
             Command::PutTenant { .. } => "admin.tenant",
@@ -186,6 +227,10 @@ pub fn encode_traced(
         time_micros,
         trace_context: trace_context.iter().cloned().collect(),
         payload: serde_json::to_vec(command).expect("commands always serialise"),
+        sealed_statements: match command {
+            Command::StoreSealedStatements { statements } => statements.iter().map(SealedProto::from_sealed).collect(),
+            _ => Vec::new(),
+        },
     };
     envelope.encode_to_vec()
 }
@@ -196,7 +241,10 @@ pub fn decode(bytes: &[u8]) -> Result<CommandEvent, DecodeError> {
     let envelope = Envelope::decode(bytes)?;
     let tenant = TenantId::parse(&envelope.tenant).map_err(|e| DecodeError::Field(e.to_string()))?;
     let command_id = Uuid::from_slice(&envelope.command_id).map_err(|e| DecodeError::Field(e.to_string()))?;
-    let command = serde_json::from_slice(&envelope.payload)?;
+    let mut command = serde_json::from_slice(&envelope.payload)?;
+    if let Command::StoreSealedStatements { statements } = &mut command {
+        *statements = envelope.sealed_statements.into_iter().map(SealedProto::into_sealed).collect::<Result<_, _>>()?;
+    }
     Ok(CommandEvent { tenant, command_id, command, trace_context: envelope.trace_context })
 }
 
@@ -213,6 +261,16 @@ mod tests {
         assert_eq!(decoded.tenant, tenant);
         assert_eq!(decoded.command_id, id);
         assert_eq!(decoded.command, command);
+    }
+
+    #[test]
+    fn sealed_statements_round_trip_in_binary() {
+        let tenant = TenantId::parse("t1").unwrap();
+        let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![7; 900] };
+        let command = Command::StoreSealedStatements { statements: vec![sealed.clone(), sealed] };
+        let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
+        assert!(bytes.len() < 2 * 1000 + 200, "no base64 or JSON around the seals: {} bytes", bytes.len());
+        assert_eq!(decode(&bytes).unwrap().command, command);
     }
 
     #[test]
@@ -233,6 +291,7 @@ mod tests {
             ("time_micros", 5),
             ("trace_context", 6),
             ("payload", 7),
+            ("sealed_statements", 8),
         ] {
             assert!(proto.contains(&format!(" {name} = {tag};")), "proto lacks {name} = {tag}");
         }

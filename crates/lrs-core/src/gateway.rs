@@ -102,10 +102,10 @@ impl Gateway {
         self
     }
 
-    /// Replaces each statement with its sealed form, readable only with the
-    /// keys of every agent it names (the authority excepted).
-    async fn seal_statements(&self, tenant: &TenantId, statements: Vec<Value>) -> Result<Vec<Value>, GatewayError> {
-        let Some(vault) = &self.vault else { return Ok(statements) };
+    /// The command storing `statements`: each sealed, readable only with the
+    /// keys of every agent it names (the authority excepted), when there is a vault.
+    async fn statements_command(&self, tenant: &TenantId, statements: Vec<Value>) -> Result<Command, GatewayError> {
+        let Some(vault) = &self.vault else { return Ok(Command::StoreStatements { statements }) };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
         for statement in statements {
@@ -114,10 +114,9 @@ impl Gateway {
                 subjects.push(vault.subject(tenant, &agent).await.map_err(unavailable)?);
             }
             let bytes = serde_json::to_vec(&statement).expect("json");
-            let envelope = crate::vault::seal(&bytes, &subjects);
-            sealed.push(serde_json::json!({ "sealed": envelope }));
+            sealed.push(crate::vault::seal(&bytes, &subjects));
         }
-        Ok(sealed)
+        Ok(Command::StoreSealedStatements { statements: sealed })
     }
 
     /// Seals a document command whose scope names an agent.
@@ -162,8 +161,7 @@ impl Gateway {
         let statements = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
-        let statements = self.seal_statements(&principal.tenant, statements).await?;
-        let command = Command::StoreStatements { statements };
+        let command = self.statements_command(&principal.tenant, statements).await?;
         self.submit(&principal.tenant, &command).await?.into_result()
     }
 

@@ -224,17 +224,36 @@ async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prep
         }
     };
     drop(payload);
-    if let Command::StoreStatements { statements } = &mut event.command {
-        if statements.iter().any(is_sealed) {
+    match &mut event.command {
+        Command::StoreSealedStatements { statements } => {
+            let mut opened = Vec::with_capacity(statements.len());
+            for sealed in std::mem::take(statements) {
+                match open_sealed_statement(vault, &event.tenant, &sealed).await? {
+                    Some(statement) => opened.push(statement),
+                    None => debug!("skipping a statement whose subject was forgotten"),
+                }
+            }
+            event.command = Command::StoreStatements { statements: opened };
+        }
+        // The JSON form of sealed statements, in logs written before they were sealed in binary.
+        Command::StoreStatements { statements } if statements.iter().any(is_sealed) => {
             let mut opened = Vec::with_capacity(statements.len());
             for statement in std::mem::take(statements) {
-                match open_statement(vault, &event.tenant, statement).await? {
+                let sealed = match statement.get("sealed") {
+                    None => Some(statement),
+                    Some(sealed) => match Sealed::deserialize(sealed) {
+                        Ok(sealed) => open_sealed_statement(vault, &event.tenant, &sealed).await?,
+                        Err(_) => None,
+                    },
+                };
+                match sealed {
                     Some(statement) => opened.push(statement),
                     None => debug!("skipping a statement whose subject was forgotten"),
                 }
             }
             *statements = opened;
         }
+        _ => {}
     }
     Ok(Prepared { record, event: Some(event) })
 }
@@ -248,18 +267,15 @@ async fn prepare_all(vault: Option<&KeyVault>, records: Vec<LogRecord>) -> Resul
     Ok(prepared)
 }
 
-/// A statement as it is stored: opened when it is sealed; `None` when its
-/// seal can no longer be opened.
-async fn open_statement(
+/// A sealed statement opened; `None` when it can no longer be opened (or
+/// there is no vault to open it with).
+async fn open_sealed_statement(
     vault: Option<&KeyVault>,
     tenant: &TenantId,
-    statement: serde_json::Value,
+    sealed: &Sealed,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    let Some(sealed) = statement.get("sealed") else { return Ok(Some(statement)) };
-    let (Some(vault), Ok(sealed)) = (vault, Sealed::deserialize(sealed)) else {
-        return Ok(None);
-    };
-    let bytes = open_with(vault, tenant, &sealed).await?;
+    let Some(vault) = vault else { return Ok(None) };
+    let bytes = open_with(vault, tenant, sealed).await?;
     Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
@@ -688,7 +704,10 @@ impl<'a> Step<'a> {
             Command::DeleteDocuments { kind, scope, id, precondition } => {
                 self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
             }
-            Command::Sealed { .. } | Command::ForgetSubject { .. } | Command::ApplyRetention { .. } => {
+            Command::Sealed { .. }
+            | Command::ForgetSubject { .. }
+            | Command::ApplyRetention { .. }
+            | Command::StoreSealedStatements { .. } => {
                 Ok(Verdict::Rejected { message: "a sealed command cannot be nested".into() })
             }
         }

@@ -153,14 +153,61 @@ impl KeyVault {
 }
 
 /// A sealed value: readable only with the key of every subject it names.
+///
+/// In a JSON payload (sealed document commands, and the statements of logs
+/// written before statements were sealed in binary) its bytes are base64.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// The subjects whose keys open it.
     pub subjects: Vec<Uuid>,
-    /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext), base64.
-    pub shares: Vec<String>,
-    /// The value encrypted with the data key (nonce ‖ ciphertext), base64.
-    pub ciphertext: String,
+    /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext).
+    #[serde(with = "base64_list")]
+    pub shares: Vec<Vec<u8>>,
+    /// The value encrypted with the data key (nonce ‖ ciphertext).
+    #[serde(with = "base64_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// Bytes as one base64 string.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the bytes as base64.
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// Reads base64 back into bytes.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list of byte strings as base64 strings.
+mod base64_list {
+    use base64::Engine as _;
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes each byte string as base64.
+    pub(super) fn serialize<S: Serializer>(list: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(list.len()))?;
+        for bytes in list {
+            seq.serialize_element(&base64::engine::general_purpose::STANDARD.encode(bytes))?;
+        }
+        seq.end()
+    }
+
+    /// Reads base64 strings back into byte strings.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let texts = Vec::<String>::deserialize(deserializer)?;
+        texts
+            .iter()
+            .map(|text| base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 fn encrypt(key: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
@@ -182,7 +229,6 @@ fn decrypt(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
 
 /// Seals `plaintext` so that it opens only with every one of `subjects`' keys.
 pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut data_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut data_key);
     let mut shares = Vec::with_capacity(subjects.len());
@@ -197,26 +243,24 @@ pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
             share
         };
         let key = subject.key_bytes().expect("vault keys are 32 bytes");
-        shares.push(b64(&encrypt(&key, &share)));
+        shares.push(encrypt(&key, &share));
     }
     let ciphertext = if subjects.is_empty() { plaintext.to_vec() } else { encrypt(&data_key, plaintext) };
-    Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext: b64(&ciphertext) }
+    Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext }
 }
 
 /// Opens a sealed value with its subjects' keys; `None` when any key is gone.
 pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
-    let decode = |text: &str| base64::engine::general_purpose::STANDARD.decode(text).ok();
-    let ciphertext = decode(&sealed.ciphertext)?;
     if sealed.subjects.is_empty() {
-        return Some(ciphertext);
+        return Some(sealed.ciphertext.clone());
     }
     let mut data_key = [0u8; 32];
     for (share, subject) in sealed.shares.iter().zip(keys) {
         let key = subject.as_ref()?.key_bytes()?;
-        let share = decrypt(&key, &decode(share)?)?;
+        let share = decrypt(&key, share)?;
         data_key.iter_mut().zip(share).for_each(|(d, s)| *d ^= s);
     }
-    decrypt(&data_key, &ciphertext)
+    decrypt(&data_key, &sealed.ciphertext)
 }
 
 /// Opens a sealed value with the keys the vault still has.
@@ -242,10 +286,18 @@ mod tests {
     fn a_sealed_value_opens_with_every_key_and_not_without_one() {
         let (a, b) = (subject("a"), subject("b"));
         let sealed = seal(b"personal data", &[a.clone(), b.clone()]);
-        assert!(!sealed.ciphertext.contains("personal"));
+        assert!(!sealed.ciphertext.windows(8).any(|w| w == b"personal"));
         assert_eq!(open(&sealed, &[Some(a.clone()), Some(b.clone())]), Some(b"personal data".to_vec()));
         assert_eq!(open(&sealed, &[Some(a.clone()), None]), None, "one forgotten subject shreds it");
         assert_eq!(open(&sealed, &[Some(a), Some(subject("b"))]), None, "another key does not open it");
         assert_eq!(open(&seal(b"x", &[]), &[]), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn the_json_form_of_a_seal_is_base64_as_in_logs_written_before() {
+        let old: Sealed = serde_json::from_str(r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#).unwrap();
+        assert_eq!(old, Sealed { subjects: vec![], shares: vec![vec![0, 1]], ciphertext: b"x".to_vec() });
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#);
+        assert!(serde_json::from_str::<Sealed>(r#"{"subjects":[],"shares":[],"ciphertext":"not base64!"}"#).is_err());
     }
 }

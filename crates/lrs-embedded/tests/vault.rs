@@ -54,3 +54,43 @@ async fn a_destroyed_subject_is_gone_from_the_cache_too() {
     let again = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
     assert_ne!(again.id, subject.id, "a later sighting gets a new subject");
 }
+
+/// Statements sealed in the JSON form of earlier logs (base64 inside the
+/// command's JSON) and in the binary form of today's are both projected, so
+/// a log written before the change replays into the same tables.
+#[tokio::test]
+async fn statements_sealed_in_either_log_format_are_projected() {
+    use lrs_core::event::{encode, Command};
+    use lrs_core::{EventLog, Projector, QueryService, QueryStore, VerdictBus};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let vault = vault(dir.path());
+    let tenant = TenantId::parse("t").unwrap();
+    let statement = |id: uuid::Uuid| {
+        json!({
+            "id": id.to_string(), "actor": {"mbox": "mailto:a@example.com"}, "version": "1.0.3",
+            "verb": {"id": "http://example.com/verbs/did"}, "object": {"id": "http://example.com/a"},
+            "authority": {"account": {"homePage": "http://lrs.example", "name": "t"}}
+        })
+    };
+    let (old_id, new_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
+
+    let old_seal = seal(&serde_json::to_vec(&statement(old_id)).unwrap(), std::slice::from_ref(&subject));
+    let old = Command::StoreStatements { statements: vec![json!({ "sealed": old_seal })] };
+    log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 1, &old)).await.unwrap();
+    let new_seal = seal(&serde_json::to_vec(&statement(new_id)).unwrap(), std::slice::from_ref(&subject));
+    let new = Command::StoreSealedStatements { statements: vec![new_seal] };
+    log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 2, &new)).await.unwrap();
+
+    let projector = Projector::new(log.clone(), store.clone(), Arc::new(VerdictBus::new()), 0).with_vault(vault);
+    projector.catch_up_with(|_| {}).await.unwrap();
+    let query = QueryService::new(store, log);
+    for id in [old_id, new_id] {
+        let stored = query.statement(&tenant, id, false).await.unwrap();
+        assert_eq!(stored.expect("projected")["actor"]["mbox"], "mailto:a@example.com");
+    }
+}
