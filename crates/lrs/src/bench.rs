@@ -7,14 +7,13 @@
 //! latency percentiles (also as JSON). `--statements 0` measures the queries
 //! of a store filled before (for example by `lrs load`).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
 
 /// Settings of `lrs bench`.
 #[derive(Args, Debug)]
@@ -34,6 +33,10 @@ pub(crate) struct BenchArgs {
     /// Statements per POST.
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Statements per second to post at most (0: as fast as the LRS answers);
+    /// with a large --statements, an ingest of a set length at a set rate.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -103,40 +106,53 @@ fn summary(name: &str, mut latencies: Vec<Duration>, items: usize, wall: Duratio
     })
 }
 
-/// Runs `requests` (each returning how many items it carried) `concurrency` at a time.
+/// Statements `number * size ..` of the generated data: a batch seeded from
+/// `seed` and its number, so that any batch is made without the ones before.
+pub(crate) fn batch_body(seed: u64, number: usize, size: usize) -> Value {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(number as u64));
+    Value::Array((0..size).map(|_| statement(&mut rng)).collect())
+}
+
+/// Sends the `count` requests `make` builds, `concurrency` at a time, each
+/// made only when it is sent, and each `pace` after the one before it at the
+/// earliest (`None`: as fast as they are answered). Returns the latencies,
+/// the items carried (`items_each` per successful request), the errors and
+/// the wall time.
 async fn drive(
-    requests: Vec<reqwest::RequestBuilder>,
+    count: usize,
+    make: impl Fn(usize) -> reqwest::RequestBuilder,
     items_each: usize,
     concurrency: usize,
+    pace: Option<Duration>,
     bar: &indicatif::ProgressBar,
 ) -> (Vec<Duration>, usize, usize, Duration) {
-    let queue = Arc::new(Mutex::new(requests));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let next = AtomicUsize::new(0);
+    let latencies = std::sync::Mutex::new(Vec::with_capacity(count));
+    let errors = AtomicUsize::new(0);
     let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (queue, latencies, errors, bar) = (queue.clone(), latencies.clone(), errors.clone(), bar.clone());
-            tokio::spawn(async move {
-                loop {
-                    let Some(request) = queue.lock().await.pop() else { break };
-                    let sent = Instant::now();
-                    let ok = matches!(request.send().await, Ok(response) if response.status().is_success());
-                    latencies.lock().await.push(sent.elapsed());
-                    if !ok {
-                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    bar.inc(1);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.await;
-    }
+    let worker = || async {
+        loop {
+            let number = next.fetch_add(1, Ordering::Relaxed);
+            if number >= count {
+                break;
+            }
+            if let Some(pace) = pace {
+                tokio::time::sleep_until((started + pace.mul_f64(number as f64)).into()).await;
+            }
+            let request = make(number);
+            let sent = Instant::now();
+            let ok = matches!(request.send().await, Ok(response) if response.status().is_success());
+            latencies.lock().expect("not poisoned").push(sent.elapsed());
+            if !ok {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            bar.inc(1);
+        }
+    };
+    futures::future::join_all((0..concurrency.max(1)).map(|_| worker())).await;
     let wall = started.elapsed();
-    let latencies = std::mem::take(&mut *latencies.lock().await);
-    let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
+    let latencies = latencies.into_inner().expect("not poisoned");
+    let errors = errors.load(Ordering::Relaxed);
     let items = (latencies.len() - errors) * items_each;
     (latencies, items, errors, wall)
 }
@@ -165,15 +181,17 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .header("X-Experience-API-Version", &args.version)
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let batches: Vec<Value> = (0..args.statements.div_ceil(args.batch))
-        .map(|_| Value::Array((0..args.batch).map(|_| statement(&mut rng)).collect()))
-        .collect();
     let mut results = Vec::new();
 
-    let bar = indicatif::ProgressBar::new(batches.len() as u64);
+    let batches = args.statements.div_ceil(args.batch);
+    let bar = indicatif::ProgressBar::new(batches as u64);
     bar.set_message("ingest");
-    let posts = batches.iter().map(|batch| request(reqwest::Method::POST, "/statements").json(batch)).collect();
-    let (latencies, items, errors, wall) = drive(posts, args.batch, args.concurrency, &bar).await;
+    let post = |number: usize| {
+        let size = args.batch.min(args.statements - number * args.batch);
+        request(reqwest::Method::POST, "/statements").json(&batch_body(args.seed, number, size))
+    };
+    let pace = (args.rate > 0).then(|| Duration::from_secs_f64(args.batch as f64 / args.rate as f64));
+    let (latencies, items, errors, wall) = drive(batches, post, args.batch, args.concurrency, pace, &bar).await;
     bar.finish_and_clear();
     results.push(summary(&format!("ingest (batches of {})", args.batch), latencies, items, wall, errors));
 
@@ -268,8 +286,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for (name, path) in kinds.drain(..) {
         let bar = indicatif::ProgressBar::new(args.queries as u64);
-        let gets = (0..args.queries).map(|_| request(reqwest::Method::GET, &path(&mut rng))).collect();
-        let (latencies, items, errors, wall) = drive(gets, 1, args.concurrency, &bar).await;
+        let paths: Vec<String> = (0..args.queries).map(|_| path(&mut rng)).collect();
+        let get = |number: usize| request(reqwest::Method::GET, &paths[number]);
+        let (latencies, items, errors, wall) = drive(paths.len(), get, 1, args.concurrency, None, &bar).await;
         bar.finish_and_clear();
         results.push(summary(name, latencies, items, wall, errors));
     }
@@ -308,9 +327,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // Single-statement POSTs at moderate load, the verdict awaited.
     let bar = indicatif::ProgressBar::new(args.single_posts as u64);
-    let posts =
-        (0..args.single_posts).map(|_| request(reqwest::Method::POST, "/statements").json(&statement(&mut rng)));
-    let (latencies, items, errors, wall) = drive(posts.collect(), 1, args.single_concurrency, &bar).await;
+    let singles: Vec<Value> = (0..args.single_posts).map(|_| statement(&mut rng)).collect();
+    let post = |number: usize| request(reqwest::Method::POST, "/statements").json(&singles[number]);
+    let (latencies, items, errors, wall) = drive(singles.len(), post, 1, args.single_concurrency, None, &bar).await;
     bar.finish_and_clear();
     let name = format!("single POST (concurrency {})", args.single_concurrency);
     results.push(summary(&name, latencies, items, wall, errors));

@@ -8,9 +8,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Args;
 use futures::StreamExt as _;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::app::Application;
@@ -57,8 +54,7 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let mut results = futures::stream::iter(0..batches)
         .map(|number| async move {
             let size = args.batch.min(args.statements - number * args.batch);
-            let mut rng = StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(number as u64));
-            let body = Value::Array((0..size).map(|_| crate::bench::statement(&mut rng)).collect());
+            let body = crate::bench::batch_body(args.seed, number, size);
             let stored = gateway.store_statements(principal, body, xapi::Version::V1_0_3, None, Vec::new()).await;
             bar_ref.inc(size as u64);
             stored.map(|ids| ids.len())
