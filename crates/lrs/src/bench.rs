@@ -141,10 +141,15 @@ async fn drive(
             }
             let request = make(number);
             let sent = Instant::now();
-            let ok = matches!(request.send().await, Ok(response) if response.status().is_success());
+            let failure = match request.send().await {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => Some(format!("answered {}", response.status())),
+                Err(error) => Some(format!("not answered: {error:?}")),
+            };
             latencies.lock().expect("not poisoned").push(sent.elapsed());
-            if !ok {
+            if let Some(failure) = failure {
                 errors.fetch_add(1, Ordering::Relaxed);
+                bar.suspend(|| eprintln!("request {number} failed: {failure}"));
             }
             bar.inc(1);
         }
@@ -172,7 +177,12 @@ fn statements_of(page: &Value) -> &[Value] {
 
 /// Runs the benchmark and prints its results.
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    // Idle connections are dropped before servers close them (actix-web and
+    // uvicorn after 5 s), so that a paced run never sends on a closing one.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()?;
     let base = args.endpoint.trim_end_matches('/').to_owned();
     let request = |method: reqwest::Method, path: &str| {
         client
