@@ -10,6 +10,7 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::directory::Directory;
 use crate::keys::KeyBuilder;
 use crate::store::{QueryStore, StoreError, Table, WriteBatch};
 use crate::tenant::TenantId;
@@ -107,6 +108,9 @@ pub struct Credential {
     pub revoked: bool,
     /// The Agent set as `authority` on statements written with it.
     pub authority: serde_json::Value,
+    /// Grows with every change of the record (see [`Tenant::revision`]).
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// Hashes a secret with argon2 and a random salt.
@@ -143,6 +147,7 @@ impl Credential {
             expires_micros: None,
             revoked: false,
             authority,
+            revision: 0,
         }
     }
 
@@ -254,23 +259,25 @@ type Verified = (String, [u8; 32]);
 /// Checks HTTP Basic credentials and Bearer JWTs.
 #[derive(Clone)]
 pub struct Authenticator {
-    credentials: Option<CredentialStore>,
+    directory: Arc<dyn Directory>,
     fixed: Arc<HashMap<String, Credential>>,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
     jwt: Option<JwtVerifier>,
 }
 
 impl Authenticator {
-    /// An authenticator over the credentials in a store.
-    pub fn new(credentials: CredentialStore) -> Self {
-        Self { credentials: Some(credentials), fixed: Arc::default(), verified: Arc::default(), jwt: None }
+    /// An authenticator over the credentials and tenants of a directory.
+    pub fn new(directory: Arc<dyn Directory>) -> Self {
+        Self { directory, fixed: Arc::default(), verified: Arc::default(), jwt: None }
     }
 
-    /// An authenticator that knows only the given credentials: for a gateway
-    /// that runs beside no store.
-    pub fn fixed(credentials: Vec<Credential>) -> Self {
-        let fixed = credentials.into_iter().map(|c| (c.key.clone(), c)).collect();
-        Self { credentials: None, fixed: Arc::new(fixed), verified: Arc::default(), jwt: None }
+    /// Also knows `credentials` while the directory has no record of their
+    /// keys (the bootstrap credential of a gateway whose directory has not
+    /// heard of it yet); a record in the directory always wins, so a
+    /// rotation or revocation holds.
+    pub fn with_fixed(mut self, credentials: Vec<Credential>) -> Self {
+        self.fixed = Arc::new(credentials.into_iter().map(|c| (c.key.clone(), c)).collect());
+        self
     }
 
     /// Also accepts Bearer JWTs checked by `verifier`.
@@ -280,29 +287,22 @@ impl Authenticator {
     }
 
     async fn lookup(&self, key: &str) -> Result<Option<Credential>, StoreError> {
-        if let Some(credential) = self.fixed.get(key) {
-            return Ok(Some(credential.clone()));
-        }
-        match &self.credentials {
-            Some(credentials) => credentials.get(key).await,
-            None => Ok(None),
+        match self.directory.credential(key).await? {
+            Some(credential) => Ok(Some(credential)),
+            None => Ok(self.fixed.get(key).cloned()),
         }
     }
 
     /// Whether the tenant may authenticate, and its request rate limit.
     async fn tenant_status(&self, tenant: &TenantId) -> Result<(bool, Option<u32>), StoreError> {
-        match &self.credentials {
-            Some(credentials) => {
-                let record = credentials.tenant(tenant).await?;
-                Ok((record.as_ref().is_none_or(Tenant::is_open), record.and_then(|t| t.requests_per_second)))
-            }
-            None => Ok((true, None)),
-        }
+        let record = self.directory.tenant(tenant).await?;
+        Ok((record.as_ref().is_none_or(Tenant::is_open), record.and_then(|t| t.requests_per_second)))
     }
 
-    /// The principal of a key and secret. The credential row is read on every
-    /// request (so a rotation or revocation elsewhere holds at once); the slow
-    /// argon2 check runs once per secret and row.
+    /// The principal of a key and secret. The credential is looked up in the
+    /// directory on every request (so a rotation or revocation holds as soon
+    /// as the directory has it); the slow argon2 check runs once per secret
+    /// and record.
     pub async fn authenticate(&self, key: &str, secret: &str) -> Result<Result<Principal, AuthError>, StoreError> {
         let wrong = || Ok(Err(AuthError::Unauthenticated("unknown key or wrong secret".into())));
         let Some(credential) = self.lookup(key).await? else { return wrong() };

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod attachments;
 pub mod auth;
+pub mod directory;
 pub mod documents;
 pub mod event;
 pub mod gateway;
@@ -29,6 +30,7 @@ pub mod verdict;
 pub use admin::{AdminError, AdminService, CredentialView};
 pub use attachments::AttachmentPart;
 pub use auth::{AuthError, Authenticator, Credential, CredentialStore, JwtVerifier, Principal, Scope};
+pub use directory::{Directory, DirectoryEntry, DirectoryFeed, FollowedDirectory, StoreDirectory};
 pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use xapi::Statement;
 
 use crate::auth::credential_partition;
+use crate::directory::{DirectoryEntry, DirectoryFeed};
 use crate::documents::{
     decode_content, document_clustering, is_json_media_type, merge_json, Document, DocumentScope, Precondition,
     PreconditionOutcome,
@@ -58,6 +59,7 @@ pub struct Projector {
     verdicts: Arc<dyn VerdictSink>,
     partition: u32,
     vault: Option<KeyVault>,
+    directory: Option<Arc<dyn DirectoryFeed>>,
 }
 
 impl Projector {
@@ -68,7 +70,14 @@ impl Projector {
         verdicts: Arc<dyn VerdictSink>,
         partition: u32,
     ) -> Self {
-        Self { log, store, verdicts, partition, vault: None }
+        Self { log, store, verdicts, partition, vault: None, directory: None }
+    }
+
+    /// Publishes the tenant and credential records it writes (and forgotten
+    /// subjects) on `feed`, for the processes that follow the directory.
+    pub fn with_directory_feed(mut self, feed: Arc<dyn DirectoryFeed>) -> Self {
+        self.directory = Some(feed);
+        self
     }
 
     /// Opens sealed events with the keys of `vault` (see `vault.rs`).
@@ -177,6 +186,12 @@ impl Projector {
             (last.offset + 1).to_be_bytes().to_vec(),
         );
         step.flush_tenant_meta();
+        // Published before the batch is written: a failure leaves the batch
+        // to be applied (and published) again, and the operator is answered
+        // only after the directory holds the change.
+        if let (Some(feed), false) = (&self.directory, step.directory.is_empty()) {
+            feed.publish(&step.directory).await?;
+        }
         metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
         metrics::batch_applied(self.partition, records.len(), started);
         debug!(next = last.offset + 1, "projected batch");
@@ -340,7 +355,10 @@ struct Step<'a> {
     activities: HashMap<(TenantId, String), (serde_json::Value, bool)>,
     /// Names known of agents read or changed in this step, and whether changed.
     agents: HashMap<(TenantId, String), (Vec<String>, bool)>,
-    admin_written: std::collections::HashSet<(Table, Vec<u8>)>,
+    /// Revisions of the administrative records written in this step.
+    admin_written: HashMap<(Table, Vec<u8>), u64>,
+    /// What processes following the directory must learn of this step.
+    directory: Vec<DirectoryEntry>,
 }
 
 /// A document write as the projector applies it.
@@ -362,7 +380,8 @@ impl<'a> Step<'a> {
             documents: HashMap::new(),
             activities: HashMap::new(),
             agents: HashMap::new(),
-            admin_written: std::collections::HashSet::new(),
+            admin_written: HashMap::new(),
+            directory: Vec::new(),
         }
     }
 
@@ -397,6 +416,32 @@ impl<'a> Step<'a> {
     fn put_statement(&mut self, tenant: &TenantId, id: Uuid, row: StatementRow) {
         self.batch.put(Table::Statements, statement_partition(tenant, id), Vec::new(), row.encode());
         self.statements.insert((tenant.clone(), id), Some(row));
+    }
+
+    /// The revision of an administrative record about to be written: after
+    /// the current one's (in the store or earlier in this batch) and no
+    /// earlier than the command's log time; or the verdict refusing a create
+    /// of an existing record or a change of a missing one.
+    async fn admin_revision(
+        &mut self,
+        table: Table,
+        partition: &[u8],
+        create: bool,
+        record: &LogRecord,
+        what: &str,
+    ) -> Result<Result<u64, Verdict>, StoreError> {
+        let current = match self.admin_written.get(&(table, partition.to_vec())) {
+            Some(revision) => Some(*revision),
+            None => self.store.get(table, partition, &[]).await?.map(|bytes| {
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                value["revision"].as_u64().unwrap_or(0)
+            }),
+        };
+        if let Some(verdict) = existence_verdict(create, current.is_some(), what) {
+            return Ok(Err(verdict));
+        }
+        let log_time = u64::try_from(record.timestamp_micros).unwrap_or(0);
+        Ok(Ok(current.map_or(log_time, |current| log_time.max(current + 1))))
     }
 
     /// Adds an entry to the audit trail.
@@ -677,28 +722,35 @@ impl<'a> Step<'a> {
             }
             Command::PutTenant { tenant, create, action } => {
                 let partition = tenant_partition(&tenant.id);
-                let exists = self.store.get(Table::Tenants, &partition, &[]).await?.is_some()
-                    || self.admin_written.contains(&(Table::Tenants, partition.clone()));
-                if let Some(verdict) = existence_verdict(*create, exists, &format!("tenant {}", tenant.id)) {
-                    return Ok(verdict);
-                }
-                let value = serde_json::to_vec(tenant).expect("json");
+                let what = format!("tenant {}", tenant.id);
+                let revision = match self.admin_revision(Table::Tenants, &partition, *create, record, &what).await? {
+                    Ok(revision) => revision,
+                    Err(verdict) => return Ok(verdict),
+                };
+                let mut tenant = tenant.clone();
+                tenant.revision = revision;
+                let value = serde_json::to_vec(&tenant).expect("json");
                 self.batch.put(Table::Tenants, partition.clone(), Vec::new(), value);
-                self.admin_written.insert((Table::Tenants, partition));
+                self.admin_written.insert((Table::Tenants, partition), revision);
                 self.audit(record, action, tenant.id.as_str(), None);
+                self.directory.push(DirectoryEntry::Tenant { tenant });
                 Ok(Verdict::Written)
             }
             Command::PutCredential { credential, create, action } => {
                 let partition = credential_partition(&credential.key);
-                let exists = self.store.get(Table::Credentials, &partition, &[]).await?.is_some()
-                    || self.admin_written.contains(&(Table::Credentials, partition.clone()));
-                if let Some(verdict) = existence_verdict(*create, exists, &format!("credential {}", credential.key)) {
-                    return Ok(verdict);
-                }
-                let value = serde_json::to_vec(credential).expect("json");
+                let what = format!("credential {}", credential.key);
+                let revision = match self.admin_revision(Table::Credentials, &partition, *create, record, &what).await?
+                {
+                    Ok(revision) => revision,
+                    Err(verdict) => return Ok(verdict),
+                };
+                let mut credential = credential.clone();
+                credential.revision = revision;
+                let value = serde_json::to_vec(&credential).expect("json");
                 self.batch.put(Table::Credentials, partition.clone(), Vec::new(), value);
-                self.admin_written.insert((Table::Credentials, partition));
+                self.admin_written.insert((Table::Credentials, partition), revision);
                 self.audit(record, action, credential.tenant.as_str(), Some(&credential.key));
+                self.directory.push(DirectoryEntry::Credential { credential });
                 Ok(Verdict::Written)
             }
             Command::DeleteDocuments { kind, scope, id, precondition } => {

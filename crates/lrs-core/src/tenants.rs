@@ -26,6 +26,10 @@ pub struct Tenant {
     /// Statements stored longer ago than this many seconds disappear (none: kept).
     #[serde(default)]
     pub retention_seconds: Option<u64>,
+    /// Grows with every change of the record, so that a process following the
+    /// directory keeps the newest one whatever order copies arrive in.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl Tenant {
@@ -38,6 +42,7 @@ impl Tenant {
             deleted: false,
             requests_per_second: None,
             retention_seconds: None,
+            revision: 0,
         }
     }
 

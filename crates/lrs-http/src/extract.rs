@@ -40,6 +40,10 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let limits = req.app_data::<web::Data<crate::limits::RateLimits>>().cloned();
+        let budget = match *req.method() {
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD => crate::limits::Budget::Reads,
+            _ => crate::limits::Budget::Writes,
+        };
         let bearer = bearer_token(req);
         let credentials = basic_credentials(req);
         Box::pin(async move {
@@ -53,7 +57,7 @@ impl FromRequest for Caller {
             };
             let principal = outcome.map_err(|AuthError::Unauthenticated(message)| ApiError::Unauthorized(message))?;
             if let Some(limits) = limits {
-                limits.check(&principal)?;
+                limits.check(&principal, budget)?;
             }
             Ok(Caller(principal))
         })

@@ -45,6 +45,9 @@ pub struct AppState {
     pub admin: Option<lrs_core::AdminService>,
     /// The operator token guarding /admin (none: the operator API is disabled).
     pub operator_token: Option<String>,
+    /// How many processes run this process's roles behind the router; each
+    /// enforces its share of a tenant's rate limit.
+    pub replicas: u32,
 }
 
 impl AppState {
@@ -119,7 +122,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
     metrics::register();
     let state = web::Data::new(state);
     let spoken_versions = web::Data::new(extract::SpokenVersions::default());
-    let rate_limits = web::Data::new(limits::RateLimits::default());
+    let rate_limits = web::Data::new(limits::RateLimits::new(state.replicas));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -1,10 +1,13 @@
 //! The distributed deployment's event log on Apache Kafka (rdkafka), and the
 //! verdict channel that brings the projector's verdicts back to gateways in
-//! other processes. The only crate that knows rdkafka.
+//! other processes, and the directory feed that tells them every tenant and
+//! credential. The only crate that knows rdkafka.
 
+mod directory;
 mod log;
 mod verdicts;
 
+pub use directory::{follow_directory, KafkaDirectoryFeed};
 pub use log::{KafkaLog, KafkaSettings};
 pub use verdicts::KafkaVerdicts;
 
@@ -17,4 +20,14 @@ pub enum KafkaSetupError {
     /// The topic does not exist or has no partitions.
     #[error("kafka topic {0} has no partitions (is it created?)")]
     NoPartitions(String),
+    /// A topic could not be read up to its end in time.
+    #[error("kafka topic {topic}: read {read} of {end} records before the deadline")]
+    CatchUp {
+        /// The topic.
+        topic: String,
+        /// Records read.
+        read: i64,
+        /// Records it held when reading began.
+        end: i64,
+    },
 }

@@ -57,6 +57,11 @@ impl KafkaSettings {
         format!("{}.verdicts", self.topic_prefix)
     }
 
+    /// The compacted topic of the directory of tenants and credentials.
+    pub fn directory_topic(&self) -> String {
+        format!("{}.directory", self.topic_prefix)
+    }
+
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers).set("broker.address.family", "v4");
@@ -93,9 +98,12 @@ impl KafkaSettings {
         let admin: AdminClient<_> = self.client_config().create()?;
         let events = self.events_topic();
         let verdicts = self.verdicts_topic();
+        let directory = self.directory_topic();
         let topics = [
             NewTopic::new(&events, self.partitions, TopicReplication::Fixed(self.replication)),
             NewTopic::new(&verdicts, 1, TopicReplication::Fixed(self.replication)),
+            // Keyed by record: compaction keeps the newest of each, for ever.
+            NewTopic::new(&directory, 1, TopicReplication::Fixed(self.replication)).set("cleanup.policy", "compact"),
         ];
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &options).await? {

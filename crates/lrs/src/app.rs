@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use lrs_core::{
-    Authenticator, CredentialStore, EventLog, Gateway, Projector, QueryService, QueryStore, VerdictBus, VerdictSink,
+    Authenticator, CredentialStore, DirectoryFeed, EventLog, FollowedDirectory, Gateway, Projector, QueryService,
+    QueryStore, StoreDirectory, VerdictBus, VerdictSink,
 };
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 use lrs_kafka::{KafkaLog, KafkaVerdicts};
@@ -19,10 +20,18 @@ pub(crate) struct Application {
     listener: TcpListener,
     state: lrs_http::AppState,
     projectors: Vec<Projector>,
-    credential: BootstrapCredential,
+    credential: Option<BootstrapCredential>,
     workers: usize,
     description: String,
 }
+
+/// How long a process sharing the tables with the projector (ScyllaDB) may
+/// answer from a tenant or credential record it read: the bound on how soon
+/// an operator's change holds there.
+const SHARED_DIRECTORY_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a gateway may take, at start, to read the directory feed.
+const DIRECTORY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Subjects the embedded vault keeps in memory (about 200 bytes each).
 const VAULT_CACHE_SUBJECTS: usize = 100_000;
@@ -123,17 +132,39 @@ impl Application {
     pub(crate) async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check()?;
         let log = open_log(&settings).await?;
-        let needs_store = settings.has(Role::Projector) || settings.has(Role::Query);
+        // A process reads the tables when it projects or answers reads, or
+        // when they live in the shared ScyllaDB keyspace; a gateway of the
+        // embedded-store cluster has none and follows the directory feed.
+        let needs_store =
+            settings.has(Role::Projector) || settings.has(Role::Query) || settings.store == StoreBackend::Scylla;
         let store = if needs_store { Some(open_store(&settings).await?) } else { None };
         let (auth, credential) = match &store {
             Some(store) => {
                 let credentials = CredentialStore::new(store.clone());
                 let credential = bootstrap::ensure_default_credential(&credentials, &settings.data_dir).await?;
-                (Authenticator::new(credentials), credential)
+                // The writer of the tables reads them at every request; a
+                // process sharing them with the writer (ScyllaDB) remembers
+                // what it read for a second.
+                let directory = if settings.has(Role::Projector) {
+                    StoreDirectory::new(store.clone())
+                } else {
+                    StoreDirectory::remembering(store.clone(), SHARED_DIRECTORY_FRESHNESS)
+                };
+                (Authenticator::new(Arc::new(directory)), Some(credential))
             }
             None => {
-                let (credential, fixed) = bootstrap::credential_from_env()?;
-                (Authenticator::fixed(vec![fixed]), credential)
+                let directory = FollowedDirectory::new();
+                let kafka = settings.kafka();
+                let follower = directory.clone();
+                tokio::task::spawn_blocking(move || lrs_kafka::follow_directory(&kafka, follower, DIRECTORY_CATCH_UP))
+                    .await
+                    .context("directory follower panicked")?
+                    .context("cannot read the directory of tenants and credentials")?;
+                let auth = Authenticator::new(Arc::new(directory));
+                match bootstrap::credential_from_env() {
+                    Some((credential, fixed)) => (auth.with_fixed(vec![fixed]), Some(credential)),
+                    None => (auth, None),
+                }
             }
         };
 
@@ -166,10 +197,19 @@ impl Application {
             (Some(store), true) => Some(QueryService::new(store.clone(), log.clone())),
             _ => None,
         };
+        // The projector tells processes without a store every tenant and credential.
+        let directory_feed: Option<Arc<dyn DirectoryFeed>> = match (settings.log, settings.has(Role::Projector)) {
+            (LogBackend::Kafka, true) => Some(Arc::new(lrs_kafka::KafkaDirectoryFeed::new(&settings.kafka())?)),
+            _ => None,
+        };
         let projectors = match (&store, settings.has(Role::Projector)) {
             (Some(store), true) => (0..log.partitions())
                 .map(|partition| {
                     let projector = Projector::new(log.clone(), store.clone(), verdicts.clone(), partition);
+                    let projector = match &directory_feed {
+                        Some(feed) => projector.with_directory_feed(feed.clone()),
+                        None => projector,
+                    };
                     match &vault {
                         Some(vault) => projector.with_vault(vault.clone()),
                         None => projector,
@@ -178,6 +218,12 @@ impl Application {
                 .collect(),
             _ => Vec::new(),
         };
+        if let (Some(store), Some(feed)) = (&store, &directory_feed) {
+            let published = lrs_core::directory::publish_snapshot(store.as_ref(), feed.as_ref())
+                .await
+                .context("cannot publish the directory of tenants and credentials")?;
+            tracing::info!(records = published, "directory published");
+        }
         let health = lrs_core::health::HealthCheck::new(log.clone(), store.clone());
         let health = match settings.has(Role::Projector) {
             true => health.with_projector_lag_bound(settings.ready_max_lag),
@@ -208,7 +254,15 @@ impl Application {
         }
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
-        let state = lrs_http::AppState { gateway, query, auth, health: Some(health), admin, operator_token };
+        let state = lrs_http::AppState {
+            gateway,
+            query,
+            auth,
+            health: Some(health),
+            admin,
+            operator_token,
+            replicas: settings.replicas,
+        };
         Ok(Self { listener, state, projectors, credential, workers, description })
     }
 
@@ -216,14 +270,15 @@ impl Application {
     /// projectors, for `lrs load` (which writes without HTTP).
     pub(crate) async fn into_loader(self) -> anyhow::Result<(lrs_core::Gateway, lrs_core::Principal, Vec<Projector>)> {
         let gateway = self.state.gateway.context("the loader needs the gateway role")?;
-        let secret = match self.credential.secret {
+        let credential = self.credential.context("the loader needs the bootstrap credential")?;
+        let secret = match credential.secret {
             Some(secret) => secret,
             None => std::env::var("LRS_BOOTSTRAP_SECRET").context("LRS_BOOTSTRAP_SECRET")?,
         };
         let principal = self
             .state
             .auth
-            .authenticate(&self.credential.key, &secret)
+            .authenticate(&credential.key, &secret)
             .await?
             .map_err(|error| anyhow::anyhow!("the bootstrap credential does not authenticate: {error}"))?;
         Ok((gateway, principal, self.projectors))
@@ -236,10 +291,15 @@ impl Application {
         let endpoint = format!("http://{host}:{port}/xapi");
         println!("LRS ready ({})", self.description);
         println!("ENDPOINT={endpoint}");
-        println!("KEY={}", self.credential.key);
-        match &self.credential.secret {
-            Some(secret) => println!("SECRET={secret}"),
-            None => println!("SECRET=(the value of LRS_BOOTSTRAP_SECRET)"),
+        match &self.credential {
+            Some(credential) => {
+                println!("KEY={}", credential.key);
+                match &credential.secret {
+                    Some(secret) => println!("SECRET={secret}"),
+                    None => println!("SECRET=(the value of LRS_BOOTSTRAP_SECRET)"),
+                }
+            }
+            None => println!("KEY=(none: issue credentials through the operator API)"),
         }
         println!("try: curl -u \"$KEY:$SECRET\" -H 'X-Experience-API-Version: 1.0.3' {endpoint}/statements");
     }

@@ -55,20 +55,25 @@ pub(crate) async fn ensure_default_credential(
     Ok(BootstrapCredential { key, secret: Some(secret) })
 }
 
-/// The credential of LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET, for a gateway
-/// that runs beside no store.
-pub(crate) fn credential_from_env() -> anyhow::Result<(BootstrapCredential, Credential)> {
-    let key = std::env::var("LRS_BOOTSTRAP_KEY").context("a gateway without a store needs LRS_BOOTSTRAP_KEY")?;
-    let secret =
-        std::env::var("LRS_BOOTSTRAP_SECRET").context("a gateway without a store needs LRS_BOOTSTRAP_SECRET")?;
+/// The credential of LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET, when both are
+/// set, for a gateway that runs beside no store: it knows it before the
+/// directory does (the directory's record of the key, once there, wins).
+pub(crate) fn credential_from_env() -> Option<(BootstrapCredential, Credential)> {
+    let key = std::env::var("LRS_BOOTSTRAP_KEY").ok().filter(|key| !key.is_empty())?;
+    let secret = std::env::var("LRS_BOOTSTRAP_SECRET").ok().filter(|secret| !secret.is_empty())?;
     let tenant = TenantId::parse(DEFAULT_TENANT).expect("valid tenant id");
     let credential = Credential::new(tenant, &key, &secret, vec![Scope::All]);
-    Ok((BootstrapCredential { key, secret: None }, credential))
+    Some((BootstrapCredential { key, secret: None }, credential))
 }
 
 async fn upsert(credentials: &CredentialStore, tenant: &TenantId, key: &str, secret: &str) -> anyhow::Result<()> {
+    // Written beside the log, not through it: the revision is the time, so
+    // that processes following the directory take it over older copies.
+    let revision = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
     if credentials.tenant(tenant).await?.is_none() {
-        credentials.put_tenant(&Tenant::new(tenant.clone(), "default tenant")).await?;
+        let mut record = Tenant::new(tenant.clone(), "default tenant");
+        record.revision = revision;
+        credentials.put_tenant(&record).await?;
     }
     let current = credentials.get(key).await?;
     if current.as_ref().is_some_and(|c| c.revoked) {
@@ -78,7 +83,9 @@ async fn upsert(credentials: &CredentialStore, tenant: &TenantId, key: &str, sec
     if current.as_ref().is_some_and(|c| c.tenant == *tenant && c.verify(secret)) {
         return Ok(());
     }
-    credentials.put(&Credential::new(tenant.clone(), key, secret, vec![Scope::All])).await?;
+    let mut credential = Credential::new(tenant.clone(), key, secret, vec![Scope::All]);
+    credential.revision = revision.max(current.map_or(0, |c| c.revision + 1));
+    credentials.put(&credential).await?;
     Ok(())
 }
 

@@ -127,6 +127,10 @@ pub(crate) struct Settings {
     /// Label metrics with each tenant's id (true) instead of folding tenants into one value.
     #[arg(long, env = "LRS_METRICS_TENANT_LABELS", default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) metrics_tenant_labels: bool,
+    /// How many processes run this process's roles behind the router: each
+    /// enforces 1/replicas of a tenant's requests_per_second (docs/OPERATIONS.md).
+    #[arg(long, env = "LRS_REPLICAS", default_value_t = 1)]
+    pub(crate) replicas: u32,
 }
 
 impl Settings {

@@ -10,56 +10,14 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{statement, unique_verb, Lrs};
+use common::{broker, gateway, kafka_env, projector_query, skip_or_fail, statement, unique_verb, Lrs};
 use reqwest::Method;
-
-fn skip_or_fail(what: &str) {
-    assert!(std::env::var("CI").is_err(), "CI must run the distributed tests: {what}");
-    eprintln!("SKIPPED: {what}; run `make test` to start a broker");
-}
-
-fn broker() -> Option<String> {
-    match std::env::var("LRS_KAFKA_BROKERS") {
-        Ok(brokers) if !brokers.is_empty() => Some(brokers),
-        _ => {
-            skip_or_fail("LRS_KAFKA_BROKERS is not set");
-            None
-        }
-    }
-}
-
-fn kafka_env(brokers: &str, prefix: &str) -> Vec<(String, String)> {
-    [
-        ("LRS_LOG_BACKEND", "kafka"),
-        ("LRS_KAFKA_BROKERS", brokers),
-        ("LRS_KAFKA_TOPIC_PREFIX", prefix),
-        ("LRS_KAFKA_PARTITIONS", "3"),
-        ("LRS_KAFKA_DELIVERY_TIMEOUT_MS", "2000"),
-        ("LRS_VERDICT_DEADLINE_MS", "8000"),
-    ]
-    .iter()
-    .map(|(name, value)| (name.to_string(), value.to_string()))
-    .collect()
-}
-
-fn args(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| w.to_string()).collect()
-}
-
-fn projector_query(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
-    let words = ["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"];
-    Lrs::start_with(&args(&words), dir, secret, env)
-}
-
-fn gateway(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
-    Lrs::start_with(&args(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), dir, secret, env)
-}
 
 /// Every statement of `verb` that the query process lists, following `more`.
 fn listed_ids(query: &Lrs, verb: &str) -> Vec<String> {

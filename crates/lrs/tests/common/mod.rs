@@ -397,3 +397,50 @@ pub(crate) fn iso_utc_seconds(text: &str) -> i64 {
     let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
     days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
 }
+
+/// Fails under CI (which must run every test), else says on stderr that the test is skipped.
+pub(crate) fn skip_or_fail(what: &str) {
+    assert!(std::env::var("CI").is_err(), "CI must run the distributed tests: {what}");
+    eprintln!("SKIPPED: {what}; run `make test` to start a broker");
+}
+
+/// The Kafka-protocol broker of `make test` (LRS_KAFKA_BROKERS), or `None` after saying the test is skipped.
+pub(crate) fn broker() -> Option<String> {
+    match std::env::var("LRS_KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => Some(brokers),
+        _ => {
+            skip_or_fail("LRS_KAFKA_BROKERS is not set");
+            None
+        }
+    }
+}
+
+/// The environment of a distributed process on `brokers` with topics named `prefix.*`.
+pub(crate) fn kafka_env(brokers: &str, prefix: &str) -> Vec<(String, String)> {
+    [
+        ("LRS_LOG_BACKEND", "kafka"),
+        ("LRS_KAFKA_BROKERS", brokers),
+        ("LRS_KAFKA_TOPIC_PREFIX", prefix),
+        ("LRS_KAFKA_PARTITIONS", "3"),
+        ("LRS_KAFKA_DELIVERY_TIMEOUT_MS", "2000"),
+        ("LRS_VERDICT_DEADLINE_MS", "8000"),
+    ]
+    .iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
+}
+
+fn words(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// A projector+query process of the distributed deployment on the embedded store in `dir`.
+pub(crate) fn projector_query(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
+    let args = words(&["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"]);
+    Lrs::start_with(&args, dir, secret, env)
+}
+
+/// A gateway process of the distributed deployment (no store of its own).
+pub(crate) fn gateway(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
+    Lrs::start_with(&words(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), dir, secret, env)
+}
