@@ -93,9 +93,10 @@ impl AdminService {
         self
     }
 
-    /// Forgets an agent: purges every statement naming it, its documents and
-    /// what is known of it, then destroys its key, so that no replay of the
-    /// log brings any of it back.
+    /// Forgets an agent: the projector purges every statement sealed for it,
+    /// its documents and what is known of it, then destroys its key, so that
+    /// no replay of the log brings any of it back; answered once the key is
+    /// gone.
     pub async fn forget_agent(&self, tenant: &TenantId, agent: &str) -> Result<(), AdminError> {
         let Some(vault) = &self.vault else {
             return Err(AdminError::Invalid("erasure needs the key vault, which this process does not have".into()));
@@ -107,7 +108,6 @@ impl AdminService {
             .await?
             .ok_or_else(|| AdminError::NotFound("nothing is stored about this agent".into()))?;
         self.gateway.submit_admin(tenant, &Command::ForgetSubject { subject: subject.id }).await?;
-        vault.destroy(tenant, &subject).await?;
         Ok(())
     }
 

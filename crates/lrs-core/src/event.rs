@@ -56,7 +56,8 @@ pub struct SealedProto {
 }
 
 impl SealedProto {
-    fn from_sealed(sealed: &Sealed) -> Self {
+    /// The binary form of a sealed value.
+    pub(crate) fn from_sealed(sealed: &Sealed) -> Self {
         Self {
             subjects: sealed.subjects.iter().map(|s| s.as_bytes().to_vec()).collect(),
             shares: sealed.shares.clone(),
@@ -64,7 +65,8 @@ impl SealedProto {
         }
     }
 
-    fn into_sealed(self) -> Result<Sealed, DecodeError> {
+    /// Back from the binary form.
+    pub(crate) fn into_sealed(self) -> Result<Sealed, DecodeError> {
         let subjects = self.subjects.iter().map(|s| Uuid::from_slice(s)).collect::<Result<Vec<_>, _>>();
         let subjects = subjects.map_err(|e| DecodeError::Field(e.to_string()))?;
         Ok(Sealed { subjects, shares: self.shares, ciphertext: self.ciphertext })

@@ -19,7 +19,7 @@ use crate::store::{QueryStore, StoreError, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
 use crate::trace::current_trace_context;
-use crate::vault::KeyVault;
+use crate::vault::SealingKeys;
 use crate::verdict::{Verdict, VerdictBus};
 
 /// Why a write was not accepted.
@@ -48,6 +48,9 @@ impl Verdict {
             Verdict::Conflict { message } => Err(GatewayError::Conflict(message)),
             Verdict::Rejected { message } => Err(GatewayError::Invalid(message)),
             Verdict::PreconditionFailed { message } => Err(GatewayError::PreconditionFailed(message)),
+            Verdict::SubjectForgotten { .. } => Err(GatewayError::Unavailable(
+                "an agent this request names was forgotten while it was written; retry the same request".into(),
+            )),
         }
     }
 }
@@ -79,7 +82,7 @@ pub struct Gateway {
     store: Option<Arc<dyn QueryStore>>,
     bus: VerdictBus,
     deadline: Duration,
-    vault: Option<KeyVault>,
+    vault: Option<Arc<dyn SealingKeys>>,
 }
 
 impl Gateway {
@@ -97,26 +100,45 @@ impl Gateway {
 
     /// Seals personal data with the keys of `vault` before it enters the log
     /// (crypto-shredding; see `vault.rs`).
-    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+    pub fn with_vault(mut self, vault: Arc<dyn SealingKeys>) -> Self {
         self.vault = Some(vault);
         self
     }
 
     /// The command storing `statements`: each sealed, readable only with the
     /// keys of every agent it names (the authority excepted), when there is a vault.
-    async fn statements_command(&self, tenant: &TenantId, statements: Vec<Value>) -> Result<Command, GatewayError> {
-        let Some(vault) = &self.vault else { return Ok(Command::StoreStatements { statements }) };
+    async fn statements_command(&self, tenant: &TenantId, statements: &[Value]) -> Result<Command, GatewayError> {
+        let Some(vault) = &self.vault else { return Ok(Command::StoreStatements { statements: statements.to_vec() }) };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
         for statement in statements {
             let mut subjects = Vec::new();
-            for agent in personal_agents(&statement) {
+            for agent in personal_agents(statement) {
                 subjects.push(vault.subject(tenant, &agent).await.map_err(unavailable)?);
             }
-            let bytes = serde_json::to_vec(&statement).expect("json");
+            let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
         }
         Ok(Command::StoreSealedStatements { statements: sealed })
+    }
+
+    /// Submits a command built by `build`, and builds and submits it once
+    /// more when the projector says it was sealed for an agent forgotten
+    /// meanwhile (the keys it remembered for the agent are dropped first, so
+    /// the agent gets a new subject).
+    async fn submit_sealed<'b, F, Fut>(&self, tenant: &'b TenantId, build: F) -> Result<Verdict, GatewayError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Command, GatewayError>> + 'b,
+    {
+        let verdict = self.submit(tenant, &build().await?).await?;
+        let Verdict::SubjectForgotten { subjects } = &verdict else { return Ok(verdict) };
+        if let Some(vault) = &self.vault {
+            for subject in subjects {
+                vault.forget_cached(tenant, *subject);
+            }
+        }
+        self.submit(tenant, &build().await?).await
     }
 
     /// Seals a document command whose scope names an agent.
@@ -161,8 +183,8 @@ impl Gateway {
         let statements = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
-        let command = self.statements_command(&principal.tenant, statements).await?;
-        self.submit(&principal.tenant, &command).await?.into_result()
+        let tenant = &principal.tenant;
+        self.submit_sealed(tenant, || self.statements_command(tenant, &statements)).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
@@ -185,8 +207,7 @@ impl Gateway {
         }
         let content = encode_content(content);
         let command = Command::PutDocument { kind, scope, id, content_type, content, merge, precondition };
-        let command = self.seal_document(tenant, command).await?;
-        self.submit(tenant, &command).await?.into_result().map(drop)
+        self.submit_sealed(tenant, || self.seal_document(tenant, command.clone())).await?.into_result().map(drop)
     }
 
     /// Deletes one document, or every document of a scope when `id` is `None`.
@@ -200,8 +221,7 @@ impl Gateway {
         precondition: Precondition,
     ) -> Result<(), GatewayError> {
         let command = Command::DeleteDocuments { kind, scope, id, precondition };
-        let command = self.seal_document(tenant, command).await?;
-        self.submit(tenant, &command).await?.into_result().map(drop)
+        self.submit_sealed(tenant, || self.seal_document(tenant, command.clone())).await?.into_result().map(drop)
     }
 
     /// Appends attachment bodies to the log, in chunks of their own, before

@@ -230,6 +230,9 @@ mod tests {
         async fn dump(&self, _: Table) -> Result<Vec<TableRow>, StoreError> {
             Ok(Vec::new())
         }
+        async fn put_if_absent(&self, _: Table, _: &[u8], _: &[u8], _: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
     }
 
     fn failed(readiness: &Readiness) -> Vec<&'static str> {

@@ -4,8 +4,8 @@
 //! gateways. A crash between two batches neither loses nor repeats an effect:
 //! on restart it resumes from the position written with the last batch.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize as _;
@@ -21,18 +21,24 @@ use crate::documents::{
     PreconditionOutcome,
 };
 use crate::event::{self, Command, CommandEvent};
+use crate::gateway::personal_agents;
 use crate::keys::KeyBuilder;
 use crate::log::{EventLog, LogError, LogRecord};
 use crate::metrics;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
-    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, position_clustering,
-    positions_partition, statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope,
-    StatementRow, TenantMeta,
+    activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition, attachment_partition,
+    bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering,
+    parse_agent_documents_clustering, parse_destroy_clustering, position_clustering, positions_partition,
+    statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope, RowBody, StatementRow,
+    TenantMeta,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
-use crate::vault::{open_with, KeyVault, Sealed};
+use crate::vault::{
+    open_row, open_with, opening, reseal, seal, sealed_row, subject_index_key, DataKey, KeyVault, Opening, Sealed,
+    Subject,
+};
 use crate::verdict::{Verdict, VerdictSink};
 
 /// Records read from the log per projection batch.
@@ -60,6 +66,9 @@ pub struct Projector {
     partition: u32,
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
+    /// Subjects this projector forgot: a statement the read-ahead opened
+    /// before their key was destroyed is refused all the same.
+    forgotten: Mutex<HashSet<Uuid>>,
 }
 
 impl Projector {
@@ -70,7 +79,7 @@ impl Projector {
         verdicts: Arc<dyn VerdictSink>,
         partition: u32,
     ) -> Self {
-        Self { log, store, verdicts, partition, vault: None, directory: None }
+        Self { log, store, verdicts, partition, vault: None, directory: None, forgotten: Mutex::default() }
     }
 
     /// Publishes the tenant and credential records it writes (and forgotten
@@ -115,6 +124,7 @@ impl Projector {
     }
 
     async fn run_until_error(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        self.destroy_pending_keys().await?;
         let mut next = self.position().await?;
         let mut last_applied_micros = None;
         let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
@@ -149,6 +159,7 @@ impl Projector {
     /// Applies the log up to its current end and returns (replay), telling
     /// `progress` the next position after each batch.
     pub async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<(), ProjectorError> {
+        self.destroy_pending_keys().await?;
         let end = self.log.end_offset(self.partition).await?;
         let mut next = self.position().await?;
         while next < end {
@@ -161,15 +172,42 @@ impl Projector {
         Ok(())
     }
 
+    /// Destroys the keys of the subjects whose purge was written but whose
+    /// key may not have been destroyed yet (a crash in between).
+    async fn destroy_pending_keys(&self) -> Result<(), StoreError> {
+        let Some(vault) = &self.vault else { return Ok(()) };
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        let partition = destroy_partition(self.partition);
+        let pending = self.store.scan(Table::Meta, &partition, all, Order::Ascending, usize::MAX).await?;
+        let subjects: Vec<(TenantId, Uuid)> =
+            pending.iter().filter_map(|(clustering, _)| parse_destroy_clustering(clustering)).collect();
+        self.destroy_keys(vault, &subjects).await
+    }
+
+    /// Destroys subjects' keys, then drops their pending-destruction rows.
+    async fn destroy_keys(&self, vault: &KeyVault, subjects: &[(TenantId, Uuid)]) -> Result<(), StoreError> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let mut done = WriteBatch::default();
+        for (tenant, subject) in subjects {
+            vault.destroy(tenant, *subject).await?;
+            self.forgotten.lock().expect("forgotten lock").insert(*subject);
+            done.delete(Table::Meta, destroy_partition(self.partition), destroy_clustering(tenant, *subject));
+        }
+        self.store.write(done).await
+    }
+
     #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
     async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref());
+        let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten);
         let mut verdicts = Vec::with_capacity(records.len());
-        for Prepared { record, event } in &mut records {
+        for Prepared { record, event, statements } in &mut records {
             let Some(event) = event else { continue };
             let span = command_span(event, record);
-            let verdict = step.apply_command(event, record).instrument(span).await?;
+            let verdict = step.apply_command(event, record, std::mem::take(statements)).instrument(span).await?;
             step.batch.put(
                 Table::Verdicts,
                 verdict_partition(&event.tenant, event.command_id),
@@ -192,7 +230,17 @@ impl Projector {
         if let (Some(feed), false) = (&self.directory, step.directory.is_empty()) {
             feed.publish(&step.directory).await?;
         }
-        metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
+        let purged = std::mem::take(&mut step.purged);
+        if purged.is_empty() {
+            metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
+        } else {
+            // An erasure is written durably before the keys go: a purge lost
+            // in a crash after that could not be redone without them.
+            metrics::timed_store_write(self.store.write(step.batch)).await?;
+            if let Some(vault) = &self.vault {
+                self.destroy_keys(vault, &purged).await?;
+            }
+        }
         metrics::batch_applied(self.partition, records.len(), started);
         debug!(next = last.offset + 1, "projected batch");
         if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
@@ -225,52 +273,74 @@ struct Prepared {
     record: LogRecord,
     /// Its command; `None` when it does not decode (skipped with a warning).
     event: Option<CommandEvent>,
+    /// The statements of a statements command, taken out of it and opened.
+    statements: Vec<Incoming>,
 }
 
-/// Decodes a record and opens the statements sealed in it, skipping those
-/// that can no longer be opened (their subject was forgotten).
+/// A statement of a command, as the read-ahead prepared it.
+enum Incoming {
+    /// Opened (or sent in the clear): its JSON, and its seal when it had one.
+    Open {
+        /// The statement.
+        json: serde_json::Value,
+        /// How it was sealed, to seal its row the same way.
+        seal: Option<Box<OpenSeal>>,
+    },
+    /// Sealed with a key that is gone.
+    Shut {
+        /// The subjects whose keys are gone.
+        missing: Vec<Uuid>,
+    },
+}
+
+/// What the projector keeps of an opened seal to seal the stored row for
+/// the same agents: the seal without its ciphertext, its data key and its
+/// subjects.
+struct OpenSeal {
+    sealed: Sealed,
+    key: DataKey,
+    subjects: Vec<Subject>,
+}
+
+impl OpenSeal {
+    /// The subject of each personal agent of `statement` (its IFI key).
+    fn agents(&self, statement: &serde_json::Value) -> HashMap<String, Uuid> {
+        personal_agents(statement).into_iter().zip(self.sealed.subjects.iter().copied()).collect()
+    }
+}
+
+/// Decodes a record and opens the statements sealed in it.
 async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prepared, StoreError> {
     let payload = std::mem::take(&mut record.payload);
     let mut event = match event::decode(&payload) {
         Ok(event) => event,
         Err(error) => {
             warn!(offset = record.offset, %error, "skipping undecodable log record");
-            return Ok(Prepared { record, event: None });
+            return Ok(Prepared { record, event: None, statements: Vec::new() });
         }
     };
     drop(payload);
+    let mut statements = Vec::new();
     match &mut event.command {
-        Command::StoreSealedStatements { statements } => {
-            let mut opened = Vec::with_capacity(statements.len());
-            for sealed in std::mem::take(statements) {
-                match open_sealed_statement(vault, &event.tenant, &sealed).await? {
-                    Some(statement) => opened.push(statement),
-                    None => debug!("skipping a statement whose subject was forgotten"),
-                }
+        Command::StoreSealedStatements { statements: sealed } => {
+            for sealed in std::mem::take(sealed) {
+                statements.push(open_statement(vault, &event.tenant, sealed).await?);
             }
-            event.command = Command::StoreStatements { statements: opened };
         }
-        // The JSON form of sealed statements, in logs written before they were sealed in binary.
-        Command::StoreStatements { statements } if statements.iter().any(is_sealed) => {
-            let mut opened = Vec::with_capacity(statements.len());
-            for statement in std::mem::take(statements) {
-                let sealed = match statement.get("sealed") {
-                    None => Some(statement),
-                    Some(sealed) => match Sealed::deserialize(sealed) {
-                        Ok(sealed) => open_sealed_statement(vault, &event.tenant, &sealed).await?,
-                        Err(_) => None,
-                    },
+        Command::StoreStatements { statements: items } => {
+            for item in std::mem::take(items) {
+                // The JSON form of sealed statements, in logs written before they were sealed in binary.
+                let incoming = match item.get("sealed").map(Sealed::deserialize) {
+                    None => Incoming::Open { json: item, seal: None },
+                    Some(Ok(sealed)) => open_statement(vault, &event.tenant, sealed).await?,
+                    Some(Err(_)) => Incoming::Shut { missing: Vec::new() },
                 };
-                match sealed {
-                    Some(statement) => opened.push(statement),
-                    None => debug!("skipping a statement whose subject was forgotten"),
-                }
+                statements.push(incoming);
             }
-            *statements = opened;
         }
         _ => {}
     }
-    Ok(Prepared { record, event: Some(event) })
+    Ok(Prepared { record, event: Some(event), statements })
 }
 
 /// [`prepare`] for each record, in order.
@@ -282,16 +352,19 @@ async fn prepare_all(vault: Option<&KeyVault>, records: Vec<LogRecord>) -> Resul
     Ok(prepared)
 }
 
-/// A sealed statement opened; `None` when it can no longer be opened (or
-/// there is no vault to open it with).
-async fn open_sealed_statement(
-    vault: Option<&KeyVault>,
-    tenant: &TenantId,
-    sealed: &Sealed,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let Some(vault) = vault else { return Ok(None) };
-    let bytes = open_with(vault, tenant, sealed).await?;
-    Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+/// A sealed statement opened, or the subjects that keep it shut.
+async fn open_statement(vault: Option<&KeyVault>, tenant: &TenantId, sealed: Sealed) -> Result<Incoming, StoreError> {
+    let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
+    Ok(match opening(vault, tenant, &sealed).await? {
+        Opening::Shut { missing } => Incoming::Shut { missing },
+        Opening::Open { plaintext, key, subjects } => match serde_json::from_slice(&plaintext) {
+            Ok(json) => {
+                let sealed = Sealed { ciphertext: Vec::new(), ..sealed };
+                Incoming::Open { json, seal: Some(Box::new(OpenSeal { sealed, key, subjects })) }
+            }
+            Err(_) => Incoming::Shut { missing: Vec::new() },
+        },
+    })
 }
 
 /// Batches prepared ahead of the projector and waiting for it.
@@ -353,12 +426,29 @@ struct Step<'a> {
     documents: HashMap<(Vec<u8>, Vec<u8>), Option<Document>>,
     /// Canonical activities read or changed in this step, and whether changed.
     activities: HashMap<(TenantId, String), (serde_json::Value, bool)>,
-    /// Names known of agents read or changed in this step, and whether changed.
-    agents: HashMap<(TenantId, String), (Vec<String>, bool)>,
+    /// What is known of agents read or changed in this step, by index key.
+    agents: HashMap<(TenantId, String), KnownAgent>,
     /// Revisions of the administrative records written in this step.
     admin_written: HashMap<(Table, Vec<u8>), u64>,
     /// What processes following the directory must learn of this step.
     directory: Vec<DirectoryEntry>,
+    /// Subjects forgotten before or during this step.
+    forgotten: HashSet<Uuid>,
+    /// Subjects purged in this step, whose keys go once it is written.
+    purged: Vec<(TenantId, Uuid)>,
+    /// Documents written in this step for agents with a subject.
+    agent_documents: HashMap<Uuid, Vec<DocumentKey>>,
+}
+
+/// Where a document row is: its partition and clustering keys.
+type DocumentKey = (Vec<u8>, Vec<u8>);
+
+/// The names statements gave an agent, whether they changed in this step,
+/// and the subject its row is sealed for (none: a row in the clear).
+struct KnownAgent {
+    names: Vec<String>,
+    changed: bool,
+    subject: Option<Subject>,
 }
 
 /// A document write as the projector applies it.
@@ -369,8 +459,14 @@ struct DocumentWrite<'c> {
     precondition: &'c Precondition,
 }
 
+/// A statement opened from its row, with the subject of each agent it names.
+struct OpenedRow {
+    json: serde_json::Value,
+    agents: HashMap<String, Uuid>,
+}
+
 impl<'a> Step<'a> {
-    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>) -> Self {
+    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>, forgotten: HashSet<Uuid>) -> Self {
         Self {
             store,
             vault,
@@ -382,6 +478,9 @@ impl<'a> Step<'a> {
             agents: HashMap::new(),
             admin_written: HashMap::new(),
             directory: Vec::new(),
+            forgotten,
+            purged: Vec::new(),
+            agent_documents: HashMap::new(),
         }
     }
 
@@ -397,6 +496,37 @@ impl<'a> Step<'a> {
             .and_then(|bytes| StatementRow::decode(&bytes));
         self.statements.insert(key, row.clone());
         Ok(row)
+    }
+
+    /// The statement of a row (opened with the vault when sealed); `None`
+    /// when it cannot be read.
+    async fn open_row(&self, tenant: &TenantId, row: &StatementRow) -> Result<Option<OpenedRow>, StoreError> {
+        match &row.body {
+            RowBody::Clear(json) => {
+                Ok(serde_json::from_slice(json).ok().map(|json| OpenedRow { json, agents: HashMap::new() }))
+            }
+            RowBody::Sealed(sealed) => {
+                let Some(vault) = self.vault else { return Ok(None) };
+                let Some(plaintext) = open_with(vault, tenant, sealed).await? else { return Ok(None) };
+                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&plaintext) else { return Ok(None) };
+                let agents = personal_agents(&json).into_iter().zip(sealed.subjects.iter().copied()).collect();
+                Ok(Some(OpenedRow { json, agents }))
+            }
+        }
+    }
+
+    /// Which of `subjects` were forgotten at this point of the log: in this
+    /// run, earlier in this batch, or (in a replay) earlier in the log.
+    async fn forgotten_among(&self, tenant: &TenantId, subjects: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        let mut gone = Vec::new();
+        for subject in subjects {
+            let marked = self.forgotten.contains(subject)
+                || self.store.get(Table::Meta, &forgotten_partition(tenant), subject.as_bytes()).await?.is_some();
+            if marked {
+                gone.push(*subject);
+            }
+        }
+        Ok(gone)
     }
 
     async fn tenant_meta(&mut self, tenant: &TenantId) -> Result<TenantMeta, StoreError> {
@@ -472,35 +602,49 @@ impl<'a> Step<'a> {
                 self.batch.put(Table::Activities, activity_partition(&tenant, &id), Vec::new(), value);
             }
         }
-        for ((tenant, key), (names, changed)) in std::mem::take(&mut self.agents) {
-            if changed {
-                let value = serde_json::to_vec(&serde_json::json!({ "names": names })).expect("json");
+        for ((tenant, key), known) in std::mem::take(&mut self.agents) {
+            if known.changed {
+                let value = serde_json::to_vec(&serde_json::json!({ "names": known.names })).expect("json");
+                let value = match &known.subject {
+                    Some(subject) => sealed_row(&seal(&value, std::slice::from_ref(subject))),
+                    None => value,
+                };
                 self.batch.put(Table::Agents, agent_partition(&tenant, &key), Vec::new(), value);
             }
         }
     }
 
-    async fn document(&mut self, partition: &[u8], clustering: &[u8]) -> Result<Option<Document>, StoreError> {
+    async fn document(
+        &mut self,
+        tenant: &TenantId,
+        partition: &[u8],
+        clustering: &[u8],
+    ) -> Result<Option<Document>, StoreError> {
         let key = (partition.to_vec(), clustering.to_vec());
         if let Some(document) = self.documents.get(&key) {
             return Ok(document.clone());
         }
-        let row = self.store.get(Table::Documents, partition, clustering).await?;
+        let row = match self.store.get(Table::Documents, partition, clustering).await? {
+            Some(row) => open_row(self.vault, tenant, row).await?,
+            None => None,
+        };
         let document = row.and_then(|bytes| Document::decode(&bytes));
         self.documents.insert(key, document.clone());
         Ok(document)
     }
 
-    /// PUT or POST of one document, after its precondition.
+    /// PUT or POST of one document, after its precondition; sealed for
+    /// `subject` when the document is about an agent with one.
     async fn put_document(
         &mut self,
-        partition: &[u8],
-        id: &str,
+        tenant: &TenantId,
+        (partition, id): (&[u8], &str),
         write: DocumentWrite<'_>,
+        subject: Option<&Subject>,
         record: &LogRecord,
     ) -> Result<Verdict, StoreError> {
         let clustering = document_clustering(id);
-        let current = self.document(partition, &clustering).await?;
+        let current = self.document(tenant, partition, &clustering).await?;
         match write.precondition.check(current.as_ref().map(|d| d.etag.as_str())) {
             PreconditionOutcome::Proceed => {}
             PreconditionOutcome::Failed(message) => return Ok(Verdict::PreconditionFailed { message }),
@@ -522,7 +666,18 @@ impl<'a> Step<'a> {
         };
         let updated = u64::try_from(record.timestamp_micros).unwrap_or(0);
         let document = Document::new(content_type, content, updated);
-        self.batch.put(Table::Documents, partition.to_vec(), clustering.clone(), document.encode());
+        let value = match subject {
+            Some(subject) => {
+                let entry = agent_documents_clustering(partition, &clustering);
+                let list = agent_documents_partition(tenant, subject.id);
+                self.batch.put(Table::AgentDocuments, list, entry, Vec::new());
+                let written = (partition.to_vec(), clustering.clone());
+                self.agent_documents.entry(subject.id).or_default().push(written);
+                sealed_row(&seal(&document.encode(), std::slice::from_ref(subject)))
+            }
+            None => document.encode(),
+        };
+        self.batch.put(Table::Documents, partition.to_vec(), clustering.clone(), value);
         self.documents.insert((partition.to_vec(), clustering), Some(document));
         Ok(Verdict::Written)
     }
@@ -530,14 +685,15 @@ impl<'a> Step<'a> {
     /// DELETE of one document, or of every document of a scope.
     async fn delete_documents(
         &mut self,
-        partition: &[u8],
-        id: Option<&str>,
+        tenant: &TenantId,
+        (partition, id): (&[u8], Option<&str>),
         precondition: &Precondition,
+        subject: Option<&Subject>,
     ) -> Result<Verdict, StoreError> {
         let clusterings = match id {
             Some(id) => {
                 let clustering = document_clustering(id);
-                let current = self.document(partition, &clustering).await?;
+                let current = self.document(tenant, partition, &clustering).await?;
                 if let PreconditionOutcome::Failed(message) =
                     precondition.check(current.as_ref().map(|d| d.etag.as_str()))
                 {
@@ -554,6 +710,10 @@ impl<'a> Step<'a> {
             }
         };
         for clustering in clusterings {
+            if let Some(subject) = subject {
+                let entry = agent_documents_clustering(partition, &clustering);
+                self.batch.delete(Table::AgentDocuments, agent_documents_partition(tenant, subject.id), entry);
+            }
             self.batch.delete(Table::Documents, partition.to_vec(), clustering.clone());
             self.documents.insert((partition.to_vec(), clustering), None);
         }
@@ -561,8 +721,15 @@ impl<'a> Step<'a> {
     }
 
     /// Folds the activity definitions and agent names of a statement into the
-    /// Activities and Agents tables.
-    async fn learn_from(&mut self, tenant: &TenantId, statement: &Statement) -> Result<(), StoreError> {
+    /// Activities and Agents tables; an agent with a subject (`agents`) has
+    /// its row under the subject, sealed with its key.
+    async fn learn_from(
+        &mut self,
+        tenant: &TenantId,
+        statement: &Statement,
+        seal: Option<&OpenSeal>,
+        agents: &HashMap<String, Uuid>,
+    ) -> Result<(), StoreError> {
         for activity in activity_objects(statement.value()) {
             let Some(id) = activity.get("id").and_then(serde_json::Value::as_str) else { continue };
             let key = (tenant.clone(), id.to_owned());
@@ -579,37 +746,61 @@ impl<'a> Step<'a> {
             }
         }
         for agent in agent_objects(statement.value()) {
-            let Some(key) = xapi::agent_key(agent) else { continue };
-            let map_key = (tenant.clone(), key.as_str().to_owned());
+            let Some(ifi) = xapi::agent_key(agent) else { continue };
+            let subject = agents.get(ifi.as_str()).and_then(|id| seal?.subjects.iter().find(|s| s.id == *id));
+            let index_key = subject.map_or_else(|| ifi.as_str().to_owned(), |s| subject_index_key(s.id));
+            let map_key = (tenant.clone(), index_key.clone());
             if !self.agents.contains_key(&map_key) {
-                let stored = self.store.get(Table::Agents, &agent_partition(tenant, key.as_str()), &[]).await?;
+                let stored = match self.store.get(Table::Agents, &agent_partition(tenant, &index_key), &[]).await? {
+                    Some(row) => open_row(self.vault, tenant, row).await?,
+                    None => None,
+                };
                 let names: Option<Vec<String>> = stored
                     .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
                     .and_then(|mut v| serde_json::from_value(v["names"].take()).ok());
-                let new = names.is_none();
-                self.agents.insert(map_key.clone(), (names.unwrap_or_default(), new));
+                let changed = names.is_none();
+                let known = KnownAgent { names: names.unwrap_or_default(), changed, subject: subject.cloned() };
+                self.agents.insert(map_key.clone(), known);
             }
             if let Some(name) = agent.get("name").and_then(serde_json::Value::as_str) {
-                let (names, changed) = self.agents.get_mut(&map_key).expect("inserted above");
-                if !names.iter().any(|n| n == name) {
-                    names.push(name.to_owned());
-                    *changed = true;
+                let known = self.agents.get_mut(&map_key).expect("inserted above");
+                if !known.names.iter().any(|n| n == name) {
+                    known.names.push(name.to_owned());
+                    known.changed = true;
                 }
             }
         }
         Ok(())
     }
 
-    /// Applies a command, opening a sealed document command first (sealed
-    /// statements were opened by [`prepare`]).
-    async fn apply_command(&mut self, event: &mut CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+    /// Applies a command; `statements` are those of a statements command,
+    /// opened by [`prepare`].
+    async fn apply_command(
+        &mut self,
+        event: &mut CommandEvent,
+        record: &LogRecord,
+        statements: Vec<Incoming>,
+    ) -> Result<Verdict, StoreError> {
         match &event.command {
+            Command::StoreStatements { .. } | Command::StoreSealedStatements { .. } => {
+                self.store_statements(&event.tenant, statements, record).await
+            }
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
-                let Some(bytes) = open_with(vault, &event.tenant, sealed).await? else {
-                    debug!("skipping a document command whose subject was forgotten");
-                    return Ok(Verdict::Written);
+                let (bytes, subject) = match opening(vault, &event.tenant, sealed).await? {
+                    Opening::Open { plaintext, subjects, .. } => (plaintext, subjects.into_iter().next()),
+                    Opening::Shut { missing } => {
+                        let gone = self.forgotten_among(&event.tenant, &missing).await?;
+                        if !gone.is_empty() {
+                            return Ok(Verdict::SubjectForgotten { subjects: gone });
+                        }
+                        debug!("skipping a document command whose subject was forgotten later in the log");
+                        return Ok(Verdict::Written);
+                    }
                 };
+                if let Some(subject) = subject.as_ref().filter(|s| self.forgotten.contains(&s.id)) {
+                    return Ok(Verdict::SubjectForgotten { subjects: vec![subject.id] });
+                }
                 let Ok(command) = serde_json::from_slice::<Command>(&bytes) else {
                     return Ok(Verdict::Rejected { message: "a sealed command does not decode".into() });
                 };
@@ -617,7 +808,7 @@ impl<'a> Step<'a> {
                     return Ok(Verdict::Rejected { message: "only document commands are sealed".into() });
                 }
                 let mut inner = CommandEvent { command, ..event.clone() };
-                self.apply_plain(&mut inner, record).await
+                self.apply_plain(&mut inner, record, subject.as_ref()).await
             }
             Command::ApplyRetention { before_micros } => {
                 self.apply_retention(&event.tenant, *before_micros).await?;
@@ -625,86 +816,36 @@ impl<'a> Step<'a> {
                 Ok(Verdict::Written)
             }
             Command::ForgetSubject { subject } => {
-                let Some(vault) = self.vault else { return Ok(Verdict::Written) };
-                if let Some(subject) = vault.by_id(&event.tenant, *subject).await? {
-                    self.purge_agent(&event.tenant, &subject.agent).await?;
-                }
-                self.audit(record, "agent.forget", event.tenant.as_str(), None);
+                let (tenant, subject) = (event.tenant.clone(), *subject);
+                self.purge_subject(&tenant, subject).await?;
+                self.batch.put(Table::Meta, forgotten_partition(&tenant), subject.as_bytes().to_vec(), Vec::new());
+                let pending = destroy_clustering(&tenant, subject);
+                self.batch.put(Table::Meta, destroy_partition(record.partition), pending, Vec::new());
+                self.forgotten.insert(subject);
+                self.purged.push((tenant.clone(), subject));
+                self.directory.push(DirectoryEntry::Forgotten { tenant: tenant.clone(), subject });
+                self.audit(record, "agent.forget", tenant.as_str(), None);
                 Ok(Verdict::Written)
             }
-            _ => self.apply_plain(event, record).await,
+            _ => self.apply_plain(event, record, None).await,
         }
     }
 
-    /// Removes every statement naming `agent` (with its index rows), its
-    /// documents and what is known of it.
-    async fn purge_agent(&mut self, tenant: &TenantId, agent: &str) -> Result<(), StoreError> {
-        let meta = self.tenant_meta(tenant).await?;
-        let index = IndexKey::agent(tenant, IndexScope::Related, agent);
-        let last_bucket = bucket_of(meta.last_stored);
-        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
-        for bucket in meta.first_bucket..=last_bucket.max(meta.first_bucket) {
-            let rows = self
-                .store
-                .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
-                .await?;
-            for (_, value) in rows {
-                let Ok(id) = Uuid::from_slice(&value) else { continue };
-                self.delete_statement(tenant, id).await?;
-            }
-        }
-        for (partition, clustering, _) in self.store.dump(Table::Documents).await? {
-            if DocumentScope::agent_of_partition(&partition, tenant).as_deref() == Some(agent) {
-                self.batch.delete(Table::Documents, partition.clone(), clustering.clone());
-                self.documents.insert((partition, clustering), None);
-            }
-        }
-        self.batch.delete(Table::Agents, agent_partition(tenant, agent), Vec::new());
-        self.agents.remove(&(tenant.clone(), agent.to_owned()));
-        Ok(())
-    }
-
-    /// Deletes a statement row and every index row pointing at it.
-    async fn delete_statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<(), StoreError> {
-        let Some(row) = self.statement(tenant, id).await? else { return Ok(()) };
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { return Ok(()) };
-        let keys = self.index_keys_with_targets(tenant, &Statement::from_trusted(json)).await?;
-        let bucket = bucket_of(row.stored_micros);
-        for key in keys {
-            self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
-        }
-        self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
-        self.statements.insert((tenant.clone(), id), None);
-        Ok(())
-    }
-
-    /// Deletes the statements stored before `before` (retention).
-    async fn apply_retention(&mut self, tenant: &TenantId, before: u64) -> Result<(), StoreError> {
-        let meta = self.tenant_meta(tenant).await?;
-        if meta.last_stored == 0 {
-            return Ok(());
-        }
-        let index = IndexKey::all(tenant);
-        let range = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(index_clustering(before)));
-        for bucket in meta.first_bucket..=bucket_of(before.min(meta.last_stored)) {
-            let rows = self
-                .store
-                .scan(index.table, &index.partition(bucket), range.clone(), Order::Ascending, usize::MAX)
-                .await?;
-            for (_, value) in rows {
-                if let Ok(id) = Uuid::from_slice(&value) {
-                    self.delete_statement(tenant, id).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn apply_plain(&mut self, event: &mut CommandEvent, record: &LogRecord) -> Result<Verdict, StoreError> {
+    /// Applies a command that is not sealed (or no longer: `subject` is the
+    /// agent a sealed document command was sealed for).
+    async fn apply_plain(
+        &mut self,
+        event: &mut CommandEvent,
+        record: &LogRecord,
+        subject: Option<&Subject>,
+    ) -> Result<Verdict, StoreError> {
+        // A document about an agent with a subject is kept under the subject, not the agent.
+        let scope_partition = |scope: &DocumentScope, kind| match subject {
+            Some(subject) => DocumentScope { agent: Some(subject_index_key(subject.id)), ..scope.clone() }
+                .partition(&event.tenant, kind),
+            None => scope.partition(&event.tenant, kind),
+        };
         match &mut event.command {
-            Command::StoreStatements { statements } => {
-                self.store_statements(&event.tenant, std::mem::take(statements), record).await
-            }
             Command::StoreAttachmentChunk { sha2, offset, content } => {
                 let Some(content) = decode_content(content) else {
                     return Ok(Verdict::Rejected { message: "attachment chunk is not base64".into() });
@@ -717,8 +858,9 @@ impl<'a> Step<'a> {
                 let Some(content) = decode_content(content) else {
                     return Ok(Verdict::Rejected { message: "document content is not base64".into() });
                 };
+                let partition = scope_partition(scope, *kind);
                 let write = DocumentWrite { content_type, content, merge: *merge, precondition };
-                self.put_document(&scope.partition(&event.tenant, *kind), id, write, record).await
+                self.put_document(&event.tenant, (&partition, id), write, subject, record).await
             }
             Command::PutTenant { tenant, create, action } => {
                 let partition = tenant_partition(&tenant.id);
@@ -754,9 +896,11 @@ impl<'a> Step<'a> {
                 Ok(Verdict::Written)
             }
             Command::DeleteDocuments { kind, scope, id, precondition } => {
-                self.delete_documents(&scope.partition(&event.tenant, *kind), id.as_deref(), precondition).await
+                let partition = scope_partition(scope, *kind);
+                self.delete_documents(&event.tenant, (&partition, id.as_deref()), precondition, subject).await
             }
-            Command::Sealed { .. }
+            Command::StoreStatements { .. }
+            | Command::Sealed { .. }
             | Command::ForgetSubject { .. }
             | Command::ApplyRetention { .. }
             | Command::StoreSealedStatements { .. } => {
@@ -769,30 +913,53 @@ impl<'a> Step<'a> {
     async fn store_statements(
         &mut self,
         tenant: &TenantId,
-        statements: Vec<serde_json::Value>,
+        incoming: Vec<Incoming>,
         record: &LogRecord,
     ) -> Result<Verdict, StoreError> {
-        let parsed: Vec<Statement> = statements.into_iter().map(Statement::from_trusted).collect();
-        let mut ids = Vec::with_capacity(parsed.len());
-        let mut fresh = vec![false; parsed.len()];
-        let batch_ids: HashMap<Uuid, &Statement> = parsed.iter().filter_map(|s| Some((s.id()?, s))).collect();
-        for (index, statement) in parsed.iter().enumerate() {
+        // A statement sealed for an agent forgotten before it reached the log
+        // fails the command (its gateway seals it again); one forgotten after
+        // (met again in a replay) is skipped, as its erasure purged it.
+        let mut forgotten = Vec::new();
+        let mut statements = Vec::with_capacity(incoming.len());
+        for item in incoming {
+            match item {
+                Incoming::Shut { missing } => {
+                    let gone = self.forgotten_among(tenant, &missing).await?;
+                    if gone.is_empty() {
+                        debug!("skipping a statement whose subject was forgotten later in the log");
+                    }
+                    forgotten.extend(gone);
+                }
+                Incoming::Open { json, seal } => {
+                    if let Some(seal) = &seal {
+                        forgotten.extend(seal.sealed.subjects.iter().filter(|s| self.forgotten.contains(s)));
+                    }
+                    statements.push((Statement::from_trusted(json), seal));
+                }
+            }
+        }
+        if !forgotten.is_empty() {
+            return Ok(Verdict::SubjectForgotten { subjects: forgotten });
+        }
+        let mut ids = Vec::with_capacity(statements.len());
+        let mut fresh = vec![false; statements.len()];
+        let batch_ids: HashMap<Uuid, &Statement> = statements.iter().filter_map(|(s, _)| Some((s.id()?, s))).collect();
+        for (index, (statement, _)) in statements.iter().enumerate() {
             let Some(id) = statement.id() else {
                 return Ok(Verdict::Rejected { message: "statement without id reached the projector".into() });
             };
             ids.push(id);
             if let Some(existing) = self.statement(tenant, id).await? {
-                let existing_json: serde_json::Value = match serde_json::from_slice(&existing.json) {
-                    Ok(json) => json,
-                    Err(_) => return Ok(Verdict::Conflict { message: format!("statement {id} already exists") }),
+                let Some(existing) = self.open_row(tenant, &existing).await? else {
+                    return Ok(Verdict::Conflict { message: format!("statement {id} already exists") });
                 };
                 let mut incoming = statement.value().clone();
                 if incoming.get("timestamp").is_none() {
-                    if let Some(timestamp) = existing_json.get("timestamp") {
+                    if let Some(timestamp) = existing.json.get("timestamp") {
                         incoming["timestamp"] = timestamp.clone();
                     }
                 }
-                if !xapi::statements_equivalent(&existing_json, &incoming) {
+                if !xapi::statements_equivalent(&existing.json, &incoming) {
                     return Ok(Verdict::Conflict {
                         message: format!("statement {id} already exists with different content"),
                     });
@@ -803,7 +970,10 @@ impl<'a> Step<'a> {
                 let target_is_voiding = match batch_ids.get(&target) {
                     Some(in_batch) => in_batch.voided_target().is_some(),
                     None => match self.statement(tenant, target).await? {
-                        Some(row) => row_is_voiding(&row),
+                        Some(row) => self
+                            .open_row(tenant, &row)
+                            .await?
+                            .is_some_and(|opened| Statement::from_trusted(opened.json).voided_target().is_some()),
                         None => false,
                     },
                 };
@@ -819,15 +989,17 @@ impl<'a> Step<'a> {
 
         let mut meta = self.tenant_meta(tenant).await?;
         let log_time = u64::try_from(record.timestamp_micros).unwrap_or(0);
-        for (statement, id) in parsed.into_iter().zip(&ids).zip(fresh).filter(|(_, fresh)| *fresh).map(|(s, _)| s) {
+        let fresh_statements = statements.into_iter().zip(&ids).zip(fresh).filter(|(_, fresh)| *fresh).map(|(s, _)| s);
+        for ((statement, seal), id) in fresh_statements {
             let id = *id;
             let stored = log_time.max(meta.last_stored + 1);
             if meta.last_stored == 0 {
                 meta.first_bucket = bucket_of(stored);
             }
             meta.last_stored = stored;
-            self.put_indexes(tenant, id, stored, &statement).await?;
-            self.learn_from(tenant, &statement).await?;
+            let agents = seal.as_ref().map(|seal| seal.agents(statement.value())).unwrap_or_default();
+            self.put_indexes(tenant, id, stored, &statement, &agents).await?;
+            self.learn_from(tenant, &statement, seal.as_deref(), &agents).await?;
             if let Some(target) = statement.voided_target() {
                 if let Some(mut target_row) = self.statement(tenant, target).await? {
                     target_row.voided = true;
@@ -840,9 +1012,12 @@ impl<'a> Step<'a> {
                 json["timestamp"] = stored_text.clone();
             }
             json["stored"] = stored_text;
-            let row =
-                StatementRow { voided: false, stored_micros: stored, json: serde_json::to_vec(&json).expect("json") };
-            self.put_statement(tenant, id, row);
+            let bytes = serde_json::to_vec(&json).expect("json");
+            let body = match &seal {
+                Some(seal) => RowBody::Sealed(reseal(&seal.sealed, &seal.key, &bytes)),
+                None => RowBody::Clear(bytes),
+            };
+            self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })
@@ -854,16 +1029,17 @@ impl<'a> Step<'a> {
         &mut self,
         tenant: &TenantId,
         statement: &Statement,
+        agents: &HashMap<String, Uuid>,
     ) -> Result<Vec<IndexKey>, StoreError> {
         let mut keys = vec![IndexKey::all(tenant)];
-        keys.extend(index_keys(tenant, statement));
+        keys.extend(index_keys(tenant, statement, agents));
         let mut target = statement_ref_target(statement.value());
         for _ in 0..MAX_REFERENCE_DEPTH {
             let Some(target_id) = target else { break };
             let Some(row) = self.statement(tenant, target_id).await? else { break };
-            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&row.json) else { break };
-            target = statement_ref_target(&json);
-            for key in index_keys(tenant, &Statement::from_trusted(json)) {
+            let Some(opened) = self.open_row(tenant, &row).await? else { break };
+            target = statement_ref_target(&opened.json);
+            for key in index_keys(tenant, &Statement::from_trusted(opened.json), &opened.agents) {
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -881,11 +1057,104 @@ impl<'a> Step<'a> {
         id: Uuid,
         stored: u64,
         statement: &Statement,
+        agents: &HashMap<String, Uuid>,
     ) -> Result<(), StoreError> {
         let bucket = bucket_of(stored);
-        let keys = self.index_keys_with_targets(tenant, statement).await?;
+        let keys = self.index_keys_with_targets(tenant, statement, agents).await?;
         for key in keys {
             self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
+        }
+        Ok(())
+    }
+
+    /// Removes every statement sealed for a subject (with its index rows),
+    /// the documents about it and what is known of it. Statements that only
+    /// refer to one of its statements stay, as they do in a replay.
+    async fn purge_subject(&mut self, tenant: &TenantId, subject: Uuid) -> Result<(), StoreError> {
+        let meta = self.tenant_meta(tenant).await?;
+        let index = IndexKey::agent(tenant, IndexScope::Related, &subject_index_key(subject));
+        let last_bucket = bucket_of(meta.last_stored);
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        let mut ids: Vec<Uuid> = Vec::new();
+        if meta.last_stored > 0 {
+            for bucket in meta.first_bucket..=last_bucket.max(meta.first_bucket) {
+                let rows = self
+                    .store
+                    .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
+                    .await?;
+                ids.extend(rows.into_iter().filter_map(|(_, value)| Uuid::from_slice(&value).ok()));
+            }
+        }
+        ids.extend(
+            self.statements
+                .iter()
+                .filter(|((owner, _), row)| {
+                    owner == tenant && row.as_ref().is_some_and(|r| r.subjects().contains(&subject))
+                })
+                .map(|((_, id), _)| *id),
+        );
+        for id in ids {
+            let sealed_for_subject =
+                self.statement(tenant, id).await?.is_some_and(|row| row.subjects().contains(&subject));
+            if sealed_for_subject {
+                self.delete_statement(tenant, id).await?;
+            }
+        }
+        let list = agent_documents_partition(tenant, subject);
+        let mut documents: Vec<DocumentKey> = self
+            .store
+            .scan(Table::AgentDocuments, &list, all, Order::Ascending, usize::MAX)
+            .await?
+            .into_iter()
+            .filter_map(|(entry, _)| parse_agent_documents_clustering(&entry))
+            .collect();
+        documents.extend(self.agent_documents.remove(&subject).unwrap_or_default());
+        for (partition, clustering) in documents {
+            self.batch.delete(Table::AgentDocuments, list.clone(), agent_documents_clustering(&partition, &clustering));
+            self.batch.delete(Table::Documents, partition.clone(), clustering.clone());
+            self.documents.insert((partition, clustering), None);
+        }
+        let agent = subject_index_key(subject);
+        self.batch.delete(Table::Agents, agent_partition(tenant, &agent), Vec::new());
+        self.agents.remove(&(tenant.clone(), agent));
+        Ok(())
+    }
+
+    /// Deletes a statement row and every index row pointing at it (only the
+    /// row when it can no longer be opened).
+    async fn delete_statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<(), StoreError> {
+        let Some(row) = self.statement(tenant, id).await? else { return Ok(()) };
+        if let Some(opened) = self.open_row(tenant, &row).await? {
+            let statement = Statement::from_trusted(opened.json);
+            let keys = self.index_keys_with_targets(tenant, &statement, &opened.agents).await?;
+            let bucket = bucket_of(row.stored_micros);
+            for key in keys {
+                self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
+            }
+        }
+        self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
+        self.statements.insert((tenant.clone(), id), None);
+        Ok(())
+    }
+
+    /// Deletes the statements stored before `before` (retention).
+    async fn apply_retention(&mut self, tenant: &TenantId, before: u64) -> Result<(), StoreError> {
+        let meta = self.tenant_meta(tenant).await?;
+        if meta.last_stored == 0 {
+            return Ok(());
+        }
+        let index = IndexKey::all(tenant);
+        let range = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(index_clustering(before)));
+        for bucket in meta.first_bucket..=bucket_of(before.min(meta.last_stored)) {
+            let rows = self
+                .store
+                .scan(index.table, &index.partition(bucket), range.clone(), Order::Ascending, usize::MAX)
+                .await?;
+            for (_, value) in rows {
+                if let Ok(id) = Uuid::from_slice(&value) {
+                    self.delete_statement(tenant, id).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -903,13 +1172,22 @@ pub fn statement_ref_target(json: &serde_json::Value) -> Option<Uuid> {
     Uuid::parse_str(object.get("id")?.as_str()?).ok()
 }
 
-/// The filter index keys of a statement's own content.
-fn index_keys(tenant: &TenantId, statement: &Statement) -> Vec<IndexKey> {
+/// The filter index keys of a statement's own content; an agent with a
+/// subject (`agents`) is indexed under the subject, not its identifier.
+fn index_keys(tenant: &TenantId, statement: &Statement, agents: &HashMap<String, Uuid>) -> Vec<IndexKey> {
+    let agent_key = |ifi: &str| match agents.get(ifi) {
+        Some(subject) => subject_index_key(*subject),
+        None => ifi.to_owned(),
+    };
     let mut keys = vec![IndexKey::verb(tenant, statement.verb_id())];
     keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
     keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
-    keys.extend(statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, a.as_str())));
-    keys.extend(statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, a.as_str())));
+    keys.extend(
+        statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, &agent_key(a.as_str()))),
+    );
+    keys.extend(
+        statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, &agent_key(a.as_str()))),
+    );
     if let Some(registration) = statement.registration() {
         keys.push(IndexKey::registration(tenant, registration));
     }
@@ -1006,16 +1284,6 @@ fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> 
         (false, false) => Some(Verdict::Rejected { message: format!("{what} does not exist") }),
         _ => None,
     }
-}
-
-fn is_sealed(statement: &serde_json::Value) -> bool {
-    statement.get("sealed").is_some()
-}
-
-fn row_is_voiding(row: &StatementRow) -> bool {
-    serde_json::from_slice::<serde_json::Value>(&row.json)
-        .map(|json| Statement::from_trusted(json).voided_target().is_some())
-        .unwrap_or(false)
 }
 
 /// Converts microseconds since the epoch to a UTC time.

@@ -16,9 +16,10 @@ use crate::projector::{load_position, micros_to_datetime, statement_ref_target, 
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
     activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering,
-    statement_partition, tenant_meta_partition, IndexKey, IndexScope, StatementRow, TenantMeta,
+    statement_partition, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta,
 };
 use crate::tenant::TenantId;
+use crate::vault::{open_row, open_with, subject_index_key, KeyVault};
 
 /// Most document ids one listing returns.
 pub const MAX_DOCUMENT_IDS: usize = 10_000;
@@ -103,11 +104,12 @@ impl StatementQuery {
         }
     }
 
-    /// The index the planner walks, and whether each filter is left to check.
-    fn plan(&self, tenant: &TenantId) -> IndexKey {
+    /// The index the planner walks; `agent_index` is the key the `agent`
+    /// filter's rows are indexed under (its subject, when it has one).
+    fn plan(&self, tenant: &TenantId, agent_index: Option<&str>) -> IndexKey {
         if let Some(registration) = self.registration {
             IndexKey::registration(tenant, registration)
-        } else if let Some(agent) = &self.agent {
+        } else if let Some(agent) = agent_index {
             IndexKey::agent(tenant, scope(self.related_agents), agent)
         } else if let Some(activity) = &self.activity {
             IndexKey::activity(tenant, scope(self.related_activities), activity)
@@ -160,12 +162,69 @@ pub struct StatementsPage {
 pub struct QueryService {
     store: Arc<dyn QueryStore>,
     log: Arc<dyn EventLog>,
+    vault: Option<KeyVault>,
 }
 
 impl QueryService {
     /// A query service reading `store`; `log` tells how far projection lags.
     pub fn new(store: Arc<dyn QueryStore>, log: Arc<dyn EventLog>) -> Self {
-        Self { store, log }
+        Self { store, log, vault: None }
+    }
+
+    /// Opens sealed rows with the keys of `vault`, and finds the rows about
+    /// an agent under its subject.
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The key an agent's statements are indexed under: its subject when it
+    /// has one, else its identifier (the credential agent of an authority).
+    async fn agent_index_key(&self, tenant: &TenantId, agent: &str) -> Result<String, QueryError> {
+        match &self.vault {
+            Some(vault) => Ok(match vault.find(tenant, agent).await? {
+                Some(subject) => subject_index_key(subject.id),
+                None => agent.to_owned(),
+            }),
+            None => Ok(agent.to_owned()),
+        }
+    }
+
+    /// The key an agent's documents are kept under: its subject (none when
+    /// it has none: nothing is stored about it), or without a vault its identifier.
+    async fn agent_document_key(&self, tenant: &TenantId, agent: &str) -> Result<Option<String>, QueryError> {
+        match &self.vault {
+            Some(vault) => Ok(vault.find(tenant, agent).await?.map(|subject| subject_index_key(subject.id))),
+            None => Ok(Some(agent.to_owned())),
+        }
+    }
+
+    /// The scope's partition of a document resource, or `None` when its
+    /// agent has nothing stored.
+    async fn document_partition(
+        &self,
+        tenant: &TenantId,
+        kind: DocumentKind,
+        scope: &DocumentScope,
+    ) -> Result<Option<Vec<u8>>, QueryError> {
+        let Some(agent) = &scope.agent else { return Ok(Some(scope.partition(tenant, kind))) };
+        let Some(key) = self.agent_document_key(tenant, agent).await? else { return Ok(None) };
+        Ok(Some(DocumentScope { agent: Some(key), ..scope.clone() }.partition(tenant, kind)))
+    }
+
+    /// The statement JSON of a row; `None` when it cannot be opened.
+    async fn open(&self, tenant: &TenantId, row: StatementRow) -> Result<Option<Value>, QueryError> {
+        let bytes = match row.body {
+            RowBody::Clear(json) => json,
+            RowBody::Sealed(sealed) => match &self.vault {
+                Some(vault) => match open_with(vault, tenant, &sealed).await? {
+                    Some(json) => json,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        };
+        Ok(serde_json::from_slice(&bytes).ok())
     }
 
     /// The `stored` time before which the tenant's statements are past retention.
@@ -179,7 +238,10 @@ impl QueryService {
     pub async fn statement(&self, tenant: &TenantId, id: Uuid, voided: bool) -> Result<Option<Value>, QueryError> {
         let cutoff = self.retention_cutoff(tenant).await?;
         let row = self.load(tenant, id).await?.filter(|row| cutoff.is_none_or(|cutoff| row.stored_micros >= cutoff));
-        Ok(row.filter(|row| row.voided == voided).and_then(|row| serde_json::from_slice(&row.json).ok()))
+        match row.filter(|row| row.voided == voided) {
+            Some(row) => self.open(tenant, row).await,
+            None => Ok(None),
+        }
     }
 
     async fn load(&self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, QueryError> {
@@ -227,7 +289,11 @@ impl QueryService {
         }
         let range = (low.map(index_clustering), high.map(index_clustering));
         let order = if query.ascending { Order::Ascending } else { Order::Descending };
-        let index = query.plan(tenant);
+        let agent_index = match &query.agent {
+            Some(agent) => Some(self.agent_index_key(tenant, agent).await?),
+            None => None,
+        };
+        let index = query.plan(tenant, agent_index.as_deref());
         let buckets: Box<dyn Iterator<Item = u32>> = if query.ascending {
             Box::new(first_bucket..=last_bucket)
         } else {
@@ -254,7 +320,7 @@ impl QueryService {
                     if row.voided {
                         continue;
                     }
-                    let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { continue };
+                    let Some(json) = self.open(tenant, row).await? else { continue };
                     let statement = Statement::from_trusted(json);
                     if !query.authority_allows(statement.value()) {
                         continue;
@@ -301,7 +367,11 @@ impl QueryService {
         scope: &DocumentScope,
         id: &str,
     ) -> Result<Option<Document>, QueryError> {
-        let row = self.store.get(Table::Documents, &scope.partition(tenant, kind), &document_clustering(id)).await?;
+        let Some(partition) = self.document_partition(tenant, kind, scope).await? else { return Ok(None) };
+        let Some(row) = self.store.get(Table::Documents, &partition, &document_clustering(id)).await? else {
+            return Ok(None);
+        };
+        let row = open_row(self.vault.as_ref(), tenant, row).await?;
         Ok(row.and_then(|bytes| Document::decode(&bytes)))
     }
 
@@ -315,13 +385,14 @@ impl QueryService {
         since: Option<u64>,
     ) -> Result<(Vec<String>, Option<u64>), QueryError> {
         let all = (Bound::Unbounded, Bound::Unbounded);
-        let rows = self
-            .store
-            .scan(Table::Documents, &scope.partition(tenant, kind), all, Order::Ascending, MAX_DOCUMENT_IDS)
-            .await?;
+        let Some(partition) = self.document_partition(tenant, kind, scope).await? else {
+            return Ok((Vec::new(), None));
+        };
+        let rows = self.store.scan(Table::Documents, &partition, all, Order::Ascending, MAX_DOCUMENT_IDS).await?;
         let mut ids = Vec::new();
         let mut latest = None;
         for (clustering, value) in rows {
+            let Some(value) = open_row(self.vault.as_ref(), tenant, value).await? else { continue };
             let Some(document) = Document::decode(&value) else { continue };
             if since.is_some_and(|since| document.updated_micros <= since) {
                 continue;
@@ -342,7 +413,11 @@ impl QueryService {
 
     /// The names statements gave an agent with this IFI key.
     pub async fn agent_names(&self, tenant: &TenantId, agent_key: &str) -> Result<Vec<String>, QueryError> {
-        let row = self.store.get(Table::Agents, &agent_partition(tenant, agent_key), &[]).await?;
+        let key = self.agent_index_key(tenant, agent_key).await?;
+        let row = match self.store.get(Table::Agents, &agent_partition(tenant, &key), &[]).await? {
+            Some(row) => open_row(self.vault.as_ref(), tenant, row).await?,
+            None => None,
+        };
         let names = row
             .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .and_then(|value| serde_json::from_value(value["names"].clone()).ok());
@@ -364,7 +439,7 @@ impl QueryService {
         for _ in 0..MAX_REFERENCE_DEPTH {
             let Some(id) = target else { break };
             let Some(row) = self.load(tenant, id).await? else { break };
-            let Ok(json) = serde_json::from_slice::<Value>(&row.json) else { break };
+            let Some(json) = self.open(tenant, row).await? else { break };
             target = statement_ref_target(&json);
             if query.matches(&Statement::from_trusted(json)) {
                 return Ok(true);

@@ -40,11 +40,13 @@ pub enum Table {
     Audit,
     /// Key vault of erasure (kept apart from the rebuildable tables).
     Vault,
+    /// Documents of each agent with a subject: (tenant, subject) / (document partition, id) → ().
+    AgentDocuments,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 17] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -61,6 +63,7 @@ impl Table {
         Table::Tenants,
         Table::Audit,
         Table::Vault,
+        Table::AgentDocuments,
     ];
 
     /// The table's name in a store.
@@ -82,6 +85,7 @@ impl Table {
             Table::Tenants => "tenants",
             Table::Audit => "audit",
             Table::Vault => "vault",
+            Table::AgentDocuments => "agent_documents",
         }
     }
 }
@@ -203,6 +207,17 @@ pub trait QueryStore: Send + Sync + 'static {
     /// Every row of a table as (partition, clustering, value): for copies and
     /// replay checks, never on a request path.
     async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError>;
+
+    /// Writes a row durably unless the row exists; returns the existing value
+    /// when it does. Atomic against every other caller, in this process and
+    /// in others sharing the store (ScyllaDB: a lightweight transaction).
+    async fn put_if_absent(
+        &self,
+        table: Table,
+        partition: &[u8],
+        clustering: &[u8],
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// One row of a table: partition key, clustering key, value.

@@ -5,6 +5,7 @@ use uuid::Uuid;
 use crate::keys::KeyBuilder;
 use crate::store::Table;
 use crate::tenant::TenantId;
+use crate::vault::Sealed;
 
 /// Microseconds in one time bucket (a day of `stored`).
 pub const BUCKET_MICROS: u64 = 86_400_000_000;
@@ -132,17 +133,36 @@ pub struct StatementRow {
     pub voided: bool,
     /// Its `stored` time in microseconds.
     pub stored_micros: u64,
-    /// The statement JSON as it is answered (with `stored`).
-    pub json: Vec<u8>,
+    /// The statement JSON as it is answered (with `stored`), sealed for the
+    /// agents it names or in the clear.
+    pub body: RowBody,
 }
 
+/// The statement JSON of a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowBody {
+    /// In the clear (no vault, or a log written before statements were sealed).
+    Clear(Vec<u8>),
+    /// Sealed with the keys of the agents it names (see `vault.rs`).
+    Sealed(Sealed),
+}
+
+/// Flags of the first byte of a statement row.
+const VOIDED: u8 = 1;
+const SEALED: u8 = 2;
+
 impl StatementRow {
-    /// Encodes the row.
+    /// Encodes the row: flags, `stored`, then the JSON or the sealed value.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(9 + self.json.len());
-        out.push(u8::from(self.voided));
+        let body = match &self.body {
+            RowBody::Clear(json) => std::borrow::Cow::Borrowed(json.as_slice()),
+            RowBody::Sealed(sealed) => std::borrow::Cow::Owned(sealed.to_bytes()),
+        };
+        let mut out = Vec::with_capacity(9 + body.len());
+        let sealed = if matches!(self.body, RowBody::Sealed(_)) { SEALED } else { 0 };
+        out.push((u8::from(self.voided) * VOIDED) | sealed);
         out.extend_from_slice(&self.stored_micros.to_be_bytes());
-        out.extend_from_slice(&self.json);
+        out.extend_from_slice(&body);
         out
     }
 
@@ -151,12 +171,65 @@ impl StatementRow {
         if bytes.len() < 9 {
             return None;
         }
+        let body = match bytes[0] & SEALED {
+            0 => RowBody::Clear(bytes[9..].to_vec()),
+            _ => RowBody::Sealed(Sealed::from_bytes(&bytes[9..])?),
+        };
         Some(Self {
-            voided: bytes[0] == 1,
+            voided: bytes[0] & VOIDED != 0,
             stored_micros: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
-            json: bytes[9..].to_vec(),
+            body,
         })
     }
+
+    /// The subjects whose keys open it (none for a row in the clear).
+    pub fn subjects(&self) -> &[Uuid] {
+        match &self.body {
+            RowBody::Clear(_) => &[],
+            RowBody::Sealed(sealed) => &sealed.subjects,
+        }
+    }
+}
+
+/// Partition key of the documents of a forgotten-able agent: its subject.
+pub fn agent_documents_partition(tenant: &TenantId, subject: Uuid) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).bytes(subject.as_bytes()).build()
+}
+
+/// Clustering key of one document in its agent's list: where the document is.
+pub fn agent_documents_clustering(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
+    KeyBuilder::new().u32(partition.len() as u32).bytes(partition).bytes(clustering).build()
+}
+
+/// The document partition and clustering keys of an agent's list entry.
+pub fn parse_agent_documents_clustering(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let length = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let partition = bytes.get(4..4 + length)?;
+    Some((partition.to_vec(), bytes[4 + length..].to_vec()))
+}
+
+/// Meta partition of the subjects forgotten in a tenant (one row each):
+/// events sealed for them after their erasure are refused, also in a replay.
+pub fn forgotten_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str("forgotten").str(tenant.as_str()).build()
+}
+
+/// Meta partition of the subjects a projector of a log partition has
+/// purged and whose keys it must still destroy.
+pub fn destroy_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("destroy").u32(log_partition).build()
+}
+
+/// Clustering key of a subject waiting for its key's destruction.
+pub fn destroy_clustering(tenant: &TenantId, subject: Uuid) -> Vec<u8> {
+    KeyBuilder::new().bytes(subject.as_bytes()).str(tenant.as_str()).build()
+}
+
+/// The tenant and subject of a [`destroy_clustering`] key.
+pub fn parse_destroy_clustering(bytes: &[u8]) -> Option<(TenantId, Uuid)> {
+    let subject = Uuid::from_slice(bytes.get(..16)?).ok()?;
+    let parts = crate::keys::decode_strings(&bytes[16..])?;
+    Some((TenantId::parse(parts.first()?).ok()?, subject))
 }
 
 /// Projection state of one tenant.
@@ -194,9 +267,29 @@ mod tests {
 
     #[test]
     fn statement_row_round_trips() {
-        let row = StatementRow { voided: true, stored_micros: 1_700_000_000_000_000, json: b"{}".to_vec() };
-        assert_eq!(StatementRow::decode(&row.encode()), Some(row));
+        let row =
+            StatementRow { voided: true, stored_micros: 1_700_000_000_000_000, body: RowBody::Clear(b"{}".to_vec()) };
+        assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
+        let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![2; 90] };
+        let row = StatementRow { body: RowBody::Sealed(sealed), ..row };
+        assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
+        assert_eq!(row.subjects().len(), 1);
         assert_eq!(StatementRow::decode(b"short"), None);
+        // A row written before rows were sealed: flags 0 or 1, then JSON.
+        let old = [&[1u8][..], &5u64.to_be_bytes(), b"{}"].concat();
+        assert_eq!(
+            StatementRow::decode(&old),
+            Some(StatementRow { voided: true, stored_micros: 5, body: RowBody::Clear(b"{}".to_vec()) })
+        );
+    }
+
+    #[test]
+    fn key_parts_read_back() {
+        let tenant = TenantId::parse("t").unwrap();
+        let subject = Uuid::new_v4();
+        assert_eq!(parse_destroy_clustering(&destroy_clustering(&tenant, subject)), Some((tenant, subject)));
+        let clustering = agent_documents_clustering(b"part\x00ition", b"doc");
+        assert_eq!(parse_agent_documents_clustering(&clustering), Some((b"part\x00ition".to_vec(), b"doc".to_vec())));
     }
 
     #[test]

@@ -1,18 +1,23 @@
-//! Erasure by crypto-shredding. Personal data reaches the log only sealed:
-//! each statement (and each document about an agent) is encrypted with a data
-//! key split into XOR shares, one share per agent it names, each share
-//! encrypted with that agent's own key. The keys live in a vault beside the
-//! log, never in it. Forgetting an agent purges the query tables and then
-//! destroys its key: every event naming it can no longer be opened, so a
-//! replay of the log cannot bring it back.
+//! Erasure by crypto-shredding. Personal data is sealed before it enters the
+//! log and stays sealed in the tables: each statement (and each document
+//! about an agent, and what is known of an agent) is encrypted with a data key
+//! split into XOR shares, one share per agent it names, each share encrypted
+//! with that agent's own key. The keys live in a vault beside the log and the
+//! tables, never in them, under a pseudonymous subject id; the vault finds an
+//! agent's subject by a digest of its identifier, never the identifier itself.
+//! Forgetting an agent purges its rows and then destroys its key: every event
+//! and every row naming it can no longer be opened, in the log, in the tables,
+//! in their files on disk and in any copy of them (docs/adr/0003).
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::keys::KeyBuilder;
@@ -20,32 +25,228 @@ use crate::store::{QueryStore, StoreError, Table, WriteBatch};
 use crate::tenant::TenantId;
 
 /// An agent's pseudonymous subject id and its key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Subject {
-    /// Pseudonymous id carried in events instead of the agent.
+    /// Pseudonymous id carried in events and rows instead of the agent.
     pub id: Uuid,
-    /// The agent's IFI key (kept in the vault only).
-    pub agent: String,
-    /// Its 256-bit key, base64.
-    pub key: String,
+    key: [u8; 32],
 }
 
-impl Subject {
-    fn key_bytes(&self) -> Option<[u8; 32]> {
-        base64::engine::general_purpose::STANDARD.decode(&self.key).ok()?.try_into().ok()
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject").field("id", &self.id).field("key", &"***").finish()
     }
 }
 
-/// The key vault: agent → subject, subject → key. It lives outside the log
-/// and outside the rebuildable query tables.
+impl Subject {
+    /// A new subject with a random id and key.
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self { id: Uuid::new_v4(), key }
+    }
+
+    /// A subject from its id and 32-byte key (as a vault sends it).
+    pub fn from_parts(id: Uuid, key: &[u8]) -> Option<Self> {
+        Some(Self { id, key: key.try_into().ok()? })
+    }
+
+    /// Its 256-bit key.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// Its key as base64 (for the vault's HTTP answer to a gateway).
+    pub fn key_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.key)
+    }
+}
+
+/// Where a gateway gets the keys it seals personal data with.
+#[async_trait]
+pub trait SealingKeys: Send + Sync + 'static {
+    /// The subject of an agent (its IFI key), created on first use: one per
+    /// agent, however many processes ask at once.
+    async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError>;
+
+    /// Forgets a subject this process may remember: it was destroyed.
+    fn forget_cached(&self, tenant: &TenantId, subject: Uuid);
+}
+
+/// The value stored in the index that a row keyed by an agent uses instead
+/// of the agent's identifier when the agent has a subject.
+pub fn subject_index_key(subject: Uuid) -> String {
+    format!("subject:{}", subject.simple())
+}
+
+/// The digest the vault finds an agent's subject by: no vault row holds an
+/// agent identifier.
+fn agent_digest(tenant: &TenantId, agent: &str) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(b"lrs-vault-agent\0");
+    digest.update(tenant.as_str().as_bytes());
+    digest.update(b"\0");
+    digest.update(agent.as_bytes());
+    digest.finalize().into()
+}
+
+fn by_agent_digest(tenant: &TenantId, digest: &[u8; 32]) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("by-agent").bytes(digest).build()
+}
+
+fn by_subject(tenant: &TenantId, subject: Uuid) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("subject").bytes(subject.as_bytes()).build()
+}
+
+/// The row of a vault written before rows were keyed by digest (the agent's
+/// identifier in the key): read, and removed when the subject is destroyed.
+fn legacy_by_agent(tenant: &TenantId, agent: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("agent").str(agent).build()
+}
+
+/// Version byte of the vault's binary rows.
+const ROW_VERSION: u8 = 2;
+
+/// The subject row of a vault written before rows were binary.
+#[derive(Deserialize)]
+struct LegacySubject {
+    id: Uuid,
+    agent: String,
+    key: String,
+}
+
+impl LegacySubject {
+    fn subject(&self) -> Option<Subject> {
+        let key = base64::engine::general_purpose::STANDARD.decode(&self.key).ok()?;
+        Subject::from_parts(self.id, &key)
+    }
+}
+
+/// A vault row: the subject, and how to find its other row.
+#[derive(Clone)]
+enum VaultRow {
+    /// By agent digest: [2][subject id 16][key 32].
+    Agent(Subject),
+    /// By subject id: [2][agent digest 32][key 32].
+    Subject(Subject, [u8; 32]),
+    /// A row of an earlier vault (JSON with the agent's identifier).
+    Legacy(Subject, String),
+}
+
+impl VaultRow {
+    fn subject(&self) -> &Subject {
+        match self {
+            VaultRow::Agent(subject) | VaultRow::Subject(subject, _) | VaultRow::Legacy(subject, _) => subject,
+        }
+    }
+
+    fn decode_agent(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [ROW_VERSION, id @ ..] if id.len() == 48 => {
+                let subject = Subject::from_parts(Uuid::from_slice(&id[..16]).ok()?, &id[16..])?;
+                Some(VaultRow::Agent(subject))
+            }
+            _ => Self::decode_legacy(bytes),
+        }
+    }
+
+    fn decode_subject(bytes: &[u8], id: Uuid) -> Option<Self> {
+        match bytes {
+            [ROW_VERSION, rest @ ..] if rest.len() == 64 => {
+                let digest: [u8; 32] = rest[..32].try_into().ok()?;
+                Some(VaultRow::Subject(Subject::from_parts(id, &rest[32..])?, digest))
+            }
+            _ => Self::decode_legacy(bytes),
+        }
+    }
+
+    fn decode_legacy(bytes: &[u8]) -> Option<Self> {
+        let legacy: LegacySubject = serde_json::from_slice(bytes).ok()?;
+        Some(VaultRow::Legacy(legacy.subject()?, legacy.agent))
+    }
+
+    fn encode_agent(subject: &Subject) -> Vec<u8> {
+        let mut row = Vec::with_capacity(49);
+        row.push(ROW_VERSION);
+        row.extend_from_slice(subject.id.as_bytes());
+        row.extend_from_slice(&subject.key);
+        row
+    }
+
+    fn encode_subject(subject: &Subject, digest: &[u8; 32]) -> Vec<u8> {
+        let mut row = Vec::with_capacity(65);
+        row.push(ROW_VERSION);
+        row.extend_from_slice(digest);
+        row.extend_from_slice(&subject.key);
+        row
+    }
+}
+
+/// Where a vault keeps its rows: one value per key, each write durable
+/// when it returns.
+#[async_trait]
+pub trait VaultStore: Send + Sync + 'static {
+    /// The value of a key.
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes a value.
+    async fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Writes a value unless the key has one; returns the value it has.
+    /// Atomic against every other writer of the vault, in any process.
+    async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes keys. When this returns, their values are gone from the
+    /// store's files where the store can promise it (docs/adr/0003).
+    async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError>;
+}
+
+/// A vault's rows in the vault table of a query store (ScyllaDB's shared
+/// keyspace: a conditional write is a lightweight transaction).
+pub struct TableVaultStore(Arc<dyn QueryStore>);
+
+impl TableVaultStore {
+    /// The vault table of `store`.
+    pub fn new(store: Arc<dyn QueryStore>) -> Arc<Self> {
+        Arc::new(Self(store))
+    }
+}
+
+#[async_trait]
+impl VaultStore for TableVaultStore {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(Table::Vault, key, &[]).await
+    }
+
+    async fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put(Table::Vault, key.to_vec(), Vec::new(), value);
+        self.0.write(batch).await
+    }
+
+    async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.put_if_absent(Table::Vault, key, &[], value).await
+    }
+
+    async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for key in keys {
+            batch.delete(Table::Vault, key.clone(), Vec::new());
+        }
+        self.0.write(batch).await
+    }
+}
+
+/// The key vault: agent digest → subject, subject → key. It lives outside the
+/// log and outside the rebuildable query tables.
 #[derive(Clone)]
 pub struct KeyVault {
-    store: Arc<dyn QueryStore>,
+    store: Arc<dyn VaultStore>,
     /// Subjects read lately, by vault row key (see [`KeyVault::with_cache`]).
     cache: Option<Arc<SubjectCache>>,
-    /// Held while a subject is created, so that two requests naming a new
-    /// agent at once in this process create one subject, not two (an orphan
-    /// second key would survive the agent's erasure).
+    /// Held while a subject is created, so that requests of this process
+    /// naming a new agent at once wait for one creation (the store's
+    /// conditional write makes it one across processes).
     creating: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -53,49 +254,62 @@ pub struct KeyVault {
 /// subject from coming back into the cache.
 struct SubjectCache {
     subjects: quick_cache::sync::Cache<Vec<u8>, Subject>,
+    /// The by-agent row key each cached subject was found under.
+    agent_rows: quick_cache::sync::Cache<Uuid, Vec<u8>>,
     /// Readers hold it from their store read to their cache insert; a destroy
     /// holds it exclusively from its store delete to its cache removal.
     destroying: tokio::sync::RwLock<()>,
 }
 
-fn by_agent(tenant: &TenantId, agent: &str) -> Vec<u8> {
-    KeyBuilder::new().str(tenant.as_str()).str("agent").str(agent).build()
-}
-
-fn by_subject(tenant: &TenantId, subject: Uuid) -> Vec<u8> {
-    KeyBuilder::new().str(tenant.as_str()).str("subject").bytes(subject.as_bytes()).build()
+impl SubjectCache {
+    fn forget(&self, tenant: &TenantId, subject: Uuid) {
+        self.subjects.remove(&by_subject(tenant, subject));
+        if let Some((_, agent_row)) = self.agent_rows.remove(&subject) {
+            self.subjects.remove(&agent_row);
+        }
+    }
 }
 
 impl KeyVault {
-    /// A vault kept in `store`'s vault table (a store of its own, for the embedded deployment).
-    pub fn new(store: Arc<dyn QueryStore>) -> Self {
+    /// A vault keeping its rows in `store`.
+    pub fn new(store: Arc<dyn VaultStore>) -> Self {
         Self { store, cache: None, creating: Arc::default() }
     }
 
-    /// Keeps up to `capacity` subjects in memory. Only for a vault that no
-    /// other process changes (the embedded one, which its process opens
-    /// exclusively): a subject destroyed elsewhere would stay in this cache.
+    /// Keeps up to `capacity` subjects in memory. A subject destroyed by
+    /// another process may stay in this cache until [`SealingKeys::forget_cached`]
+    /// is called for it: a value sealed with it then fails to project, and
+    /// its gateway drops the subject and seals again.
     pub fn with_cache(mut self, capacity: usize) -> Self {
         self.cache = Some(Arc::new(SubjectCache {
             subjects: quick_cache::sync::Cache::new(capacity),
+            agent_rows: quick_cache::sync::Cache::new(capacity),
             destroying: tokio::sync::RwLock::new(()),
         }));
         self
     }
 
-    /// The subject stored under a vault row key, through the cache.
-    async fn read(&self, row_key: Vec<u8>) -> Result<Option<Subject>, StoreError> {
+    /// A vault row, through the cache; `by_agent` for the rows found by agent.
+    async fn read(
+        &self,
+        row_key: Vec<u8>,
+        decode: impl Fn(&[u8]) -> Option<VaultRow>,
+        by_agent: bool,
+    ) -> Result<Option<Subject>, StoreError> {
         let Some(cache) = &self.cache else {
-            let row = self.store.get(Table::Vault, &row_key, &[]).await?;
-            return Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()));
+            let row = self.store.get(&row_key).await?;
+            return Ok(row.and_then(|bytes| decode(&bytes)).map(|row| row.subject().clone()));
         };
         if let Some(subject) = cache.subjects.get(&row_key) {
             return Ok(Some(subject));
         }
         let _reading = cache.destroying.read().await;
-        let row = self.store.get(Table::Vault, &row_key, &[]).await?;
-        let subject: Option<Subject> = row.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let row = self.store.get(&row_key).await?;
+        let subject = row.and_then(|bytes| decode(&bytes)).map(|row| row.subject().clone());
         if let Some(subject) = &subject {
+            if by_agent {
+                cache.agent_rows.insert(subject.id, row_key.clone());
+            }
             cache.subjects.insert(row_key, subject.clone());
         }
         Ok(subject)
@@ -103,10 +317,17 @@ impl KeyVault {
 
     /// The subject of an agent, if it has one.
     pub async fn find(&self, tenant: &TenantId, agent: &str) -> Result<Option<Subject>, StoreError> {
-        self.read(by_agent(tenant, agent)).await
+        let digest = agent_digest(tenant, agent);
+        if let Some(subject) = self.read(by_agent_digest(tenant, &digest), VaultRow::decode_agent, true).await? {
+            return Ok(Some(subject));
+        }
+        self.read(legacy_by_agent(tenant, agent), VaultRow::decode_legacy, true).await
     }
 
-    /// The subject of an agent, created (with a fresh key) on first use.
+    /// The subject of an agent, created (with a fresh key) on first use. The
+    /// subject row is written first and the agent row by a conditional
+    /// write: of two processes creating one at once, the loser takes the
+    /// winner's subject and removes its own unused row.
     pub async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
         if let Some(subject) = self.find(tenant, agent).await? {
             return Ok(subject);
@@ -115,47 +336,64 @@ impl KeyVault {
         if let Some(subject) = self.find(tenant, agent).await? {
             return Ok(subject);
         }
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        let subject = Subject {
-            id: Uuid::new_v4(),
-            agent: agent.to_owned(),
-            key: base64::engine::general_purpose::STANDARD.encode(key),
-        };
-        let value = serde_json::to_vec(&subject).expect("json");
-        let mut batch = WriteBatch::default();
-        batch.put(Table::Vault, by_agent(tenant, agent), Vec::new(), value.clone());
-        batch.put(Table::Vault, by_subject(tenant, subject.id), Vec::new(), value);
-        self.store.write(batch).await?;
-        // Two processes sharing a vault (ScyllaDB) may still race to create
-        // it: the stored one wins.
-        Ok(self.find(tenant, agent).await?.unwrap_or(subject))
+        let digest = agent_digest(tenant, agent);
+        let subject = Subject::random();
+        let subject_row = by_subject(tenant, subject.id);
+        self.store.put(&subject_row, VaultRow::encode_subject(&subject, &digest)).await?;
+        let agent_row = by_agent_digest(tenant, &digest);
+        let existing = self.store.put_if_absent(&agent_row, VaultRow::encode_agent(&subject)).await?;
+        let Some(existing) = existing else { return Ok(subject) };
+        self.store.delete(&[subject_row]).await?;
+        VaultRow::decode_agent(&existing)
+            .map(|row| row.subject().clone())
+            .ok_or_else(|| StoreError::Storage("the vault holds an unreadable subject".into()))
     }
 
     /// A subject by its id, unless it was forgotten.
     pub async fn by_id(&self, tenant: &TenantId, subject: Uuid) -> Result<Option<Subject>, StoreError> {
-        self.read(by_subject(tenant, subject)).await
+        self.read(by_subject(tenant, subject), |bytes| VaultRow::decode_subject(bytes, subject), false).await
     }
 
-    /// Destroys a subject's key for good.
-    pub async fn destroy(&self, tenant: &TenantId, subject: &Subject) -> Result<(), StoreError> {
-        let (agent_key, subject_key) = (by_agent(tenant, &subject.agent), by_subject(tenant, subject.id));
-        let mut batch = WriteBatch::default();
-        batch.delete(Table::Vault, agent_key.clone(), Vec::new());
-        batch.delete(Table::Vault, subject_key.clone(), Vec::new());
-        let Some(cache) = &self.cache else { return self.store.write(batch).await };
-        let _destroying = cache.destroying.write().await;
-        let written = self.store.write(batch).await;
-        cache.subjects.remove(&agent_key);
-        cache.subjects.remove(&subject_key);
-        written
+    /// Destroys a subject's key for good: its rows leave the vault (and,
+    /// where the store can promise it, the vault's files).
+    pub async fn destroy(&self, tenant: &TenantId, subject: Uuid) -> Result<(), StoreError> {
+        let subject_row = by_subject(tenant, subject);
+        let mut rows = vec![subject_row.clone()];
+        match self.store.get(&subject_row).await?.and_then(|b| VaultRow::decode_subject(&b, subject)) {
+            Some(VaultRow::Subject(_, digest)) => rows.push(by_agent_digest(tenant, &digest)),
+            Some(VaultRow::Legacy(_, agent)) => rows.push(legacy_by_agent(tenant, &agent)),
+            Some(VaultRow::Agent(_)) | None => {}
+        }
+        match &self.cache {
+            Some(cache) => {
+                let _destroying = cache.destroying.write().await;
+                let deleted = self.store.delete(&rows).await;
+                cache.forget(tenant, subject);
+                deleted
+            }
+            None => self.store.delete(&rows).await,
+        }
+    }
+}
+
+#[async_trait]
+impl SealingKeys for KeyVault {
+    async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
+        KeyVault::subject(self, tenant, agent).await
+    }
+
+    fn forget_cached(&self, tenant: &TenantId, subject: Uuid) {
+        if let Some(cache) = &self.cache {
+            cache.forget(tenant, subject);
+        }
     }
 }
 
 /// A sealed value: readable only with the key of every subject it names.
 ///
 /// In a JSON payload (sealed document commands, and the statements of logs
-/// written before statements were sealed in binary) its bytes are base64.
+/// written before statements were sealed in binary) its bytes are base64; in
+/// a row or an envelope it is binary ([`Sealed::to_bytes`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// The subjects whose keys open it.
@@ -163,9 +401,43 @@ pub struct Sealed {
     /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext).
     #[serde(with = "base64_list")]
     pub shares: Vec<Vec<u8>>,
-    /// The value encrypted with the data key (nonce ‖ ciphertext).
+    /// The value encrypted with the data key (nonce ‖ ciphertext); the value
+    /// itself when there are no subjects.
     #[serde(with = "base64_bytes")]
     pub ciphertext: Vec<u8>,
+}
+
+impl Sealed {
+    /// The binary form (the protobuf `Sealed` message of proto/event.proto).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use prost::Message;
+        crate::event::SealedProto::from_sealed(self).encode_to_vec()
+    }
+
+    /// Reads the binary form back.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        use prost::Message;
+        crate::event::SealedProto::decode(bytes).ok()?.into_sealed().ok()
+    }
+}
+
+/// The first byte of a row value that holds a [`Sealed`] value (rows in the
+/// clear are JSON and start with `{`).
+const SEALED_ROW: u8 = 1;
+
+/// A row value holding `sealed`.
+pub fn sealed_row(sealed: &Sealed) -> Vec<u8> {
+    let mut row = vec![SEALED_ROW];
+    row.extend(sealed.to_bytes());
+    row
+}
+
+/// The sealed value of a row written by [`sealed_row`]; `None` for a row in the clear.
+pub fn row_seal(row: &[u8]) -> Option<Sealed> {
+    match row {
+        [SEALED_ROW, rest @ ..] => Sealed::from_bytes(rest),
+        _ => None,
+    }
 }
 
 /// Bytes as one base64 string.
@@ -227,6 +499,11 @@ fn decrypt(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
     cipher.decrypt(Nonce::from_slice(&sealed[..12]), &sealed[12..]).ok()
 }
 
+/// The data key of an opened seal: seals another value for the same subjects
+/// without new shares (see [`reseal`]).
+#[derive(Clone)]
+pub struct DataKey([u8; 32]);
+
 /// Seals `plaintext` so that it opens only with every one of `subjects`' keys.
 pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
     let mut data_key = [0u8; 32];
@@ -242,55 +519,131 @@ pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
             remaining.iter_mut().zip(share).for_each(|(r, s)| *r ^= s);
             share
         };
-        let key = subject.key_bytes().expect("vault keys are 32 bytes");
-        shares.push(encrypt(&key, &share));
+        shares.push(encrypt(&subject.key, &share));
     }
     let ciphertext = if subjects.is_empty() { plaintext.to_vec() } else { encrypt(&data_key, plaintext) };
     Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext }
 }
 
-/// Opens a sealed value with its subjects' keys; `None` when any key is gone.
-pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
+/// Seals `plaintext` for the subjects of `opened`, reusing its shares: what
+/// the projector stores of a statement it opened.
+pub fn reseal(opened: &Sealed, key: &DataKey, plaintext: &[u8]) -> Sealed {
+    let ciphertext = if opened.subjects.is_empty() { plaintext.to_vec() } else { encrypt(&key.0, plaintext) };
+    Sealed { subjects: opened.subjects.clone(), shares: opened.shares.clone(), ciphertext }
+}
+
+/// Opens a sealed value with its subjects' keys, returning the data key too;
+/// `None` when any key is gone.
+pub fn open_keyed(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<(Vec<u8>, DataKey)> {
     if sealed.subjects.is_empty() {
-        return Some(sealed.ciphertext.clone());
+        return Some((sealed.ciphertext.clone(), DataKey([0; 32])));
+    }
+    if keys.len() != sealed.subjects.len() || sealed.shares.len() != sealed.subjects.len() {
+        return None;
     }
     let mut data_key = [0u8; 32];
     for (share, subject) in sealed.shares.iter().zip(keys) {
-        let key = subject.as_ref()?.key_bytes()?;
-        let share = decrypt(&key, share)?;
+        let share = decrypt(&subject.as_ref()?.key, share)?;
+        if share.len() != 32 {
+            return None;
+        }
         data_key.iter_mut().zip(share).for_each(|(d, s)| *d ^= s);
     }
-    decrypt(&data_key, &sealed.ciphertext)
+    Some((decrypt(&data_key, &sealed.ciphertext)?, DataKey(data_key)))
+}
+
+/// Opens a sealed value with its subjects' keys; `None` when any key is gone.
+pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
+    open_keyed(sealed, keys).map(|(plaintext, _)| plaintext)
+}
+
+/// A sealed value opened with a vault, or the subjects whose keys are gone.
+pub enum Opening {
+    /// It opened.
+    Open {
+        /// The value.
+        plaintext: Vec<u8>,
+        /// Its data key.
+        key: DataKey,
+        /// Its subjects, in the seal's order.
+        subjects: Vec<Subject>,
+    },
+    /// It cannot be opened: these subjects' keys are gone.
+    Shut {
+        /// The forgotten subjects among its subjects.
+        missing: Vec<Uuid>,
+    },
+}
+
+/// Opens a sealed value with the keys the vault still has.
+pub async fn opening(vault: &KeyVault, tenant: &TenantId, sealed: &Sealed) -> Result<Opening, StoreError> {
+    let mut keys = Vec::with_capacity(sealed.subjects.len());
+    let mut missing = Vec::new();
+    for id in &sealed.subjects {
+        let subject = vault.by_id(tenant, *id).await?;
+        if subject.is_none() {
+            missing.push(*id);
+        }
+        keys.push(subject);
+    }
+    if !missing.is_empty() {
+        return Ok(Opening::Shut { missing });
+    }
+    Ok(match open_keyed(sealed, &keys) {
+        Some((plaintext, key)) => Opening::Open { plaintext, key, subjects: keys.into_iter().flatten().collect() },
+        None => Opening::Shut { missing: sealed.subjects.clone() },
+    })
 }
 
 /// Opens a sealed value with the keys the vault still has.
 pub async fn open_with(vault: &KeyVault, tenant: &TenantId, sealed: &Sealed) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut keys = Vec::with_capacity(sealed.subjects.len());
-    for subject in &sealed.subjects {
-        keys.push(vault.by_id(tenant, *subject).await?);
+    Ok(match opening(vault, tenant, sealed).await? {
+        Opening::Open { plaintext, .. } => Some(plaintext),
+        Opening::Shut { .. } => None,
+    })
+}
+
+/// A row value opened: rows in the clear as they are, sealed rows with the
+/// vault's keys (`None` when a key is gone, or there is no vault).
+pub async fn open_row(
+    vault: Option<&KeyVault>,
+    tenant: &TenantId,
+    row: Vec<u8>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match (row_seal(&row), vault) {
+        (None, _) => Ok(Some(row)),
+        (Some(sealed), Some(vault)) => open_with(vault, tenant, &sealed).await,
+        (Some(_), None) => Ok(None),
     }
-    Ok(open(sealed, &keys))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn subject(agent: &str) -> Subject {
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        Subject { id: Uuid::new_v4(), agent: agent.into(), key: base64::engine::general_purpose::STANDARD.encode(key) }
-    }
-
     #[test]
     fn a_sealed_value_opens_with_every_key_and_not_without_one() {
-        let (a, b) = (subject("a"), subject("b"));
+        let (a, b) = (Subject::random(), Subject::random());
         let sealed = seal(b"personal data", &[a.clone(), b.clone()]);
         assert!(!sealed.ciphertext.windows(8).any(|w| w == b"personal"));
         assert_eq!(open(&sealed, &[Some(a.clone()), Some(b.clone())]), Some(b"personal data".to_vec()));
         assert_eq!(open(&sealed, &[Some(a.clone()), None]), None, "one forgotten subject shreds it");
-        assert_eq!(open(&sealed, &[Some(a), Some(subject("b"))]), None, "another key does not open it");
+        let other = Subject { id: b.id, key: Subject::random().key };
+        assert_eq!(open(&sealed, &[Some(a), Some(other)]), None, "another key does not open it");
         assert_eq!(open(&seal(b"x", &[]), &[]), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn a_reseal_opens_with_the_same_keys() {
+        let (a, b) = (Subject::random(), Subject::random());
+        let sealed = seal(b"as sent", &[a.clone(), b.clone()]);
+        let (_, key) = open_keyed(&sealed, &[Some(a.clone()), Some(b.clone())]).unwrap();
+        let stored = reseal(&sealed, &key, b"as stored");
+        assert_eq!(open(&stored, &[Some(a.clone()), Some(b)]), Some(b"as stored".to_vec()));
+        assert_eq!(open(&stored, &[Some(a), None]), None);
+        assert_eq!(Sealed::from_bytes(&stored.to_bytes()), Some(stored.clone()));
+        assert_eq!(row_seal(&sealed_row(&stored)), Some(stored));
+        assert_eq!(row_seal(b"{\"clear\":true}"), None);
     }
 
     #[test]
@@ -299,5 +652,30 @@ mod tests {
         assert_eq!(old, Sealed { subjects: vec![], shares: vec![vec![0, 1]], ciphertext: b"x".to_vec() });
         assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#);
         assert!(serde_json::from_str::<Sealed>(r#"{"subjects":[],"shares":[],"ciphertext":"not base64!"}"#).is_err());
+    }
+
+    #[test]
+    fn vault_rows_hold_no_agent_identifier() {
+        let tenant = TenantId::parse("t").unwrap();
+        let agent = "mbox:mailto:someone@example.com";
+        let subject = Subject::random();
+        let digest = agent_digest(&tenant, agent);
+        for bytes in [
+            by_agent_digest(&tenant, &digest),
+            VaultRow::encode_agent(&subject),
+            by_subject(&tenant, subject.id),
+            VaultRow::encode_subject(&subject, &digest),
+        ] {
+            assert!(!bytes.windows(7).any(|w| w == b"someone"), "a vault row names the agent");
+        }
+        let Some(VaultRow::Subject(read, read_digest)) =
+            VaultRow::decode_subject(&VaultRow::encode_subject(&subject, &digest), subject.id)
+        else {
+            panic!("the subject row does not decode")
+        };
+        assert_eq!((read, read_digest), (subject.clone(), digest));
+        assert!(
+            matches!(VaultRow::decode_agent(&VaultRow::encode_agent(&subject)), Some(VaultRow::Agent(s)) if s == subject)
+        );
     }
 }

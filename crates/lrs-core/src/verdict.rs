@@ -34,6 +34,13 @@ pub enum Verdict {
         /// Which one.
         message: String,
     },
+    /// Sealed with the key of an agent forgotten before the command reached
+    /// the projector: nothing was written; the gateway seals it again with a
+    /// new subject (a forgotten agent seen again is a new subject).
+    SubjectForgotten {
+        /// The forgotten subjects.
+        subjects: Vec<uuid::Uuid>,
+    },
 }
 
 /// Where the projector sends the verdicts of the commands it applied.

@@ -152,10 +152,10 @@ fn gateway_benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
     let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
-    let vault = KeyVault::new(Arc::new(EmbeddedStore::open(&dir.path().join("vault")).unwrap()));
+    let vault = KeyVault::new(Arc::new(lrs_embedded::FileVault::open(&dir.path().join("keys")).unwrap()));
     let bus = VerdictBus::new();
-    let gateway =
-        Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(30)).with_vault(vault.clone());
+    let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(30))
+        .with_vault(Arc::new(vault.clone()));
     let projector = Projector::new(log, store, Arc::new(bus), 0).with_vault(vault);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     runtime.spawn(async move { projector.run(stopped).await });

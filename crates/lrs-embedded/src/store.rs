@@ -55,6 +55,9 @@ struct Inner {
     db: Database,
     keyspaces: Vec<Keyspace>,
     unsynced: AtomicBool,
+    /// Held from the read to the write of a [`QueryStore::put_if_absent`]:
+    /// this process opens the store exclusively, so that makes it atomic.
+    conditional: std::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -114,7 +117,8 @@ impl EmbeddedStore {
             .map(|table| db.keyspace(table.name(), options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
-        let inner = Arc::new(Inner { db, keyspaces, unsynced: AtomicBool::new(false) });
+        let inner =
+            Arc::new(Inner { db, keyspaces, unsynced: AtomicBool::new(false), conditional: Default::default() });
         spawn_syncer(Arc::downgrade(&inner));
         Ok(Self { inner })
     }
@@ -197,6 +201,22 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+impl EmbeddedStore {
+    /// Every row of a table, read now (see [`QueryStore::dump`]).
+    pub fn rows_of(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
+        let mut rows = Vec::new();
+        for entry in self.inner.keyspace(table).iter() {
+            let (key, value) = entry.into_inner().map_err(storage)?;
+            let Some(length) = key.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else {
+                continue;
+            };
+            let Some(partition) = key.get(4..4 + length) else { continue };
+            rows.push((partition.to_vec(), key[4 + length..].to_vec(), value.to_vec()));
+        }
+        Ok(rows)
+    }
+}
+
 #[async_trait]
 impl QueryStore for EmbeddedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -216,16 +236,7 @@ impl QueryStore for EmbeddedStore {
     }
 
     async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
-        let mut rows = Vec::new();
-        for entry in self.inner.keyspace(table).iter() {
-            let (key, value) = entry.into_inner().map_err(storage)?;
-            let Some(length) = key.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else {
-                continue;
-            };
-            let Some(partition) = key.get(4..4 + length) else { continue };
-            rows.push((partition.to_vec(), key[4 + length..].to_vec(), value.to_vec()));
-        }
-        Ok(rows)
+        self.rows_of(table)
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -236,5 +247,29 @@ impl QueryStore for EmbeddedStore {
     async fn write_rebuildable(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.write_now(batch, false)).await.map_err(storage)?
+    }
+
+    async fn put_if_absent(
+        &self,
+        table: Table,
+        partition: &[u8],
+        clustering: &[u8],
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let store = self.clone();
+        let key = row_key(partition, clustering);
+        tokio::task::spawn_blocking(move || {
+            let _only_writer = store.inner.conditional.lock().expect("conditional write lock");
+            let keyspace = store.inner.keyspace(table);
+            if let Some(existing) = keyspace.get(&key).map_err(storage)? {
+                return Ok(Some(existing.to_vec()));
+            }
+            let mut write = store.inner.db.batch().durability(Some(PersistMode::SyncAll));
+            write.insert(keyspace, key, value);
+            write.commit().map_err(storage)?;
+            Ok(None)
+        })
+        .await
+        .map_err(storage)?
     }
 }

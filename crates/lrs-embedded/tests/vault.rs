@@ -1,31 +1,34 @@
 //! The key vault on the embedded store, with the subject cache `lrs serve`
 //! uses: one subject per agent however many requests name it at once, and a
-//! destroyed subject is never served again, from the store or the cache.
+//! destroyed subject is never served again, from the store or the cache, and
+//! leaves no trace in the vault's files.
 
 use std::sync::Arc;
 
 use lrs_core::vault::{open_with, seal, KeyVault};
 use lrs_core::TenantId;
-use lrs_embedded::EmbeddedStore;
+use lrs_embedded::{EmbeddedStore, FileVault};
 
 fn vault(dir: &std::path::Path) -> KeyVault {
-    KeyVault::new(Arc::new(EmbeddedStore::open(&dir.join("vault")).unwrap())).with_cache(1_000)
+    KeyVault::new(Arc::new(FileVault::open(&dir.join("keys")).unwrap())).with_cache(1_000)
 }
 
-/// The vault without its cache: every answer comes from the store.
+/// The vault without its cache: every answer comes from the files.
 fn uncached_vault(dir: &std::path::Path) -> KeyVault {
-    KeyVault::new(Arc::new(EmbeddedStore::open(&dir.join("vault")).unwrap()))
+    KeyVault::new(Arc::new(FileVault::open(&dir.join("keys")).unwrap()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_naming_a_new_agent_at_once_get_one_subject() {
     let dir = tempfile::tempdir().unwrap();
-    // Uncached, so that each request's answer is what the store holds.
-    let vault = uncached_vault(dir.path());
+    // Uncached, so that each request's answer is what the files hold; and
+    // four vaults over the same files, as four processes would be, so that
+    // only the files' conditional write keeps the subject one.
+    let vaults: Vec<KeyVault> = (0..4).map(|_| uncached_vault(dir.path())).collect();
     let tenant = TenantId::parse("t").unwrap();
     let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (vault, tenant) = (vault.clone(), tenant.clone());
+        .map(|n| {
+            let (vault, tenant) = (vaults[n % 4].clone(), tenant.clone());
             tokio::spawn(async move { vault.subject(&tenant, "mbox:mailto:new@example.com").await.unwrap() })
         })
         .collect();
@@ -47,7 +50,7 @@ async fn a_destroyed_subject_is_gone_from_the_cache_too() {
     assert_eq!(vault.by_id(&tenant, subject.id).await.unwrap(), Some(subject.clone()));
     assert_eq!(open_with(&vault, &tenant, &sealed).await.unwrap(), Some(b"personal".to_vec()));
 
-    vault.destroy(&tenant, &subject).await.unwrap();
+    vault.destroy(&tenant, subject.id).await.unwrap();
     assert_eq!(vault.by_id(&tenant, subject.id).await.unwrap(), None);
     assert_eq!(vault.find(&tenant, "mbox:mailto:a@example.com").await.unwrap(), None);
     assert_eq!(open_with(&vault, &tenant, &sealed).await.unwrap(), None, "the sealed value no longer opens");
@@ -86,11 +89,100 @@ async fn statements_sealed_in_either_log_format_are_projected() {
     let new = Command::StoreSealedStatements { statements: vec![new_seal] };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 2, &new)).await.unwrap();
 
-    let projector = Projector::new(log.clone(), store.clone(), Arc::new(VerdictBus::new()), 0).with_vault(vault);
+    let projector =
+        Projector::new(log.clone(), store.clone(), Arc::new(VerdictBus::new()), 0).with_vault(vault.clone());
     projector.catch_up_with(|_| {}).await.unwrap();
-    let query = QueryService::new(store, log);
+    let query = QueryService::new(store, log).with_vault(vault);
     for id in [old_id, new_id] {
         let stored = query.statement(&tenant, id, false).await.unwrap();
         assert_eq!(stored.expect("projected")["actor"]["mbox"], "mailto:a@example.com");
     }
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                found.push((path, bytes));
+            }
+        }
+    }
+    found
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn a_destroyed_key_leaves_the_vault_files_and_no_row_names_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = vault(dir.path());
+    let tenant = TenantId::parse("t").unwrap();
+    for n in 0..200 {
+        vault.subject(&tenant, &format!("mbox:mailto:other-{n}@example.com")).await.unwrap();
+    }
+    let agent = "mbox:mailto:to-be-forgotten@example.com";
+    let subject = vault.subject(&tenant, agent).await.unwrap();
+    let kept = vault.subject(&tenant, "mbox:mailto:kept@example.com").await.unwrap();
+    let files = files_under(&dir.path().join("keys"));
+    assert!(
+        files.iter().any(|(_, bytes)| holds(bytes, subject.key())),
+        "the key is on disk before (else the check proves nothing)"
+    );
+    assert!(!files.iter().any(|(_, bytes)| holds(bytes, b"to-be-forgotten")), "no vault file names the agent");
+
+    vault.destroy(&tenant, subject.id).await.unwrap();
+    for (path, bytes) in files_under(&dir.path().join("keys")) {
+        assert!(!holds(&bytes, subject.key()), "{} still holds the destroyed key", path.display());
+        assert!(!holds(&bytes, subject.id.as_bytes()), "{} still holds the destroyed subject id", path.display());
+    }
+    assert_eq!(vault.by_id(&tenant, kept.id).await.unwrap(), Some(kept.clone()), "other keys stay");
+    drop(vault);
+    let reopened = uncached_vault(dir.path());
+    assert_eq!(reopened.by_id(&tenant, kept.id).await.unwrap(), Some(kept), "and survive a restart");
+    assert_eq!(reopened.by_id(&tenant, subject.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_vault_of_an_earlier_version_is_moved_into_files_and_still_opens_its_seals() {
+    use lrs_core::store::{QueryStore, Table, WriteBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::parse("t").unwrap();
+    // The rows an earlier version wrote in the embedded store: JSON, keyed by the agent.
+    let subject = lrs_core::vault::Subject::random();
+    let legacy =
+        serde_json::json!({"id": subject.id, "agent": "mbox:mailto:old@example.com", "key": subject.key_base64()});
+    let key = |kind: &str| {
+        let mut key = b"t\x00\x01".to_vec();
+        key.extend_from_slice(kind.as_bytes());
+        key.extend_from_slice(b"\x00\x01");
+        key
+    };
+    let mut by_agent = key("agent");
+    by_agent.extend_from_slice(b"mbox:mailto:old@example.com\x00\x01");
+    let mut by_subject = key("subject");
+    by_subject.extend_from_slice(subject.id.as_bytes());
+    {
+        let earlier = EmbeddedStore::open(&dir.path().join("vault")).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(Table::Vault, by_agent, Vec::new(), serde_json::to_vec(&legacy).unwrap());
+        batch.put(Table::Vault, by_subject, Vec::new(), serde_json::to_vec(&legacy).unwrap());
+        earlier.write(batch).await.unwrap();
+    }
+    let sealed = seal(b"sealed before", std::slice::from_ref(&subject));
+    let files = lrs_embedded::open_vault_moving(&dir.path().join("keys"), &dir.path().join("vault")).unwrap();
+    assert!(!dir.path().join("vault").exists(), "the earlier vault is removed once moved");
+    let vault = KeyVault::new(Arc::new(files));
+    assert_eq!(open_with(&vault, &tenant, &sealed).await.unwrap(), Some(b"sealed before".to_vec()));
+    assert_eq!(vault.find(&tenant, "mbox:mailto:old@example.com").await.unwrap().map(|s| s.id), Some(subject.id));
+    vault.destroy(&tenant, subject.id).await.unwrap();
+    assert_eq!(vault.find(&tenant, "mbox:mailto:old@example.com").await.unwrap(), None, "forgetting removes both rows");
+    assert!(files_under(&dir.path().join("keys")).is_empty(), "no row of it is left");
 }

@@ -17,6 +17,7 @@ mod multipart;
 mod params;
 mod statements;
 mod trace;
+mod vault;
 
 use std::net::TcpListener;
 
@@ -26,6 +27,7 @@ use actix_web::{web, App, HttpServer};
 use lrs_core::{Authenticator, Gateway, QueryService};
 
 pub use error::ApiError;
+pub use vault::RemoteVault;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -48,6 +50,10 @@ pub struct AppState {
     /// How many processes run this process's roles behind the router; each
     /// enforces its share of a tenant's rate limit.
     pub replicas: u32,
+    /// The key vault this process owns, served to gateways when `vault_token` is set.
+    pub vault: Option<lrs_core::vault::KeyVault>,
+    /// The token guarding the vault route (none: the route is off).
+    pub vault_token: Option<String>,
 }
 
 impl AppState {
@@ -139,6 +145,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .configure(configure_operations)
             .configure(configure)
             .configure(admin::configure)
+            .configure(vault::configure)
             .default_service(web::to(error::not_found))
     })
     .workers(workers)

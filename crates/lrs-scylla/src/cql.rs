@@ -28,6 +28,11 @@ pub(crate) fn insert(keyspace: &str, table: Table) -> String {
     format!("INSERT INTO {keyspace}.{} (p, c, v) VALUES (?, ?, ?)", table.name())
 }
 
+/// A lightweight transaction: answers `[applied]`, and the row it found when not applied.
+pub(crate) fn insert_if_absent(keyspace: &str, table: Table) -> String {
+    format!("INSERT INTO {keyspace}.{} (p, c, v) VALUES (?, ?, ?) IF NOT EXISTS", table.name())
+}
+
 pub(crate) fn delete(keyspace: &str, table: Table) -> String {
     format!("DELETE FROM {keyspace}.{} WHERE p = ? AND c = ?", table.name())
 }
@@ -79,6 +84,10 @@ mod tests {
         assert_eq!(get("ks", Table::Meta), "SELECT c, v FROM ks.meta WHERE p = ? AND c = ?");
         assert_eq!(insert("ks", Table::Meta), "INSERT INTO ks.meta (p, c, v) VALUES (?, ?, ?)");
         assert_eq!(delete("ks", Table::Meta), "DELETE FROM ks.meta WHERE p = ? AND c = ?");
+        assert_eq!(
+            insert_if_absent("ks", Table::Vault),
+            "INSERT INTO ks.vault (p, c, v) VALUES (?, ?, ?) IF NOT EXISTS"
+        );
         assert_eq!(dump("ks", Table::Agents), "SELECT p, c, v FROM ks.agents");
     }
 

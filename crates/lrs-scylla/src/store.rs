@@ -122,6 +122,41 @@ impl ScyllaStore {
         Ok(row.filter(|(c, _)| c == clustering).map(|(_, value)| value.unwrap_or_default()))
     }
 
+    /// `INSERT … IF NOT EXISTS`: `None` when applied, else the value it found.
+    async fn insert_if_absent(
+        &self,
+        table: Table,
+        partition: &[u8],
+        clustering: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, ScyllaError> {
+        let cql = cql::insert_if_absent(self.keyspace(), table);
+        let statement = self.prepared(cql.clone()).await?;
+        let result = self
+            .inner
+            .session
+            .execute_unpaged(&statement, (partition, clustering, value))
+            .await
+            .map_err(|source| ScyllaError::Execute { cql: cql.clone(), source: Box::new(source) })?;
+        let shape = |reason: String| ScyllaError::Shape { cql: cql.clone(), reason };
+        let rows = result.into_rows_result().map_err(|e| shape(e.to_string()))?;
+        let names: Vec<String> = rows.column_specs().iter().map(|spec| spec.name().to_owned()).collect();
+        let row = rows
+            .maybe_first_row::<scylla::value::Row>()
+            .map_err(|e| shape(e.to_string()))?
+            .ok_or_else(|| shape("a lightweight transaction answered no row".into()))?;
+        let column =
+            |name: &str| names.iter().position(|n| n == name).and_then(|i| row.columns.get(i).cloned().flatten());
+        match column("[applied]") {
+            Some(scylla::value::CqlValue::Boolean(true)) => Ok(None),
+            Some(scylla::value::CqlValue::Boolean(false)) => match column("v") {
+                Some(scylla::value::CqlValue::Blob(existing)) => Ok(Some(existing)),
+                _ => Ok(Some(Vec::new())),
+            },
+            other => Err(shape(format!("[applied] is {other:?}, not a boolean"))),
+        }
+    }
+
     async fn scan_rows(
         &self,
         table: Table,
@@ -275,6 +310,16 @@ impl QueryStore for ScyllaStore {
 
     async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
         Ok(self.dump_rows(table).await?)
+    }
+
+    async fn put_if_absent(
+        &self,
+        table: Table,
+        partition: &[u8],
+        clustering: &[u8],
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.insert_if_absent(table, partition, clustering, &value).await?)
     }
 }
 

@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use lrs_core::vault::{KeyVault, SealingKeys, TableVaultStore};
 use lrs_core::{
     Authenticator, CredentialStore, DirectoryFeed, EventLog, FollowedDirectory, Gateway, Projector, QueryService,
     QueryStore, StoreDirectory, VerdictBus, VerdictSink,
@@ -101,16 +102,20 @@ fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
     });
 }
 
-/// The key vault of erasure: a file of its own beside the embedded store
-/// (replay never touches it), or the vault table of ScyllaDB.
-pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<lrs_core::vault::KeyVault> {
+/// The key vault of erasure: a file per row in `keys/` beside the embedded
+/// store (replay never touches it; an earlier version's `vault/` is moved
+/// into it), or the vault table of ScyllaDB.
+pub(crate) fn open_vault(settings: &Settings, store: Arc<dyn QueryStore>) -> anyhow::Result<KeyVault> {
     Ok(match settings.store {
-        // This process opens the embedded vault exclusively, so it may cache subjects.
         StoreBackend::Embedded => {
-            let vault_store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("vault"))?);
-            lrs_core::vault::KeyVault::new(vault_store).with_cache(VAULT_CACHE_SUBJECTS)
+            let files =
+                lrs_embedded::open_vault_moving(&settings.data_dir.join("keys"), &settings.data_dir.join("vault"))?;
+            KeyVault::new(Arc::new(files)).with_cache(VAULT_CACHE_SUBJECTS)
         }
-        StoreBackend::Scylla => lrs_core::vault::KeyVault::new(store),
+        // Shared with other processes: a subject destroyed by the projector
+        // may stay in this cache; the projector then refuses what is sealed
+        // with it and the gateway seals again (docs/adr/0002).
+        StoreBackend::Scylla => KeyVault::new(TableVaultStore::new(store)).with_cache(VAULT_CACHE_SUBJECTS),
     })
 }
 
@@ -138,6 +143,7 @@ impl Application {
         let needs_store =
             settings.has(Role::Projector) || settings.has(Role::Query) || settings.store == StoreBackend::Scylla;
         let store = if needs_store { Some(open_store(&settings).await?) } else { None };
+        let mut forgotten_listener = None;
         let (auth, credential) = match &store {
             Some(store) => {
                 let credentials = CredentialStore::new(store.clone());
@@ -154,6 +160,7 @@ impl Application {
             }
             None => {
                 let directory = FollowedDirectory::new();
+                forgotten_listener = Some(directory.clone());
                 let kafka = settings.kafka();
                 let follower = directory.clone();
                 tokio::task::spawn_blocking(move || lrs_kafka::follow_directory(&kafka, follower, DIRECTORY_CATCH_UP))
@@ -186,15 +193,36 @@ impl Application {
             Some(store) => Some(open_vault(&settings, store.clone())?),
             None => None,
         };
-        let with_vault = |gateway: Gateway| match &vault {
-            Some(vault) => gateway.with_vault(vault.clone()),
-            None => gateway,
+        // Personal data is sealed before it enters the log, whatever the
+        // roles: with the vault beside the store, or with the vault of the
+        // projector process over HTTP (a gateway of the embedded-store cluster).
+        let sealing_keys: Arc<dyn SealingKeys> = match (&vault, &settings.vault_url, &settings.vault_token) {
+            (Some(vault), _, _) => Arc::new(vault.clone()),
+            (None, Some(url), Some(token)) => {
+                let remote = lrs_http::RemoteVault::new(url, token.expose()).map_err(anyhow::Error::msg)?;
+                if let Some(directory) = &forgotten_listener {
+                    let remote = remote.clone();
+                    directory.on_forgotten(Arc::new(move |tenant, subject| remote.forget_cached(tenant, subject)));
+                }
+                remote
+            }
+            (None, _, _) => anyhow::bail!(
+                "a gateway without a store seals personal data with the vault of the projector process: \
+                 set LRS_VAULT_URL (that process's address) and LRS_VAULT_TOKEN (the token it was started with)"
+            ),
         };
+        let with_vault = |gateway: Gateway| gateway.with_vault(sealing_keys.clone());
         let gateway = settings
             .has(Role::Gateway)
             .then(|| with_vault(Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline())));
         let query = match (&store, settings.has(Role::Query)) {
-            (Some(store), true) => Some(QueryService::new(store.clone(), log.clone())),
+            (Some(store), true) => {
+                let query = QueryService::new(store.clone(), log.clone());
+                Some(match &vault {
+                    Some(vault) => query.with_vault(vault.clone()),
+                    None => query,
+                })
+            }
             _ => None,
         };
         // The projector tells processes without a store every tenant and credential.
@@ -262,6 +290,8 @@ impl Application {
             admin,
             operator_token,
             replicas: settings.replicas,
+            vault,
+            vault_token: settings.vault_token.as_ref().map(|t| t.expose().to_owned()).filter(|t| !t.is_empty()),
         };
         Ok(Self { listener, state, projectors, credential, workers, description })
     }

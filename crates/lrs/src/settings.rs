@@ -131,6 +131,14 @@ pub(crate) struct Settings {
     /// enforces 1/replicas of a tenant's requests_per_second (docs/OPERATIONS.md).
     #[arg(long, env = "LRS_REPLICAS", default_value_t = 1)]
     pub(crate) replicas: u32,
+    /// Address of the process owning the key vault (projector+query), for a
+    /// gateway without a store: it seals personal data with keys from there.
+    #[arg(long, env = "LRS_VAULT_URL")]
+    pub(crate) vault_url: Option<String>,
+    /// Token of the vault route between processes: the owner serves
+    /// /internal/v1/vault/subjects with it, gateways send it.
+    #[arg(long, env = "LRS_VAULT_TOKEN", hide_env_values = true)]
+    pub(crate) vault_token: Option<Secret>,
 }
 
 impl Settings {

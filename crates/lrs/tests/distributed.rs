@@ -42,7 +42,7 @@ fn every_acknowledged_write_survives_a_projector_sigkill_and_the_lag_returns_to_
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let store_dir = tempfile::tempdir().unwrap();
     let mut query = projector_query(store_dir.path(), &secret, &env);
-    let gateways: Vec<Lrs> = (0..2).map(|_| gateway(&PathBuf::from("unused"), &secret, &env)).collect();
+    let gateways: Vec<Lrs> = (0..2).map(|_| gateway(&query, &secret, &env)).collect();
     let gateways = Arc::new(gateways);
     let verb = unique_verb();
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -132,7 +132,7 @@ fn a_gateway_answers_503_while_the_broker_is_down_and_recovers_by_itself() {
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let store_dir = tempfile::tempdir().unwrap();
     let query = projector_query(store_dir.path(), &secret, &env);
-    let gateway = gateway(&PathBuf::from("unused"), &secret, &env);
+    let gateway = gateway(&query, &secret, &env);
     let verb = unique_verb();
     let post = |id: &str| gateway.post(&statement(id, &verb)).0;
     common::wait_for_readyz(&query, 200);

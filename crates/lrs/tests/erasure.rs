@@ -122,10 +122,15 @@ fn a_forgotten_agent_is_gone_from_every_answer_also_after_a_replay() {
     assert_eq!(response.status().as_u16(), 204, "forget: {}", response.text().unwrap_or_default());
     check_forgotten(&lrs, &world);
 
-    // The log never held the agent in the clear.
-    let log = std::fs::read(dir.path().join("log.redb")).unwrap();
-    let needle = b"forget-me@example.com";
-    assert!(!log.windows(needle.len()).any(|w| w == needle), "the log holds the forgotten agent in the clear");
+    // When forget answers, no file of the data dir holds the agent's address
+    // or name (the log and the tables only ever held them sealed, and the
+    // key that opened them is gone from the vault's files), while what was
+    // kept is still there, sealed too.
+    common::assert_no_file_holds(dir.path(), &["forget-me@example.com", "Forget Me"]);
+    common::assert_no_file_holds(dir.path(), &["keep-me@example.com", "Keep Me"]);
+    let lrs = lrs.restart_keeping_env();
+    check_forgotten(&lrs, &world);
+    common::assert_no_file_holds(dir.path(), &["forget-me@example.com", "Forget Me"]);
 
     // Replaying the log into empty tables does not bring it back.
     drop(lrs);
@@ -139,6 +144,9 @@ fn a_forgotten_agent_is_gone_from_every_answer_also_after_a_replay() {
     check_forgotten(&lrs, &world);
     let (_, kept) = status(&lrs, Method::GET, &format!("/xapi/statements?statementId={}", world.kept_statement), None);
     assert_eq!(kept["actor"]["mbox"], "mailto:keep-me@example.com", "what was kept replays");
+    let (_, person) = status(&lrs, Method::GET, &format!("/xapi/agents?agent={}", enc(&world.y.to_string())), None);
+    assert_eq!(person["name"], json!(["Keep Me"]), "the kept agent's name replays: {person}");
+    common::assert_no_file_holds(dir.path(), &["forget-me@example.com", "Forget Me"]);
     let _ = KEY;
 }
 

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -87,8 +86,8 @@ fn holds_within(what: &str, via: &Lrs, auth: &Auth, verb: &str, want: u16) {
     }
 }
 
-fn start_gateway(secret: &str, env: &[(String, String)]) -> Lrs {
-    gateway(Path::new("unused"), secret, env)
+fn start_gateway(owner: &Lrs, secret: &str, env: &[(String, String)]) -> Lrs {
+    gateway(owner, secret, env)
 }
 
 #[test]
@@ -98,7 +97,7 @@ fn operator_changes_hold_on_every_gateway_within_two_seconds() {
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let store_dir = tempfile::tempdir().unwrap();
     let owner = projector_query(store_dir.path(), &secret, &env);
-    let gateways: Vec<Lrs> = (0..2).map(|_| start_gateway(&secret, &env)).collect();
+    let gateways: Vec<Lrs> = (0..2).map(|_| start_gateway(&owner, &secret, &env)).collect();
     let verb = unique_verb();
 
     admin(&owner, Method::POST, "/admin/tenants", Some(json!({"id": "acme", "name": "Acme"})));
@@ -135,7 +134,7 @@ fn operator_changes_hold_on_every_gateway_within_two_seconds() {
     }
 
     // A gateway started now knows the current state at once, without polling.
-    let late = start_gateway(&secret, &env);
+    let late = start_gateway(&owner, &secret, &env);
     let second = admin(&owner, Method::POST, "/admin/tenants/acme/credentials", Some(json!({"scopes": ["all"]})));
     let second = Auth::Basic(second["key"].as_str().unwrap().to_owned(), second["secret"].as_str().unwrap().to_owned());
     holds_within("a credential issued after a gateway started", &late, &second, &verb, 200);
@@ -171,7 +170,7 @@ fn a_tenant_limit_holds_across_two_gateways_as_a_whole() {
     let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let store_dir = tempfile::tempdir().unwrap();
     let owner = projector_query(store_dir.path(), &secret, &env);
-    let gateways: Vec<Lrs> = (0..2).map(|_| start_gateway(&secret, &env)).collect();
+    let gateways: Vec<Lrs> = (0..2).map(|_| start_gateway(&owner, &secret, &env)).collect();
     let limit: u32 = 10;
     admin(&owner, Method::POST, "/admin/tenants", Some(json!({"id": "metered", "requests_per_second": limit})));
     let issued = admin(&owner, Method::POST, "/admin/tenants/metered/credentials", Some(json!({"scopes": ["all"]})));

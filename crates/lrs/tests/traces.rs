@@ -189,7 +189,7 @@ fn linked_trace(receiver: &Receiver, gateway_service: &str, projector_service: &
         spans
             .iter()
             .filter(|s| s.service == projector_service && s.name == "project_command")
-            .filter(|s| s.attributes.get("kind").map(String::as_str) == Some("statements.store"))
+            .filter(|s| s.attributes.get("kind").is_some_and(|kind| kind.starts_with("statements.store")))
             .find(|s| gateway_traces.contains(&s.trace_id.as_str()))
             .map(|s| s.trace_id.clone())
     })
@@ -272,6 +272,7 @@ fn one_post_through_kafka_has_one_trace_across_gateway_and_projector_processes()
         ("LRS_KAFKA_PARTITIONS", "3"),
         ("LRS_KAFKA_DELIVERY_TIMEOUT_MS", "2000"),
         ("LRS_VERDICT_DEADLINE_MS", "8000"),
+        ("LRS_VAULT_TOKEN", "vault-token-for-traces"),
     ]
     .iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -282,8 +283,14 @@ fn one_post_through_kafka_has_one_trace_across_gateway_and_projector_processes()
     let words = ["run", "--roles", "projector,query", "--listen", "127.0.0.1:0", "--data-dir"];
     let projector = Lrs::start_with(&args(&words), store_dir.path(), &secret, &env);
     let unused = tempfile::tempdir().unwrap();
-    let gateway =
-        Lrs::start_with(&args(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), unused.path(), &secret, &env);
+    let mut gateway_env = env.clone();
+    gateway_env.push(("LRS_VAULT_URL".to_owned(), projector.origin.clone()));
+    let gateway = Lrs::start_with(
+        &args(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]),
+        unused.path(),
+        &secret,
+        &gateway_env,
+    );
 
     post_one(&gateway, None);
     let trace = linked_trace(&receiver, "lrs-gateway", "lrs-projector-query");

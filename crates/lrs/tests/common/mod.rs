@@ -44,6 +44,10 @@ pub(crate) struct Lrs {
     stderr: Arc<Mutex<String>>,
     /// A client with generous timeouts.
     pub(crate) client: Client,
+    /// The arguments it was started with (before the data dir).
+    args: Vec<String>,
+    /// The extra environment it was started with.
+    envs: Vec<(String, String)>,
 }
 
 /// A fresh, unique secret.
@@ -159,6 +163,8 @@ impl Lrs {
             temp: None,
             stderr,
             client: client(),
+            args: args.to_vec(),
+            envs: envs.to_vec(),
         }
     }
 
@@ -424,11 +430,15 @@ pub(crate) fn kafka_env(brokers: &str, prefix: &str) -> Vec<(String, String)> {
         ("LRS_KAFKA_PARTITIONS", "3"),
         ("LRS_KAFKA_DELIVERY_TIMEOUT_MS", "2000"),
         ("LRS_VERDICT_DEADLINE_MS", "8000"),
+        ("LRS_VAULT_TOKEN", VAULT_TOKEN),
     ]
     .iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))
     .collect()
 }
+
+/// The token of the vault route between the processes of a test cluster.
+pub(crate) const VAULT_TOKEN: &str = "vault-token-for-tests";
 
 fn words(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
@@ -440,7 +450,45 @@ pub(crate) fn projector_query(dir: &Path, secret: &str, env: &[(String, String)]
     Lrs::start_with(&args, dir, secret, env)
 }
 
-/// A gateway process of the distributed deployment (no store of its own).
-pub(crate) fn gateway(dir: &Path, secret: &str, env: &[(String, String)]) -> Lrs {
-    Lrs::start_with(&words(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), dir, secret, env)
+/// A gateway process of the distributed deployment (no store of its own),
+/// sealing with the vault of `owner` (the projector+query process).
+pub(crate) fn gateway(owner: &Lrs, secret: &str, env: &[(String, String)]) -> Lrs {
+    let mut env = env.to_vec();
+    env.push(("LRS_VAULT_URL".into(), owner.origin.clone()));
+    Lrs::start_with(&words(&["gateway", "--listen", "127.0.0.1:0", "--data-dir"]), Path::new("unused"), secret, &env)
+}
+
+/// Fails naming the file when any file under `dir` (recursively) holds one
+/// of `needles` as bytes.
+pub(crate) fn assert_no_file_holds(dir: &Path, needles: &[&str]) {
+    let mut pending = vec![dir.to_owned()];
+    let mut files = 0;
+    while let Some(next) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            files += 1;
+            for needle in needles {
+                let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+                assert!(!found, "{} holds {needle:?} in the clear", path.display());
+            }
+        }
+    }
+    assert!(files > 0, "no file under {} to search", dir.display());
+}
+
+impl Lrs {
+    /// Stops this server gracefully-less (SIGKILL) and starts the same
+    /// command again on the same data dir with the same environment.
+    pub(crate) fn restart_keeping_env(mut self) -> Lrs {
+        self.kill9();
+        let mut next = Lrs::start_with(&self.args, &self.data_dir, &self.secret, &self.envs);
+        next.temp = self.temp.take();
+        next
+    }
 }

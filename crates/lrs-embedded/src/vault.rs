@@ -1,0 +1,195 @@
+//! The key vault's rows on disk for the embedded deployments: one small file
+//! per row, named by the row key, under `keys/` in the data dir.
+//!
+//! Why not the embedded store: an erased agent's key must leave the disk
+//! when the erasure answers, and no embedded key-value engine promises
+//! that a deleted value leaves its files within a bound (an LSM tree keeps
+//! it in its journal until 64 MiB more are written and in its table files
+//! until a compaction reaches them; a copy-on-write B-tree keeps it in
+//! freed pages). A row that is a file is gone when the file is unlinked.
+//! Writes are durable (the file and its directory are synced), and a
+//! conditional write is a hard link, which the file system makes atomic
+//! for every process (docs/adr/0003).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use lrs_core::store::StoreError;
+use lrs_core::vault::VaultStore;
+use rand::RngCore as _;
+
+use crate::EmbeddedError;
+
+/// The rows of a key vault, a file each.
+#[derive(Clone, Debug)]
+pub struct FileVault {
+    dir: PathBuf,
+}
+
+fn storage(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("key vault: {error}"))
+}
+
+impl FileVault {
+    /// Opens (or creates) the vault in `dir`, removing the temporary files a
+    /// crash may have left.
+    pub fn open(dir: &Path) -> Result<Self, EmbeddedError> {
+        let open_error = |source: std::io::Error| EmbeddedError::OpenVault { path: dir.display().to_string(), source };
+        fs::create_dir_all(dir).map_err(open_error)?;
+        for shard in fs::read_dir(dir).map_err(open_error)?.flatten() {
+            if !shard.path().is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(shard.path()).map_err(open_error)?.flatten() {
+                if file.file_name().to_string_lossy().ends_with(".tmp") {
+                    fs::remove_file(file.path()).map_err(open_error)?;
+                }
+            }
+        }
+        Ok(Self { dir: dir.to_owned() })
+    }
+
+    /// The directory of a row's file: rows spread over 256 directories by
+    /// the last byte of their key (a subject id or a digest: uniform).
+    fn shard(&self, key: &[u8]) -> PathBuf {
+        self.dir.join(hex::encode([key.last().copied().unwrap_or(0)]))
+    }
+
+    fn path(&self, key: &[u8]) -> PathBuf {
+        self.shard(key).join(hex::encode(key))
+    }
+
+    /// Writes `value` to a new temporary file beside `key`'s file, synced.
+    fn temporary(&self, key: &[u8], value: &[u8]) -> std::io::Result<PathBuf> {
+        let shard = self.shard(key);
+        fs::create_dir_all(&shard)?;
+        let path = shard.join(format!("{}.{:016x}.tmp", hex::encode(key), rand::thread_rng().next_u64()));
+        let mut file = fs::File::create(&path)?;
+        file.write_all(value)?;
+        file.sync_all()?;
+        Ok(path)
+    }
+
+    fn get_now(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match fs::read(self.path(key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(storage(error)),
+        }
+    }
+
+    fn put_now(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let temporary = self.temporary(key, value).map_err(storage)?;
+        fs::rename(&temporary, self.path(key)).map_err(storage)?;
+        sync_dir(&self.shard(key))
+    }
+
+    fn put_if_absent_now(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let temporary = self.temporary(key, value).map_err(storage)?;
+        let linked = fs::hard_link(&temporary, self.path(key));
+        fs::remove_file(&temporary).map_err(storage)?;
+        match linked {
+            Ok(()) => sync_dir(&self.shard(key)).map(|()| None),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.get_now(key)?.map(Some).ok_or_else(|| storage("a row vanished while it was written"))
+            }
+            Err(error) => Err(storage(error)),
+        }
+    }
+
+    fn delete_now(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut shards = Vec::new();
+        for key in keys {
+            match fs::remove_file(self.path(key)) {
+                Ok(()) => shards.push(self.shard(key)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(storage(error)),
+            }
+        }
+        shards.dedup();
+        shards.iter().try_for_each(|shard| sync_dir(shard))
+    }
+}
+
+/// Makes a directory's entries (a new, renamed or removed file) durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(storage)
+}
+
+/// Runs a blocking vault operation off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.map_err(storage)?
+}
+
+#[async_trait]
+impl VaultStore for FileVault {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let (vault, key) = (self.clone(), key.to_vec());
+        blocking(move || vault.get_now(&key)).await
+    }
+
+    async fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let (vault, key) = (self.clone(), key.to_vec());
+        blocking(move || vault.put_now(&key, &value)).await
+    }
+
+    async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        let (vault, key) = (self.clone(), key.to_vec());
+        blocking(move || vault.put_if_absent_now(&key, &value)).await
+    }
+
+    async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let (vault, keys) = (self.clone(), keys.to_vec());
+        blocking(move || vault.delete_now(&keys)).await
+    }
+}
+
+/// Opens the vault in `dir`, first moving into it the rows of the vault an
+/// earlier version kept in the embedded store at `earlier` (then removed).
+pub fn open_vault_moving(dir: &Path, earlier: &Path) -> Result<FileVault, EmbeddedError> {
+    let vault = FileVault::open(dir)?;
+    if !earlier.exists() {
+        return Ok(vault);
+    }
+    let moved = (|| -> Result<usize, String> {
+        let store = crate::EmbeddedStore::open(earlier).map_err(|e| e.to_string())?;
+        let rows = store.rows_of(lrs_core::Table::Vault).map_err(|e| e.to_string())?;
+        for (partition, _, value) in &rows {
+            vault.put_now(partition, value).map_err(|e| e.to_string())?;
+        }
+        Ok(rows.len())
+    })()
+    .map_err(|reason| EmbeddedError::MoveVault { path: earlier.display().to_string(), reason })?;
+    fs::remove_dir_all(earlier)
+        .map_err(|source| EmbeddedError::OpenVault { path: earlier.display().to_string(), source })?;
+    tracing::info!(rows = moved, from = %earlier.display(), "moved the key vault to its own files");
+    Ok(vault)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rows_are_files_that_a_delete_unlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = FileVault::open(dir.path()).unwrap();
+        vault.put(b"k1", b"v1".to_vec()).await.unwrap();
+        assert_eq!(vault.get(b"k1").await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!(vault.put_if_absent(b"k1", b"other".to_vec()).await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!(vault.put_if_absent(b"k2", b"v2".to_vec()).await.unwrap(), None);
+        assert_eq!(vault.get(b"k2").await.unwrap(), Some(b"v2".to_vec()));
+        vault.delete(&[b"k1".to_vec(), b"missing".to_vec()]).await.unwrap();
+        assert_eq!(vault.get(b"k1").await.unwrap(), None);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap())
+            .collect();
+        assert_eq!(files.len(), 1, "one row, one file, no temporary left");
+    }
+}
