@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= lrs-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test fmt lint unit conformance broker cluster-up cluster-down lint-deploy bench
+.PHONY: help run test fmt lint unit deps conformance broker cluster-up cluster-down lint-deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,8 +20,11 @@ fmt: ## Check formatting
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: broker ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker
+unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker
 	scripts/kafka-broker.sh run $(CARGO) test --workspace
+
+deps: ## Install what the tests need beside cargo (tansu, nginx, Prometheus; once, then reused)
+	scripts/test-deps.sh
 
 broker: ## Install the Kafka-protocol broker used by the tests (tansu; once, then reused)
 	scripts/kafka-broker.sh install

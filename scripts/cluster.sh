@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The distributed topology on 127.0.0.1: a Kafka-protocol broker (tansu), one
-# projector+query process (embedded store), two gateway processes and an nginx
-# router that sends reads to query and writes to the gateways.
+# projector+query process (embedded store and key vault), two gateway
+# processes (sealing with that vault) and an nginx router that sends reads
+# and /admin to projector+query and writes to the gateways.
 #
 #   scripts/cluster.sh up     build, start everything, print ENDPOINT= KEY= SECRET=
+#                             ADMIN_URL= OPERATOR_TOKEN=
 #   scripts/cluster.sh down   stop everything
+#   scripts/cluster.sh replay rebuild the projector's tables from Kafka (stops
+#                             and restarts the projector+query process)
+#   scripts/cluster.sh deps   install what `up` needs (nginx) and nothing else
 #
 # Environment: ROUTER_PORT (8090), BROKER_PORT (19092), CLUSTER_DIR (.cluster),
-# CLUSTER_PROFILE (release; `debug` reuses the debug build),
-# LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET (generated when unset).
+# QUERY_PORT (18181), GATEWAY_PORTS ("18182 18183"),
+# CLUSTER_PROFILE (release; `debug` reuses the debug build), LRS_BIN (a built
+# lrs binary to run instead of building one),
+# LRS_BOOTSTRAP_KEY / LRS_BOOTSTRAP_SECRET, LRS_OPERATOR_TOKEN, LRS_VAULT_TOKEN
+# (generated when unset), LRS_JWT_HS256_SECRET (passed on when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${CLUSTER_DIR:-$PWD/.cluster}
@@ -39,23 +47,40 @@ ensure_nginx() {
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >&2
 }
 
+lrs_binary() {
+  if [ -n "${LRS_BIN:-}" ]; then echo "$LRS_BIN"; return 0; fi
+  local profile=${CLUSTER_PROFILE:-release}
+  if [ "$profile" = release ]; then cargo build --release -p lrs >&2; else cargo build -p lrs >&2; fi
+  echo "$PWD/target/$profile/lrs"
+}
+
+start_projector_query() { # the lrs binary
+  start_process projector-query "$1" run --roles projector,query --listen "127.0.0.1:$QUERY_PORT" --data-dir "$DIR/store"
+  wait_for_port "$QUERY_PORT"
+}
+
 up() {
   down >/dev/null 2>&1 || true
   mkdir -p "$DIR"
   ensure_nginx
-  local profile=${CLUSTER_PROFILE:-release}
-  if [ "$profile" = release ]; then cargo build --release -p lrs >&2; else cargo build -p lrs >&2; fi
-  local lrs=$PWD/target/$profile/lrs
+  local lrs
+  lrs=$(lrs_binary)
   export LRS_BOOTSTRAP_KEY=${LRS_BOOTSTRAP_KEY:-cluster-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   export LRS_BOOTSTRAP_SECRET=${LRS_BOOTSTRAP_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  export LRS_OPERATOR_TOKEN=${LRS_OPERATOR_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  export LRS_VAULT_TOKEN=${LRS_VAULT_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   export LRS_LOG_BACKEND=kafka LRS_KAFKA_BROKERS=127.0.0.1:$BROKER_PORT LRS_KAFKA_TOPIC_PREFIX=lrs
+  # What `replay` needs to run and restart the projector the same way (secrets: mode 0600).
+  (umask 077 && export -p | grep -E '^declare -x (LRS_|OTEL_)' >"$DIR/cluster.env")
+  printf 'LRS_BIN=%q\nQUERY_PORT=%q\n' "$lrs" "$QUERY_PORT" >>"$DIR/cluster.env"
   scripts/kafka-broker.sh start "$BROKER_PORT" "$DIR/broker" >/dev/null
-  start_process projector-query "$lrs" run --roles projector,query --listen "127.0.0.1:$QUERY_PORT" --data-dir "$DIR/store"
-  wait_for_port "$QUERY_PORT"
+  start_projector_query "$lrs"
   local i=0 upstream=""
   for port in "${GATEWAY_PORTS[@]}"; do
     i=$((i + 1))
-    start_process "gateway-$i" "$lrs" gateway --listen "127.0.0.1:$port" --data-dir "$DIR/gateway-$i"
+    # Each gateway enforces its share of a tenant's rate limit (docs/OPERATIONS.md).
+    LRS_VAULT_URL="http://127.0.0.1:$QUERY_PORT" LRS_REPLICAS=${#GATEWAY_PORTS[@]} \
+      start_process "gateway-$i" "$lrs" gateway --listen "127.0.0.1:$port" --data-dir "$DIR/gateway-$i"
     upstream="$upstream    server 127.0.0.1:$port;"$'\n'
   done
   for port in "${GATEWAY_PORTS[@]}"; do wait_for_port "$port"; done
@@ -96,6 +121,18 @@ $upstream  }
       proxy_set_header Host \$host;
       proxy_read_timeout 30s;
     }
+    # The operator API lives where the store is.
+    location /admin {
+      proxy_pass http://query;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_read_timeout 30s;
+    }
+    # The vault route is between the processes only.
+    location /internal {
+      return 404;
+    }
   }
 }
 CONF
@@ -107,6 +144,23 @@ CONF
   echo "ENDPOINT=http://127.0.0.1:$ROUTER_PORT/xapi"
   echo "KEY=$LRS_BOOTSTRAP_KEY"
   echo "SECRET=$LRS_BOOTSTRAP_SECRET"
+  echo "ADMIN_URL=http://127.0.0.1:$ROUTER_PORT/admin"
+  echo "OPERATOR_TOKEN=$LRS_OPERATOR_TOKEN"
+}
+
+replay() {
+  [ -f "$DIR/cluster.env" ] || { echo "no cluster in $DIR (run up first)" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  . "$DIR/cluster.env"
+  if [ -f "$DIR/projector-query.pid" ]; then
+    local pid
+    pid=$(cat "$DIR/projector-query.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  "$LRS_BIN" replay --data-dir "$DIR/store" >&2
+  start_projector_query "$LRS_BIN"
+  echo "replayed"
 }
 
 down() {
@@ -123,5 +177,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  replay) replay ;;
+  deps) ensure_nginx ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

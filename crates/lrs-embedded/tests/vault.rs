@@ -186,3 +186,61 @@ async fn a_vault_of_an_earlier_version_is_moved_into_files_and_still_opens_its_s
     assert_eq!(vault.find(&tenant, "mbox:mailto:old@example.com").await.unwrap(), None, "forgetting removes both rows");
     assert!(files_under(&dir.path().join("keys")).is_empty(), "no row of it is left");
 }
+
+/// A gateway that still remembers a forgotten agent's subject (another
+/// process's vault cache) seals with the destroyed key: the projector
+/// refuses that command, the gateway drops the subject and seals again for a
+/// new one, and the client gets its 200. A replay ends in the same state.
+#[tokio::test]
+async fn a_gateway_remembering_a_forgotten_subject_seals_again_and_a_replay_agrees() {
+    use lrs_core::event::Command;
+    use lrs_core::{EventLog, Gateway, Principal, Projector, QueryService, QueryStore, VerdictBus};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let projector_vault = uncached_vault(dir.path());
+    let gateway_vault = vault(dir.path()); // its own cache: it never hears of the erasure
+    let tenant = TenantId::parse("t").unwrap();
+    let bus = VerdictBus::new();
+    let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), std::time::Duration::from_secs(10))
+        .with_vault(Arc::new(gateway_vault));
+    let projector = Projector::new(log.clone(), store.clone(), Arc::new(bus), 0).with_vault(projector_vault.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
+    let principal = Principal::with_all_scopes(
+        tenant.clone(),
+        json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": "t"}}),
+    );
+    let post = |id: uuid::Uuid| {
+        let body = json!({"id": id.to_string(), "actor": {"mbox": "mailto:back@example.com"},
+                          "verb": {"id": "http://example.com/v"}, "object": {"id": "http://example.com/a"}});
+        gateway.store_statements(&principal, body, xapi::Version::V1_0_3, None, Vec::new())
+    };
+    let (before, after) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    assert_eq!(post(before).await.unwrap(), [before]);
+    let old = projector_vault.find(&tenant, "mbox:mailto:back@example.com").await.unwrap().unwrap();
+    gateway.submit_admin(&tenant, &Command::ForgetSubject { subject: old.id }).await.unwrap();
+    assert_eq!(projector_vault.by_id(&tenant, old.id).await.unwrap(), None, "the key is gone when forget answers");
+
+    assert_eq!(post(after).await.unwrap(), [after], "sealed again for a new subject and stored");
+    let new = projector_vault.find(&tenant, "mbox:mailto:back@example.com").await.unwrap().unwrap();
+    assert_ne!(new.id, old.id);
+    let query = QueryService::new(store.clone(), log.clone()).with_vault(projector_vault.clone());
+    assert_eq!(query.statement(&tenant, before, false).await.unwrap(), None, "erased");
+    let kept = query.statement(&tenant, after, false).await.unwrap().expect("stored");
+    assert_eq!(kept["actor"]["mbox"], "mailto:back@example.com");
+    stop.send(true).unwrap();
+    running.await.unwrap();
+
+    // The log holds: the first statement, the erasure, the refused command
+    // and the one sealed again. Replayed into empty tables, the same remains.
+    let fresh: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("replayed")).unwrap());
+    lrs_core::replay::replay_with_vault(log.clone(), fresh.clone(), Some(projector_vault.clone()), |_, _| {})
+        .await
+        .unwrap();
+    let replayed = QueryService::new(fresh, log).with_vault(projector_vault);
+    assert_eq!(replayed.statement(&tenant, before, false).await.unwrap(), None);
+    assert_eq!(replayed.statement(&tenant, after, false).await.unwrap(), Some(kept));
+}

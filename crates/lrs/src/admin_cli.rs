@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 /// Where the operator API is and the token that opens it.
 #[derive(Args, Debug)]
 pub(crate) struct AdminArgs {
-    /// Base URL of an LRS process with a store (it serves /admin).
+    /// The operator API: the base URL of an LRS process with a store, or
+    /// the ADMIN_URL a deployment prints (the same ending in /admin).
     #[arg(long, env = "LRS_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
     /// The operator token (LRS_OPERATOR_TOKEN of the server).
@@ -158,7 +159,8 @@ pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Audit => (Method::GET, "/admin/audit".into(), None),
     };
-    let url = format!("{}{path}", args.url.trim_end_matches('/'));
+    let base = args.url.trim_end_matches('/');
+    let url = format!("{}{path}", base.strip_suffix("/admin").unwrap_or(base));
     let mut request = reqwest::blocking::Client::new().request(method, &url).bearer_auth(&args.token);
     if let Some(body) = body {
         request = request.json(&body);

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::deployment::Deployment;
 use common::{client, Lrs};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::blocking::Client;
@@ -86,90 +87,7 @@ fn enc(text: &str) -> String {
 #[test]
 fn no_route_lets_tenant_a_reach_tenant_b_with_a_credential_or_a_jwt() {
     let lrs = start();
-    let http = client();
-    tenant(&lrs, "tenant-a", None);
-    tenant(&lrs, "tenant-b", None);
-    let (a_key, a_secret) = credential(&lrs, "tenant-a", &["all"]);
-    let (b_key, b_secret) = credential(&lrs, "tenant-b", &["all"]);
-    let b = Auth::Basic(b_key, b_secret);
-
-    // Tenant B writes a bit of everything.
-    let statement_id = uuid::Uuid::new_v4().to_string();
-    let registration = uuid::Uuid::new_v4().to_string();
-    let activity = "http://example.com/b/activity";
-    let agent = json!({"mbox": "mailto:b-learner@example.com"});
-    let statement = json!({
-        "id": statement_id, "actor": agent, "verb": {"id": "http://example.com/b/verb"},
-        "object": {"id": activity, "definition": {"name": {"en": "B only"}}},
-        "context": {"registration": registration},
-    });
-    assert_eq!(xapi(&http, &lrs, &b, Method::POST, "/xapi/statements", Some(&statement)).0, 200);
-    let voided_id = uuid::Uuid::new_v4().to_string();
-    let voided = json!({"id": voided_id, "actor": agent, "verb": {"id": "http://example.com/b/verb"}, "object": {"id": activity}});
-    assert_eq!(xapi(&http, &lrs, &b, Method::POST, "/xapi/statements", Some(&voided)).0, 200);
-    let voiding = json!({"actor": agent, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
-                         "object": {"objectType": "StatementRef", "id": voided_id}});
-    assert_eq!(xapi(&http, &lrs, &b, Method::POST, "/xapi/statements", Some(&voiding)).0, 200);
-    let agent_param = enc(&agent.to_string());
-    let state_path = format!("/xapi/activities/state?activityId={}&agent={agent_param}&stateId=s1", enc(activity));
-    let doc = json!({"secret": "of tenant b"});
-    assert_eq!(xapi(&http, &lrs, &b, Method::PUT, &state_path, Some(&doc)).0, 204);
-    let profile_path = format!("/xapi/activities/profile?activityId={}&profileId=p1", enc(activity));
-    assert_eq!(xapi(&http, &lrs, &b, Method::POST, &profile_path, Some(&doc)).0, 204);
-    let agent_profile_path = format!("/xapi/agents/profile?agent={agent_param}&profileId=p1");
-    assert_eq!(xapi(&http, &lrs, &b, Method::POST, &agent_profile_path, Some(&doc)).0, 204);
-    let (_, page) = xapi(&http, &lrs, &b, Method::GET, "/xapi/statements?limit=1", None);
-    let more = page["more"].as_str().unwrap_or_default().to_owned();
-    assert!(!more.is_empty(), "B has a more link");
-
-    let callers = [Auth::Basic(a_key, a_secret), Auth::Bearer(token("tenant-a", "all", 600))];
-    for a in &callers {
-        let empty_list = |path: String| {
-            let (status, body) = xapi(&http, &lrs, a, Method::GET, &path, None);
-            assert_eq!(status, 200, "{path}: {body}");
-            assert_eq!(body["statements"], json!([]), "{path} leaks B's statements: {body}");
-        };
-        for path in [
-            "/xapi/statements".to_owned(),
-            format!("/xapi/statements?verb={}", enc("http://example.com/b/verb")),
-            format!("/xapi/statements?activity={}", enc(activity)),
-            format!("/xapi/statements?agent={agent_param}"),
-            format!("/xapi/statements?registration={registration}"),
-            format!("/xapi/statements?agent={agent_param}&related_agents=true&related_activities=true"),
-            more.clone(),
-        ] {
-            empty_list(path);
-        }
-        for path in [
-            format!("/xapi/statements?statementId={statement_id}"),
-            format!("/xapi/statements?voidedStatementId={voided_id}"),
-            format!("/xapi/statements?statementId={statement_id}&attachments=true"),
-            state_path.clone(),
-            profile_path.clone(),
-            agent_profile_path.clone(),
-        ] {
-            let (status, body) = xapi(&http, &lrs, a, Method::GET, &path, None);
-            assert_eq!(status, 404, "{path} must be 404 for tenant A: {body}");
-        }
-        for path in [
-            format!("/xapi/activities/state?activityId={}&agent={agent_param}", enc(activity)),
-            format!("/xapi/activities/profile?activityId={}", enc(activity)),
-            format!("/xapi/agents/profile?agent={agent_param}"),
-        ] {
-            let (status, body) = xapi(&http, &lrs, a, Method::GET, &path, None);
-            assert_eq!((status, body.clone()), (200, json!([])), "{path} lists B's documents");
-        }
-        let (status, activity_body) =
-            xapi(&http, &lrs, a, Method::GET, &format!("/xapi/activities?activityId={}", enc(activity)), None);
-        assert_eq!(status, 200);
-        assert!(activity_body.get("definition").is_none(), "B's activity definition leaks: {activity_body}");
-        let (_, person) = xapi(&http, &lrs, a, Method::GET, &format!("/xapi/agents?agent={agent_param}"), None);
-        assert!(person.get("name").is_none(), "B's agent names leak: {person}");
-        // A cannot change B's documents either: A's writes land in A's own tenant.
-        assert_eq!(xapi(&http, &lrs, a, Method::DELETE, &state_path, None).0, 204);
-    }
-    let (status, body) = xapi(&http, &lrs, &b, Method::GET, &state_path, None);
-    assert_eq!((status, body), (200, doc), "B's state survived A's delete");
+    common::deployment::assert_tenants_isolated(&Deployment::new(&lrs.origin, OPERATOR, JWT_SECRET));
 }
 
 #[test]

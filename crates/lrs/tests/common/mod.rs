@@ -3,6 +3,8 @@
 //! Every test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub(crate) mod deployment;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,208 @@
+//! `make cluster-up` as an operator and a client use it: scripts/cluster.sh
+//! starts a broker, the projector+query process, two gateways and the nginx
+//! router, and prints ENDPOINT=, KEY=, SECRET=, ADMIN_URL= and
+//! OPERATOR_TOKEN=. Through the router, tenants and credentials made at
+//! ADMIN_URL work within 2 seconds (Basic and JWT) and stay apart on every
+//! route; erasure leaves the agent in no answer and in no file of the
+//! cluster (data dirs and broker storage), also after `cluster.sh replay`.
+//!
+//! Needs tansu and nginx, which `make test` installs (scripts/test-deps.sh).
+//! Outside CI a missing tool skips the test saying so; under CI it fails.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::deployment::{
+    assert_tenants_isolated, check_forgotten, forget, write_erasure_world, Deployment, FORGOTTEN, KEPT,
+};
+use common::skip_or_fail;
+use reqwest::Method;
+
+const JWT_SECRET: &str = "jwt-secret-for-the-cluster-test";
+
+/// A cluster started by scripts/cluster.sh in a directory of its own, on free ports.
+struct Cluster {
+    dir: tempfile::TempDir,
+    printed: HashMap<String, String>,
+    env: Vec<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster.sh")
+}
+
+fn nginx_installed() -> bool {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().any(|path| Path::new(path).exists())
+}
+
+impl Cluster {
+    /// Starts one, or says why the test is skipped.
+    fn up() -> Option<Cluster> {
+        if !common::tansu_installed() || !nginx_installed() {
+            skip_or_fail("the cluster test needs tansu and nginx (scripts/test-deps.sh installs them)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(String, String)> = [
+            ("CLUSTER_DIR", dir.path().display().to_string()),
+            ("ROUTER_PORT", free_port().to_string()),
+            ("BROKER_PORT", free_port().to_string()),
+            ("QUERY_PORT", free_port().to_string()),
+            ("GATEWAY_PORTS", format!("{} {}", free_port(), free_port())),
+            ("LRS_BIN", env!("CARGO_BIN_EXE_lrs").to_owned()),
+            ("LRS_JWT_HS256_SECRET", JWT_SECRET.to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        let output = Command::new("bash")
+            .arg(script())
+            .arg("up")
+            .envs(env.iter().cloned())
+            .env_remove("LRS_BOOTSTRAP_KEY")
+            .env_remove("LRS_BOOTSTRAP_SECRET")
+            .env_remove("LRS_OPERATOR_TOKEN")
+            .output()
+            .expect("run cluster.sh up");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let cluster = Cluster {
+            printed: stdout
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+            dir,
+            env,
+        };
+        assert!(
+            output.status.success(),
+            "cluster.sh up failed: {stdout}\n{}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            cluster.logs()
+        );
+        Some(cluster)
+    }
+
+    fn printed(&self, name: &str) -> &str {
+        self.printed.get(name).unwrap_or_else(|| panic!("cluster.sh up did not print {name}=: {:?}", self.printed))
+    }
+
+    /// The deployment as the printed values describe it.
+    fn deployment(&self) -> Deployment {
+        let endpoint = self.printed("ENDPOINT");
+        let admin = self.printed("ADMIN_URL");
+        let mut deployment =
+            Deployment::new(endpoint.strip_suffix("/xapi").unwrap(), self.printed("OPERATOR_TOKEN"), JWT_SECRET);
+        deployment.admin_origin = admin.strip_suffix("/admin").expect("ADMIN_URL ends in /admin").to_owned();
+        deployment
+    }
+
+    /// `cluster.sh replay`: the projector's tables rebuilt from Kafka.
+    fn replay(&self) {
+        let output = Command::new("bash").arg(script()).arg("replay").envs(self.env.iter().cloned()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "cluster.sh replay failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+    }
+
+    /// The last lines of every process's log, for failure messages.
+    fn logs(&self) -> String {
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                logs.push_str(&format!(
+                    "--- {}\n{}\n",
+                    path.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+        logs
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("down").envs(self.env.iter().cloned()).output();
+    }
+}
+
+#[test]
+fn credentials_made_at_admin_url_work_through_the_router_and_tenants_stay_apart() {
+    let Some(cluster) = Cluster::up() else { return };
+    let deployment = cluster.deployment();
+    deployment.tenant("router-tenant", None);
+    let basic = deployment.credential("router-tenant", &["all"]);
+    let waited = deployment.wait_until_accepted(&basic, Duration::from_secs(2));
+    eprintln!("a credential made at ADMIN_URL worked through the router after {waited:?}");
+    deployment.wait_until_accepted(&deployment.token("router-tenant", "all", 600), Duration::from_secs(2));
+    let body = serde_json::json!({"actor": {"mbox": "mailto:router@example.com"}, "verb": {"id": "http://example.com/v"},
+                                  "object": {"id": "http://example.com/router"}});
+    let (status, ids) = deployment.xapi(&basic, Method::POST, "/xapi/statements", Some(&body));
+    assert_eq!(status, 200, "a write through the router: {ids}");
+    let id = ids[0].as_str().unwrap();
+    let (status, read) = deployment.xapi(&basic, Method::GET, &format!("/xapi/statements?statementId={id}"), None);
+    assert_eq!(status, 200, "and read back through the router: {read}");
+
+    assert_tenants_isolated(&deployment);
+}
+
+#[test]
+fn erasure_on_the_cluster_leaves_nothing_in_any_answer_or_file_also_after_a_replay() {
+    let Some(cluster) = Cluster::up() else { return };
+    let deployment = cluster.deployment();
+    deployment.tenant("erasing", None);
+    let auth = deployment.credential("erasing", &["all"]);
+    deployment.wait_until_accepted(&auth, Duration::from_secs(2));
+    let world = write_erasure_world(&deployment, &auth);
+    // Before: the cluster holds the agent, sealed (the walk reads it back).
+    let (status, _) = deployment.xapi(
+        &auth,
+        Method::GET,
+        &format!("/xapi/statements?statementId={}", world.forgotten_statement),
+        None,
+    );
+    assert_eq!(status, 200);
+
+    forget(&deployment, "erasing");
+    check_forgotten(&deployment, &auth, &world);
+    // Every file of the cluster: the store and key vault of projector+query,
+    // the broker's storage, the gateways' and the router's directories and
+    // every process's log.
+    common::assert_no_file_holds(cluster.dir.path(), &FORGOTTEN);
+    common::assert_no_file_holds(cluster.dir.path(), &KEPT);
+
+    cluster.replay();
+    check_forgotten(&deployment, &auth, &world);
+    common::assert_no_file_holds(cluster.dir.path(), &FORGOTTEN);
+
+    // A gateway that sealed for the agent before it was forgotten seals for
+    // a new subject when the agent comes back.
+    let again = serde_json::json!({"actor": world.x, "verb": {"id": "http://example.com/returned"},
+                                   "object": {"id": "http://example.com/course"}});
+    for _ in 0..4 {
+        let (status, answer) = deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&again));
+        assert_eq!(status, 200, "a forgotten agent may come back: {answer}");
+    }
+    let (_, page) = deployment.xapi(
+        &auth,
+        Method::GET,
+        &format!("/xapi/statements?agent={}", common::deployment::enc(&world.x.to_string())),
+        None,
+    );
+    assert_eq!(page["statements"].as_array().map(Vec::len), Some(4), "only what came after the erasure: {page}");
+}
