@@ -42,6 +42,7 @@ lint-deploy: ## Check deploy/ files with yamllint (installed from PyPI when miss
 	command -v yamllint >/dev/null || python3 -m pip install -q yamllint
 	yamllint -d relaxed deploy/docker-compose.yml deploy/prometheus/prometheus.yml deploy/grafana/provisioning helm/lrs/Chart.yaml helm/lrs/values.yaml
 	python3 -m json.tool deploy/grafana/dashboards/lrs-overview.json >/dev/null
+	nginx -t -q -c $(CURDIR)/deploy/nginx.conf -p /tmp
 
 bench: ## lrs bench against a fresh lrs serve and the peer Ralph, same run: make bench ARGS="--statements 5000"
 	scripts/bench.sh $(ARGS)

@@ -36,6 +36,8 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
   valueFrom: {secretKeyRef: {name: {{ include "lrs.secretName" . }}, key: bootstrap-secret}}
 - name: LRS_OPERATOR_TOKEN
   valueFrom: {secretKeyRef: {name: {{ include "lrs.secretName" . }}, key: operator-token, optional: true}}
+- name: LRS_VAULT_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ include "lrs.secretName" . }}, key: vault-token, optional: true}}
 - name: LRS_JWT_HS256_SECRET
   valueFrom: {secretKeyRef: {name: {{ include "lrs.secretName" . }}, key: jwt-hs256-secret, optional: true}}
 {{- range $name, $value := .Values.extraEnv }}
@@ -53,4 +55,16 @@ readinessProbe:
   httpGet: {path: /readyz, port: http}
   periodSeconds: 5
   failureThreshold: 3
+{{- end -}}
+
+{{/* The Service of the process that owns the store: it serves reads and /admin. */}}
+{{- define "lrs.storeOwner" -}}
+{{- if eq .Values.store.backend "scylla" -}}{{ include "lrs.name" . }}-query{{- else -}}{{ include "lrs.name" . }}-projector{{- end -}}
+{{- end -}}
+
+{{/* How many gateways share a tenant's rate limit. */}}
+{{- define "lrs.gatewayReplicas" -}}
+{{- if .Values.gateway.rateLimitReplicas -}}{{ .Values.gateway.rateLimitReplicas }}
+{{- else if .Values.gateway.autoscaling.enabled -}}{{ .Values.gateway.autoscaling.minReplicas }}
+{{- else -}}{{ .Values.gateway.replicas }}{{- end -}}
 {{- end -}}
