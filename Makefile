@@ -20,8 +20,10 @@ fmt: ## Check formatting
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker
+unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set)
 	scripts/kafka-broker.sh run $(CARGO) test --workspace
+	if [ -n "$$SCYLLA_URI" ]; then $(CARGO) test -p lrs-scylla -- --ignored; \
+	else echo "SKIPPED: the ScyllaDB tests marked ignored above (set SCYLLA_URI=host:port to run them)"; fi
 
 deps: ## Install what the tests need beside cargo (tansu, nginx, Prometheus; once, then reused)
 	scripts/test-deps.sh

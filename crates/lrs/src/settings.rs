@@ -97,6 +97,9 @@ pub(crate) struct Settings {
     /// ScyllaDB keyspace of the query tables.
     #[arg(long, env = "LRS_SCYLLA_KEYSPACE", default_value = "lrs")]
     pub(crate) scylla_keyspace: String,
+    /// Wait for schema agreement after `lrs migrate`'s DDL (keep on for real clusters).
+    #[arg(long, env = "LRS_SCYLLA_AWAIT_SCHEMA_AGREEMENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) scylla_await_schema_agreement: bool,
     /// Replication of the keyspace that `lrs migrate` creates: simple:N or network:dc1=N,dc2=M.
     #[arg(long, env = "LRS_SCYLLA_REPLICATION", default_value = "simple:1")]
     pub(crate) scylla_replication: String,
@@ -179,6 +182,7 @@ impl Settings {
         let mut scylla = lrs_scylla::ScyllaSettings::new(self.scylla_nodes.clone(), self.scylla_keyspace.clone());
         scylla.replication =
             self.scylla_replication.parse().map_err(|e| anyhow::anyhow!("--scylla-replication: {e}"))?;
+        scylla.await_schema_agreement = self.scylla_await_schema_agreement;
         Ok(scylla)
     }
 
