@@ -169,6 +169,40 @@ fn erasure_on_the_cluster_leaves_nothing_in_any_answer_or_file_also_after_a_repl
     let auth = deployment.credential("erasing", &["all"]);
     deployment.wait_until_accepted(&auth, Duration::from_secs(2));
     let world = write_erasure_world(&deployment, &auth);
+    // Both gateways see a new agent at the same moment: one subject, or the
+    // erasure below would leave the statements sealed for the other one.
+    let twin = serde_json::json!({"mbox": "mailto:twin@example.com", "name": "Twin Learner"});
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (origin, twin) = (deployment.origin.clone(), twin.clone());
+            let (key, secret) = match &auth {
+                common::deployment::Auth::Basic(key, secret) => (key.clone(), secret.clone()),
+                common::deployment::Auth::Bearer(_) => unreachable!(),
+            };
+            std::thread::spawn(move || {
+                let body = serde_json::json!({"actor": twin, "verb": {"id": "http://example.com/v"},
+                                              "object": {"id": "http://example.com/twin"}});
+                let response = common::client()
+                    .post(format!("{origin}/xapi/statements"))
+                    .header("X-Experience-API-Version", "1.0.3")
+                    .basic_auth(key, Some(secret))
+                    .json(&body)
+                    .send()
+                    .unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    for writer in writers {
+        assert_eq!(writer.join().unwrap(), 200);
+    }
+    let twin_param = common::deployment::enc(&twin.to_string());
+    let (_, page) = deployment.xapi(&auth, Method::GET, &format!("/xapi/statements?agent={twin_param}"), None);
+    assert_eq!(page["statements"].as_array().map(Vec::len), Some(8), "{page}");
+    let body = serde_json::json!({"agent": {"mbox": "mailto:twin@example.com"}});
+    assert_eq!(deployment.admin(Method::POST, "/admin/tenants/erasing/forget", Some(body)).0, 204);
+    let (_, page) = deployment.xapi(&auth, Method::GET, "/xapi/statements?limit=0", None);
+    assert!(!page.to_string().contains("twin@example.com"), "a second subject kept some: {page}");
     // Before: the cluster holds the agent, sealed (the walk reads it back).
     let (status, _) = deployment.xapi(
         &auth,
@@ -185,10 +219,13 @@ fn erasure_on_the_cluster_leaves_nothing_in_any_answer_or_file_also_after_a_repl
     // every process's log.
     common::assert_no_file_holds(cluster.dir.path(), &FORGOTTEN);
     common::assert_no_file_holds(cluster.dir.path(), &KEPT);
+    common::assert_no_file_holds(cluster.dir.path(), &["twin@example.com", "Twin Learner"]);
 
     cluster.replay();
     check_forgotten(&deployment, &auth, &world);
     common::assert_no_file_holds(cluster.dir.path(), &FORGOTTEN);
+    let (_, page) = deployment.xapi(&auth, Method::GET, "/xapi/statements?limit=0", None);
+    assert!(!page.to_string().contains("twin@example.com"), "a replay brings the twin back: {page}");
 
     // A gateway that sealed for the agent before it was forgotten seals for
     // a new subject when the agent comes back.
