@@ -67,8 +67,9 @@ pub struct Projector {
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
     /// Subjects this projector forgot: a statement the read-ahead opened
-    /// before their key was destroyed is refused all the same.
-    forgotten: Mutex<HashSet<Uuid>>,
+    /// before their key was destroyed is refused all the same. Each batch
+    /// takes a snapshot (a cheap clone of the Arc).
+    forgotten: Mutex<Arc<HashSet<Uuid>>>,
 }
 
 impl Projector {
@@ -192,7 +193,7 @@ impl Projector {
         let mut done = WriteBatch::default();
         for (tenant, subject) in subjects {
             vault.destroy(tenant, *subject).await?;
-            self.forgotten.lock().expect("forgotten lock").insert(*subject);
+            Arc::make_mut(&mut self.forgotten.lock().expect("forgotten lock")).insert(*subject);
             done.delete(Table::Meta, destroy_partition(self.partition), destroy_clustering(tenant, *subject));
         }
         self.store.write(done).await
@@ -432,8 +433,10 @@ struct Step<'a> {
     admin_written: HashMap<(Table, Vec<u8>), u64>,
     /// What processes following the directory must learn of this step.
     directory: Vec<DirectoryEntry>,
-    /// Subjects forgotten before or during this step.
-    forgotten: HashSet<Uuid>,
+    /// Subjects the projector forgot before this step.
+    forgotten_before: Arc<HashSet<Uuid>>,
+    /// Subjects forgotten during this step.
+    forgotten_now: HashSet<Uuid>,
     /// Subjects purged in this step, whose keys go once it is written.
     purged: Vec<(TenantId, Uuid)>,
     /// Documents written in this step for agents with a subject.
@@ -466,7 +469,7 @@ struct OpenedRow {
 }
 
 impl<'a> Step<'a> {
-    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>, forgotten: HashSet<Uuid>) -> Self {
+    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>, forgotten_before: Arc<HashSet<Uuid>>) -> Self {
         Self {
             store,
             vault,
@@ -478,7 +481,8 @@ impl<'a> Step<'a> {
             agents: HashMap::new(),
             admin_written: HashMap::new(),
             directory: Vec::new(),
-            forgotten,
+            forgotten_before,
+            forgotten_now: HashSet::new(),
             purged: Vec::new(),
             agent_documents: HashMap::new(),
         }
@@ -515,12 +519,17 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Whether the projector forgot `subject` in this run (before or in this step).
+    fn is_forgotten(&self, subject: &Uuid) -> bool {
+        self.forgotten_now.contains(subject) || self.forgotten_before.contains(subject)
+    }
+
     /// Which of `subjects` were forgotten at this point of the log: in this
     /// run, earlier in this batch, or (in a replay) earlier in the log.
     async fn forgotten_among(&self, tenant: &TenantId, subjects: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         let mut gone = Vec::new();
         for subject in subjects {
-            let marked = self.forgotten.contains(subject)
+            let marked = self.is_forgotten(subject)
                 || self.store.get(Table::Meta, &forgotten_partition(tenant), subject.as_bytes()).await?.is_some();
             if marked {
                 gone.push(*subject);
@@ -798,7 +807,7 @@ impl<'a> Step<'a> {
                         return Ok(Verdict::Written);
                     }
                 };
-                if let Some(subject) = subject.as_ref().filter(|s| self.forgotten.contains(&s.id)) {
+                if let Some(subject) = subject.as_ref().filter(|s| self.is_forgotten(&s.id)) {
                     return Ok(Verdict::SubjectForgotten { subjects: vec![subject.id] });
                 }
                 let Ok(command) = serde_json::from_slice::<Command>(&bytes) else {
@@ -821,7 +830,7 @@ impl<'a> Step<'a> {
                 self.batch.put(Table::Meta, forgotten_partition(&tenant), subject.as_bytes().to_vec(), Vec::new());
                 let pending = destroy_clustering(&tenant, subject);
                 self.batch.put(Table::Meta, destroy_partition(record.partition), pending, Vec::new());
-                self.forgotten.insert(subject);
+                self.forgotten_now.insert(subject);
                 self.purged.push((tenant.clone(), subject));
                 self.directory.push(DirectoryEntry::Forgotten { tenant: tenant.clone(), subject });
                 self.audit(record, "agent.forget", tenant.as_str(), None);
@@ -932,7 +941,7 @@ impl<'a> Step<'a> {
                 }
                 Incoming::Open { json, seal } => {
                     if let Some(seal) = &seal {
-                        forgotten.extend(seal.sealed.subjects.iter().filter(|s| self.forgotten.contains(s)));
+                        forgotten.extend(seal.sealed.subjects.iter().filter(|s| self.is_forgotten(s)));
                     }
                     statements.push((Statement::from_trusted(json), seal));
                 }

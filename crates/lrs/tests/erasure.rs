@@ -48,6 +48,7 @@ fn a_forgotten_agent_is_gone_from_every_answer_and_every_file_also_after_a_resta
     common::assert_no_file_holds(dir.path(), &FORGOTTEN);
     common::assert_no_file_holds(dir.path(), &KEPT);
     let lrs = lrs.restart_keeping_env();
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     check_forgotten(&deployment, &auth, &world);
     common::assert_no_file_holds(dir.path(), &FORGOTTEN);
 
@@ -59,7 +60,8 @@ fn a_forgotten_agent_is_gone_from_every_answer_and_every_file_also_after_a_resta
         .output()
         .unwrap();
     assert!(output.status.success(), "replay failed: {}", String::from_utf8_lossy(&output.stderr));
-    let _lrs = start(dir.path());
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     check_forgotten(&deployment, &auth, &world);
     common::assert_no_file_holds(dir.path(), &FORGOTTEN);
     let _ = KEY;
