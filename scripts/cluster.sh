@@ -54,9 +54,22 @@ lrs_binary() {
   echo "$PWD/target/$profile/lrs"
 }
 
+# Fails when the process started as NAME has exited (it could not bind its
+# port, say: then something else answers on it).
+still_running() {
+  local pid
+  pid=$(cat "$DIR/$1.pid")
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "$1 exited; the end of $DIR/$1.log:" >&2
+    tail -n 20 "$DIR/$1.log" >&2
+    return 1
+  fi
+}
+
 start_projector_query() { # the lrs binary
   start_process projector-query "$1" run --roles projector,query --listen "127.0.0.1:$QUERY_PORT" --data-dir "$DIR/store"
   wait_for_port "$QUERY_PORT"
+  still_running projector-query
 }
 
 up() {
@@ -84,6 +97,7 @@ up() {
     upstream="$upstream    server 127.0.0.1:$port;"$'\n'
   done
   for port in "${GATEWAY_PORTS[@]}"; do wait_for_port "$port"; done
+  for ((n = 1; n <= ${#GATEWAY_PORTS[@]}; n++)); do still_running "gateway-$n"; done
   local user_line=""
   [ "$(id -u)" = 0 ] && user_line="user root;"
   mkdir -p "$DIR/nginx"

@@ -31,8 +31,19 @@ struct Cluster {
     env: Vec<(String, String)>,
 }
 
+/// A port free now and never handed out before in this test process (the
+/// two tests here start clusters at once: a port taken twice would route one
+/// cluster's requests to the other's processes).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn script() -> PathBuf {
