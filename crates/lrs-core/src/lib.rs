@@ -1,31 +1,36 @@
-//! The core of the LRS: commands and events, the verdict rules, the two ports
-//! (event log and query tables), the projector, the gateway service and the
-//! statement query planner. It knows the xAPI spec through the `xapi` crate
-//! and neither HTTP, Kafka, nor any storage engine.
+//! The core of the LRS: commands and events, the two ports (event log and
+//! query tables), the write path (the gateway), the projections of the log
+//! (the projector running them; the statement projection keeping the query
+//! tables), the read path (the statement query planner), tenancy, erasure and
+//! operations. It knows the xAPI spec through the `xapi` crate and neither
+//! HTTP, Kafka, nor any storage engine.
+//!
+//! Layout: `ports/` (log, store, verdict), `tables/` (every table's keys and
+//! rows), `write/`, `projection/`, `read/`, `tenancy/`, `ops/` (metrics,
+//! health, traces), and `event.rs`, `documents.rs` and `vault.rs` shared by
+//! them. The modules are also re-exported by their short names
+//! (`lrs_core::store`, `lrs_core::gateway`, …).
 
-pub mod admin;
-pub mod attachments;
-pub mod auth;
-pub mod directory;
 pub mod documents;
 pub mod event;
-pub mod gateway;
-pub mod health;
-pub mod keys;
-pub mod log;
-pub mod metrics;
-pub mod projector;
-pub mod query;
-pub mod replay;
-pub mod store;
+pub mod ops;
+pub mod ports;
+pub mod projection;
+pub mod read;
 pub mod tables;
-pub mod tenant;
-pub mod tenants;
+pub mod tenancy;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
-pub mod trace;
 pub mod vault;
-pub mod verdict;
+pub mod write;
+
+pub use ops::{health, metrics, trace};
+pub use ports::{log, store, verdict};
+pub use projection::replay;
+pub use read::query;
+pub use tables::keys;
+pub use tenancy::{admin, auth, directory, tenant, tenants};
+pub use write::{attachments, gateway};
 
 pub use admin::{AdminError, AdminService, CredentialView};
 pub use attachments::AttachmentPart;
@@ -35,7 +40,7 @@ pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};
 pub use log::{EventLog, LogError, LogRecord};
-pub use projector::Projector;
+pub use projection::Projector;
 pub use query::{QueryError, QueryService, StatementQuery, StatementsPage};
 pub use store::{QueryStore, StoreError, Table, WriteBatch};
 pub use tenant::TenantId;

@@ -73,6 +73,20 @@ pub trait SealingKeys: Send + Sync + 'static {
     fn forget_cached(&self, tenant: &TenantId, subject: Uuid);
 }
 
+/// The IFI keys of the agents a statement names, but its authority (the
+/// LRS's own credential agent): the subjects whose keys seal it.
+pub fn personal_agents(statement: &serde_json::Value) -> Vec<String> {
+    let authority = statement.get("authority").and_then(xapi::agent_key);
+    let mut agents: Vec<String> = xapi::agents_of(statement, true, false)
+        .into_iter()
+        .filter(|agent| Some(agent) != authority.as_ref())
+        .map(|agent| agent.as_str().to_owned())
+        .collect();
+    agents.sort();
+    agents.dedup();
+    agents
+}
+
 /// The value stored in the index that a row keyed by an agent uses instead
 /// of the agent's identifier when the agent has a subject.
 pub fn subject_index_key(subject: Uuid) -> String {

@@ -18,8 +18,6 @@ use prometheus::{
     register_int_gauge_vec, GaugeVec, Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
-use crate::gateway::GatewayError;
-use crate::health::Readiness;
 use crate::tenant::TenantId;
 
 /// The tenant label's value while per-tenant labels are off.
@@ -178,20 +176,13 @@ pub(crate) fn statement_count(body: &serde_json::Value) -> u64 {
     }
 }
 
-/// Counts the outcome of a statements write of `count` statements.
-pub(crate) fn record_statements<T>(tenant: &TenantId, count: u64, result: &Result<T, GatewayError>) {
+/// Counts the outcome of a statements write of `count` statements: accepted
+/// (`None`), or rejected for a reason from a bounded set (`invalid`, …).
+pub(crate) fn record_statements(tenant: &TenantId, count: u64, rejected: Option<&'static str>) {
     let tenant = tenant_label(tenant);
-    match result {
-        Ok(_) => STATEMENTS_ACCEPTED.with_label_values(&[tenant]).inc_by(count),
-        Err(error) => {
-            let reason = match error {
-                GatewayError::Invalid(_) => "invalid",
-                GatewayError::Conflict(_) => "conflict",
-                GatewayError::PreconditionFailed(_) => "precondition_failed",
-                GatewayError::Unavailable(_) => "unavailable",
-            };
-            STATEMENTS_REJECTED.with_label_values(&[tenant, reason]).inc_by(count);
-        }
+    match rejected {
+        None => STATEMENTS_ACCEPTED.with_label_values(&[tenant]).inc_by(count),
+        Some(reason) => STATEMENTS_REJECTED.with_label_values(&[tenant, reason]).inc_by(count),
     }
 }
 
@@ -219,12 +210,13 @@ pub(crate) async fn timed_store_write<T, E>(write: impl Future<Output = Result<T
     result
 }
 
-/// Records the outcome of a readiness check.
-pub(crate) fn set_readiness(readiness: &Readiness) {
-    for check in &readiness.checks {
-        DEPENDENCY_UP.with_label_values(&[check.name]).set(i64::from(check.ok));
+/// Records the outcome of a readiness check: whether each dependency
+/// answered, and whether the process is ready.
+pub(crate) fn set_readiness<'a>(checks: impl Iterator<Item = (&'a str, bool)>, ready: bool) {
+    for (name, ok) in checks {
+        DEPENDENCY_UP.with_label_values(&[name]).set(i64::from(ok));
     }
-    READY.set(i64::from(readiness.is_ready()));
+    READY.set(i64::from(ready));
 }
 
 /// Records one applied projection batch of `records` records of `partition`.
@@ -280,7 +272,7 @@ mod tests {
         register();
         let tenant = TenantId::parse("metrics-test").unwrap();
         let before = sample("lrs_gateway_statements_rejected_total", &[("reason", "conflict")]).unwrap_or(0.0);
-        record_statements::<()>(&tenant, 3, &Err(GatewayError::Conflict("taken".into())));
+        record_statements(&tenant, 3, Some("conflict"));
         let after = sample("lrs_gateway_statements_rejected_total", &[("reason", "conflict"), ("tenant", ALL_TENANTS)]);
         assert_eq!(after, Some(before + 3.0));
     }

@@ -12,12 +12,12 @@ use xapi::Statement;
 
 use crate::documents::{document_clustering, Document, DocumentKind, DocumentScope};
 use crate::log::EventLog;
-use crate::projector::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
     activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering,
     statement_partition, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta,
 };
+use crate::tables::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
 use crate::vault::{open_row, open_with, subject_index_key, KeyVault};
 

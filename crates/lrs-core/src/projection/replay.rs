@@ -5,9 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::{Projector, ProjectorError};
 use crate::log::EventLog;
-use crate::projector::{load_position, Projector, ProjectorError};
 use crate::store::QueryStore;
+use crate::tables::load_position;
 use crate::vault::KeyVault;
 use crate::verdict::{Verdict, VerdictSink};
 

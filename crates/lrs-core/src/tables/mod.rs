@@ -1,9 +1,11 @@
 //! Keys and row formats of the query tables, written once for every store.
 
+pub mod keys;
+
 use uuid::Uuid;
 
 use crate::keys::KeyBuilder;
-use crate::store::Table;
+use crate::store::{QueryStore, StoreError, Table};
 use crate::tenant::TenantId;
 use crate::vault::Sealed;
 
@@ -259,6 +261,29 @@ impl TenantMeta {
             first_bucket: u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")),
         }
     }
+}
+
+/// Reads the next offset to apply for a log partition.
+pub async fn load_position(store: &dyn QueryStore, partition: u32) -> Result<u64, StoreError> {
+    let row = store.get(Table::Meta, &positions_partition(), &position_clustering(partition)).await?;
+    Ok(row.and_then(|bytes| Some(u64::from_be_bytes(bytes.as_slice().try_into().ok()?))).unwrap_or(0))
+}
+
+/// How many StatementRef hops a filter follows.
+pub const MAX_REFERENCE_DEPTH: usize = 8;
+
+/// The id a statement's StatementRef object points at, if its object is one.
+pub fn statement_ref_target(json: &serde_json::Value) -> Option<Uuid> {
+    let object = json.get("object")?;
+    if object.get("objectType")?.as_str()? != "StatementRef" {
+        return None;
+    }
+    Uuid::parse_str(object.get("id")?.as_str()?).ok()
+}
+
+/// Converts microseconds since the epoch to a UTC time.
+pub fn micros_to_datetime(micros: u64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(i64::try_from(micros).unwrap_or(i64::MAX)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::log::EventLog;
-use crate::projector::load_position;
 use crate::store::QueryStore;
+use crate::tables::load_position;
 
 /// How long each dependency may take to answer a readiness check.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -109,7 +109,10 @@ impl HealthCheck {
         }
         let status = if checks.iter().all(|check| check.ok) { "ready" } else { "unready" };
         let readiness = Readiness { status, checks };
-        crate::metrics::set_readiness(&readiness);
+        crate::metrics::set_readiness(
+            readiness.checks.iter().map(|check| (check.name, check.ok)),
+            readiness.is_ready(),
+        );
         readiness
     }
 

@@ -19,7 +19,7 @@ use crate::store::{QueryStore, StoreError, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
 use crate::trace::current_trace_context;
-use crate::vault::SealingKeys;
+use crate::vault::{personal_agents, SealingKeys};
 use crate::verdict::{Verdict, VerdictBus};
 
 /// Why a write was not accepted.
@@ -51,6 +51,18 @@ impl Verdict {
             Verdict::SubjectForgotten { .. } => Err(GatewayError::Unavailable(
                 "an agent this request names was forgotten while it was written; retry the same request".into(),
             )),
+        }
+    }
+}
+
+impl GatewayError {
+    /// Why, as a metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GatewayError::Invalid(_) => "invalid",
+            GatewayError::Conflict(_) => "conflict",
+            GatewayError::PreconditionFailed(_) => "precondition_failed",
+            GatewayError::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -167,7 +179,7 @@ impl Gateway {
     ) -> Result<Vec<Uuid>, GatewayError> {
         let count = metrics::statement_count(&body);
         let result = self.store_statements_unmetered(principal, body, version, required_id, attachments).await;
-        metrics::record_statements(&principal.tenant, count, &result);
+        metrics::record_statements(&principal.tenant, count, result.as_ref().err().map(GatewayError::reason));
         result
     }
 
@@ -281,20 +293,6 @@ impl Gateway {
             GatewayError::Unavailable("the write was logged but not yet projected; retry the same request".into())
         })
     }
-}
-
-/// The IFI keys of the agents a statement names, but its authority (the
-/// LRS's own credential agent): the subjects whose keys seal it.
-pub fn personal_agents(statement: &Value) -> Vec<String> {
-    let authority = statement.get("authority").and_then(xapi::agent_key);
-    let mut agents: Vec<String> = xapi::agents_of(statement, true, false)
-        .into_iter()
-        .filter(|agent| Some(agent) != authority.as_ref())
-        .map(|agent| agent.as_str().to_owned())
-        .collect();
-    agents.sort();
-    agents.dedup();
-    agents
 }
 
 /// Validates statements and sets what the LRS sets at the gateway: `id` when

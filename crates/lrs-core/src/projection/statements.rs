@@ -1,427 +1,48 @@
-//! The projector: the single writer of its log partition. It applies commands
-//! in log order, decides their verdicts, writes the query tables and its own
-//! position in one atomic batch, then hands the verdicts to the waiting
-//! gateways. A crash between two batches neither loses nor repeats an effect:
-//! on restart it resumes from the position written with the last batch.
+//! The statement projection: applies each command to the query tables in
+//! log order and decides its verdict (same id + same content is a no-op,
+//! different content 409, a batch is all or nothing, a voiding statement
+//! cannot be voided; document preconditions and merge; tenants and
+//! credentials; erasure and retention), keeping the merged activity
+//! definitions and agent names. One `Step` is one batch of the projector.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use serde::Deserialize as _;
-use tokio::sync::{mpsc, watch};
-use tracing::{debug, warn, Instrument};
+use tracing::debug;
 use uuid::Uuid;
 use xapi::Statement;
 
+use super::prepare::{Incoming, OpenSeal};
 use crate::auth::credential_partition;
-use crate::directory::{DirectoryEntry, DirectoryFeed};
+use crate::directory::DirectoryEntry;
 use crate::documents::{
     decode_content, document_clustering, is_json_media_type, merge_json, Document, DocumentScope, Precondition,
     PreconditionOutcome,
 };
-use crate::event::{self, Command, CommandEvent};
-use crate::gateway::personal_agents;
+use crate::event::{Command, CommandEvent};
 use crate::keys::KeyBuilder;
-use crate::log::{EventLog, LogError, LogRecord};
-use crate::metrics;
+use crate::log::LogRecord;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
     activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition, attachment_partition,
-    bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering,
-    parse_agent_documents_clustering, parse_destroy_clustering, position_clustering, positions_partition,
-    statement_partition, tenant_meta_partition, verdict_partition, IndexKey, IndexScope, RowBody, StatementRow,
-    TenantMeta,
+    bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering, micros_to_datetime,
+    parse_agent_documents_clustering, statement_partition, statement_ref_target, tenant_meta_partition, IndexKey,
+    IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
 use crate::vault::{
-    open_row, open_with, opening, reseal, seal, sealed_row, subject_index_key, DataKey, KeyVault, Opening, Sealed,
+    open_row, open_with, opening, personal_agents, reseal, seal, sealed_row, subject_index_key, KeyVault, Opening,
     Subject,
 };
-use crate::verdict::{Verdict, VerdictSink};
-
-/// Records read from the log per projection batch.
-const BATCH_RECORDS: usize = 512;
-
-/// Failures that stop the projector.
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectorError {
-    /// The log failed.
-    #[error(transparent)]
-    Log(#[from] LogError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The read-ahead stage stopped without saying why (it panicked).
-    #[error("the projector's log reader stopped")]
-    ReaderGone,
-}
-
-/// Projects one partition of the log into the query tables.
-pub struct Projector {
-    log: Arc<dyn EventLog>,
-    store: Arc<dyn QueryStore>,
-    verdicts: Arc<dyn VerdictSink>,
-    partition: u32,
-    vault: Option<KeyVault>,
-    directory: Option<Arc<dyn DirectoryFeed>>,
-    /// Subjects this projector forgot: a statement the read-ahead opened
-    /// before their key was destroyed is refused all the same. Each batch
-    /// takes a snapshot (a cheap clone of the Arc).
-    forgotten: Mutex<Arc<HashSet<Uuid>>>,
-}
-
-impl Projector {
-    /// A projector of `partition` that sends verdicts to `verdicts`.
-    pub fn new(
-        log: Arc<dyn EventLog>,
-        store: Arc<dyn QueryStore>,
-        verdicts: Arc<dyn VerdictSink>,
-        partition: u32,
-    ) -> Self {
-        Self { log, store, verdicts, partition, vault: None, directory: None, forgotten: Mutex::default() }
-    }
-
-    /// Publishes the tenant and credential records it writes (and forgotten
-    /// subjects) on `feed`, for the processes that follow the directory.
-    pub fn with_directory_feed(mut self, feed: Arc<dyn DirectoryFeed>) -> Self {
-        self.directory = Some(feed);
-        self
-    }
-
-    /// Opens sealed events with the keys of `vault` (see `vault.rs`).
-    pub fn with_vault(mut self, vault: KeyVault) -> Self {
-        self.vault = Some(vault);
-        self
-    }
-
-    /// The next offset to apply, as written with the last batch.
-    pub async fn position(&self) -> Result<u64, StoreError> {
-        load_position(self.store.as_ref(), self.partition).await
-    }
-
-    /// Applies the log until `shutdown` turns true; returns after the batch in
-    /// progress is written.
-    ///
-    /// A log or store that fails (a broker restarting, a store node away) is
-    /// retried with a growing pause; the projector resumes from the position
-    /// it last wrote, so nothing is lost or applied twice.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProjectorError> {
-        let mut pause = Duration::from_millis(100);
-        loop {
-            match self.run_until_error(&mut shutdown).await {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    warn!(%error, partition = self.partition, retry_in_ms = pause.as_millis() as u64, "projector step failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.changed() => return Ok(()),
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
-    async fn run_until_error(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
-        self.destroy_pending_keys().await?;
-        let mut next = self.position().await?;
-        let mut last_applied_micros = None;
-        let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
-        let reader = ReadAhead { log: self.log.clone(), vault: self.vault.clone(), partition: self.partition };
-        let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
-        loop {
-            if *shutdown.borrow() {
-                return Ok(());
-            }
-            let batch = tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                batch = prepared.recv() => batch.ok_or(ProjectorError::ReaderGone)??,
-            };
-            if let Some(last) = batch.last() {
-                next = last.record.offset + 1;
-                last_applied_micros = Some(last.record.timestamp_micros);
-                self.apply(batch).await?;
-            }
-            self.observe_lag(next, last_applied_micros).await;
-        }
-    }
-
-    /// Sets the lag and watermark-age gauges of this partition: after each
-    /// batch and on each idle poll.
-    async fn observe_lag(&self, next: u64, last_applied_micros: Option<i64>) {
-        match self.log.end_offset(self.partition).await {
-            Ok(end) => metrics::set_lag(self.partition, end.saturating_sub(next), last_applied_micros),
-            Err(error) => debug!(%error, "cannot read the log end offset for the lag gauge"),
-        }
-    }
-
-    /// Applies the log up to its current end and returns (replay), telling
-    /// `progress` the next position after each batch.
-    pub async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<(), ProjectorError> {
-        self.destroy_pending_keys().await?;
-        let end = self.log.end_offset(self.partition).await?;
-        let mut next = self.position().await?;
-        while next < end {
-            let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
-            let Some(last) = records.last() else { continue };
-            next = last.offset + 1;
-            self.apply(prepare_all(self.vault.as_ref(), records).await?).await?;
-            progress(next);
-        }
-        Ok(())
-    }
-
-    /// Destroys the keys of the subjects whose purge was written but whose
-    /// key may not have been destroyed yet (a crash in between).
-    async fn destroy_pending_keys(&self) -> Result<(), StoreError> {
-        let Some(vault) = &self.vault else { return Ok(()) };
-        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
-        let partition = destroy_partition(self.partition);
-        let pending = self.store.scan(Table::Meta, &partition, all, Order::Ascending, usize::MAX).await?;
-        let subjects: Vec<(TenantId, Uuid)> =
-            pending.iter().filter_map(|(clustering, _)| parse_destroy_clustering(clustering)).collect();
-        self.destroy_keys(vault, &subjects).await
-    }
-
-    /// Destroys subjects' keys, then drops their pending-destruction rows.
-    async fn destroy_keys(&self, vault: &KeyVault, subjects: &[(TenantId, Uuid)]) -> Result<(), StoreError> {
-        if subjects.is_empty() {
-            return Ok(());
-        }
-        let mut done = WriteBatch::default();
-        for (tenant, subject) in subjects {
-            vault.destroy(tenant, *subject).await?;
-            Arc::make_mut(&mut self.forgotten.lock().expect("forgotten lock")).insert(*subject);
-            done.delete(Table::Meta, destroy_partition(self.partition), destroy_clustering(tenant, *subject));
-        }
-        self.store.write(done).await
-    }
-
-    #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
-    async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
-        let started = std::time::Instant::now();
-        let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten);
-        let mut verdicts = Vec::with_capacity(records.len());
-        for Prepared { record, event, statements } in &mut records {
-            let Some(event) = event else { continue };
-            let span = command_span(event, record);
-            let verdict = step.apply_command(event, record, std::mem::take(statements)).instrument(span).await?;
-            step.batch.put(
-                Table::Verdicts,
-                verdict_partition(&event.tenant, event.command_id),
-                Vec::new(),
-                serde_json::to_vec(&verdict).expect("verdicts serialise"),
-            );
-            verdicts.push((event.command_id, verdict));
-        }
-        let last = &records.last().expect("apply is called with records").record;
-        step.batch.put(
-            Table::Meta,
-            positions_partition(),
-            position_clustering(self.partition),
-            (last.offset + 1).to_be_bytes().to_vec(),
-        );
-        step.flush_tenant_meta();
-        // Published before the batch is written: a failure leaves the batch
-        // to be applied (and published) again, and the operator is answered
-        // only after the directory holds the change.
-        if let (Some(feed), false) = (&self.directory, step.directory.is_empty()) {
-            feed.publish(&step.directory).await?;
-        }
-        let purged = std::mem::take(&mut step.purged);
-        if purged.is_empty() {
-            metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
-        } else {
-            // An erasure is written durably before the keys go: a purge lost
-            // in a crash after that could not be redone without them.
-            metrics::timed_store_write(self.store.write(step.batch)).await?;
-            if let Some(vault) = &self.vault {
-                self.destroy_keys(vault, &purged).await?;
-            }
-        }
-        metrics::batch_applied(self.partition, records.len(), started);
-        debug!(next = last.offset + 1, "projected batch");
-        if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
-            warn!(%error, "cannot mirror the projector position to the log");
-        }
-        self.verdicts.publish(&verdicts).await;
-        Ok(())
-    }
-}
-
-/// The span of applying one command, a child of the span that issued it
-/// (the envelope's trace context), so gateway and projector share one trace.
-fn command_span(event: &CommandEvent, record: &LogRecord) -> tracing::Span {
-    let span = tracing::info_span!(
-        "project_command",
-        tenant = %event.tenant,
-        command_id = %event.command_id,
-        kind = event.command.kind(),
-        partition = record.partition,
-        offset = record.offset,
-    );
-    crate::trace::set_parent(&span, &event.trace_context);
-    span
-}
-
-/// A log record decoded, with its sealed statements opened: what the read-ahead
-/// stage hands to the projector.
-struct Prepared {
-    /// The record (its payload no longer needed).
-    record: LogRecord,
-    /// Its command; `None` when it does not decode (skipped with a warning).
-    event: Option<CommandEvent>,
-    /// The statements of a statements command, taken out of it and opened.
-    statements: Vec<Incoming>,
-}
-
-/// A statement of a command, as the read-ahead prepared it.
-enum Incoming {
-    /// Opened (or sent in the clear): its JSON, and its seal when it had one.
-    Open {
-        /// The statement.
-        json: serde_json::Value,
-        /// How it was sealed, to seal its row the same way.
-        seal: Option<Box<OpenSeal>>,
-    },
-    /// Sealed with a key that is gone.
-    Shut {
-        /// The subjects whose keys are gone.
-        missing: Vec<Uuid>,
-    },
-}
-
-/// What the projector keeps of an opened seal to seal the stored row for
-/// the same agents: the seal without its ciphertext, its data key and its
-/// subjects.
-struct OpenSeal {
-    sealed: Sealed,
-    key: DataKey,
-    subjects: Vec<Subject>,
-}
-
-impl OpenSeal {
-    /// The subject of each personal agent of `statement` (its IFI key).
-    fn agents(&self, statement: &serde_json::Value) -> HashMap<String, Uuid> {
-        personal_agents(statement).into_iter().zip(self.sealed.subjects.iter().copied()).collect()
-    }
-}
-
-/// Decodes a record and opens the statements sealed in it.
-async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prepared, StoreError> {
-    let payload = std::mem::take(&mut record.payload);
-    let mut event = match event::decode(&payload) {
-        Ok(event) => event,
-        Err(error) => {
-            warn!(offset = record.offset, %error, "skipping undecodable log record");
-            return Ok(Prepared { record, event: None, statements: Vec::new() });
-        }
-    };
-    drop(payload);
-    let mut statements = Vec::new();
-    match &mut event.command {
-        Command::StoreSealedStatements { statements: sealed } => {
-            for sealed in std::mem::take(sealed) {
-                statements.push(open_statement(vault, &event.tenant, sealed).await?);
-            }
-        }
-        Command::StoreStatements { statements: items } => {
-            for item in std::mem::take(items) {
-                // The JSON form of sealed statements, in logs written before they were sealed in binary.
-                let incoming = match item.get("sealed").map(Sealed::deserialize) {
-                    None => Incoming::Open { json: item, seal: None },
-                    Some(Ok(sealed)) => open_statement(vault, &event.tenant, sealed).await?,
-                    Some(Err(_)) => Incoming::Shut { missing: Vec::new() },
-                };
-                statements.push(incoming);
-            }
-        }
-        _ => {}
-    }
-    Ok(Prepared { record, event: Some(event), statements })
-}
-
-/// [`prepare`] for each record, in order.
-async fn prepare_all(vault: Option<&KeyVault>, records: Vec<LogRecord>) -> Result<Vec<Prepared>, StoreError> {
-    let mut prepared = Vec::with_capacity(records.len());
-    for record in records {
-        prepared.push(prepare(vault, record).await?);
-    }
-    Ok(prepared)
-}
-
-/// A sealed statement opened, or the subjects that keep it shut.
-async fn open_statement(vault: Option<&KeyVault>, tenant: &TenantId, sealed: Sealed) -> Result<Incoming, StoreError> {
-    let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
-    Ok(match opening(vault, tenant, &sealed).await? {
-        Opening::Shut { missing } => Incoming::Shut { missing },
-        Opening::Open { plaintext, key, subjects } => match serde_json::from_slice(&plaintext) {
-            Ok(json) => {
-                let sealed = Sealed { ciphertext: Vec::new(), ..sealed };
-                Incoming::Open { json, seal: Some(Box::new(OpenSeal { sealed, key, subjects })) }
-            }
-            Err(_) => Incoming::Shut { missing: Vec::new() },
-        },
-    })
-}
-
-/// Batches prepared ahead of the projector and waiting for it.
-const READ_AHEAD_BATCHES: usize = 2;
-
-/// The read-ahead stage of a projector: reads the log and prepares batches
-/// (decoding events, opening seals, parsing statements) on another task, so
-/// that this work runs beside the projector's rather than before it.
-struct ReadAhead {
-    log: Arc<dyn EventLog>,
-    vault: Option<KeyVault>,
-    partition: u32,
-}
-
-impl ReadAhead {
-    /// Prepares batches from offset `next` on until the projector goes away,
-    /// or sends the error that stops it. Sends an empty batch after each idle
-    /// poll, so that the projector can update its lag gauges.
-    async fn run(self, mut next: u64, batches: mpsc::Sender<Result<Vec<Prepared>, ProjectorError>>) {
-        loop {
-            let prepared = match self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)).await {
-                Ok(records) => {
-                    next = records.last().map_or(next, |last| last.offset + 1);
-                    prepare_all(self.vault.as_ref(), records).await.map_err(ProjectorError::from)
-                }
-                Err(error) => Err(error.into()),
-            };
-            let failed = prepared.is_err();
-            if batches.send(prepared).await.is_err() || failed {
-                return;
-            }
-        }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Reads the next offset to apply for a log partition.
-pub async fn load_position(store: &dyn QueryStore, partition: u32) -> Result<u64, StoreError> {
-    let row = store.get(Table::Meta, &positions_partition(), &position_clustering(partition)).await?;
-    Ok(row.and_then(|bytes| Some(u64::from_be_bytes(bytes.as_slice().try_into().ok()?))).unwrap_or(0))
-}
+use crate::verdict::Verdict;
 
 /// One projection batch: the writes so far, and the rows they changed, so that
 /// later commands of the same batch see the effects of earlier ones.
-struct Step<'a> {
+pub(crate) struct Step<'a> {
     store: &'a dyn QueryStore,
     vault: Option<&'a KeyVault>,
-    batch: WriteBatch,
+    pub(crate) batch: WriteBatch,
     statements: HashMap<(TenantId, Uuid), Option<StatementRow>>,
     tenants: HashMap<TenantId, TenantMeta>,
     documents: HashMap<(Vec<u8>, Vec<u8>), Option<Document>>,
@@ -432,13 +53,13 @@ struct Step<'a> {
     /// Revisions of the administrative records written in this step.
     admin_written: HashMap<(Table, Vec<u8>), u64>,
     /// What processes following the directory must learn of this step.
-    directory: Vec<DirectoryEntry>,
+    pub(crate) directory: Vec<DirectoryEntry>,
     /// Subjects the projector forgot before this step.
     forgotten_before: Arc<HashSet<Uuid>>,
     /// Subjects forgotten during this step.
     forgotten_now: HashSet<Uuid>,
     /// Subjects purged in this step, whose keys go once it is written.
-    purged: Vec<(TenantId, Uuid)>,
+    pub(crate) purged: Vec<(TenantId, Uuid)>,
     /// Documents written in this step for agents with a subject.
     agent_documents: HashMap<Uuid, Vec<DocumentKey>>,
 }
@@ -469,7 +90,11 @@ struct OpenedRow {
 }
 
 impl<'a> Step<'a> {
-    fn new(store: &'a dyn QueryStore, vault: Option<&'a KeyVault>, forgotten_before: Arc<HashSet<Uuid>>) -> Self {
+    pub(crate) fn new(
+        store: &'a dyn QueryStore,
+        vault: Option<&'a KeyVault>,
+        forgotten_before: Arc<HashSet<Uuid>>,
+    ) -> Self {
         Self {
             store,
             vault,
@@ -601,7 +226,7 @@ impl<'a> Step<'a> {
     }
 
     /// Adds the rows kept in memory during the step to the batch.
-    fn flush_tenant_meta(&mut self) {
+    pub(crate) fn flush_tenant_meta(&mut self) {
         for (tenant, meta) in std::mem::take(&mut self.tenants) {
             self.batch.put(Table::Meta, tenant_meta_partition(&tenant), Vec::new(), meta.encode());
         }
@@ -784,7 +409,7 @@ impl<'a> Step<'a> {
 
     /// Applies a command; `statements` are those of a statements command,
     /// opened by [`prepare`].
-    async fn apply_command(
+    pub(crate) async fn apply_command(
         &mut self,
         event: &mut CommandEvent,
         record: &LogRecord,
@@ -1169,18 +794,6 @@ impl<'a> Step<'a> {
     }
 }
 
-/// How many StatementRef hops a filter follows.
-pub const MAX_REFERENCE_DEPTH: usize = 8;
-
-/// The id a statement's StatementRef object points at, if its object is one.
-pub fn statement_ref_target(json: &serde_json::Value) -> Option<Uuid> {
-    let object = json.get("object")?;
-    if object.get("objectType")?.as_str()? != "StatementRef" {
-        return None;
-    }
-    Uuid::parse_str(object.get("id")?.as_str()?).ok()
-}
-
 /// The filter index keys of a statement's own content; an agent with a
 /// subject (`agents`) is indexed under the subject, not its identifier.
 fn index_keys(tenant: &TenantId, statement: &Statement, agents: &HashMap<String, Uuid>) -> Vec<IndexKey> {
@@ -1293,9 +906,4 @@ fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> 
         (false, false) => Some(Verdict::Rejected { message: format!("{what} does not exist") }),
         _ => None,
     }
-}
-
-/// Converts microseconds since the epoch to a UTC time.
-pub fn micros_to_datetime(micros: u64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_micros(i64::try_from(micros).unwrap_or(i64::MAX)).unwrap_or_default()
 }

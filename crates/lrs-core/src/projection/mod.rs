@@ -1,0 +1,302 @@
+//! The projector: the single writer of its log partition. It applies commands
+//! in log order, decides their verdicts, writes the query tables and its own
+//! position in one atomic batch, then hands the verdicts to the waiting
+//! gateways. A crash between two batches neither loses nor repeats an effect:
+//! on restart it resumes from the position written with the last batch.
+
+mod prepare;
+pub mod replay;
+mod statements;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn, Instrument};
+use uuid::Uuid;
+
+use prepare::{prepare_all, Prepared};
+use statements::Step;
+
+use crate::directory::DirectoryFeed;
+use crate::event::CommandEvent;
+use crate::log::{EventLog, LogError, LogRecord};
+use crate::metrics;
+use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
+pub use crate::tables::load_position;
+use crate::tables::{
+    destroy_clustering, destroy_partition, parse_destroy_clustering, position_clustering, positions_partition,
+    verdict_partition,
+};
+use crate::tenant::TenantId;
+use crate::vault::KeyVault;
+use crate::verdict::VerdictSink;
+
+/// Records read from the log per projection batch.
+const BATCH_RECORDS: usize = 512;
+
+/// Failures that stop the projector.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The read-ahead stage stopped without saying why (it panicked).
+    #[error("the projector's log reader stopped")]
+    ReaderGone,
+}
+
+/// Projects one partition of the log into the query tables.
+pub struct Projector {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn QueryStore>,
+    verdicts: Arc<dyn VerdictSink>,
+    partition: u32,
+    vault: Option<KeyVault>,
+    directory: Option<Arc<dyn DirectoryFeed>>,
+    /// Subjects this projector forgot: a statement the read-ahead opened
+    /// before their key was destroyed is refused all the same. Each batch
+    /// takes a snapshot (a cheap clone of the Arc).
+    forgotten: Mutex<Arc<HashSet<Uuid>>>,
+}
+
+impl Projector {
+    /// A projector of `partition` that sends verdicts to `verdicts`.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        store: Arc<dyn QueryStore>,
+        verdicts: Arc<dyn VerdictSink>,
+        partition: u32,
+    ) -> Self {
+        Self { log, store, verdicts, partition, vault: None, directory: None, forgotten: Mutex::default() }
+    }
+
+    /// Publishes the tenant and credential records it writes (and forgotten
+    /// subjects) on `feed`, for the processes that follow the directory.
+    pub fn with_directory_feed(mut self, feed: Arc<dyn DirectoryFeed>) -> Self {
+        self.directory = Some(feed);
+        self
+    }
+
+    /// Opens sealed events with the keys of `vault` (see `vault.rs`).
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The next offset to apply, as written with the last batch.
+    pub async fn position(&self) -> Result<u64, StoreError> {
+        load_position(self.store.as_ref(), self.partition).await
+    }
+
+    /// Applies the log until `shutdown` turns true; returns after the batch in
+    /// progress is written.
+    ///
+    /// A log or store that fails (a broker restarting, a store node away) is
+    /// retried with a growing pause; the projector resumes from the position
+    /// it last wrote, so nothing is lost or applied twice.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.run_until_error(&mut shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    warn!(%error, partition = self.partition, retry_in_ms = pause.as_millis() as u64, "projector step failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn run_until_error(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        self.destroy_pending_keys().await?;
+        let mut next = self.position().await?;
+        let mut last_applied_micros = None;
+        let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
+        let reader = ReadAhead { log: self.log.clone(), vault: self.vault.clone(), partition: self.partition };
+        let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let batch = tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                batch = prepared.recv() => batch.ok_or(ProjectorError::ReaderGone)??,
+            };
+            if let Some(last) = batch.last() {
+                next = last.record.offset + 1;
+                last_applied_micros = Some(last.record.timestamp_micros);
+                self.apply(batch).await?;
+            }
+            self.observe_lag(next, last_applied_micros).await;
+        }
+    }
+
+    /// Sets the lag and watermark-age gauges of this partition: after each
+    /// batch and on each idle poll.
+    async fn observe_lag(&self, next: u64, last_applied_micros: Option<i64>) {
+        match self.log.end_offset(self.partition).await {
+            Ok(end) => metrics::set_lag(self.partition, end.saturating_sub(next), last_applied_micros),
+            Err(error) => debug!(%error, "cannot read the log end offset for the lag gauge"),
+        }
+    }
+
+    /// Applies the log up to its current end and returns (replay), telling
+    /// `progress` the next position after each batch.
+    pub async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<(), ProjectorError> {
+        self.destroy_pending_keys().await?;
+        let end = self.log.end_offset(self.partition).await?;
+        let mut next = self.position().await?;
+        while next < end {
+            let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
+            let Some(last) = records.last() else { continue };
+            next = last.offset + 1;
+            self.apply(prepare_all(self.vault.as_ref(), records).await?).await?;
+            progress(next);
+        }
+        Ok(())
+    }
+
+    /// Destroys the keys of the subjects whose purge was written but whose
+    /// key may not have been destroyed yet (a crash in between).
+    async fn destroy_pending_keys(&self) -> Result<(), StoreError> {
+        let Some(vault) = &self.vault else { return Ok(()) };
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        let partition = destroy_partition(self.partition);
+        let pending = self.store.scan(Table::Meta, &partition, all, Order::Ascending, usize::MAX).await?;
+        let subjects: Vec<(TenantId, Uuid)> =
+            pending.iter().filter_map(|(clustering, _)| parse_destroy_clustering(clustering)).collect();
+        self.destroy_keys(vault, &subjects).await
+    }
+
+    /// Destroys subjects' keys, then drops their pending-destruction rows.
+    async fn destroy_keys(&self, vault: &KeyVault, subjects: &[(TenantId, Uuid)]) -> Result<(), StoreError> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let mut done = WriteBatch::default();
+        for (tenant, subject) in subjects {
+            vault.destroy(tenant, *subject).await?;
+            Arc::make_mut(&mut self.forgotten.lock().expect("forgotten lock")).insert(*subject);
+            done.delete(Table::Meta, destroy_partition(self.partition), destroy_clustering(tenant, *subject));
+        }
+        self.store.write(done).await
+    }
+
+    #[tracing::instrument(skip_all, fields(partition = self.partition, records = records.len()))]
+    async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
+        let started = std::time::Instant::now();
+        let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten);
+        let mut verdicts = Vec::with_capacity(records.len());
+        for Prepared { record, event, statements } in &mut records {
+            let Some(event) = event else { continue };
+            let span = command_span(event, record);
+            let verdict = step.apply_command(event, record, std::mem::take(statements)).instrument(span).await?;
+            step.batch.put(
+                Table::Verdicts,
+                verdict_partition(&event.tenant, event.command_id),
+                Vec::new(),
+                serde_json::to_vec(&verdict).expect("verdicts serialise"),
+            );
+            verdicts.push((event.command_id, verdict));
+        }
+        let last = &records.last().expect("apply is called with records").record;
+        step.batch.put(
+            Table::Meta,
+            positions_partition(),
+            position_clustering(self.partition),
+            (last.offset + 1).to_be_bytes().to_vec(),
+        );
+        step.flush_tenant_meta();
+        // Published before the batch is written: a failure leaves the batch
+        // to be applied (and published) again, and the operator is answered
+        // only after the directory holds the change.
+        if let (Some(feed), false) = (&self.directory, step.directory.is_empty()) {
+            feed.publish(&step.directory).await?;
+        }
+        let purged = std::mem::take(&mut step.purged);
+        if purged.is_empty() {
+            metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
+        } else {
+            // An erasure is written durably before the keys go: a purge lost
+            // in a crash after that could not be redone without them.
+            metrics::timed_store_write(self.store.write(step.batch)).await?;
+            if let Some(vault) = &self.vault {
+                self.destroy_keys(vault, &purged).await?;
+            }
+        }
+        metrics::batch_applied(self.partition, records.len(), started);
+        debug!(next = last.offset + 1, "projected batch");
+        if let Err(error) = self.log.applied(self.partition, last.offset + 1).await {
+            warn!(%error, "cannot mirror the projector position to the log");
+        }
+        self.verdicts.publish(&verdicts).await;
+        Ok(())
+    }
+}
+
+/// The span of applying one command, a child of the span that issued it
+/// (the envelope's trace context), so gateway and projector share one trace.
+fn command_span(event: &CommandEvent, record: &LogRecord) -> tracing::Span {
+    let span = tracing::info_span!(
+        "project_command",
+        tenant = %event.tenant,
+        command_id = %event.command_id,
+        kind = event.command.kind(),
+        partition = record.partition,
+        offset = record.offset,
+    );
+    crate::trace::set_parent(&span, &event.trace_context);
+    span
+}
+
+/// Batches prepared ahead of the projector and waiting for it.
+const READ_AHEAD_BATCHES: usize = 2;
+
+/// The read-ahead stage of a projector: reads the log and prepares batches
+/// (decoding events, opening seals, parsing statements) on another task, so
+/// that this work runs beside the projector's rather than before it.
+struct ReadAhead {
+    log: Arc<dyn EventLog>,
+    vault: Option<KeyVault>,
+    partition: u32,
+}
+
+impl ReadAhead {
+    /// Prepares batches from offset `next` on until the projector goes away,
+    /// or sends the error that stops it. Sends an empty batch after each idle
+    /// poll, so that the projector can update its lag gauges.
+    async fn run(self, mut next: u64, batches: mpsc::Sender<Result<Vec<Prepared>, ProjectorError>>) {
+        loop {
+            let prepared = match self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)).await {
+                Ok(records) => {
+                    next = records.last().map_or(next, |last| last.offset + 1);
+                    prepare_all(self.vault.as_ref(), records).await.map_err(ProjectorError::from)
+                }
+                Err(error) => Err(error.into()),
+            };
+            let failed = prepared.is_err();
+            if batches.send(prepared).await.is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,3 @@
+//! The read path: answers from the query tables.
+
+pub mod query;
