@@ -70,6 +70,16 @@ static VERDICT_WAIT: LazyLock<HistogramVec> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+static DOWNSTREAM_APPLY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "lrs_projector_downstream_duration_seconds",
+        "Time a projection downstream of the statement projection takes for one batch, by projection.",
+        &["projection"],
+        LATENCY_BUCKETS.to_vec()
+    )
+    .expect("metric registers")
+});
+
 static PROJECTION_BATCH: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(
         "lrs_projector_batch_duration_seconds",
@@ -148,6 +158,7 @@ pub fn register() {
         VERDICT_WAIT.with_label_values(&[outcome]);
     }
     LazyLock::force(&PROJECTION_BATCH);
+    LazyLock::force(&DOWNSTREAM_APPLY);
     LazyLock::force(&RECORDS_APPLIED);
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&WATERMARK_AGE);
@@ -217,6 +228,11 @@ pub(crate) fn set_readiness<'a>(checks: impl Iterator<Item = (&'a str, bool)>, r
         DEPENDENCY_UP.with_label_values(&[name]).set(i64::from(ok));
     }
     READY.set(i64::from(ready));
+}
+
+/// Records how long a downstream projection took for one batch.
+pub(crate) fn downstream_applied(projection: &'static str, started: Instant) {
+    DOWNSTREAM_APPLY.with_label_values(&[projection]).observe(started.elapsed().as_secs_f64());
 }
 
 /// Records one applied projection batch of `records` records of `partition`.

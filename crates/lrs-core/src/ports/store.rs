@@ -42,11 +42,21 @@ pub enum Table {
     Vault,
     /// Documents of each agent with a subject: (tenant, subject) / (document partition, id) → ().
     AgentDocuments,
+    /// The analytics fact of each counted statement: (tenant, day of timestamp) / statement id → fact.
+    AnalyticsFacts,
+    /// Each learner's facts: (tenant, learner) / (day, statement id) → ().
+    AnalyticsLearnerFacts,
+    /// Analytics rollups: (tenant, tier, period) / (dimension, value) → aggregate.
+    AnalyticsRollups,
+    /// Each learner's progress per activity: (tenant, learner) / activity → progress.
+    AnalyticsProgress,
+    /// Who each learner key stands for: (tenant, learner) → its identifier, sealed with its key.
+    AnalyticsLearners,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 17] = [
+    pub const ALL: [Table; 22] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -64,6 +74,11 @@ impl Table {
         Table::Audit,
         Table::Vault,
         Table::AgentDocuments,
+        Table::AnalyticsFacts,
+        Table::AnalyticsLearnerFacts,
+        Table::AnalyticsRollups,
+        Table::AnalyticsProgress,
+        Table::AnalyticsLearners,
     ];
 
     /// The table's name in a store.
@@ -86,6 +101,11 @@ impl Table {
             Table::Audit => "audit",
             Table::Vault => "vault",
             Table::AgentDocuments => "agent_documents",
+            Table::AnalyticsFacts => "analytics_facts",
+            Table::AnalyticsLearnerFacts => "analytics_learner_facts",
+            Table::AnalyticsRollups => "analytics_rollups",
+            Table::AnalyticsProgress => "analytics_progress",
+            Table::AnalyticsLearners => "analytics_learners",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! gateways. A crash between two batches neither loses nor repeats an effect:
 //! on restart it resumes from the position written with the last batch.
 
+pub mod analytics;
 mod prepare;
 pub mod replay;
 mod statements;
@@ -33,6 +34,64 @@ use crate::tenant::TenantId;
 use crate::vault::KeyVault;
 use crate::verdict::VerdictSink;
 
+/// What the statement projection did to one statement: what the projections
+/// downstream of it (analytics, …) are fed with.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Stored (not a repeat of a stored one).
+    Stored {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The statement as stored (with `stored` and `timestamp`).
+        statement: serde_json::Value,
+        /// Its actor.
+        learner: Option<Learner>,
+    },
+    /// Voided, or removed by an erasure or by retention.
+    Removed {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The statement as it was stored.
+        statement: serde_json::Value,
+        /// Its actor.
+        learner: Option<Learner>,
+    },
+    /// An agent was forgotten: what is kept under its subject goes.
+    Forgotten {
+        /// Its tenant.
+        tenant: TenantId,
+        /// Its subject id.
+        subject: Uuid,
+    },
+}
+
+/// The actor of a statement, as projections keep it.
+#[derive(Clone, Debug)]
+pub struct Learner {
+    /// The key rows are kept under: its subject key, or its identifier.
+    pub key: String,
+    /// Its identifier (`mbox:mailto:…`).
+    pub ifi: String,
+    /// Its subject with its key, when the statement was sealed for it and
+    /// just opened: what a projection seals the identifier with.
+    pub subject: Option<crate::vault::Subject>,
+}
+
+/// A projection downstream of the statement projection. It is fed with the
+/// changes of each batch and writes its rows into the same batch, so that
+/// they share the log position (nothing lost or applied twice after a
+/// crash) and a replay rebuilds them with the query tables.
+#[async_trait::async_trait]
+pub trait Downstream: Send + Sync + 'static {
+    /// Its name, for logs and metrics.
+    fn name(&self) -> &'static str;
+
+    /// Adds the writes of `changes` to `batch`, reading `store` as it was
+    /// before the batch.
+    async fn apply(&self, changes: &[Change], store: &dyn QueryStore, batch: &mut WriteBatch)
+        -> Result<(), StoreError>;
+}
+
 /// Records read from the log per projection batch.
 const BATCH_RECORDS: usize = 512;
 
@@ -58,6 +117,7 @@ pub struct Projector {
     partition: u32,
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
+    downstream: Vec<Arc<dyn Downstream>>,
     /// Subjects this projector forgot: a statement the read-ahead opened
     /// before their key was destroyed is refused all the same. Each batch
     /// takes a snapshot (a cheap clone of the Arc).
@@ -72,7 +132,22 @@ impl Projector {
         verdicts: Arc<dyn VerdictSink>,
         partition: u32,
     ) -> Self {
-        Self { log, store, verdicts, partition, vault: None, directory: None, forgotten: Mutex::default() }
+        Self {
+            log,
+            store,
+            verdicts,
+            partition,
+            vault: None,
+            directory: None,
+            downstream: Vec::new(),
+            forgotten: Mutex::default(),
+        }
+    }
+
+    /// Also runs `projection` on what each batch did to statements.
+    pub fn with_downstream(mut self, projection: Arc<dyn Downstream>) -> Self {
+        self.downstream.push(projection);
+        self
     }
 
     /// Publishes the tenant and credential records it writes (and forgotten
@@ -217,6 +292,11 @@ impl Projector {
             (last.offset + 1).to_be_bytes().to_vec(),
         );
         step.flush_tenant_meta();
+        for projection in &self.downstream {
+            let started = std::time::Instant::now();
+            projection.apply(&step.changes, self.store.as_ref(), &mut step.batch).await?;
+            metrics::downstream_applied(projection.name(), started);
+        }
         // Published before the batch is written: a failure leaves the batch
         // to be applied (and published) again, and the operator is answered
         // only after the directory holds the change.

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use xapi::Statement;
 
 use super::prepare::{Incoming, OpenSeal};
+use super::{Change, Learner};
 use crate::auth::credential_partition;
 use crate::directory::DirectoryEntry;
 use crate::documents::{
@@ -62,6 +63,8 @@ pub(crate) struct Step<'a> {
     pub(crate) purged: Vec<(TenantId, Uuid)>,
     /// Documents written in this step for agents with a subject.
     agent_documents: HashMap<Uuid, Vec<DocumentKey>>,
+    /// What it did to statements, for the projections downstream.
+    pub(crate) changes: Vec<Change>,
 }
 
 /// Where a document row is: its partition and clustering keys.
@@ -110,6 +113,7 @@ impl<'a> Step<'a> {
             forgotten_now: HashSet::new(),
             purged: Vec::new(),
             agent_documents: HashMap::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -458,6 +462,7 @@ impl<'a> Step<'a> {
                 self.forgotten_now.insert(subject);
                 self.purged.push((tenant.clone(), subject));
                 self.directory.push(DirectoryEntry::Forgotten { tenant: tenant.clone(), subject });
+                self.changes.push(Change::Forgotten { tenant: tenant.clone(), subject });
                 self.audit(record, "agent.forget", tenant.as_str(), None);
                 Ok(Verdict::Written)
             }
@@ -636,6 +641,16 @@ impl<'a> Step<'a> {
             self.learn_from(tenant, &statement, seal.as_deref(), &agents).await?;
             if let Some(target) = statement.voided_target() {
                 if let Some(mut target_row) = self.statement(tenant, target).await? {
+                    if !target_row.voided {
+                        if let Some(opened) = self.open_row(tenant, &target_row).await? {
+                            let learner = learner_of(&opened.json, &opened.agents, None);
+                            self.changes.push(Change::Removed {
+                                tenant: tenant.clone(),
+                                statement: opened.json,
+                                learner,
+                            });
+                        }
+                    }
                     target_row.voided = true;
                     self.put_statement(tenant, target, target_row);
                 }
@@ -652,6 +667,8 @@ impl<'a> Step<'a> {
                 None => RowBody::Clear(bytes),
             };
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
+            let learner = learner_of(&json, &agents, seal.as_deref());
+            self.changes.push(Change::Stored { tenant: tenant.clone(), statement: json, learner });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })
@@ -764,6 +781,15 @@ impl<'a> Step<'a> {
             let bucket = bucket_of(row.stored_micros);
             for key in keys {
                 self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
+            }
+            // A voided statement left the projections downstream when it was voided.
+            if !row.voided {
+                let learner = learner_of(statement.value(), &opened.agents, None);
+                self.changes.push(Change::Removed {
+                    tenant: tenant.clone(),
+                    statement: statement.into_value(),
+                    learner,
+                });
             }
         }
         self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
@@ -906,4 +932,21 @@ fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> 
         (false, false) => Some(Verdict::Rejected { message: format!("{what} does not exist") }),
         _ => None,
     }
+}
+
+/// The learner of a statement: its actor, under its subject when it has one
+/// (`agents`: the subject of each agent the statement was sealed for; `seal`
+/// holds their keys when the statement was just opened).
+fn learner_of(
+    statement: &serde_json::Value,
+    agents: &HashMap<String, Uuid>,
+    seal: Option<&OpenSeal>,
+) -> Option<Learner> {
+    let ifi = xapi::agent_key(statement.get("actor")?)?.as_str().to_owned();
+    let Some(subject) = agents.get(&ifi) else {
+        return Some(Learner { key: ifi.clone(), ifi, subject: None });
+    };
+    let key = subject_index_key(*subject);
+    let subject = seal.and_then(|seal| seal.subjects.iter().find(|s| s.id == *subject)).cloned();
+    Some(Learner { key, ifi, subject })
 }

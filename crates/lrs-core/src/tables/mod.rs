@@ -1,5 +1,6 @@
 //! Keys and row formats of the query tables, written once for every store.
 
+pub mod analytics;
 pub mod keys;
 
 use uuid::Uuid;

@@ -127,6 +127,37 @@ pub(crate) fn is_duration(s: &str) -> bool {
     date_components + time_components > 0
 }
 
+/// Seconds in an ISO 8601 duration that [`is_duration`] accepts, counting a
+/// year as 365 days and a month as 30 (xAPI gives no calendar to a
+/// duration); `None` for anything else.
+pub fn duration_seconds(s: &str) -> Option<f64> {
+    if !is_duration(s) {
+        return None;
+    }
+    let (date, time) = match s[1..].split_once('T') {
+        Some((date, time)) => (date, time),
+        None => (&s[1..], ""),
+    };
+    const DAY: f64 = 86_400.0;
+    let mut seconds = 0.0;
+    for (part, units) in [
+        (date, [(b'Y', 365.0 * DAY), (b'M', 30.0 * DAY), (b'W', 7.0 * DAY), (b'D', DAY)]),
+        (time, [(b'H', 3600.0), (b'M', 60.0), (b'S', 1.0), (0, 0.0)]),
+    ] {
+        let mut number = String::new();
+        for c in part.bytes() {
+            if c.is_ascii_digit() || c == b'.' || c == b',' {
+                number.push(if c == b',' { '.' } else { c as char });
+                continue;
+            }
+            let factor = units.iter().find(|(designator, _)| *designator == c)?.1;
+            seconds += number.parse::<f64>().ok()? * factor;
+            number.clear();
+        }
+    }
+    Some(seconds)
+}
+
 /// Scans `n<designator>` components in designator order; returns how many there were.
 fn scan_duration_part(part: &str, designators: &[u8], fraction_seen: &mut bool) -> Option<usize> {
     let b = part.as_bytes();
@@ -272,6 +303,17 @@ mod tests {
         assert!(!is_uuid("aa97b1779383493485430f91a7a02836"));
         assert!(!is_uuid("{aa97b177-9383-4934-8543-0f91a7a02836}"));
         assert!(parse_uuid("AA97B177-9383-4934-8543-0F91A7A02836").is_some());
+    }
+
+    #[test]
+    fn durations_in_seconds() {
+        assert_eq!(duration_seconds("PT1H30M"), Some(5400.0));
+        assert_eq!(duration_seconds("P1DT0.5S"), Some(86_400.5));
+        assert_eq!(duration_seconds("PT2,5S"), Some(2.5));
+        assert_eq!(duration_seconds("P2W"), Some(14.0 * 86_400.0));
+        assert_eq!(duration_seconds("P1Y1M"), Some(395.0 * 86_400.0));
+        assert_eq!(duration_seconds("1H"), None);
+        assert_eq!(duration_seconds("PT"), None);
     }
 
     #[test]

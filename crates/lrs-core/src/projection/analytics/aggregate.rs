@@ -1,0 +1,306 @@
+//! The aggregate of one rollup group: counts and sums, and mergeable
+//! sketches for what cannot be summed — distinct learners and (learner,
+//! activity) pairs (exact up to 1,000, then HyperLogLog++ from the
+//! `hyperloglogplus` crate) and scores and durations (DDSketch from the
+//! `sketches-ddsketch` crate, 1% relative accuracy).
+
+use std::hash::{BuildHasher, Hasher};
+
+use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sketches_ddsketch::{Config, DDSketch};
+
+use super::fact::Fact;
+
+/// Distinct values counted exactly up to here; a sketch beyond.
+pub const EXACT_DISTINCT: usize = 1_000;
+
+/// HyperLogLog++ precision: 2^14 registers, a standard error of 0.8%.
+const HLL_PRECISION: u8 = 14;
+
+/// The 64 bits a value is counted by: the start of its SHA-256, the same in
+/// every process and every version (a sketch outlives the process that made it).
+pub fn distinct_hash(value: &str) -> u64 {
+    let digest = Sha256::digest(value.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Feeds the HyperLogLog the 64-bit hash it is given, as it is.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct PassThrough;
+
+/// The hasher of [`PassThrough`].
+#[derive(Default)]
+pub struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher::default()
+    }
+}
+
+/// A HyperLogLog++ over 64-bit hashes.
+type Hll = HyperLogLogPlus<u64, PassThrough>;
+
+/// Distinct values: exact while few, a HyperLogLog++ beyond [`EXACT_DISTINCT`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Distinct {
+    /// The hashes, sorted, without repeats.
+    Exact(Vec<u64>),
+    /// A sketch of them.
+    Sketch(Box<Hll>),
+}
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Distinct::Exact(Vec::new())
+    }
+}
+
+fn new_hll() -> Hll {
+    HyperLogLogPlus::new(HLL_PRECISION, PassThrough).expect("a valid precision")
+}
+
+impl Distinct {
+    /// Counts one more value (by its hash).
+    pub fn insert(&mut self, hash: u64) {
+        match self {
+            Distinct::Exact(hashes) => {
+                if let Err(at) = hashes.binary_search(&hash) {
+                    hashes.insert(at, hash);
+                    if hashes.len() > EXACT_DISTINCT {
+                        self.to_sketch();
+                    }
+                }
+            }
+            Distinct::Sketch(hll) => hll.insert(&hash),
+        }
+    }
+
+    fn to_sketch(&mut self) {
+        if let Distinct::Exact(hashes) = self {
+            let mut hll = new_hll();
+            for hash in hashes.iter() {
+                hll.insert(hash);
+            }
+            *self = Distinct::Sketch(Box::new(hll));
+        }
+    }
+
+    /// Adds every value of `other`.
+    pub fn merge(&mut self, other: &Distinct) {
+        match other {
+            Distinct::Exact(hashes) => hashes.iter().for_each(|hash| self.insert(*hash)),
+            Distinct::Sketch(theirs) => {
+                self.to_sketch();
+                if let Distinct::Sketch(ours) = self {
+                    ours.merge(theirs).expect("sketches of one precision merge");
+                }
+            }
+        }
+    }
+
+    /// How many distinct values: exact up to [`EXACT_DISTINCT`], estimated beyond.
+    pub fn count(&self) -> u64 {
+        match self {
+            Distinct::Exact(hashes) => hashes.len() as u64,
+            Distinct::Sketch(hll) => (**hll).clone().count().round() as u64,
+        }
+    }
+}
+
+fn new_sketch() -> DDSketch {
+    DDSketch::new(Config::defaults())
+}
+
+/// What one group's statements add up to.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// Statements.
+    pub statements: u64,
+    /// Statements with `result.success` set.
+    pub success_set: u64,
+    /// Statements with `result.success` true.
+    pub success_true: u64,
+    /// Sum of `result.score.scaled`.
+    pub score_sum: f64,
+    /// Statements with `result.score.scaled`.
+    pub score_count: u64,
+    /// `result.score.scaled`, sketched.
+    pub scores: DDSketch,
+    /// `result.duration` in seconds, sketched.
+    pub durations: DDSketch,
+    /// Distinct learners.
+    pub learners: Distinct,
+    /// Distinct (learner, activity) pairs seen.
+    pub pairs: Distinct,
+    /// Distinct (learner, activity) pairs completed.
+    pub completed: Distinct,
+}
+
+impl std::fmt::Debug for Aggregate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aggregate")
+            .field("statements", &self.statements)
+            .field("learners", &self.learners.count())
+            .field("scores", &self.scores.count())
+            .field("durations", &self.durations.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Self {
+            statements: 0,
+            success_set: 0,
+            success_true: 0,
+            score_sum: 0.0,
+            score_count: 0,
+            scores: new_sketch(),
+            durations: new_sketch(),
+            learners: Distinct::default(),
+            pairs: Distinct::default(),
+            completed: Distinct::default(),
+        }
+    }
+}
+
+impl Aggregate {
+    /// Counts one statement.
+    pub fn add(&mut self, fact: &Fact) {
+        self.statements += 1;
+        if let Some(success) = fact.success {
+            self.success_set += 1;
+            self.success_true += u64::from(success);
+        }
+        if let Some(score) = fact.score.filter(|s| s.is_finite()) {
+            self.score_sum += score;
+            self.score_count += 1;
+            self.scores.add(score);
+        }
+        if let Some(duration) = fact.duration.filter(|d| d.is_finite()) {
+            self.durations.add(duration);
+        }
+        if let Some(learner) = &fact.learner {
+            self.learners.insert(distinct_hash(learner));
+            if let Some(activity) = &fact.activity {
+                let pair = distinct_hash(&format!("{learner}\u{0}{activity}"));
+                self.pairs.insert(pair);
+                if fact.completes {
+                    self.completed.insert(pair);
+                }
+            }
+        }
+    }
+
+    /// Adds another group's statements.
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.statements += other.statements;
+        self.success_set += other.success_set;
+        self.success_true += other.success_true;
+        self.score_sum += other.score_sum;
+        self.score_count += other.score_count;
+        self.scores.merge(&other.scores).expect("sketches of one configuration merge");
+        self.durations.merge(&other.durations).expect("sketches of one configuration merge");
+        self.learners.merge(&other.learners);
+        self.pairs.merge(&other.pairs);
+        self.completed.merge(&other.completed);
+    }
+
+    /// The row value.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("aggregates serialise")
+    }
+
+    /// Reads a row value back.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_counts_are_exact_up_to_a_thousand_and_within_two_percent_beyond() {
+        let mut few = Distinct::default();
+        for n in 0..999 {
+            few.insert(distinct_hash(&format!("learner-{n}")));
+            few.insert(distinct_hash(&format!("learner-{n}")));
+        }
+        assert_eq!(few.count(), 999);
+        for total in [1_001u64, 5_000, 50_000] {
+            let mut many = Distinct::default();
+            let mut halves = (Distinct::default(), Distinct::default());
+            for n in 0..total {
+                let hash = distinct_hash(&format!("learner-{n}"));
+                many.insert(hash);
+                if n % 2 == 0 {
+                    halves.0.insert(hash)
+                } else {
+                    halves.1.insert(hash)
+                }
+            }
+            let error = (many.count() as f64 - total as f64).abs() / total as f64;
+            assert!(error <= 0.02, "{total}: counted {}", many.count());
+            halves.0.merge(&halves.1);
+            let error = (halves.0.count() as f64 - total as f64).abs() / total as f64;
+            assert!(error <= 0.02, "{total} merged: counted {}", halves.0.count());
+        }
+    }
+
+    #[test]
+    fn an_aggregate_round_trips_and_merges() {
+        let fact = |n: u32, score: f64| Fact {
+            id: uuid::Uuid::new_v4(),
+            timestamp_micros: 0,
+            learner: Some(format!("l{n}")),
+            verb: "v".into(),
+            activity: Some("a".into()),
+            parents: vec![],
+            platform: None,
+            source: None,
+            success: Some(n % 2 == 0),
+            completes: n % 3 == 0,
+            score: Some(score),
+            duration: Some(f64::from(n)),
+        };
+        let (mut a, mut b) = (Aggregate::default(), Aggregate::default());
+        for n in 0..10 {
+            a.add(&fact(n, f64::from(n) / 10.0));
+        }
+        for n in 5..20 {
+            b.add(&fact(n, -0.5));
+        }
+        let a = Aggregate::decode(&a.encode()).unwrap();
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert_eq!(merged.statements, 25);
+        assert_eq!(merged.learners.count(), 20, "learners 5..9 count once");
+        assert_eq!(merged.completed.count(), 7, "0, 3, …, 18");
+        assert_eq!(merged.success_true, 5 + 7);
+        let median = merged.scores.quantile(0.5).unwrap().unwrap();
+        assert!((median - -0.5).abs() <= 0.005, "{median}");
+    }
+}
