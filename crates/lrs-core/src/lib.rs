@@ -27,7 +27,7 @@ pub mod write;
 pub use ops::{health, metrics, trace};
 pub use ports::{log, store, verdict};
 pub use projection::replay;
-pub use read::query;
+pub use read::{analytics, query};
 pub use tables::keys;
 pub use tenancy::{admin, auth, directory, tenant, tenants};
 pub use write::{attachments, gateway};

@@ -1,6 +1,7 @@
 //! The event-sourced core end to end on the embedded log and store, without
-//! HTTP: the verdict rules of the projector, voiding, filters, `more` paging
-//! and resuming after a restart.
+//! HTTP: the verdict rules of the projector, voiding, filters, `more` paging,
+//! resuming after a restart, and a replay rebuilding every table (the
+//! analytics rollups too) byte for byte.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +35,9 @@ impl Lrs {
         let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(10));
         let query = QueryService::new(store.clone(), log.clone());
         let (stop, stopped) = watch::channel(false);
-        let projector = Projector::new(log, store, Arc::new(bus), 0);
+        // As `lrs serve` runs it: with the analytics projection downstream.
+        let projector = Projector::new(log, store, Arc::new(bus), 0)
+            .with_downstream(Arc::new(lrs_core::projection::analytics::Analytics));
         let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
         let principal = principal("default");
         Self { gateway, query, principal, stop, projector }

@@ -6,6 +6,7 @@ mod about;
 mod activities;
 mod admin;
 mod alternate;
+mod analytics;
 mod cors;
 mod documents;
 mod error;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub gateway: Option<Gateway>,
     /// Answers reads, when this process has the query role.
     pub query: Option<QueryService>,
+    /// Answers analytics questions, when this process has the query role.
+    pub analytics: Option<lrs_core::analytics::AnalyticsService>,
     /// Checks credentials.
     pub auth: Authenticator,
     /// Checks the dependencies for `/readyz` (always ready when absent).
@@ -145,6 +148,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .configure(configure_operations)
             .configure(configure)
             .configure(admin::configure)
+            .configure(analytics::configure)
             .configure(vault::configure)
             .default_service(web::to(error::not_found))
     })

@@ -4,6 +4,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use lrs_core::analytics::AnalyticsService;
+use lrs_core::projection::analytics::Analytics;
 use lrs_core::vault::{KeyVault, SealingKeys, TableVaultStore};
 use lrs_core::{
     Authenticator, CredentialStore, DirectoryFeed, EventLog, FollowedDirectory, Gateway, Projector, QueryService,
@@ -234,6 +236,7 @@ impl Application {
             (Some(store), true) => (0..log.partitions())
                 .map(|partition| {
                     let projector = Projector::new(log.clone(), store.clone(), verdicts.clone(), partition);
+                    let projector = projector.with_downstream(Arc::new(Analytics));
                     let projector = match &directory_feed {
                         Some(feed) => projector.with_directory_feed(feed.clone()),
                         None => projector,
@@ -282,9 +285,14 @@ impl Application {
         }
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
+        let analytics = match (&store, &query) {
+            (Some(store), Some(query)) => Some(AnalyticsService::new(store.clone(), vault.clone(), query.clone())),
+            _ => None,
+        };
         let state = lrs_http::AppState {
             gateway,
             query,
+            analytics,
             auth,
             health: Some(health),
             admin,

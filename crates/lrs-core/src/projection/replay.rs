@@ -49,7 +49,8 @@ pub async fn replay_with_vault(
     }
     progress(0, total);
     for (partition, start, end) in partitions {
-        let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition);
+        let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition)
+            .with_downstream(Arc::new(super::analytics::Analytics));
         let projector = match &vault {
             Some(vault) => projector.with_vault(vault.clone()),
             None => projector,

@@ -1,3 +1,4 @@
 //! The read path: answers from the query tables.
 
+pub mod analytics;
 pub mod query;

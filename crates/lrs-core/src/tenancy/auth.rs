@@ -43,11 +43,14 @@ pub enum Scope {
     /// Define activities and agents (read their definitions).
     #[serde(rename = "define")]
     Define,
+    /// Read the analytics (`/analytics/v1`); `all/read` and `all` grant it too.
+    #[serde(rename = "analytics/read")]
+    AnalyticsRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::StatementsWrite,
         Scope::StatementsRead,
         Scope::StatementsReadMine,
@@ -56,6 +59,7 @@ impl Scope {
         Scope::State,
         Scope::Profile,
         Scope::Define,
+        Scope::AnalyticsRead,
     ];
 
     /// The scope's name, e.g. `statements/write`.
@@ -69,6 +73,7 @@ impl Scope {
             Scope::State => "state",
             Scope::Profile => "profile",
             Scope::Define => "define",
+            Scope::AnalyticsRead => "analytics/read",
         }
     }
 

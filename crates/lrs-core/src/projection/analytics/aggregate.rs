@@ -88,7 +88,7 @@ impl Distinct {
                 if let Err(at) = hashes.binary_search(&hash) {
                     hashes.insert(at, hash);
                     if hashes.len() > EXACT_DISTINCT {
-                        self.to_sketch();
+                        self.become_sketch();
                     }
                 }
             }
@@ -96,7 +96,7 @@ impl Distinct {
         }
     }
 
-    fn to_sketch(&mut self) {
+    fn become_sketch(&mut self) {
         if let Distinct::Exact(hashes) = self {
             let mut hll = new_hll();
             for hash in hashes.iter() {
@@ -111,7 +111,7 @@ impl Distinct {
         match other {
             Distinct::Exact(hashes) => hashes.iter().for_each(|hash| self.insert(*hash)),
             Distinct::Sketch(theirs) => {
-                self.to_sketch();
+                self.become_sketch();
                 if let Distinct::Sketch(ours) = self {
                     ours.merge(theirs).expect("sketches of one precision merge");
                 }
@@ -281,8 +281,8 @@ mod tests {
             parents: vec![],
             platform: None,
             source: None,
-            success: Some(n % 2 == 0),
-            completes: n % 3 == 0,
+            success: Some(n.is_multiple_of(2)),
+            completes: n.is_multiple_of(3),
             score: Some(score),
             duration: Some(f64::from(n)),
         };

@@ -13,6 +13,7 @@
 //!   facts, a month from its days (sketches cannot subtract);
 //! - a forgotten agent's learner rows go; its statements were removed by
 //!   the statement projection before.
+//!
 //! Voiding statements count nowhere. Nothing here names a learner: learners
 //! are kept under their subject, and who a subject stands for is sealed with
 //! its key (gone with an erasure).
@@ -129,6 +130,10 @@ impl Downstream for Analytics {
         store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
+        // Per day: the facts this batch adds (as they stand at its end: a
+        // statement stored and removed in one batch is not there), and those
+        // it removes from what the store holds. The fact rows are written in
+        // the order of the changes.
         let mut added: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
         let mut removed: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
         let mut learners: HashMap<(TenantId, String), &Learner> = HashMap::new();
@@ -140,39 +145,34 @@ impl Downstream for Analytics {
                     if let Some(learner) = learner {
                         learners.entry((tenant.clone(), learner.key.clone())).or_insert(learner);
                     }
-                    added.entry((tenant.clone(), fact.day())).or_default().push(fact);
+                    let day = fact.day();
+                    batch.put(
+                        Table::AnalyticsFacts,
+                        facts_partition(tenant, day),
+                        fact_clustering(fact.id),
+                        fact.encode(),
+                    );
+                    if let Some(learner) = &fact.learner {
+                        let entry = learner_fact_clustering(day, fact.id);
+                        batch.put(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry, Vec::new());
+                    }
+                    added.entry((tenant.clone(), day)).or_default().push(fact);
                 }
                 Change::Removed { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
-                    removed.entry((tenant.clone(), fact.day())).or_default().push(fact);
+                    let day = fact.day();
+                    batch.delete(Table::AnalyticsFacts, facts_partition(tenant, day), fact_clustering(fact.id));
+                    if let Some(learner) = &fact.learner {
+                        let entry = learner_fact_clustering(day, fact.id);
+                        batch.delete(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry);
+                    }
+                    if let Some(facts) = added.get_mut(&(tenant.clone(), day)) {
+                        facts.retain(|f| f.id != fact.id);
+                    }
+                    removed.entry((tenant.clone(), day)).or_default().push(fact);
                 }
                 Change::Forgotten { tenant, subject } => {
                     forgotten.push((tenant.clone(), crate::vault::subject_index_key(*subject)));
-                }
-            }
-        }
-
-        // The facts and the learners' lists.
-        for ((tenant, day), facts) in &added {
-            for fact in facts {
-                batch.put(
-                    Table::AnalyticsFacts,
-                    facts_partition(tenant, *day),
-                    fact_clustering(fact.id),
-                    fact.encode(),
-                );
-                if let Some(learner) = &fact.learner {
-                    let entry = learner_fact_clustering(*day, fact.id);
-                    batch.put(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry, Vec::new());
-                }
-            }
-        }
-        for ((tenant, day), facts) in &removed {
-            for fact in facts {
-                batch.delete(Table::AnalyticsFacts, facts_partition(tenant, *day), fact_clustering(fact.id));
-                if let Some(learner) = &fact.learner {
-                    let entry = learner_fact_clustering(*day, fact.id);
-                    batch.delete(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry);
                 }
             }
         }

@@ -1,0 +1,454 @@
+//! Answers analytics questions from the rollups of `projection/analytics`:
+//! one measure, optionally by one dimension, over whole days of statement
+//! timestamps (UTC). Without a filter a question reads rollups only: a
+//! month row for each whole month of the range, a day row for each other
+//! day, per group. With filters it reads the facts of each day of the range
+//! (there are no rollups of every combination of filters).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use chrono::Datelike;
+
+use crate::projection::analytics::aggregate::Aggregate;
+use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
+use crate::projection::analytics::progress::Progress;
+use crate::projection::analytics::{facts_of_day, FactDays};
+use crate::query::{QueryError, QueryService};
+use crate::store::{Order, QueryStore, Table};
+use crate::tables::analytics::{
+    analytics_meta_partition, learner_identity_partition, learner_partition, parse_rollup_clustering,
+    rollup_dimension_prefix, rollup_partition, Tier,
+};
+use crate::tables::keys::KeyBuilder;
+use crate::tenant::TenantId;
+use crate::vault::{open_row, subject_index_key, KeyVault};
+
+/// What a question measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Statements.
+    Statements,
+    /// Distinct learners (actors).
+    Learners,
+    /// Completed (learner, activity) pairs.
+    Completions,
+    /// Completed pairs ÷ pairs seen.
+    CompletionRate,
+    /// Statements with `result.success` true ÷ those with it set.
+    PassRate,
+    /// Mean `result.score.scaled`.
+    ScoreMean,
+    /// Median `result.score.scaled`.
+    ScoreP50,
+    /// 90th percentile of `result.score.scaled`.
+    ScoreP90,
+    /// Median `result.duration`, seconds.
+    DurationP50,
+    /// 90th percentile of `result.duration`, seconds.
+    DurationP90,
+    /// Statements ÷ distinct learners.
+    InteractionsPerLearner,
+}
+
+impl Measure {
+    /// Every measure.
+    pub const ALL: [Measure; 11] = [
+        Measure::Statements,
+        Measure::Learners,
+        Measure::Completions,
+        Measure::CompletionRate,
+        Measure::PassRate,
+        Measure::ScoreMean,
+        Measure::ScoreP50,
+        Measure::ScoreP90,
+        Measure::DurationP50,
+        Measure::DurationP90,
+        Measure::InteractionsPerLearner,
+    ];
+
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Statements => "statements",
+            Measure::Learners => "learners",
+            Measure::Completions => "completions",
+            Measure::CompletionRate => "completion_rate",
+            Measure::PassRate => "pass_rate",
+            Measure::ScoreMean => "score_mean",
+            Measure::ScoreP50 => "score_p50",
+            Measure::ScoreP90 => "score_p90",
+            Measure::DurationP50 => "duration_p50",
+            Measure::DurationP90 => "duration_p90",
+            Measure::InteractionsPerLearner => "interactions_per_learner",
+        }
+    }
+
+    /// The measure of a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Measure::ALL.into_iter().find(|measure| measure.name() == name)
+    }
+
+    /// Its value over a group; `None` when the group has nothing it applies to
+    /// (a rate with no denominator, a quantile of nothing).
+    pub fn of(self, aggregate: &Aggregate) -> Option<f64> {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        let quantile = |sketch: &sketches_ddsketch::DDSketch, q| sketch.quantile(q).ok().flatten();
+        match self {
+            Measure::Statements => Some(aggregate.statements as f64),
+            Measure::Learners => Some(aggregate.learners.count() as f64),
+            Measure::Completions => Some(aggregate.completed.count() as f64),
+            Measure::CompletionRate => ratio(aggregate.completed.count(), aggregate.pairs.count()),
+            Measure::PassRate => ratio(aggregate.success_true, aggregate.success_set),
+            Measure::ScoreMean => {
+                (aggregate.score_count > 0).then(|| aggregate.score_sum / aggregate.score_count as f64)
+            }
+            Measure::ScoreP50 => quantile(&aggregate.scores, 0.5),
+            Measure::ScoreP90 => quantile(&aggregate.scores, 0.9),
+            Measure::DurationP50 => quantile(&aggregate.durations, 0.5),
+            Measure::DurationP90 => quantile(&aggregate.durations, 0.9),
+            Measure::InteractionsPerLearner => ratio(aggregate.statements, aggregate.learners.count()),
+        }
+    }
+}
+
+/// What rows a question is broken down by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    /// Days (`YYYY-MM-DD`).
+    Day,
+    /// ISO weeks (`YYYY-Www`).
+    Week,
+    /// Months (`YYYY-MM`).
+    Month,
+    /// The groups of a dimension.
+    Group(Dimension),
+}
+
+impl By {
+    /// Parses a `by` value.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "day" => Some(By::Day),
+            "week" => Some(By::Week),
+            "month" => Some(By::Month),
+            other => Dimension::parse(other).filter(|d| *d != Dimension::All).map(By::Group),
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, By::Day | By::Week | By::Month)
+    }
+}
+
+/// A question.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyticsQuery {
+    /// What to measure.
+    pub measure: Measure,
+    /// What to break it down by (none: one row).
+    pub by: Option<By>,
+    /// The first day (days since 1970-01-01), when bounded.
+    pub since_day: Option<u32>,
+    /// The day after the last one, when bounded.
+    pub until_day: Option<u32>,
+    /// Only statements in these groups.
+    pub filters: Vec<(Dimension, String)>,
+    /// Most rows answered.
+    pub limit: usize,
+}
+
+/// One row of an answer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AnalyticsRow {
+    /// The group: a day, week, month, or a dimension's value.
+    pub key: String,
+    /// The measure over it.
+    pub value: f64,
+}
+
+/// A learner's progress in one activity, as answered.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PathStep {
+    /// The activity.
+    pub activity: String,
+    /// What the learner did there.
+    #[serde(flatten)]
+    pub progress: Progress,
+}
+
+/// Answers analytics questions.
+#[derive(Clone)]
+pub struct AnalyticsService {
+    store: std::sync::Arc<dyn QueryStore>,
+    vault: Option<KeyVault>,
+    query: QueryService,
+}
+
+/// `YYYY-MM-DD` of a day.
+pub fn day_text(day: u32) -> String {
+    date_of(day).format("%Y-%m-%d").to_string()
+}
+
+fn date_of(day: u32) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0).unwrap_or_default().date_naive()
+}
+
+fn time_key(by: By, day: u32) -> String {
+    let date = date_of(day);
+    match by {
+        By::Week => {
+            let week = date.iso_week();
+            format!("{}-W{:02}", week.year(), week.week())
+        }
+        By::Month => date.format("%Y-%m").to_string(),
+        _ => day_text(day),
+    }
+}
+
+/// The first day of a month index.
+fn first_day_of_month(month: u32) -> u32 {
+    let date = chrono::NaiveDate::from_ymd_opt((month / 12) as i32, month % 12 + 1, 1).unwrap_or_default();
+    u32::try_from((date - chrono::NaiveDate::default()).num_days()).unwrap_or(0)
+}
+
+/// Splits days [first, end) into whole months and the days outside them.
+fn segments(first: u32, end: u32) -> Vec<(Tier, u32)> {
+    let mut segments = Vec::new();
+    let mut day = first;
+    while day < end {
+        let month = month_of_day(day);
+        let month_start = first_day_of_month(month);
+        let month_end = first_day_of_month(month + 1);
+        if day == month_start && month_end <= end {
+            segments.push((Tier::Month, month));
+            day = month_end;
+        } else {
+            segments.push((Tier::Day, day));
+            day += 1;
+        }
+    }
+    segments
+}
+
+impl AnalyticsService {
+    /// Answers from `store`, opening who learners are with `vault`; `query`
+    /// tells how far the projection has come.
+    pub fn new(store: std::sync::Arc<dyn QueryStore>, vault: Option<KeyVault>, query: QueryService) -> Self {
+        Self { store, vault, query }
+    }
+
+    /// The time up to which answers are complete (as for statements).
+    pub async fn consistent_through(&self, tenant: &TenantId) -> Result<chrono::DateTime<chrono::Utc>, QueryError> {
+        self.query.consistent_through(tenant).await
+    }
+
+    /// The rollups of one group dimension in one period.
+    async fn rollups(
+        &self,
+        tenant: &TenantId,
+        (tier, period): (Tier, u32),
+        dimension: Dimension,
+    ) -> Result<Vec<(String, Aggregate)>, QueryError> {
+        let prefix = rollup_dimension_prefix(dimension.name());
+        let mut end = prefix.clone();
+        end.push(0xFF);
+        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let partition = rollup_partition(tenant, tier, period);
+        let rows = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(clustering, value)| {
+                let (_, group) = parse_rollup_clustering(&clustering)?;
+                Some((group, Aggregate::decode(&value)?))
+            })
+            .collect())
+    }
+
+    /// The aggregate of every statement of one day (or month).
+    async fn total(&self, tenant: &TenantId, segment: (Tier, u32)) -> Result<Option<Aggregate>, QueryError> {
+        let clustering = KeyBuilder::new().str(Dimension::All.name()).str("").build();
+        let partition = rollup_partition(tenant, segment.0, segment.1);
+        let row = self.store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
+        Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
+    }
+
+    /// The days a question covers: within its bounds and the tenant's facts.
+    async fn days(&self, tenant: &TenantId, query: &AnalyticsQuery) -> Result<Option<(u32, u32)>, QueryError> {
+        let row = self.store.get(Table::Meta, &analytics_meta_partition(tenant), &[]).await?;
+        let Some(known) = row.and_then(|bytes| FactDays::decode(&bytes)) else { return Ok(None) };
+        let first = query.since_day.unwrap_or(known.first).max(known.first);
+        let end = query.until_day.unwrap_or(known.last + 1).min(known.last + 1);
+        Ok((first < end).then_some((first, end)))
+    }
+
+    /// Answers a question: its rows, in order, at most `limit` of them.
+    pub async fn answer(&self, tenant: &TenantId, query: &AnalyticsQuery) -> Result<Vec<AnalyticsRow>, QueryError> {
+        let Some((first, end)) = self.days(tenant, query).await? else { return Ok(Vec::new()) };
+        let groups: BTreeMap<String, Aggregate> = if query.filters.is_empty() {
+            self.read_rollups(tenant, query.by, first, end).await?
+        } else {
+            self.read_facts(tenant, query, first, end).await?
+        };
+        let mut rows: Vec<AnalyticsRow> = groups
+            .into_iter()
+            .filter_map(|(key, aggregate)| Some(AnalyticsRow { key, value: query.measure.of(&aggregate)? }))
+            .collect();
+        if query.by.is_some_and(|by| !by.is_time()) {
+            rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
+        }
+        rows.truncate(query.limit);
+        if query.by == Some(By::Group(Dimension::Learner)) {
+            for row in &mut rows {
+                row.key = self.learner_name(tenant, &row.key).await?;
+            }
+            rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
+        }
+        Ok(rows)
+    }
+
+    async fn read_rollups(
+        &self,
+        tenant: &TenantId,
+        by: Option<By>,
+        first: u32,
+        end: u32,
+    ) -> Result<BTreeMap<String, Aggregate>, QueryError> {
+        let mut groups: BTreeMap<String, Aggregate> = BTreeMap::new();
+        match by {
+            None | Some(By::Month) => {
+                for segment in segments(first, end) {
+                    let Some(total) = self.total(tenant, segment).await? else { continue };
+                    let day = match segment {
+                        (Tier::Day, day) => day,
+                        (Tier::Month, month) => first_day_of_month(month),
+                    };
+                    let key = if by.is_some() { time_key(By::Month, day) } else { "all".to_owned() };
+                    groups.entry(key).or_default().merge(&total);
+                }
+            }
+            Some(By::Day) | Some(By::Week) => {
+                let by = by.expect("matched");
+                for day in first..end {
+                    if let Some(total) = self.total(tenant, (Tier::Day, day)).await? {
+                        groups.entry(time_key(by, day)).or_default().merge(&total);
+                    }
+                }
+            }
+            Some(By::Group(dimension)) => {
+                for segment in segments(first, end) {
+                    for (group, aggregate) in self.rollups(tenant, segment, dimension).await? {
+                        groups.entry(group).or_default().merge(&aggregate);
+                    }
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn read_facts(
+        &self,
+        tenant: &TenantId,
+        query: &AnalyticsQuery,
+        first: u32,
+        end: u32,
+    ) -> Result<BTreeMap<String, Aggregate>, QueryError> {
+        let mut groups: BTreeMap<String, Aggregate> = BTreeMap::new();
+        for day in first..end {
+            for fact in facts_of_day(self.store.as_ref(), tenant, day).await? {
+                if !query.filters.iter().all(|(dimension, value)| fact.has(*dimension, value)) {
+                    continue;
+                }
+                for key in group_keys(&fact, query.by, day) {
+                    groups.entry(key).or_default().add(&fact);
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Who a learner key stands for: its identifier (`mailto:…` for an
+    /// mbox), opened with the vault's key when sealed.
+    async fn learner_name(&self, tenant: &TenantId, key: &str) -> Result<String, QueryError> {
+        let row = self.store.get(Table::AnalyticsLearners, &learner_identity_partition(tenant, key), &[]).await?;
+        let ifi = match row {
+            Some(row) => {
+                open_row(self.vault.as_ref(), tenant, row).await?.and_then(|bytes| String::from_utf8(bytes).ok())
+            }
+            None => None,
+        };
+        Ok(display_ifi(&ifi.unwrap_or_else(|| key.to_owned())))
+    }
+
+    /// A learner's path: its progress in every activity, across sources and
+    /// platforms, by the time it last worked on each (most recent first).
+    pub async fn learner_path(&self, tenant: &TenantId, agent: &str) -> Result<Vec<PathStep>, QueryError> {
+        let key = match &self.vault {
+            Some(vault) => match vault.find(tenant, agent).await? {
+                Some(subject) => subject_index_key(subject.id),
+                None => agent.to_owned(),
+            },
+            None => agent.to_owned(),
+        };
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let partition = learner_partition(tenant, &key);
+        let rows = self.store.scan(Table::AnalyticsProgress, &partition, all, Order::Ascending, usize::MAX).await?;
+        let mut steps: Vec<PathStep> = rows
+            .into_iter()
+            .filter_map(|(clustering, value)| {
+                let activity = crate::keys::decode_strings(&clustering)?.into_iter().next()?;
+                Some(PathStep { activity, progress: Progress::decode(&value)? })
+            })
+            .collect();
+        steps.sort_by(|a, b| b.progress.last_micros.cmp(&a.progress.last_micros).then(a.activity.cmp(&b.activity)));
+        Ok(steps)
+    }
+}
+
+/// The groups a fact counts in, for a question broken down by `by`.
+fn group_keys(fact: &Fact, by: Option<By>, day: u32) -> Vec<String> {
+    match by {
+        None => vec!["all".to_owned()],
+        Some(time) if time.is_time() => vec![time_key(time, day)],
+        Some(By::Group(dimension)) => {
+            fact.groups().into_iter().filter(|(d, _)| *d == dimension).map(|(_, value)| value.to_owned()).collect()
+        }
+        Some(_) => Vec::new(),
+    }
+}
+
+/// An identifier as answered: `mailto:…` for an mbox, the key for others.
+fn display_ifi(ifi: &str) -> String {
+    ifi.strip_prefix("mbox:").unwrap_or(ifi).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_splits_into_whole_months_and_the_days_outside_them() {
+        let march_2026 = 2026 * 12 + 2;
+        let (march_1, april_1) = (first_day_of_month(march_2026), first_day_of_month(march_2026 + 1));
+        assert_eq!(day_text(march_1), "2026-03-01");
+        assert_eq!(segments(march_1, april_1), [(Tier::Month, march_2026)]);
+        let parts = segments(march_1 - 2, april_1 + 1);
+        assert_eq!(parts.first(), Some(&(Tier::Day, march_1 - 2)));
+        assert!(parts.contains(&(Tier::Month, march_2026)));
+        assert_eq!(parts.last(), Some(&(Tier::Day, april_1)));
+        assert_eq!(parts.len(), 4);
+        assert_eq!(time_key(By::Week, march_1), "2026-W09");
+        assert_eq!(time_key(By::Month, march_1 + 5), "2026-03");
+    }
+
+    #[test]
+    fn measures_and_dimensions_parse_by_their_api_names() {
+        for measure in Measure::ALL {
+            assert_eq!(Measure::parse(measure.name()), Some(measure));
+        }
+        assert_eq!(By::parse("week"), Some(By::Week));
+        assert_eq!(By::parse("learner"), Some(By::Group(Dimension::Learner)));
+        assert_eq!(By::parse("colour"), None);
+        assert_eq!(display_ifi("mbox:mailto:a@b.c"), "mailto:a@b.c");
+    }
+}
