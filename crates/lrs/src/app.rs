@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use lrs_core::analytics::AnalyticsService;
+use lrs_core::projection::analytics::builder::RollupBuilder;
 use lrs_core::projection::analytics::Analytics;
 use lrs_core::vault::{KeyVault, SealingKeys, TableVaultStore};
 use lrs_core::{
@@ -23,6 +24,7 @@ pub(crate) struct Application {
     listener: TcpListener,
     state: lrs_http::AppState,
     projectors: Vec<Projector>,
+    builders: Vec<RollupBuilder>,
     credential: Option<BootstrapCredential>,
     workers: usize,
     description: String,
@@ -35,6 +37,18 @@ const SHARED_DIRECTORY_FRESHNESS: std::time::Duration = std::time::Duration::fro
 
 /// How long a gateway may take, at start, to read the directory feed.
 const DIRECTORY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What `lrs load` drives: the in-process write path without HTTP.
+pub(crate) struct Loader {
+    /// The gateway.
+    pub(crate) gateway: lrs_core::Gateway,
+    /// The bootstrap credential's principal.
+    pub(crate) principal: lrs_core::Principal,
+    /// The projectors.
+    pub(crate) projectors: Vec<Projector>,
+    /// The analytics builders.
+    pub(crate) builders: Vec<RollupBuilder>,
+}
 
 /// Subjects the embedded vault keeps in memory (about 200 bytes each).
 const VAULT_CACHE_SUBJECTS: usize = 100_000;
@@ -232,11 +246,15 @@ impl Application {
             (LogBackend::Kafka, true) => Some(Arc::new(lrs_kafka::KafkaDirectoryFeed::new(&settings.kafka())?)),
             _ => None,
         };
+        let analytics_outbox = Analytics::default();
         let projectors = match (&store, settings.has(Role::Projector)) {
             (Some(store), true) => (0..log.partitions())
                 .map(|partition| {
                     let projector = Projector::new(log.clone(), store.clone(), verdicts.clone(), partition);
-                    let projector = projector.with_downstream(Arc::new(Analytics));
+                    let projector = match settings.analytics {
+                        true => projector.with_downstream(Arc::new(analytics_outbox.clone())),
+                        false => projector,
+                    };
                     let projector = match &directory_feed {
                         Some(feed) => projector.with_directory_feed(feed.clone()),
                         None => projector,
@@ -285,8 +303,10 @@ impl Application {
         }
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
-        let analytics = match (&store, &query) {
-            (Some(store), Some(query)) => Some(AnalyticsService::new(store.clone(), vault.clone(), query.clone())),
+        let analytics = match (&store, &query, settings.analytics) {
+            (Some(store), Some(query), true) => {
+                Some(AnalyticsService::new(store.clone(), vault.clone(), query.clone()))
+            }
             _ => None,
         };
         let state = lrs_http::AppState {
@@ -301,12 +321,19 @@ impl Application {
             vault,
             vault_token: settings.vault_token.as_ref().map(|t| t.expose().to_owned()).filter(|t| !t.is_empty()),
         };
-        Ok(Self { listener, state, projectors, credential, workers, description })
+        // Beside each projector, the analytics builder of its log partition.
+        let builders = match (&store, settings.has(Role::Projector) && settings.analytics) {
+            (Some(store), true) => {
+                (0..log.partitions()).map(|partition| RollupBuilder::new(store.clone(), partition)).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(Self { listener, state, projectors, builders, credential, workers, description })
     }
 
-    /// The gateway, a principal of the bootstrap credential and the
-    /// projectors, for `lrs load` (which writes without HTTP).
-    pub(crate) async fn into_loader(self) -> anyhow::Result<(lrs_core::Gateway, lrs_core::Principal, Vec<Projector>)> {
+    /// The gateway, a principal of the bootstrap credential, the projectors
+    /// and the analytics builders, for `lrs load` (which writes without HTTP).
+    pub(crate) async fn into_loader(self) -> anyhow::Result<Loader> {
         let gateway = self.state.gateway.context("the loader needs the gateway role")?;
         let credential = self.credential.context("the loader needs the bootstrap credential")?;
         let secret = match credential.secret {
@@ -319,7 +346,7 @@ impl Application {
             .authenticate(&credential.key, &secret)
             .await?
             .map_err(|error| anyhow::anyhow!("the bootstrap credential does not authenticate: {error}"))?;
-        Ok((gateway, principal, self.projectors))
+        Ok(Loader { gateway, principal, projectors: self.projectors, builders: self.builders })
     }
 
     /// Prints the endpoint and a working credential on standard output.
@@ -347,6 +374,8 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let projectors: Vec<_> =
             self.projectors.into_iter().map(|projector| tokio::spawn(projector.run(stopped.clone()))).collect();
+        let builders: Vec<_> =
+            self.builders.into_iter().map(|builder| tokio::spawn(builder.run(stopped.clone()))).collect();
         let port = self.listener.local_addr().map_or(0, |addr| addr.port());
         let server = lrs_http::serve(self.listener, self.state, self.workers)?;
         tracing::info!(port, "serving");
@@ -354,6 +383,9 @@ impl Application {
         let _ = stop.send(true);
         for projector in projectors {
             projector.await.context("projector task panicked")?.context("projector failed")?;
+        }
+        for builder in builders {
+            builder.await.context("analytics builder task panicked")?;
         }
         server_result.context("http server failed")?;
         tracing::info!("stopped");

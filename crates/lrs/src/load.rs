@@ -39,9 +39,11 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let mut settings = args.settings.embedded_defaults().with_roles(Role::ALL.to_vec());
     settings.listen = "127.0.0.1:0".to_owned();
     let application = Application::build(settings).await.context("is the LRS still running? stop it first")?;
-    let (gateway, principal, projectors) = application.into_loader().await?;
+    let loader = application.into_loader().await?;
+    let (gateway, principal) = (loader.gateway, loader.principal);
     let (stop, stopped) = watch::channel(false);
-    let projectors: Vec<_> = projectors.into_iter().map(|p| tokio::spawn(p.run(stopped.clone()))).collect();
+    let projectors: Vec<_> = loader.projectors.into_iter().map(|p| tokio::spawn(p.run(stopped.clone()))).collect();
+    let builders: Vec<_> = loader.builders.iter().cloned().map(|b| tokio::spawn(b.run(stopped.clone()))).collect();
 
     let batches = args.statements.div_ceil(args.batch);
     let bar = indicatif::ProgressBar::new(args.statements as u64);
@@ -70,6 +72,12 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let _ = stop.send(true);
     for projector in projectors {
         projector.await.context("projector task panicked")?.context("projector failed")?;
+    }
+    for builder in builders {
+        builder.await.context("analytics builder task panicked")?;
+    }
+    for builder in &loader.builders {
+        builder.drain().await.context("the analytics builder failed")?;
     }
     println!("loaded {loaded} statements in {seconds:.1} s ({:.0} statements/s)", loaded as f64 / seconds.max(1e-9));
     Ok(())

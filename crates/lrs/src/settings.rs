@@ -134,6 +134,9 @@ pub(crate) struct Settings {
     /// enforces 1/replicas of a tenant's requests_per_second (docs/OPERATIONS.md).
     #[arg(long, env = "LRS_REPLICAS", default_value_t = 1)]
     pub(crate) replicas: u32,
+    /// Keep the analytics rollups (the analytics projection); off, /analytics answers 503.
+    #[arg(long, env = "LRS_ANALYTICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) analytics: bool,
     /// Address of the process owning the key vault (projector+query), for a
     /// gateway without a store: it seals personal data with keys from there.
     #[arg(long, env = "LRS_VAULT_URL")]

@@ -247,6 +247,23 @@ fn check(deployment: &Deployment, auth: &Auth, statements: &[&Sent], measure: &s
     }
 }
 
+/// Waits until the analytics answer for everything written before now
+/// (their consistent_through is at or after this moment).
+fn settled(deployment: &Deployment, auth: &Auth) {
+    let written = chrono::Utc::now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, answer) = deployment.xapi(auth, Method::GET, "/analytics/v1/query?measure=statements", None);
+        assert_eq!(status, 200, "{answer}");
+        let through = answer["consistent_through"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if through.is_some_and(|through| through >= written) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "analytics never caught up: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Every measure by every dimension, each filter, and day bounds.
 fn check_everything(deployment: &Deployment, auth: &Auth, statements: &[&Sent]) {
     for measure in MEASURES {
@@ -323,6 +340,7 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     }
     sent.retain(|s| !voided.contains(&s.id));
     let counted: Vec<&Sent> = sent.iter().collect();
+    settled(&deployment, &bootstrap);
     check_everything(&deployment, &bootstrap, &counted);
 
     // Bad questions are 400s that name what is wrong; scopes hold.
@@ -379,6 +397,7 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    settled(&deployment, &bootstrap);
     check_everything(&deployment, &bootstrap, &counted);
 
     // Erasure: a forgotten learner's statements (as actor or instructor) leave every answer.
@@ -388,6 +407,7 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     let remaining: Vec<&Sent> =
         sent.iter().filter(|s| s.learner != forgotten && s.instructor.as_deref() != Some(forgotten)).collect();
     assert!(remaining.len() < counted.len() - 5, "the erasure removes something");
+    settled(&deployment, &bootstrap);
     check_everything(&deployment, &bootstrap, &remaining);
     let (_, path) = deployment.xapi(
         &bootstrap,
@@ -407,5 +427,6 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     assert_eq!(deployment.admin(Method::PUT, "/admin/tenants/default/retention", Some(json!({"seconds": 2}))).0, 200);
     assert_eq!(deployment.admin(Method::POST, "/admin/retention/apply", Some(json!({}))).0, 200);
     let kept: Vec<&Sent> = late.iter().collect();
+    settled(&deployment, &bootstrap);
     check_everything(&deployment, &bootstrap, &kept);
 }

@@ -48,10 +48,10 @@ pub enum Table {
     AnalyticsLearnerFacts,
     /// Analytics rollups: (tenant, tier, period) / (dimension, value) → aggregate.
     AnalyticsRollups,
-    /// Each learner's progress per activity: (tenant, learner) / activity → progress.
-    AnalyticsProgress,
     /// Who each learner key stands for: (tenant, learner) → its identifier, sealed with its key.
     AnalyticsLearners,
+    /// What the analytics builder has yet to apply: (log partition) / (offset, seq) → change.
+    AnalyticsOutbox,
 }
 
 impl Table {
@@ -77,8 +77,8 @@ impl Table {
         Table::AnalyticsFacts,
         Table::AnalyticsLearnerFacts,
         Table::AnalyticsRollups,
-        Table::AnalyticsProgress,
         Table::AnalyticsLearners,
+        Table::AnalyticsOutbox,
     ];
 
     /// The table's name in a store.
@@ -104,8 +104,8 @@ impl Table {
             Table::AnalyticsFacts => "analytics_facts",
             Table::AnalyticsLearnerFacts => "analytics_learner_facts",
             Table::AnalyticsRollups => "analytics_rollups",
-            Table::AnalyticsProgress => "analytics_progress",
             Table::AnalyticsLearners => "analytics_learners",
+            Table::AnalyticsOutbox => "analytics_outbox",
         }
     }
 }

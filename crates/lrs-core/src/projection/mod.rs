@@ -77,19 +77,37 @@ pub struct Learner {
     pub subject: Option<crate::vault::Subject>,
 }
 
+/// A change with the log record that made it.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    /// The record's offset in its partition.
+    pub offset: u64,
+    /// The record's log time, microseconds.
+    pub log_time_micros: i64,
+    /// What it did.
+    pub change: Change,
+}
+
 /// A projection downstream of the statement projection. It is fed with the
 /// changes of each batch and writes its rows into the same batch, so that
 /// they share the log position (nothing lost or applied twice after a
-/// crash) and a replay rebuilds them with the query tables.
+/// crash) and a replay rebuilds them with the query tables. A projection
+/// whose work is heavy writes what it must do into the batch (an outbox)
+/// and does it on its own schedule (see `analytics::builder`).
 #[async_trait::async_trait]
 pub trait Downstream: Send + Sync + 'static {
     /// Its name, for logs and metrics.
     fn name(&self) -> &'static str;
 
-    /// Adds the writes of `changes` to `batch`, reading `store` as it was
-    /// before the batch.
-    async fn apply(&self, changes: &[Change], store: &dyn QueryStore, batch: &mut WriteBatch)
-        -> Result<(), StoreError>;
+    /// Adds the writes of `changes` (of log partition `partition`) to
+    /// `batch`, reading `store` as it was before the batch.
+    async fn apply(
+        &self,
+        changes: &[Changed],
+        partition: u32,
+        store: &dyn QueryStore,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StoreError>;
 }
 
 /// Records read from the log per projection batch.
@@ -294,7 +312,7 @@ impl Projector {
         step.flush_tenant_meta();
         for projection in &self.downstream {
             let started = std::time::Instant::now();
-            projection.apply(&step.changes, self.store.as_ref(), &mut step.batch).await?;
+            projection.apply(&step.changes, self.partition, self.store.as_ref(), &mut step.batch).await?;
             metrics::downstream_applied(projection.name(), started);
         }
         // Published before the batch is written: a failure leaves the batch

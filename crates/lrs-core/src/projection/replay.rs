@@ -50,13 +50,17 @@ pub async fn replay_with_vault(
     progress(0, total);
     for (partition, start, end) in partitions {
         let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition)
-            .with_downstream(Arc::new(super::analytics::Analytics));
+            .with_downstream(Arc::new(super::analytics::Analytics::default()));
         let projector = match &vault {
             Some(vault) => projector.with_vault(vault.clone()),
             None => projector,
         };
         projector.catch_up_with(|position| progress(done + position.saturating_sub(start), total)).await?;
         done += end.saturating_sub(start);
+    }
+    // The analytics builders apply what the projectors left in their outbox.
+    for partition in 0..log.partitions() {
+        super::analytics::builder::RollupBuilder::new(store.clone(), partition).drain().await?;
     }
     progress(done, total);
     Ok(())

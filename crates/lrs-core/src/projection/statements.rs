@@ -13,7 +13,7 @@ use uuid::Uuid;
 use xapi::Statement;
 
 use super::prepare::{Incoming, OpenSeal};
-use super::{Change, Learner};
+use super::{Change, Changed, Learner};
 use crate::auth::credential_partition;
 use crate::directory::DirectoryEntry;
 use crate::documents::{
@@ -64,7 +64,9 @@ pub(crate) struct Step<'a> {
     /// Documents written in this step for agents with a subject.
     agent_documents: HashMap<Uuid, Vec<DocumentKey>>,
     /// What it did to statements, for the projections downstream.
-    pub(crate) changes: Vec<Change>,
+    pub(crate) changes: Vec<Changed>,
+    /// The log record being applied: (offset, log time).
+    record_at: (u64, i64),
 }
 
 /// Where a document row is: its partition and clustering keys.
@@ -114,6 +116,7 @@ impl<'a> Step<'a> {
             purged: Vec::new(),
             agent_documents: HashMap::new(),
             changes: Vec::new(),
+            record_at: (0, 0),
         }
     }
 
@@ -146,6 +149,12 @@ impl<'a> Step<'a> {
                 Ok(Some(OpenedRow { json, agents }))
             }
         }
+    }
+
+    /// Records what the record being applied did to a statement.
+    fn change(&mut self, change: Change) {
+        let (offset, log_time_micros) = self.record_at;
+        self.changes.push(Changed { offset, log_time_micros, change });
     }
 
     /// Whether the projector forgot `subject` in this run (before or in this step).
@@ -419,6 +428,7 @@ impl<'a> Step<'a> {
         record: &LogRecord,
         statements: Vec<Incoming>,
     ) -> Result<Verdict, StoreError> {
+        self.record_at = (record.offset, record.timestamp_micros);
         match &event.command {
             Command::StoreStatements { .. } | Command::StoreSealedStatements { .. } => {
                 self.store_statements(&event.tenant, statements, record).await
@@ -462,7 +472,7 @@ impl<'a> Step<'a> {
                 self.forgotten_now.insert(subject);
                 self.purged.push((tenant.clone(), subject));
                 self.directory.push(DirectoryEntry::Forgotten { tenant: tenant.clone(), subject });
-                self.changes.push(Change::Forgotten { tenant: tenant.clone(), subject });
+                self.change(Change::Forgotten { tenant: tenant.clone(), subject });
                 self.audit(record, "agent.forget", tenant.as_str(), None);
                 Ok(Verdict::Written)
             }
@@ -644,11 +654,7 @@ impl<'a> Step<'a> {
                     if !target_row.voided {
                         if let Some(opened) = self.open_row(tenant, &target_row).await? {
                             let learner = learner_of(&opened.json, &opened.agents, None);
-                            self.changes.push(Change::Removed {
-                                tenant: tenant.clone(),
-                                statement: opened.json,
-                                learner,
-                            });
+                            self.change(Change::Removed { tenant: tenant.clone(), statement: opened.json, learner });
                         }
                     }
                     target_row.voided = true;
@@ -668,7 +674,7 @@ impl<'a> Step<'a> {
             };
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
             let learner = learner_of(&json, &agents, seal.as_deref());
-            self.changes.push(Change::Stored { tenant: tenant.clone(), statement: json, learner });
+            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })
@@ -785,11 +791,7 @@ impl<'a> Step<'a> {
             // A voided statement left the projections downstream when it was voided.
             if !row.voided {
                 let learner = learner_of(statement.value(), &opened.agents, None);
-                self.changes.push(Change::Removed {
-                    tenant: tenant.clone(),
-                    statement: statement.into_value(),
-                    learner,
-                });
+                self.change(Change::Removed { tenant: tenant.clone(), statement: statement.into_value(), learner });
             }
         }
         self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());

@@ -13,12 +13,12 @@ use chrono::Datelike;
 use crate::projection::analytics::aggregate::Aggregate;
 use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
 use crate::projection::analytics::progress::Progress;
-use crate::projection::analytics::{facts_of_day, FactDays};
+use crate::projection::analytics::{builder, facts_of_day, FactDays};
 use crate::query::{QueryError, QueryService};
 use crate::store::{Order, QueryStore, Table};
 use crate::tables::analytics::{
-    analytics_meta_partition, learner_identity_partition, learner_partition, parse_rollup_clustering,
-    rollup_dimension_prefix, rollup_partition, Tier,
+    analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
+    parse_learner_fact_clustering, parse_rollup_clustering, rollup_dimension_prefix, rollup_partition, Tier,
 };
 use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
@@ -238,9 +238,20 @@ impl AnalyticsService {
         Self { store, vault, query }
     }
 
-    /// The time up to which answers are complete (as for statements).
+    /// The time up to which answers are complete: as for statements when the
+    /// analytics builders have applied their whole outbox, else the log time
+    /// of the last entry the furthest-behind one applied.
     pub async fn consistent_through(&self, tenant: &TenantId) -> Result<chrono::DateTime<chrono::Utc>, QueryError> {
-        self.query.consistent_through(tenant).await
+        let mut through = self.query.consistent_through(tenant).await?;
+        for partition in 0..self.query.log_partitions() {
+            if builder::caught_up(self.store.as_ref(), partition).await? {
+                continue;
+            }
+            let position = builder::BuilderPosition::load(self.store.as_ref(), partition).await?;
+            let applied = chrono::DateTime::from_timestamp_micros(position.log_time_micros).unwrap_or_default();
+            through = through.min(applied);
+        }
+        Ok(through)
     }
 
     /// The rollups of one group dimension in one period.
@@ -381,7 +392,8 @@ impl AnalyticsService {
     }
 
     /// A learner's path: its progress in every activity, across sources and
-    /// platforms, by the time it last worked on each (most recent first).
+    /// platforms (from its facts), by the time it last worked on each (most
+    /// recent first).
     pub async fn learner_path(&self, tenant: &TenantId, agent: &str) -> Result<Vec<PathStep>, QueryError> {
         let key = match &self.vault {
             Some(vault) => match vault.find(tenant, agent).await? {
@@ -392,14 +404,20 @@ impl AnalyticsService {
         };
         let all = (Bound::Unbounded, Bound::Unbounded);
         let partition = learner_partition(tenant, &key);
-        let rows = self.store.scan(Table::AnalyticsProgress, &partition, all, Order::Ascending, usize::MAX).await?;
-        let mut steps: Vec<PathStep> = rows
-            .into_iter()
-            .filter_map(|(clustering, value)| {
-                let activity = crate::keys::decode_strings(&clustering)?.into_iter().next()?;
-                Some(PathStep { activity, progress: Progress::decode(&value)? })
-            })
-            .collect();
+        let entries =
+            self.store.scan(Table::AnalyticsLearnerFacts, &partition, all, Order::Ascending, usize::MAX).await?;
+        let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+        for (entry, _) in entries {
+            let Some((day, id)) = parse_learner_fact_clustering(&entry) else { continue };
+            let row =
+                self.store.get(Table::AnalyticsFacts, &facts_partition(tenant, day), &fact_clustering(id)).await?;
+            let Some(fact) = row.and_then(|bytes| Fact::decode(&bytes)) else { continue };
+            if let Some(activity) = &fact.activity {
+                progress.entry(activity.clone()).or_default().add(&fact);
+            }
+        }
+        let mut steps: Vec<PathStep> =
+            progress.into_iter().map(|(activity, progress)| PathStep { activity, progress }).collect();
         steps.sort_by(|a, b| b.progress.last_micros.cmp(&a.progress.last_micros).then(a.activity.cmp(&b.activity)));
         Ok(steps)
     }

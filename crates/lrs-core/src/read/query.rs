@@ -448,6 +448,11 @@ impl QueryService {
         Ok(false)
     }
 
+    /// Partitions of the log it answers for.
+    pub fn log_partitions(&self) -> u32 {
+        self.log.partitions()
+    }
+
     /// The time up to which this tenant's answers are complete: now when the
     /// projector has caught up with the log, else the `stored` of the last
     /// statement it applied.

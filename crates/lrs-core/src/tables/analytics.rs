@@ -33,7 +33,7 @@ pub fn fact_clustering(id: Uuid) -> Vec<u8> {
     id.as_bytes().to_vec()
 }
 
-/// Partition of one learner's facts, and of its progress rows.
+/// Partition of one learner's list of facts.
 pub fn learner_partition(tenant: &TenantId, learner: &str) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str(learner).build()
 }
@@ -70,14 +70,26 @@ pub fn parse_rollup_clustering(bytes: &[u8]) -> Option<(String, String)> {
     Some((parts.next()?, parts.next()?))
 }
 
-/// Clustering key of a learner's progress in an activity.
-pub fn progress_clustering(activity: &str) -> Vec<u8> {
-    KeyBuilder::new().str(activity).build()
-}
-
 /// Partition of the row saying who a learner key stands for.
 pub fn learner_identity_partition(tenant: &TenantId, learner: &str) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str(learner).build()
+}
+
+/// Partition of the analytics outbox of a log partition.
+pub fn outbox_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().u32(log_partition).build()
+}
+
+/// Clustering key of an outbox entry: the offset of the log record that
+/// made it, then its place among that record's changes (log order).
+pub fn outbox_clustering(offset: u64, seq: u32) -> Vec<u8> {
+    KeyBuilder::new().u64(offset).u32(seq).build()
+}
+
+/// Meta partition of the analytics builder of a log partition: the outbox
+/// entry it applied last and that entry's log time.
+pub fn builder_position_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-builder").u32(log_partition).build()
 }
 
 /// Meta partition of a tenant's analytics: the days it has facts for.

@@ -132,6 +132,24 @@ fn new_sketch() -> DDSketch {
     DDSketch::new(Config::defaults())
 }
 
+/// The hashes a fact is counted by in distinct counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FactHashes {
+    /// Of its learner.
+    pub learner: Option<u64>,
+    /// Of its (learner, activity) pair.
+    pub pair: Option<u64>,
+}
+
+impl FactHashes {
+    /// The hashes of a fact.
+    pub fn of(fact: &Fact) -> Self {
+        let learner = fact.learner.as_deref();
+        let pair = learner.zip(fact.activity.as_deref()).map(|(l, a)| distinct_hash(&format!("{l}\u{0}{a}")));
+        Self { learner: learner.map(distinct_hash), pair }
+    }
+}
+
 /// What one group's statements add up to.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Aggregate {
@@ -188,6 +206,12 @@ impl Default for Aggregate {
 impl Aggregate {
     /// Counts one statement.
     pub fn add(&mut self, fact: &Fact) {
+        self.add_hashed(fact, FactHashes::of(fact));
+    }
+
+    /// Counts one statement whose distinct hashes are computed already (a
+    /// fact counts in a dozen groups; its hashes are the same in each).
+    pub fn add_hashed(&mut self, fact: &Fact, hashes: FactHashes) {
         self.statements += 1;
         if let Some(success) = fact.success {
             self.success_set += 1;
@@ -201,14 +225,13 @@ impl Aggregate {
         if let Some(duration) = fact.duration.filter(|d| d.is_finite()) {
             self.durations.add(duration);
         }
-        if let Some(learner) = &fact.learner {
-            self.learners.insert(distinct_hash(learner));
-            if let Some(activity) = &fact.activity {
-                let pair = distinct_hash(&format!("{learner}\u{0}{activity}"));
-                self.pairs.insert(pair);
-                if fact.completes {
-                    self.completed.insert(pair);
-                }
+        if let Some(learner) = hashes.learner {
+            self.learners.insert(learner);
+        }
+        if let Some(pair) = hashes.pair {
+            self.pairs.insert(pair);
+            if fact.completes {
+                self.completed.insert(pair);
             }
         }
     }

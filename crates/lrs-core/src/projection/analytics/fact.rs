@@ -72,34 +72,34 @@ pub struct Fact {
     #[serde(rename = "t")]
     pub timestamp_micros: i64,
     /// The learner: its subject key, or its identifier (no vault).
-    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "l")]
     pub learner: Option<String>,
     /// The verb's IRI.
     #[serde(rename = "v")]
     pub verb: String,
     /// The object's id when it is an activity.
-    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "a")]
     pub activity: Option<String>,
     /// Context parent and grouping activity ids.
-    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "p")]
     pub parents: Vec<String>,
     /// `context.platform`.
-    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "f")]
     pub platform: Option<String>,
     /// The credential or token subject that sent it (its authority's account name).
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "s")]
     pub source: Option<String>,
     /// `result.success`.
-    #[serde(rename = "ok", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "ok")]
     pub success: Option<bool>,
     /// Whether it completes its object (`result.completion` true, or a completing verb).
-    #[serde(rename = "c", default)]
+    #[serde(rename = "c")]
     pub completes: bool,
     /// `result.score.scaled`.
-    #[serde(rename = "sc", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "sc")]
     pub score: Option<f64>,
     /// `result.duration`, in seconds.
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "d")]
     pub duration: Option<f64>,
 }
 
@@ -186,14 +186,14 @@ impl Fact {
         }
     }
 
-    /// The row value.
+    /// The row value (compact binary).
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("facts serialise")
+        postcard::to_stdvec(self).expect("facts serialise")
     }
 
     /// Reads a row value back.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
+        postcard::from_bytes(bytes).ok()
     }
 }
 

@@ -4,7 +4,14 @@
 //! and each learner's progress per activity. A question about a year then
 //! reads a dozen month rows per group, never the statements.
 //!
-//! It runs downstream of the statement projection, in the same batch:
+//! It runs in two steps. Downstream of the statement projection, in the
+//! same batch (and so at the same log position), [`Analytics`] writes what
+//! each change means for analytics into an outbox: one small row per
+//! statement. The [`builder::RollupBuilder`] applies the outbox in log
+//! order, many batches at a time, writing the facts, rollups and progress
+//! rows and deleting the entries it applied in one atomic write, so that a
+//! crash neither loses nor repeats an effect and a group touched by a
+//! thousand statements is written once, not a thousand times:
 //! - a stored statement adds its fact (one row per statement, by day; and an
 //!   entry in its learner's list) and its aggregates to every group it
 //!   counts in, in its day and its month;
@@ -19,33 +26,79 @@
 //! its key (gone with an erasure).
 
 pub mod aggregate;
+pub mod builder;
 pub mod fact;
 pub mod progress;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use serde::{Deserialize, Serialize};
 
 use self::aggregate::Aggregate;
-use self::fact::{month_of_day, Dimension, Fact};
-use self::progress::Progress;
-use super::{Change, Downstream, Learner};
+use self::fact::{Dimension, Fact};
+use super::{Change, Changed, Downstream};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
-    analytics_meta_partition, fact_clustering, facts_partition, learner_fact_clustering, learner_identity_partition,
-    learner_partition, parse_learner_fact_clustering, progress_clustering, rollup_clustering, rollup_partition, Tier,
+    facts_partition, learner_identity_partition, outbox_clustering, outbox_partition, rollup_clustering,
+    rollup_partition, Tier,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
 
-/// The analytics projection.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Analytics;
+/// Learner keys whose identity row this process wrote (bounded).
+const REMEMBERED_LEARNERS: usize = 100_000;
+
+/// The analytics projection's part in the projector's batch: the outbox.
+#[derive(Clone)]
+pub struct Analytics {
+    /// The learner keys whose identity row this process wrote already.
+    identities: Arc<quick_cache::sync::Cache<(TenantId, String), ()>>,
+}
+
+impl Default for Analytics {
+    fn default() -> Self {
+        Self { identities: Arc::new(quick_cache::sync::Cache::new(REMEMBERED_LEARNERS)) }
+    }
+}
+
+/// What one statement change means for analytics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OutboxChange {
+    /// A fact to count.
+    Added(Fact),
+    /// A fact to count no more.
+    Removed(Fact),
+    /// A forgotten learner (its key) whose rows go.
+    Forgotten(String),
+}
+
+/// One row of the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The log time of the batch that wrote it, microseconds.
+    pub log_time_micros: i64,
+    /// The change.
+    pub change: OutboxChange,
+}
+
+impl OutboxEntry {
+    /// The row value (compact binary).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("outbox entries serialise")
+    }
+
+    /// Reads a row value back.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
 
 /// One group's rollup in one period.
-type RollupKey = (TenantId, Tier, u32, Dimension, String);
+pub(crate) type RollupKey = (TenantId, Tier, u32, Dimension, String);
 
 /// The first and last day a tenant has facts for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,7 +125,7 @@ impl FactDays {
 }
 
 /// Reads one rollup.
-async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Result<Option<Aggregate>, StoreError> {
+pub(crate) async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Result<Option<Aggregate>, StoreError> {
     let (tenant, tier, period, dimension, value) = key;
     let row = store
         .get(
@@ -84,7 +137,7 @@ async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Result<Option<A
     Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
 }
 
-fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) {
+pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) {
     let (tenant, tier, period, dimension, value) = key;
     let partition = rollup_partition(tenant, *tier, *period);
     let clustering = rollup_clustering(dimension.name(), value);
@@ -103,7 +156,7 @@ pub async fn facts_of_day(store: &dyn QueryStore, tenant: &TenantId, day: u32) -
 }
 
 /// The days of a month (as a month index) that are days since 1970-01-01.
-fn days_of_month(month: u32) -> std::ops::RangeInclusive<u32> {
+pub(crate) fn days_of_month(month: u32) -> std::ops::RangeInclusive<u32> {
     use chrono::NaiveDate;
     let (year, month0) = ((month / 12) as i32, month % 12);
     let first = NaiveDate::from_ymd_opt(year, month0 + 1, 1).unwrap_or_default();
@@ -126,282 +179,63 @@ impl Downstream for Analytics {
 
     async fn apply(
         &self,
-        changes: &[Change],
-        store: &dyn QueryStore,
+        changes: &[Changed],
+        partition: u32,
+        _store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
-        // Per day: the facts this batch adds (as they stand at its end: a
-        // statement stored and removed in one batch is not there), and those
-        // it removes from what the store holds. The fact rows are written in
-        // the order of the changes.
-        let mut added: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
-        let mut removed: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
-        let mut learners: HashMap<(TenantId, String), &Learner> = HashMap::new();
-        let mut forgotten: Vec<(TenantId, String)> = Vec::new();
-        for change in changes {
+        // Keyed by the record and the change's place in it, as a replay keys them too.
+        let mut seq = 0u32;
+        let mut last_offset = None;
+        for Changed { offset, log_time_micros, change } in changes {
+            if last_offset != Some(*offset) {
+                (seq, last_offset) = (0, Some(*offset));
+            }
+            let mut put = |tenant: &TenantId, change: OutboxChange, batch: &mut WriteBatch| {
+                let entry = OutboxEntry { tenant: tenant.clone(), log_time_micros: *log_time_micros, change };
+                let clustering = outbox_clustering(*offset, seq);
+                batch.put(Table::AnalyticsOutbox, outbox_partition(partition), clustering, entry.encode());
+                seq += 1;
+            };
             match change {
                 Change::Stored { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
                     if let Some(learner) = learner {
-                        learners.entry((tenant.clone(), learner.key.clone())).or_insert(learner);
+                        self.remember_learner(tenant, learner, batch);
                     }
-                    let day = fact.day();
-                    batch.put(
-                        Table::AnalyticsFacts,
-                        facts_partition(tenant, day),
-                        fact_clustering(fact.id),
-                        fact.encode(),
-                    );
-                    if let Some(learner) = &fact.learner {
-                        let entry = learner_fact_clustering(day, fact.id);
-                        batch.put(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry, Vec::new());
-                    }
-                    added.entry((tenant.clone(), day)).or_default().push(fact);
+                    put(tenant, OutboxChange::Added(fact), batch);
                 }
                 Change::Removed { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
-                    let day = fact.day();
-                    batch.delete(Table::AnalyticsFacts, facts_partition(tenant, day), fact_clustering(fact.id));
-                    if let Some(learner) = &fact.learner {
-                        let entry = learner_fact_clustering(day, fact.id);
-                        batch.delete(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), entry);
-                    }
-                    if let Some(facts) = added.get_mut(&(tenant.clone(), day)) {
-                        facts.retain(|f| f.id != fact.id);
-                    }
-                    removed.entry((tenant.clone(), day)).or_default().push(fact);
+                    put(tenant, OutboxChange::Removed(fact), batch);
                 }
                 Change::Forgotten { tenant, subject } => {
-                    forgotten.push((tenant.clone(), crate::vault::subject_index_key(*subject)));
+                    self.identities.remove(&(tenant.clone(), crate::vault::subject_index_key(*subject)));
+                    put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)), batch);
                 }
             }
-        }
-
-        self.roll_up(&added, &removed, store, batch).await?;
-        self.track_progress(&added, &removed, store, batch).await?;
-        self.remember_learners(&learners, batch);
-        self.widen_fact_days(&added, store, batch).await?;
-        for (tenant, key) in forgotten {
-            self.forget_learner(&tenant, &key, store, batch).await?;
         }
         Ok(())
     }
 }
 
 impl Analytics {
-    /// Updates the rollups: adds the new facts to the groups they count in,
-    /// and recomputes the groups of days (and months) that lost facts.
-    async fn roll_up(
-        &self,
-        added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-        removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-        store: &dyn QueryStore,
-        batch: &mut WriteBatch,
-    ) -> Result<(), StoreError> {
-        // The day aggregates as they are after this batch.
-        let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
-        // Month groups that must be recomputed from their days.
-        let mut recompute_months: BTreeSet<RollupKey> = BTreeSet::new();
-        let mut month_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
-        let day_keys: BTreeSet<&(TenantId, u32)> = added.keys().chain(removed.keys()).collect();
-        for day_key in day_keys {
-            let (tenant, day) = day_key;
-            let new = added.get(day_key).map(Vec::as_slice).unwrap_or_default();
-            match removed.get(day_key) {
-                Some(gone) => {
-                    // Recompute every group the day's changes touch, from its facts.
-                    let gone_ids: HashSet<Uuid> = gone.iter().map(|f| f.id).collect();
-                    let mut facts: Vec<Fact> = facts_of_day(store, tenant, *day)
-                        .await?
-                        .into_iter()
-                        .filter(|f| !gone_ids.contains(&f.id))
-                        .collect();
-                    facts.extend(new.iter().cloned());
-                    let groups: BTreeSet<(Dimension, String)> = gone
-                        .iter()
-                        .chain(new)
-                        .flat_map(|fact| fact.groups().into_iter().map(|(d, v)| (d, v.to_owned())))
-                        .collect();
-                    for (dimension, value) in groups {
-                        let mut aggregate = Aggregate::default();
-                        facts.iter().filter(|f| f.has(dimension, &value)).for_each(|f| aggregate.add(f));
-                        let month = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value.clone());
-                        recompute_months.insert(month);
-                        days.insert((tenant.clone(), Tier::Day, *day, dimension, value), aggregate);
-                    }
-                }
-                None => {
-                    let mut deltas: HashMap<(Dimension, String), Aggregate> = HashMap::new();
-                    for fact in new {
-                        for (dimension, value) in fact.groups() {
-                            deltas.entry((dimension, value.to_owned())).or_default().add(fact);
-                        }
-                    }
-                    for ((dimension, value), delta) in deltas {
-                        let day_key = (tenant.clone(), Tier::Day, *day, dimension, value.clone());
-                        let mut aggregate = read_rollup(store, &day_key).await?.unwrap_or_default();
-                        aggregate.merge(&delta);
-                        days.insert(day_key, aggregate);
-                        let month_key = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value);
-                        month_deltas.entry(month_key).or_default().merge(&delta);
-                    }
-                }
-            }
+    /// Keeps who a learner key stands for, sealed with the learner's key when
+    /// it has one (so that an erasure leaves it unreadable): once per key
+    /// and process.
+    fn remember_learner(&self, tenant: &TenantId, learner: &super::Learner, batch: &mut WriteBatch) {
+        let key = (tenant.clone(), learner.key.clone());
+        if self.identities.get(&key).is_some() {
+            return;
         }
-        for (key, aggregate) in &days {
-            write_rollup(batch, key, Some(aggregate));
-        }
-        // Months: from their days when one of them lost facts, else by adding.
-        for key in &recompute_months {
-            let (tenant, _, month, dimension, value) = key;
-            let mut aggregate = Aggregate::default();
-            for day in days_of_month(*month) {
-                let day_key = (tenant.clone(), Tier::Day, day, *dimension, value.clone());
-                match days.get(&day_key) {
-                    Some(known) => aggregate.merge(known),
-                    None => {
-                        if let Some(stored) = read_rollup(store, &day_key).await? {
-                            aggregate.merge(&stored);
-                        }
-                    }
-                }
-            }
-            write_rollup(batch, key, Some(&aggregate));
-        }
-        for (key, delta) in month_deltas {
-            if recompute_months.contains(&key) {
-                continue;
-            }
-            let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
-            aggregate.merge(&delta);
-            write_rollup(batch, &key, Some(&aggregate));
-        }
-        Ok(())
-    }
-
-    /// Updates each learner's progress per activity: by adding new facts, or
-    /// from all of the learner's facts when one of them went.
-    async fn track_progress(
-        &self,
-        added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-        removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-        store: &dyn QueryStore,
-        batch: &mut WriteBatch,
-    ) -> Result<(), StoreError> {
-        let learner_of = |((tenant, _), facts): (&(TenantId, u32), &Vec<Fact>)| {
-            facts.iter().filter_map(move |f| Some((tenant.clone(), f.learner.clone()?))).collect::<Vec<_>>()
+        let value = match &learner.subject {
+            Some(subject) => sealed_row(&seal(learner.ifi.as_bytes(), std::slice::from_ref(subject))),
+            None if learner.key == learner.ifi => learner.ifi.clone().into_bytes(),
+            // A subject whose key this batch does not hold: written when it was.
+            None => return,
         };
-        let recompute: BTreeSet<(TenantId, String)> = removed.iter().flat_map(learner_of).collect();
-        let new_ids: HashSet<Uuid> = added.values().flatten().map(|f| f.id).collect();
-        let gone_ids: HashSet<Uuid> = removed.values().flatten().map(|f| f.id).collect();
-        for (tenant, learner) in &recompute {
-            let partition = learner_partition(tenant, learner);
-            let all = (Bound::Unbounded, Bound::Unbounded);
-            let entries =
-                store.scan(Table::AnalyticsLearnerFacts, &partition, all.clone(), Order::Ascending, usize::MAX).await?;
-            let mut facts = Vec::new();
-            for (entry, _) in entries {
-                let Some((day, id)) = parse_learner_fact_clustering(&entry) else { continue };
-                if gone_ids.contains(&id) || new_ids.contains(&id) {
-                    continue;
-                }
-                let row = store.get(Table::AnalyticsFacts, &facts_partition(tenant, day), &fact_clustering(id)).await?;
-                facts.extend(row.and_then(|bytes| Fact::decode(&bytes)));
-            }
-            facts.extend(added.values().flatten().filter(|f| f.learner.as_deref() == Some(learner.as_str())).cloned());
-            let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
-            for fact in &facts {
-                if let Some(activity) = &fact.activity {
-                    progress.entry(activity.clone()).or_default().add(fact);
-                }
-            }
-            for (activity, _) in
-                store.scan(Table::AnalyticsProgress, &partition, all, Order::Ascending, usize::MAX).await?
-            {
-                batch.delete(Table::AnalyticsProgress, partition.clone(), activity);
-            }
-            for (activity, row) in progress {
-                batch.put(Table::AnalyticsProgress, partition.clone(), progress_clustering(&activity), row.encode());
-            }
-        }
-        let mut deltas: BTreeMap<(TenantId, String, String), Progress> = BTreeMap::new();
-        for ((tenant, _), facts) in added {
-            for fact in facts {
-                let (Some(learner), Some(activity)) = (&fact.learner, &fact.activity) else { continue };
-                if recompute.contains(&(tenant.clone(), learner.clone())) {
-                    continue;
-                }
-                deltas.entry((tenant.clone(), learner.clone(), activity.clone())).or_default().add(fact);
-            }
-        }
-        for ((tenant, learner, activity), delta) in deltas {
-            let partition = learner_partition(&tenant, &learner);
-            let clustering = progress_clustering(&activity);
-            let stored = store.get(Table::AnalyticsProgress, &partition, &clustering).await?;
-            let mut progress = stored.and_then(|bytes| Progress::decode(&bytes)).unwrap_or_default();
-            progress.merge(&delta);
-            batch.put(Table::AnalyticsProgress, partition, clustering, progress.encode());
-        }
-        Ok(())
-    }
-
-    /// Keeps who each learner key stands for, sealed with the learner's key
-    /// when it has one (so that an erasure leaves it unreadable).
-    fn remember_learners(&self, learners: &HashMap<(TenantId, String), &Learner>, batch: &mut WriteBatch) {
-        for ((tenant, key), learner) in learners {
-            let value = match &learner.subject {
-                Some(subject) => sealed_row(&seal(learner.ifi.as_bytes(), std::slice::from_ref(subject))),
-                None if learner.key == learner.ifi => learner.ifi.clone().into_bytes(),
-                // A subject whose key this batch does not hold: its row was written when it was.
-                None => continue,
-            };
-            batch.put(Table::AnalyticsLearners, learner_identity_partition(tenant, key), Vec::new(), value);
-        }
-    }
-
-    /// Widens each tenant's first and last day with facts.
-    async fn widen_fact_days(
-        &self,
-        added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-        store: &dyn QueryStore,
-        batch: &mut WriteBatch,
-    ) -> Result<(), StoreError> {
-        let mut widest: BTreeMap<&TenantId, (u32, u32)> = BTreeMap::new();
-        for (tenant, day) in added.keys() {
-            let range = widest.entry(tenant).or_insert((*day, *day));
-            *range = (range.0.min(*day), range.1.max(*day));
-        }
-        for (tenant, (first, last)) in widest {
-            let partition = analytics_meta_partition(tenant);
-            let known = store.get(Table::Meta, &partition, &[]).await?.and_then(|b| FactDays::decode(&b));
-            let days = match known {
-                Some(known) => FactDays { first: known.first.min(first), last: known.last.max(last) },
-                None => FactDays { first, last },
-            };
-            if Some(days) != known {
-                batch.put(Table::Meta, partition, Vec::new(), days.encode());
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes what is kept under a forgotten learner's key.
-    async fn forget_learner(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        store: &dyn QueryStore,
-        batch: &mut WriteBatch,
-    ) -> Result<(), StoreError> {
-        batch.delete(Table::AnalyticsLearners, learner_identity_partition(tenant, key), Vec::new());
-        let partition = learner_partition(tenant, key);
-        let all = (Bound::Unbounded, Bound::Unbounded);
-        for table in [Table::AnalyticsProgress, Table::AnalyticsLearnerFacts] {
-            for (clustering, _) in store.scan(table, &partition, all.clone(), Order::Ascending, usize::MAX).await? {
-                batch.delete(table, partition.clone(), clustering);
-            }
-        }
-        Ok(())
+        batch.put(Table::AnalyticsLearners, learner_identity_partition(tenant, &learner.key), Vec::new(), value);
+        self.identities.insert(key, ());
     }
 }
 

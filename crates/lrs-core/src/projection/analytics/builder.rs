@@ -1,0 +1,336 @@
+//! The analytics builder: applies the analytics outbox in log order, many
+//! entries at a time, and deletes what it applied in the same atomic write.
+//! One runs beside each projector (one per log partition); a replay drains
+//! it at the end.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::warn;
+use uuid::Uuid;
+
+use super::aggregate::{Aggregate, FactHashes};
+use super::fact::{month_of_day, Dimension, Fact};
+use super::{days_of_month, facts_of_day, read_rollup, write_rollup, FactDays, OutboxChange, OutboxEntry, RollupKey};
+use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
+use crate::tables::analytics::{
+    analytics_meta_partition, builder_position_partition, fact_clustering, facts_partition, learner_fact_clustering,
+    learner_identity_partition, learner_partition, outbox_partition, Tier,
+};
+use crate::tenant::TenantId;
+
+/// Outbox entries applied in one write at most.
+const ENTRIES_PER_WRITE: usize = 20_000;
+
+/// How long the builder waits after applying what the outbox held (unless
+/// it held a full write's worth): a group touched by many statements in
+/// that time is written once. The bound on how far analytics trail the
+/// statements.
+const IDLE: Duration = Duration::from_millis(1000);
+
+/// Where the builder of a log partition stands: the outbox entry it applied
+/// last, and that entry's log time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuilderPosition {
+    /// The clustering key of the last applied entry (empty: none yet).
+    pub last: Vec<u8>,
+    /// Its log time, microseconds.
+    pub log_time_micros: i64,
+}
+
+impl BuilderPosition {
+    fn encode(&self) -> Vec<u8> {
+        let mut row = self.log_time_micros.to_be_bytes().to_vec();
+        row.extend_from_slice(&self.last);
+        row
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let log_time_micros = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        Some(Self { last: bytes[8..].to_vec(), log_time_micros })
+    }
+
+    /// Reads the position of a log partition's builder.
+    pub async fn load(store: &dyn QueryStore, log_partition: u32) -> Result<Self, StoreError> {
+        let row = store.get(Table::Meta, &builder_position_partition(log_partition), &[]).await?;
+        Ok(row.and_then(|bytes| Self::decode(&bytes)).unwrap_or_default())
+    }
+}
+
+/// The range of outbox entries after a position.
+fn after(position: &BuilderPosition) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let low = if position.last.is_empty() { Bound::Unbounded } else { Bound::Excluded(position.last.clone()) };
+    (low, Bound::Unbounded)
+}
+
+/// Whether the builder of a log partition has applied every outbox entry.
+pub async fn caught_up(store: &dyn QueryStore, log_partition: u32) -> Result<bool, StoreError> {
+    let position = BuilderPosition::load(store, log_partition).await?;
+    let partition = outbox_partition(log_partition);
+    let pending = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, 1).await?;
+    Ok(pending.is_empty())
+}
+
+/// Applies one log partition's analytics outbox.
+#[derive(Clone)]
+pub struct RollupBuilder {
+    store: Arc<dyn QueryStore>,
+    partition: u32,
+}
+
+impl RollupBuilder {
+    /// The builder of `partition`'s outbox in `store`.
+    pub fn new(store: Arc<dyn QueryStore>, partition: u32) -> Self {
+        Self { store, partition }
+    }
+
+    /// Applies the outbox until `shutdown` turns true, retrying after a failure.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut pause = IDLE;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.apply_next(ENTRIES_PER_WRITE).await {
+                Ok(applied) if applied < ENTRIES_PER_WRITE => {
+                    pause = IDLE;
+                    IDLE
+                }
+                Ok(_) => continue,
+                Err(error) => {
+                    warn!(%error, partition = self.partition, "analytics builder step failed; retrying");
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Applies every entry of the outbox (a replay's last step, and tests).
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        loop {
+            let done = self.apply_next(ENTRIES_PER_WRITE).await?;
+            if done == 0 {
+                return Ok(applied);
+            }
+            applied += done;
+        }
+    }
+
+    /// Applies up to `max` entries after the position in one write; returns how many.
+    pub async fn apply_next(&self, max: usize) -> Result<usize, StoreError> {
+        let store = self.store.as_ref();
+        let position = BuilderPosition::load(store, self.partition).await?;
+        let partition = outbox_partition(self.partition);
+        let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
+        let Some((last, _)) = rows.last() else { return Ok(0) };
+        let mut batch = WriteBatch::default();
+        let mut entries = Vec::with_capacity(rows.len());
+        for (clustering, value) in &rows {
+            batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
+            match OutboxEntry::decode(value) {
+                Some(entry) => entries.push(entry),
+                None => warn!(partition = self.partition, "skipping an unreadable analytics outbox entry"),
+            }
+        }
+        let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
+        apply_entries(&entries, store, &mut batch).await?;
+        let next = BuilderPosition { last: last.clone(), log_time_micros };
+        batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
+        store.write_rebuildable(batch).await?;
+        Ok(rows.len())
+    }
+}
+
+/// Applies outbox entries, in order, to the facts, rollups and progress rows.
+async fn apply_entries(
+    entries: &[OutboxEntry],
+    store: &dyn QueryStore,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    // Per day: the facts these entries add (as they stand at the end: a
+    // statement stored and removed here is not there), and those they
+    // remove from what the store holds. The fact rows are written in order.
+    let mut added: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
+    let mut removed: BTreeMap<(TenantId, u32), Vec<Fact>> = BTreeMap::new();
+    let mut forgotten: Vec<(TenantId, String)> = Vec::new();
+    for entry in entries {
+        let tenant = &entry.tenant;
+        match &entry.change {
+            OutboxChange::Added(fact) => {
+                let day = fact.day();
+                batch.put(Table::AnalyticsFacts, facts_partition(tenant, day), fact_clustering(fact.id), fact.encode());
+                if let Some(learner) = &fact.learner {
+                    let index = learner_fact_clustering(day, fact.id);
+                    batch.put(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), index, Vec::new());
+                }
+                added.entry((tenant.clone(), day)).or_default().push(fact.clone());
+            }
+            OutboxChange::Removed(fact) => {
+                let day = fact.day();
+                batch.delete(Table::AnalyticsFacts, facts_partition(tenant, day), fact_clustering(fact.id));
+                if let Some(learner) = &fact.learner {
+                    let index = learner_fact_clustering(day, fact.id);
+                    batch.delete(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), index);
+                }
+                if let Some(facts) = added.get_mut(&(tenant.clone(), day)) {
+                    facts.retain(|f| f.id != fact.id);
+                }
+                removed.entry((tenant.clone(), day)).or_default().push(fact.clone());
+            }
+            OutboxChange::Forgotten(key) => forgotten.push((tenant.clone(), key.clone())),
+        }
+    }
+    roll_up(&added, &removed, store, batch).await?;
+    widen_fact_days(&added, store, batch).await?;
+    for (tenant, key) in forgotten {
+        forget_learner(&tenant, &key, store, batch).await?;
+    }
+    Ok(())
+}
+
+/// Updates the rollups: adds the new facts to the groups they count in,
+/// and recomputes the groups of days (and months) that lost facts.
+async fn roll_up(
+    added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
+    removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
+    store: &dyn QueryStore,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    // The day aggregates as they are after this batch.
+    let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
+    // Month groups that must be recomputed from their days.
+    let mut recompute_months: BTreeSet<RollupKey> = BTreeSet::new();
+    let mut month_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let day_keys: BTreeSet<&(TenantId, u32)> = added.keys().chain(removed.keys()).collect();
+    for day_key in day_keys {
+        let (tenant, day) = day_key;
+        let new = added.get(day_key).map(Vec::as_slice).unwrap_or_default();
+        match removed.get(day_key) {
+            Some(gone) => {
+                // Recompute every group the day's changes touch, from its facts.
+                let gone_ids: HashSet<Uuid> = gone.iter().map(|f| f.id).collect();
+                let mut facts: Vec<Fact> = facts_of_day(store, tenant, *day)
+                    .await?
+                    .into_iter()
+                    .filter(|f| !gone_ids.contains(&f.id))
+                    .collect();
+                facts.extend(new.iter().cloned());
+                let hashes: Vec<FactHashes> = facts.iter().map(FactHashes::of).collect();
+                let groups: BTreeSet<(Dimension, String)> = gone
+                    .iter()
+                    .chain(new)
+                    .flat_map(|fact| fact.groups().into_iter().map(|(d, v)| (d, v.to_owned())))
+                    .collect();
+                for (dimension, value) in groups {
+                    let mut aggregate = Aggregate::default();
+                    for (fact, hashes) in facts.iter().zip(&hashes) {
+                        if fact.has(dimension, &value) {
+                            aggregate.add_hashed(fact, *hashes);
+                        }
+                    }
+                    let month = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value.clone());
+                    recompute_months.insert(month);
+                    days.insert((tenant.clone(), Tier::Day, *day, dimension, value), aggregate);
+                }
+            }
+            None => {
+                let mut deltas: HashMap<(Dimension, String), Aggregate> = HashMap::new();
+                for fact in new {
+                    let hashes = FactHashes::of(fact);
+                    for (dimension, value) in fact.groups() {
+                        deltas.entry((dimension, value.to_owned())).or_default().add_hashed(fact, hashes);
+                    }
+                }
+                for ((dimension, value), delta) in deltas {
+                    let day_key = (tenant.clone(), Tier::Day, *day, dimension, value.clone());
+                    let mut aggregate = read_rollup(store, &day_key).await?.unwrap_or_default();
+                    aggregate.merge(&delta);
+                    days.insert(day_key, aggregate);
+                    let month_key = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value);
+                    month_deltas.entry(month_key).or_default().merge(&delta);
+                }
+            }
+        }
+    }
+    for (key, aggregate) in &days {
+        write_rollup(batch, key, Some(aggregate));
+    }
+    // Months: from their days when one of them lost facts, else by adding.
+    for key in &recompute_months {
+        let (tenant, _, month, dimension, value) = key;
+        let mut aggregate = Aggregate::default();
+        for day in days_of_month(*month) {
+            let day_key = (tenant.clone(), Tier::Day, day, *dimension, value.clone());
+            match days.get(&day_key) {
+                Some(known) => aggregate.merge(known),
+                None => {
+                    if let Some(stored) = read_rollup(store, &day_key).await? {
+                        aggregate.merge(&stored);
+                    }
+                }
+            }
+        }
+        write_rollup(batch, key, Some(&aggregate));
+    }
+    for (key, delta) in month_deltas {
+        if recompute_months.contains(&key) {
+            continue;
+        }
+        let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
+        aggregate.merge(&delta);
+        write_rollup(batch, &key, Some(&aggregate));
+    }
+    Ok(())
+}
+
+/// Widens each tenant's first and last day with facts.
+async fn widen_fact_days(
+    added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
+    store: &dyn QueryStore,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    let mut widest: BTreeMap<&TenantId, (u32, u32)> = BTreeMap::new();
+    for (tenant, day) in added.keys() {
+        let range = widest.entry(tenant).or_insert((*day, *day));
+        *range = (range.0.min(*day), range.1.max(*day));
+    }
+    for (tenant, (first, last)) in widest {
+        let partition = analytics_meta_partition(tenant);
+        let known = store.get(Table::Meta, &partition, &[]).await?.and_then(|b| FactDays::decode(&b));
+        let days = match known {
+            Some(known) => FactDays { first: known.first.min(first), last: known.last.max(last) },
+            None => FactDays { first, last },
+        };
+        if Some(days) != known {
+            batch.put(Table::Meta, partition, Vec::new(), days.encode());
+        }
+    }
+    Ok(())
+}
+
+/// Removes what is kept under a forgotten learner's key.
+async fn forget_learner(
+    tenant: &TenantId,
+    key: &str,
+    store: &dyn QueryStore,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    batch.delete(Table::AnalyticsLearners, learner_identity_partition(tenant, key), Vec::new());
+    let partition = learner_partition(tenant, key);
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    for table in [Table::AnalyticsLearnerFacts] {
+        for (clustering, _) in store.scan(table, &partition, all.clone(), Order::Ascending, usize::MAX).await? {
+            batch.delete(table, partition.clone(), clustering);
+        }
+    }
+    Ok(())
+}
