@@ -4,8 +4,18 @@
 #   - tansu, the Kafka-protocol broker (scripts/kafka-broker.sh; ~15 min once)
 #   - nginx, the router of the cluster tests (scripts/cluster.sh deps)
 #   - Prometheus and promtool, for the metrics and alert-rule tests
+#   - Debian's Chromium and, in dashboard/node_modules, playwright-core (the
+#     versions of dashboard/package-lock.json), for the dashboard test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/kafka-broker.sh install
 scripts/cluster.sh deps
 scripts/prometheus.sh install
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium (once)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+fi
+if [ ! -d dashboard/node_modules/playwright-core ]; then
+  echo "installing the dashboard's test packages from npm (once)" >&2
+  (cd dashboard && npm ci --no-audit --no-fund --silent >&2)
+fi

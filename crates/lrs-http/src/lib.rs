@@ -8,6 +8,7 @@ mod admin;
 mod alternate;
 mod analytics;
 mod cors;
+mod dashboard;
 mod documents;
 mod error;
 mod extract;
@@ -149,6 +150,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .configure(configure)
             .configure(admin::configure)
             .configure(analytics::configure)
+            .configure(dashboard::configure)
             .configure(vault::configure)
             .default_service(web::to(error::not_found))
     })
