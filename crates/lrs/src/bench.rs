@@ -58,25 +58,101 @@ pub(crate) struct BenchArgs {
     /// Requests in flight for the single-statement POSTs ("moderate load").
     #[arg(long, default_value_t = 4)]
     single_concurrency: usize,
+    /// The generated data.
+    #[command(flatten)]
+    shape: DataShape,
+    /// What to time after the ingest: the xAPI queries, the analytics API
+    /// (every measure by every dimension, at the server root), or both.
+    #[arg(long, value_enum, default_value_t = Suite::Xapi)]
+    suite: Suite,
+    /// GETs per measure and dimension of the analytics suite.
+    #[arg(long, default_value_t = 50)]
+    analytics_queries: usize,
+    /// Analytics GETs in flight at once.
+    #[arg(long, default_value_t = 1)]
+    analytics_concurrency: usize,
 }
+
+/// The queries `lrs bench` times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Suite {
+    /// GETs of /statements, paging and single POSTs.
+    Xapi,
+    /// GET /analytics/v1/query for every measure and dimension.
+    Analytics,
+    /// Both.
+    All,
+}
+
+/// Measures of the analytics API.
+const MEASURES: [&str; 11] = [
+    "statements",
+    "learners",
+    "completions",
+    "completion_rate",
+    "pass_rate",
+    "score_mean",
+    "score_p50",
+    "score_p90",
+    "duration_p50",
+    "duration_p90",
+    "interactions_per_learner",
+];
+/// Dimensions of the analytics API ("" for none).
+const DIMENSIONS: [&str; 10] =
+    ["", "day", "week", "month", "verb", "activity", "parent", "platform", "source", "learner"];
 
 /// Makes the path of one GET of a kind from the seeded generator.
 type QueryPath<'a> = Box<dyn Fn(&mut StdRng) -> String + 'a>;
 
-const ACTORS: usize = 1_000;
 const VERBS: usize = 20;
-const ACTIVITIES: usize = 500;
 const REGISTRATIONS: usize = 200;
+/// Platforms of the analytics data set.
+const PLATFORMS: [&str; 3] = ["LMS", "Mobile", "VR"];
+/// ADL verbs of the analytics data set, with how often each is drawn (of 100).
+const ADL_VERBS: [(&str, u32); 6] =
+    [("experienced", 35), ("attempted", 20), ("answered", 20), ("completed", 12), ("passed", 8), ("failed", 5)];
+
+/// The shape of the generated data: how many learners and activities, and
+/// over how many days the statements' timestamps spread.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DataShape {
+    /// Distinct learners (actors) the statements come from.
+    #[arg(long, default_value_t = 1_000)]
+    learners: usize,
+    /// Distinct activities (50 to a parent course).
+    #[arg(long, default_value_t = 500)]
+    activities: usize,
+    /// With N > 0: an analytics data set whose timestamps spread uniformly
+    /// over the N days before today (UTC), with ADL verbs (experienced,
+    /// attempted, answered, completed, passed, failed), platforms and
+    /// completion only where a verb says so. 0: the xAPI query data set
+    /// (no timestamps; 20 verbs of example.com).
+    #[arg(long, default_value_t = 0)]
+    days: u32,
+}
+
+impl DataShape {
+    /// The microsecond (UTC) at which the spread of timestamps ends: today's midnight.
+    pub(crate) fn end_micros(&self) -> i64 {
+        let today = chrono::Utc::now().date_naive();
+        today.and_hms_opt(0, 0, 0).map_or(0, |midnight| midnight.and_utc().timestamp_micros())
+    }
+}
 
 fn registration(index: usize) -> String {
     format!("00000000-0000-4000-8000-{index:012}")
 }
 
-/// The next statement of the seeded data set.
-pub(crate) fn statement(rng: &mut StdRng) -> Value {
-    let actor = rng.gen_range(0..ACTORS);
+/// The next statement of the seeded data set; `end_micros` ends the spread
+/// of timestamps of an analytics shape.
+pub(crate) fn statement(rng: &mut StdRng, shape: &DataShape, end_micros: i64) -> Value {
+    let actor = rng.gen_range(0..shape.learners.max(1));
+    if shape.days > 0 {
+        return analytics_statement(rng, shape, actor, end_micros);
+    }
     let verb = rng.gen_range(0..VERBS);
-    let activity = rng.gen_range(0..ACTIVITIES);
+    let activity = rng.gen_range(0..shape.activities.max(1));
     let course = activity / 50;
     json!({
         "actor": {"objectType": "Agent", "name": format!("Learner {actor}"), "mbox": format!("mailto:learner{actor}@example.com")},
@@ -89,6 +165,47 @@ pub(crate) fn statement(rng: &mut StdRng) -> Value {
         "context": {"registration": registration(rng.gen_range(0..REGISTRATIONS)),
                     "contextActivities": {"parent": [{"id": format!("http://example.com/courses/c{course}")}]},
                     "instructor": {"mbox": format!("mailto:teacher{}@example.com", course)}},
+    })
+}
+
+/// A statement of the analytics data set: an ADL verb, a platform, a
+/// timestamp in the shape's days, completion and success as the verb says.
+fn analytics_statement(rng: &mut StdRng, shape: &DataShape, actor: usize, end_micros: i64) -> Value {
+    let mut pick = rng.gen_range(0..100);
+    let mut verb = ADL_VERBS[0].0;
+    for (name, share) in ADL_VERBS {
+        if pick < share {
+            verb = name;
+            break;
+        }
+        pick -= share;
+    }
+    let activity = rng.gen_range(0..shape.activities.max(1));
+    let course = activity / 50;
+    let span = i64::from(shape.days) * 86_400_000_000;
+    let timestamp = chrono::DateTime::from_timestamp_micros(end_micros - rng.gen_range(1..=span)).unwrap_or_default();
+    let mut result = json!({"duration": format!("PT{}M{}S", rng.gen_range(0..60), rng.gen_range(0..60))});
+    match verb {
+        "completed" => result["completion"] = json!(true),
+        "passed" | "failed" => {
+            result["success"] = json!(verb == "passed");
+            result["completion"] = json!(true);
+            result["score"] = json!({"scaled": rng.gen_range(0.0..1.0_f64)});
+        }
+        "answered" => result["success"] = json!(rng.gen_bool(0.7)),
+        _ => {}
+    }
+    json!({
+        "actor": {"objectType": "Agent", "name": format!("Learner {actor}"), "mbox": format!("mailto:learner{actor}@example.com")},
+        "verb": {"id": format!("http://adlnet.gov/expapi/verbs/{verb}"), "display": {"en-US": verb}},
+        "object": {"id": format!("http://example.com/activities/a{activity}"), "definition": {
+            "name": {"en-US": format!("Activity {activity}")},
+            "type": "http://adlnet.gov/expapi/activities/lesson"}},
+        "result": result,
+        "timestamp": timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "context": {"platform": PLATFORMS[rng.gen_range(0..PLATFORMS.len())],
+                    "registration": registration(rng.gen_range(0..REGISTRATIONS)),
+                    "contextActivities": {"parent": [{"id": format!("http://example.com/courses/c{course}")}]}},
     })
 }
 
@@ -108,9 +225,9 @@ fn summary(name: &str, mut latencies: Vec<Duration>, items: usize, wall: Duratio
 
 /// Statements `number * size ..` of the generated data: a batch seeded from
 /// `seed` and its number, so that any batch is made without the ones before.
-pub(crate) fn batch_body(seed: u64, number: usize, size: usize) -> Value {
+pub(crate) fn batch_body(seed: u64, number: usize, size: usize, shape: &DataShape, end_micros: i64) -> Value {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(number as u64));
-    Value::Array((0..size).map(|_| statement(&mut rng)).collect())
+    Value::Array((0..size).map(|_| statement(&mut rng, shape, end_micros)).collect())
 }
 
 /// Sends the `count` requests `make` builds, `concurrency` at a time, each
@@ -193,18 +310,50 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut results = Vec::new();
 
+    let end_micros = args.shape.end_micros();
     let batches = args.statements.div_ceil(args.batch);
     let bar = indicatif::ProgressBar::new(batches as u64);
     bar.set_message("ingest");
     let post = |number: usize| {
         let size = args.batch.min(args.statements - number * args.batch);
-        request(reqwest::Method::POST, "/statements").json(&batch_body(args.seed, number, size))
+        request(reqwest::Method::POST, "/statements").json(&batch_body(
+            args.seed,
+            number,
+            size,
+            &args.shape,
+            end_micros,
+        ))
     };
     let pace = (args.rate > 0).then(|| Duration::from_secs_f64(args.batch as f64 / args.rate as f64));
     let (latencies, items, errors, wall) = drive(batches, post, args.batch, args.concurrency, pace, &bar).await;
     bar.finish_and_clear();
     results.push(summary(&format!("ingest (batches of {})", args.batch), latencies, items, wall, errors));
 
+    if args.suite != Suite::Analytics {
+        xapi_queries(&args, &client, &base, &mut rng, end_micros, &mut results).await?;
+    }
+    if args.suite != Suite::Xapi {
+        analytics_queries(&args, &client, &base, &mut results).await?;
+    }
+    print_and_save(&args, &base, &results)
+}
+
+/// Times the GETs of /statements of each kind, paging through `more`, and
+/// single-statement POSTs.
+async fn xapi_queries(
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    base: &str,
+    rng: &mut StdRng,
+    end_micros: i64,
+    results: &mut Vec<Value>,
+) -> anyhow::Result<()> {
+    let request = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .basic_auth(&args.key, Some(&args.secret))
+            .header("X-Experience-API-Version", &args.version)
+    };
     let enc = |text: &str| serde_urlencoded::to_string([("x", text)]).unwrap_or_default()[2..].to_owned();
     let mut kinds: Vec<(&str, QueryPath)> = vec![
         (
@@ -221,7 +370,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Box::new(|r| {
                 format!(
                     "/statements?limit=100&agent={}",
-                    enc(&format!(r#"{{"mbox":"mailto:learner{}@example.com"}}"#, r.gen_range(0..ACTORS)))
+                    enc(&format!(
+                        r#"{{"mbox":"mailto:learner{}@example.com"}}"#,
+                        r.gen_range(0..args.shape.learners.max(1))
+                    ))
                 )
             }),
         ),
@@ -230,7 +382,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Box::new(|r| {
                 format!(
                     "/statements?limit=100&activity={}",
-                    enc(&format!("http://example.com/activities/a{}", r.gen_range(0..ACTIVITIES)))
+                    enc(&format!("http://example.com/activities/a{}", r.gen_range(0..args.shape.activities.max(1))))
                 )
             }),
         ),
@@ -296,7 +448,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for (name, path) in kinds.drain(..) {
         let bar = indicatif::ProgressBar::new(args.queries as u64);
-        let paths: Vec<String> = (0..args.queries).map(|_| path(&mut rng)).collect();
+        let paths: Vec<String> = (0..args.queries).map(|_| path(rng)).collect();
         let get = |number: usize| request(reqwest::Method::GET, &paths[number]);
         let (latencies, items, errors, wall) = drive(paths.len(), get, 1, args.concurrency, None, &bar).await;
         bar.finish_and_clear();
@@ -337,20 +489,53 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // Single-statement POSTs at moderate load, the verdict awaited.
     let bar = indicatif::ProgressBar::new(args.single_posts as u64);
-    let singles: Vec<Value> = (0..args.single_posts).map(|_| statement(&mut rng)).collect();
+    let singles: Vec<Value> = (0..args.single_posts).map(|_| statement(rng, &args.shape, end_micros)).collect();
     let post = |number: usize| request(reqwest::Method::POST, "/statements").json(&singles[number]);
     let (latencies, items, errors, wall) = drive(singles.len(), post, 1, args.single_concurrency, None, &bar).await;
     bar.finish_and_clear();
     let name = format!("single POST (concurrency {})", args.single_concurrency);
     results.push(summary(&name, latencies, items, wall, errors));
+    Ok(())
+}
 
+/// Times GET /analytics/v1/query (at the server root: the endpoint without
+/// its last segment) for every measure by every dimension (and by none),
+/// over all the data, one kind after the other.
+async fn analytics_queries(
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    base: &str,
+    results: &mut Vec<Value>,
+) -> anyhow::Result<()> {
+    let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
+    for measure in MEASURES {
+        for by in DIMENSIONS {
+            let mut url = reqwest::Url::parse(&format!("{root}/analytics/v1/query"))?;
+            url.query_pairs_mut().append_pair("measure", measure);
+            if !by.is_empty() {
+                url.query_pairs_mut().append_pair("by", by);
+            }
+            let bar = indicatif::ProgressBar::new(args.analytics_queries as u64);
+            let get = |_| client.get(url.clone()).basic_auth(&args.key, Some(&args.secret));
+            let (latencies, items, errors, wall) =
+                drive(args.analytics_queries, get, 1, args.analytics_concurrency, None, &bar).await;
+            bar.finish_and_clear();
+            let name = if by.is_empty() { measure.to_owned() } else { format!("{measure} by {by}") };
+            results.push(summary(&name, latencies, items, wall, errors));
+        }
+    }
+    Ok(())
+}
+
+/// Prints the results as a table and writes them as JSON when asked.
+fn print_and_save(args: &BenchArgs, base: &str, results: &[Value]) -> anyhow::Result<()> {
     println!(
-        "{:<28} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9}",
+        "{:<36} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9}",
         "kind", "requests", "errors", "per second", "p50 ms", "p99 ms", "max ms"
     );
-    for result in &results {
+    for result in results {
         println!(
-            "{:<28} {:>8} {:>7} {:>12.0} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<36} {:>8} {:>7} {:>12.0} {:>9.2} {:>9.2} {:>9.2}",
             result["kind"].as_str().unwrap_or(""),
             result["requests"],
             result["errors"],
@@ -360,10 +545,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             result["max_ms"].as_f64().unwrap_or(0.0),
         );
     }
-    if let Some(path) = args.json {
+    if let Some(path) = &args.json {
         let report = json!({"endpoint": base, "statements": args.statements, "batch": args.batch,
                             "concurrency": args.concurrency, "seed": args.seed, "results": results});
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(())
 }

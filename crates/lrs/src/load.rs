@@ -31,6 +31,9 @@ pub(crate) struct LoadArgs {
     /// Seed of the generated data (each batch is seeded from it and its number).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The generated data.
+    #[command(flatten)]
+    shape: crate::bench::DataShape,
 }
 
 /// Loads the statements and prints the rate.
@@ -52,11 +55,12 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
             .expect("valid template"),
     );
     let started = Instant::now();
-    let (gateway, principal, bar_ref) = (&gateway, &principal, &bar);
+    let end_micros = args.shape.end_micros();
+    let (gateway, principal, bar_ref, shape) = (&gateway, &principal, &bar, &args.shape);
     let mut results = futures::stream::iter(0..batches)
         .map(|number| async move {
             let size = args.batch.min(args.statements - number * args.batch);
-            let body = crate::bench::batch_body(args.seed, number, size);
+            let body = crate::bench::batch_body(args.seed, number, size, shape, end_micros);
             let stored = gateway.store_statements(principal, body, xapi::Version::V1_0_3, None, Vec::new()).await;
             bar_ref.inc(size as u64);
             stored.map(|ids| ids.len())
