@@ -71,6 +71,10 @@ pub(crate) struct BenchArgs {
     /// Analytics GETs in flight at once.
     #[arg(long, default_value_t = 1)]
     analytics_concurrency: usize,
+    /// With N > 0: the analytics questions cover the N days before today
+    /// (`since` and `until`), as the dashboard's ranges do; 0: all the data.
+    #[arg(long, default_value_t = 0)]
+    analytics_days: u32,
 }
 
 /// The queries `lrs bench` times.
@@ -508,12 +512,20 @@ async fn analytics_queries(
     results: &mut Vec<Value>,
 ) -> anyhow::Result<()> {
     let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
+    let today = chrono::Utc::now().date_naive();
+    let window = (args.analytics_days > 0).then(|| {
+        let since = today - chrono::Days::new(u64::from(args.analytics_days));
+        (format!("{since}T00:00:00Z"), format!("{today}T00:00:00Z"))
+    });
     for measure in MEASURES {
         for by in DIMENSIONS {
             let mut url = reqwest::Url::parse(&format!("{root}/analytics/v1/query"))?;
             url.query_pairs_mut().append_pair("measure", measure);
             if !by.is_empty() {
                 url.query_pairs_mut().append_pair("by", by);
+            }
+            if let Some((since, until)) = &window {
+                url.query_pairs_mut().append_pair("since", since).append_pair("until", until);
             }
             let bar = indicatif::ProgressBar::new(args.analytics_queries as u64);
             let get = |_| client.get(url.clone()).basic_auth(&args.key, Some(&args.secret));

@@ -67,8 +67,13 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
         })
         .buffer_unordered(args.concurrency);
     let mut loaded = 0;
+    let report_every = 1_000_000;
     while let Some(result) = results.next().await {
+        let before = loaded;
         loaded += result.context("a batch was refused")?;
+        if bar.is_hidden() && loaded / report_every > before / report_every {
+            eprintln!("loaded {loaded} statements in {:.0} s", started.elapsed().as_secs_f64());
+        }
     }
     drop(results);
     bar.finish_and_clear();

@@ -12,6 +12,8 @@ use chrono::Datelike;
 
 use crate::projection::analytics::aggregate::Aggregate;
 use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
+use crate::projection::analytics::measure::decode_value;
+pub use crate::projection::analytics::measure::Measure;
 use crate::projection::analytics::progress::Progress;
 use crate::projection::analytics::{builder, facts_of_day, FactDays};
 use crate::query::{QueryError, QueryService};
@@ -23,94 +25,6 @@ use crate::tables::analytics::{
 use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
 use crate::vault::{open_row, subject_index_key, KeyVault};
-
-/// What a question measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Measure {
-    /// Statements.
-    Statements,
-    /// Distinct learners (actors).
-    Learners,
-    /// Completed (learner, activity) pairs.
-    Completions,
-    /// Completed pairs ÷ pairs seen.
-    CompletionRate,
-    /// Statements with `result.success` true ÷ those with it set.
-    PassRate,
-    /// Mean `result.score.scaled`.
-    ScoreMean,
-    /// Median `result.score.scaled`.
-    ScoreP50,
-    /// 90th percentile of `result.score.scaled`.
-    ScoreP90,
-    /// Median `result.duration`, seconds.
-    DurationP50,
-    /// 90th percentile of `result.duration`, seconds.
-    DurationP90,
-    /// Statements ÷ distinct learners.
-    InteractionsPerLearner,
-}
-
-impl Measure {
-    /// Every measure.
-    pub const ALL: [Measure; 11] = [
-        Measure::Statements,
-        Measure::Learners,
-        Measure::Completions,
-        Measure::CompletionRate,
-        Measure::PassRate,
-        Measure::ScoreMean,
-        Measure::ScoreP50,
-        Measure::ScoreP90,
-        Measure::DurationP50,
-        Measure::DurationP90,
-        Measure::InteractionsPerLearner,
-    ];
-
-    /// Its name in the API.
-    pub fn name(self) -> &'static str {
-        match self {
-            Measure::Statements => "statements",
-            Measure::Learners => "learners",
-            Measure::Completions => "completions",
-            Measure::CompletionRate => "completion_rate",
-            Measure::PassRate => "pass_rate",
-            Measure::ScoreMean => "score_mean",
-            Measure::ScoreP50 => "score_p50",
-            Measure::ScoreP90 => "score_p90",
-            Measure::DurationP50 => "duration_p50",
-            Measure::DurationP90 => "duration_p90",
-            Measure::InteractionsPerLearner => "interactions_per_learner",
-        }
-    }
-
-    /// The measure of a name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Measure::ALL.into_iter().find(|measure| measure.name() == name)
-    }
-
-    /// Its value over a group; `None` when the group has nothing it applies to
-    /// (a rate with no denominator, a quantile of nothing).
-    pub fn of(self, aggregate: &Aggregate) -> Option<f64> {
-        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
-        let quantile = |sketch: &sketches_ddsketch::DDSketch, q| sketch.quantile(q).ok().flatten();
-        match self {
-            Measure::Statements => Some(aggregate.statements as f64),
-            Measure::Learners => Some(aggregate.learners.count() as f64),
-            Measure::Completions => Some(aggregate.completed.count() as f64),
-            Measure::CompletionRate => ratio(aggregate.completed.count(), aggregate.pairs.count()),
-            Measure::PassRate => ratio(aggregate.success_true, aggregate.success_set),
-            Measure::ScoreMean => {
-                (aggregate.score_count > 0).then(|| aggregate.score_sum / aggregate.score_count as f64)
-            }
-            Measure::ScoreP50 => quantile(&aggregate.scores, 0.5),
-            Measure::ScoreP90 => quantile(&aggregate.scores, 0.9),
-            Measure::DurationP50 => quantile(&aggregate.durations, 0.5),
-            Measure::DurationP90 => quantile(&aggregate.durations, 0.9),
-            Measure::InteractionsPerLearner => ratio(aggregate.statements, aggregate.learners.count()),
-        }
-    }
-}
 
 /// What rows a question is broken down by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,15 +126,18 @@ fn first_day_of_month(month: u32) -> u32 {
     u32::try_from((date - chrono::NaiveDate::default()).num_days()).unwrap_or(0)
 }
 
-/// Splits days [first, end) into whole months and the days outside them.
-fn segments(first: u32, end: u32) -> Vec<(Tier, u32)> {
+/// Splits days [first, end) into months and the days outside them. A month
+/// serves when the range holds every day of it that can have facts (those
+/// within `known`), so that a range from a tenant's first day starts with
+/// its first month, not with its days.
+fn segments(first: u32, end: u32, known: FactDays) -> Vec<(Tier, u32)> {
     let mut segments = Vec::new();
     let mut day = first;
     while day < end {
         let month = month_of_day(day);
         let month_start = first_day_of_month(month);
         let month_end = first_day_of_month(month + 1);
-        if day == month_start && month_end <= end {
+        if day <= month_start.max(known.first) && month_end.min(known.last + 1) <= end {
             segments.push((Tier::Month, month));
             day = month_end;
         } else {
@@ -284,27 +201,34 @@ impl AnalyticsService {
         Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
     }
 
-    /// The days a question covers: within its bounds and the tenant's facts.
-    async fn days(&self, tenant: &TenantId, query: &AnalyticsQuery) -> Result<Option<(u32, u32)>, QueryError> {
+    /// The days a tenant has facts for.
+    async fn fact_days(&self, tenant: &TenantId) -> Result<Option<FactDays>, QueryError> {
         let row = self.store.get(Table::Meta, &analytics_meta_partition(tenant), &[]).await?;
-        let Some(known) = row.and_then(|bytes| FactDays::decode(&bytes)) else { return Ok(None) };
-        let first = query.since_day.unwrap_or(known.first).max(known.first);
-        let end = query.until_day.unwrap_or(known.last + 1).min(known.last + 1);
-        Ok((first < end).then_some((first, end)))
+        Ok(row.and_then(|bytes| FactDays::decode(&bytes)))
     }
 
     /// Answers a question: its rows, in order, at most `limit` of them.
     pub async fn answer(&self, tenant: &TenantId, query: &AnalyticsQuery) -> Result<Vec<AnalyticsRow>, QueryError> {
-        let Some((first, end)) = self.days(tenant, query).await? else { return Ok(Vec::new()) };
-        let groups: BTreeMap<String, Aggregate> = if query.filters.is_empty() {
-            self.read_rollups(tenant, query.by, first, end).await?
+        let Some(known) = self.fact_days(tenant).await? else { return Ok(Vec::new()) };
+        let first = query.since_day.unwrap_or(known.first).max(known.first);
+        let end = query.until_day.unwrap_or(known.last + 1).min(known.last + 1);
+        if first >= end {
+            return Ok(Vec::new());
+        }
+        let whole_time = first == known.first && end == known.last + 1;
+        let mut rows = if query.filters.is_empty() && whole_time && !query.by.is_some_and(By::is_time) {
+            self.read_whole_values(tenant, query).await?
         } else {
-            self.read_facts(tenant, query, first, end).await?
+            let groups = if query.filters.is_empty() {
+                self.read_rollups(tenant, query.by, first, end, known).await?
+            } else {
+                self.read_facts(tenant, query, first, end).await?
+            };
+            groups
+                .into_iter()
+                .filter_map(|(key, aggregate)| Some(AnalyticsRow { key, value: query.measure.of(&aggregate)? }))
+                .collect()
         };
-        let mut rows: Vec<AnalyticsRow> = groups
-            .into_iter()
-            .filter_map(|(key, aggregate)| Some(AnalyticsRow { key, value: query.measure.of(&aggregate)? }))
-            .collect();
         if query.by.is_some_and(|by| !by.is_time()) {
             rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
         }
@@ -318,21 +242,57 @@ impl AnalyticsService {
         Ok(rows)
     }
 
+    /// A question over all of a tenant's days, without filters: the measure
+    /// values kept beside the whole-time rollups (one row per group).
+    async fn read_whole_values(
+        &self,
+        tenant: &TenantId,
+        query: &AnalyticsQuery,
+    ) -> Result<Vec<AnalyticsRow>, QueryError> {
+        let dimension = match query.by {
+            Some(By::Group(dimension)) => dimension,
+            _ => Dimension::All,
+        };
+        let prefix = rollup_dimension_prefix(dimension.name());
+        let mut end = prefix.clone();
+        end.push(0xFF);
+        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let partition = rollup_partition(tenant, Tier::WholeValues, 0);
+        let entries = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for (clustering, bytes) in entries {
+            let Some((_, group)) = parse_rollup_clustering(&clustering) else { continue };
+            let value = match decode_value(&bytes, query.measure) {
+                Some(value) => value,
+                // A row of another layout of the measures: from the aggregate.
+                None => {
+                    let whole = rollup_partition(tenant, Tier::Whole, 0);
+                    let row = self.store.get(Table::AnalyticsRollups, &whole, &clustering).await?;
+                    row.and_then(|bytes| Aggregate::decode(&bytes)).and_then(|a| query.measure.of(&a))
+                }
+            };
+            let key = if dimension == Dimension::All { "all".to_owned() } else { group };
+            rows.extend(value.map(|value| AnalyticsRow { key, value }));
+        }
+        Ok(rows)
+    }
+
     async fn read_rollups(
         &self,
         tenant: &TenantId,
         by: Option<By>,
         first: u32,
         end: u32,
+        known: FactDays,
     ) -> Result<BTreeMap<String, Aggregate>, QueryError> {
         let mut groups: BTreeMap<String, Aggregate> = BTreeMap::new();
         match by {
             None | Some(By::Month) => {
-                for segment in segments(first, end) {
+                for segment in segments(first, end, known) {
                     let Some(total) = self.total(tenant, segment).await? else { continue };
                     let day = match segment {
-                        (Tier::Day, day) => day,
                         (Tier::Month, month) => first_day_of_month(month),
+                        (_, day) => day,
                     };
                     let key = if by.is_some() { time_key(By::Month, day) } else { "all".to_owned() };
                     groups.entry(key).or_default().merge(&total);
@@ -347,7 +307,7 @@ impl AnalyticsService {
                 }
             }
             Some(By::Group(dimension)) => {
-                for segment in segments(first, end) {
+                for segment in segments(first, end, known) {
                     for (group, aggregate) in self.rollups(tenant, segment, dimension).await? {
                         groups.entry(group).or_default().merge(&aggregate);
                     }
@@ -449,12 +409,19 @@ mod tests {
         let march_2026 = 2026 * 12 + 2;
         let (march_1, april_1) = (first_day_of_month(march_2026), first_day_of_month(march_2026 + 1));
         assert_eq!(day_text(march_1), "2026-03-01");
-        assert_eq!(segments(march_1, april_1), [(Tier::Month, march_2026)]);
-        let parts = segments(march_1 - 2, april_1 + 1);
+        let always = FactDays { first: 0, last: u32::MAX - 1 };
+        assert_eq!(segments(march_1, april_1, always), [(Tier::Month, march_2026)]);
+        let parts = segments(march_1 - 2, april_1 + 1, always);
         assert_eq!(parts.first(), Some(&(Tier::Day, march_1 - 2)));
         assert!(parts.contains(&(Tier::Month, march_2026)));
         assert_eq!(parts.last(), Some(&(Tier::Day, april_1)));
         assert_eq!(parts.len(), 4);
+        // Facts from March 10 to April 1: March 10 onwards is all of March,
+        // April 1 all of April.
+        let known = FactDays { first: march_1 + 9, last: april_1 };
+        let april = (Tier::Month, march_2026 + 1);
+        assert_eq!(segments(march_1 + 9, april_1 + 1, known), [(Tier::Month, march_2026), april]);
+        assert_eq!(segments(march_1 + 10, april_1, known).len(), 21, "a day short of the facts: days");
         assert_eq!(time_key(By::Week, march_1), "2026-W09");
         assert_eq!(time_key(By::Month, march_1 + 5), "2026-03");
     }

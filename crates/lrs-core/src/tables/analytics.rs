@@ -12,6 +12,11 @@ pub enum Tier {
     Day,
     /// A calendar month; the period is year × 12 + month (0–11).
     Month,
+    /// All of a tenant's days; the period is 0.
+    Whole,
+    /// The measure values of the [`Tier::Whole`] aggregates (final, not
+    /// mergeable); the period is 0.
+    WholeValues,
 }
 
 impl Tier {
@@ -19,6 +24,8 @@ impl Tier {
         match self {
             Tier::Day => 0,
             Tier::Month => 1,
+            Tier::Whole => 2,
+            Tier::WholeValues => 3,
         }
     }
 }

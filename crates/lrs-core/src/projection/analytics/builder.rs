@@ -265,6 +265,7 @@ async fn roll_up(
         write_rollup(batch, key, Some(aggregate));
     }
     // Months: from their days when one of them lost facts, else by adding.
+    let mut months: HashMap<RollupKey, Aggregate> = HashMap::new();
     for key in &recompute_months {
         let (tenant, _, month, dimension, value) = key;
         let mut aggregate = Aggregate::default();
@@ -279,17 +280,80 @@ async fn roll_up(
                 }
             }
         }
-        write_rollup(batch, key, Some(&aggregate));
+        months.insert(key.clone(), aggregate);
     }
+    // The whole time: from the months when one of them was recomputed, else by adding.
+    let recompute_whole: BTreeSet<GroupKey> = recompute_months
+        .iter()
+        .map(|(tenant, _, _, dimension, value)| (tenant.clone(), *dimension, value.clone()))
+        .collect();
+    let mut whole_deltas: HashMap<GroupKey, Aggregate> = HashMap::new();
     for (key, delta) in month_deltas {
+        let (tenant, _, _, dimension, value) = &key;
+        let group = (tenant.clone(), *dimension, value.clone());
+        if !recompute_whole.contains(&group) {
+            whole_deltas.entry(group).or_default().merge(&delta);
+        }
         if recompute_months.contains(&key) {
             continue;
         }
         let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
         aggregate.merge(&delta);
+        months.insert(key, aggregate);
+    }
+    for (key, aggregate) in &months {
+        write_rollup(batch, key, Some(aggregate));
+    }
+    for ((tenant, dimension, value), delta) in whole_deltas {
+        let key = (tenant, Tier::Whole, 0, dimension, value);
+        let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
+        aggregate.merge(&delta);
         write_rollup(batch, &key, Some(&aggregate));
     }
+    if !recompute_whole.is_empty() {
+        let spans = month_spans(added.keys().chain(removed.keys()), store).await?;
+        for (tenant, dimension, value) in recompute_whole {
+            let mut aggregate = Aggregate::default();
+            let (first, last) = spans.get(&tenant).copied().unwrap_or((1, 0));
+            for month in first..=last {
+                let month_key = (tenant.clone(), Tier::Month, month, dimension, value.clone());
+                match months.get(&month_key) {
+                    Some(known) => aggregate.merge(known),
+                    None => {
+                        if let Some(stored) = read_rollup(store, &month_key).await? {
+                            aggregate.merge(&stored);
+                        }
+                    }
+                }
+            }
+            write_rollup(batch, &(tenant, Tier::Whole, 0, dimension, value), Some(&aggregate));
+        }
+    }
     Ok(())
+}
+
+/// A group of a tenant: its dimension and value.
+type GroupKey = (TenantId, Dimension, String);
+
+/// The first and last month each tenant may have facts in: those it had
+/// before (its fact days) and those of the days these entries touch.
+async fn month_spans<'a>(
+    days: impl Iterator<Item = &'a (TenantId, u32)>,
+    store: &dyn QueryStore,
+) -> Result<BTreeMap<TenantId, (u32, u32)>, StoreError> {
+    let mut spans: BTreeMap<TenantId, (u32, u32)> = BTreeMap::new();
+    for (tenant, day) in days {
+        let month = month_of_day(*day);
+        let span = spans.entry(tenant.clone()).or_insert((month, month));
+        *span = (span.0.min(month), span.1.max(month));
+    }
+    for (tenant, span) in &mut spans {
+        let known = store.get(Table::Meta, &analytics_meta_partition(tenant), &[]).await?;
+        if let Some(known) = known.and_then(|bytes| FactDays::decode(&bytes)) {
+            *span = (span.0.min(month_of_day(known.first)), span.1.max(month_of_day(known.last)));
+        }
+    }
+    Ok(spans)
 }
 
 /// Widens each tenant's first and last day with facts.

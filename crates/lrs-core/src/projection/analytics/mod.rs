@@ -1,8 +1,10 @@
 //! The analytics projection: rollups of the statements per tenant, by day
-//! and by month of their `timestamp` (UTC), of every group of each dimension
-//! (verb, activity, parent, platform, source, learner, and all statements),
-//! and each learner's progress per activity. A question about a year then
-//! reads a dozen month rows per group, never the statements.
+//! and by month of their `timestamp` (UTC) and over all days, of every
+//! group of each dimension (verb, activity, parent, platform, source,
+//! learner, and all statements), and each learner's progress per activity.
+//! A question about a year then reads a dozen month rows per group, never
+//! the statements; one about all of a tenant's days reads one row of
+//! measure values per group, kept beside the whole-time aggregate.
 //!
 //! It runs in two steps. Downstream of the statement projection, in the
 //! same batch (and so at the same log position), [`Analytics`] writes what
@@ -17,7 +19,8 @@
 //!   counts in, in its day and its month;
 //! - a statement voided, erased or past retention removes its fact, and the
 //!   groups it counted in are recomputed: a day from the day's remaining
-//!   facts, a month from its days (sketches cannot subtract);
+//!   facts, a month from its days, the whole time from the months
+//!   (sketches cannot subtract);
 //! - a forgotten agent's learner rows go; its statements were removed by
 //!   the statement projection before.
 //!
@@ -28,6 +31,7 @@
 pub mod aggregate;
 pub mod builder;
 pub mod fact;
+pub mod measure;
 pub mod progress;
 
 use std::ops::Bound;
@@ -137,11 +141,26 @@ pub(crate) async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Resu
     Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
 }
 
+/// Writes one rollup (deletes it when it counts nothing); a whole-time
+/// rollup's measure values with it.
 pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) {
     let (tenant, tier, period, dimension, value) = key;
     let partition = rollup_partition(tenant, *tier, *period);
     let clustering = rollup_clustering(dimension.name(), value);
-    match aggregate.filter(|a| a.statements > 0) {
+    let aggregate = aggregate.filter(|a| a.statements > 0);
+    if *tier == Tier::Whole {
+        let values_partition = rollup_partition(tenant, Tier::WholeValues, *period);
+        match aggregate {
+            Some(aggregate) => batch.put(
+                Table::AnalyticsRollups,
+                values_partition,
+                clustering.clone(),
+                measure::encode_values(aggregate),
+            ),
+            None => batch.delete(Table::AnalyticsRollups, values_partition, clustering.clone()),
+        }
+    }
+    match aggregate {
         Some(aggregate) => batch.put(Table::AnalyticsRollups, partition, clustering, aggregate.encode()),
         None => batch.delete(Table::AnalyticsRollups, partition, clustering),
     }

@@ -1,0 +1,108 @@
+//! The measures of the analytics API, and the row of a group's measure
+//! values kept beside its whole-time aggregate (what a question over all of
+//! a tenant's days reads, without merging sketches).
+
+use super::aggregate::Aggregate;
+
+/// What a question measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Statements.
+    Statements,
+    /// Distinct learners (actors).
+    Learners,
+    /// Completed (learner, activity) pairs.
+    Completions,
+    /// Completed pairs ÷ pairs seen.
+    CompletionRate,
+    /// Statements with `result.success` true ÷ those with it set.
+    PassRate,
+    /// Mean `result.score.scaled`.
+    ScoreMean,
+    /// Median `result.score.scaled`.
+    ScoreP50,
+    /// 90th percentile of `result.score.scaled`.
+    ScoreP90,
+    /// Median `result.duration`, seconds.
+    DurationP50,
+    /// 90th percentile of `result.duration`, seconds.
+    DurationP90,
+    /// Statements ÷ distinct learners.
+    InteractionsPerLearner,
+}
+
+impl Measure {
+    /// Every measure.
+    pub const ALL: [Measure; 11] = [
+        Measure::Statements,
+        Measure::Learners,
+        Measure::Completions,
+        Measure::CompletionRate,
+        Measure::PassRate,
+        Measure::ScoreMean,
+        Measure::ScoreP50,
+        Measure::ScoreP90,
+        Measure::DurationP50,
+        Measure::DurationP90,
+        Measure::InteractionsPerLearner,
+    ];
+
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Statements => "statements",
+            Measure::Learners => "learners",
+            Measure::Completions => "completions",
+            Measure::CompletionRate => "completion_rate",
+            Measure::PassRate => "pass_rate",
+            Measure::ScoreMean => "score_mean",
+            Measure::ScoreP50 => "score_p50",
+            Measure::ScoreP90 => "score_p90",
+            Measure::DurationP50 => "duration_p50",
+            Measure::DurationP90 => "duration_p90",
+            Measure::InteractionsPerLearner => "interactions_per_learner",
+        }
+    }
+
+    /// The measure of a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Measure::ALL.into_iter().find(|measure| measure.name() == name)
+    }
+
+    /// Its value over a group; `None` when the group has nothing it applies to
+    /// (a rate with no denominator, a quantile of nothing).
+    pub fn of(self, aggregate: &Aggregate) -> Option<f64> {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        let quantile = |sketch: &sketches_ddsketch::DDSketch, q| sketch.quantile(q).ok().flatten();
+        match self {
+            Measure::Statements => Some(aggregate.statements as f64),
+            Measure::Learners => Some(aggregate.learners.count() as f64),
+            Measure::Completions => Some(aggregate.completed.count() as f64),
+            Measure::CompletionRate => ratio(aggregate.completed.count(), aggregate.pairs.count()),
+            Measure::PassRate => ratio(aggregate.success_true, aggregate.success_set),
+            Measure::ScoreMean => {
+                (aggregate.score_count > 0).then(|| aggregate.score_sum / aggregate.score_count as f64)
+            }
+            Measure::ScoreP50 => quantile(&aggregate.scores, 0.5),
+            Measure::ScoreP90 => quantile(&aggregate.scores, 0.9),
+            Measure::DurationP50 => quantile(&aggregate.durations, 0.5),
+            Measure::DurationP90 => quantile(&aggregate.durations, 0.9),
+            Measure::InteractionsPerLearner => ratio(aggregate.statements, aggregate.learners.count()),
+        }
+    }
+}
+
+/// Encodes the value of every measure over an aggregate (in the order of
+/// [`Measure::ALL`]): a row read without decoding the aggregate.
+pub fn encode_values(aggregate: &Aggregate) -> Vec<u8> {
+    let values: Vec<Option<f64>> = Measure::ALL.iter().map(|measure| measure.of(aggregate)).collect();
+    postcard::to_stdvec(&values).expect("values serialise")
+}
+
+/// One measure's value in a row of [`encode_values`]; `None` when the group
+/// has none, `Some(None)` only for a row of another layout.
+pub fn decode_value(bytes: &[u8], measure: Measure) -> Option<Option<f64>> {
+    let values: Vec<Option<f64>> = postcard::from_bytes(bytes).ok()?;
+    let at = Measure::ALL.iter().position(|m| *m == measure)?;
+    values.get(at).copied()
+}
