@@ -15,7 +15,7 @@ use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
 use crate::projection::analytics::measure::decode_value;
 pub use crate::projection::analytics::measure::Measure;
 use crate::projection::analytics::progress::Progress;
-use crate::projection::analytics::{builder, facts_of_day, FactDays};
+use crate::projection::analytics::{builder, facts_of_day, whole_aggregate, FactDays};
 use crate::query::{QueryError, QueryService};
 use crate::store::{Order, QueryStore, Table};
 use crate::tables::analytics::{
@@ -156,17 +156,20 @@ impl AnalyticsService {
     }
 
     /// The time up to which answers are complete: as for statements when the
-    /// analytics builders have applied their whole outbox, else the log time
-    /// of the last entry the furthest-behind one applied.
+    /// analytics builders have applied their whole outbox and refreshed
+    /// every whole-time value, else the log time of the last entry the
+    /// furthest-behind one applied (or of its last refresh).
     pub async fn consistent_through(&self, tenant: &TenantId) -> Result<chrono::DateTime<chrono::Utc>, QueryError> {
         let mut through = self.query.consistent_through(tenant).await?;
+        let time = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
         for partition in 0..self.query.log_partitions() {
-            if builder::caught_up(self.store.as_ref(), partition).await? {
-                continue;
+            let store = self.store.as_ref();
+            if !builder::caught_up(store, partition).await? {
+                through = through.min(time(builder::BuilderPosition::load(store, partition).await?.log_time_micros));
             }
-            let position = builder::BuilderPosition::load(self.store.as_ref(), partition).await?;
-            let applied = chrono::DateTime::from_timestamp_micros(position.log_time_micros).unwrap_or_default();
-            through = through.min(applied);
+            if let Some(whole) = builder::whole_through(store, partition).await? {
+                through = through.min(time(whole));
+            }
         }
         Ok(through)
     }
@@ -257,18 +260,18 @@ impl AnalyticsService {
         let mut end = prefix.clone();
         end.push(0xFF);
         let range = (Bound::Included(prefix), Bound::Excluded(end));
-        let partition = rollup_partition(tenant, Tier::WholeValues, 0);
+        let partition = rollup_partition(tenant, Tier::Whole, 0);
         let entries = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
         let mut rows = Vec::with_capacity(entries.len());
         for (clustering, bytes) in entries {
             let Some((_, group)) = parse_rollup_clustering(&clustering) else { continue };
             let value = match decode_value(&bytes, query.measure) {
                 Some(value) => value,
-                // A row of another layout of the measures: from the aggregate.
+                // A row of another layout of the measures: from the months.
                 None => {
-                    let whole = rollup_partition(tenant, Tier::Whole, 0);
-                    let row = self.store.get(Table::AnalyticsRollups, &whole, &clustering).await?;
-                    row.and_then(|bytes| Aggregate::decode(&bytes)).and_then(|a| query.measure.of(&a))
+                    let days = self.fact_days(tenant).await?;
+                    let aggregate = whole_aggregate(self.store.as_ref(), tenant, dimension, &group, days).await?;
+                    query.measure.of(&aggregate)
                 }
             };
             let key = if dimension == Dimension::All { "all".to_owned() } else { group };

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::keys::KeyBuilder;
+use crate::projection::analytics::fact::Dimension;
 use crate::tenant::TenantId;
 
 /// A rollup tier: how long a period is.
@@ -12,11 +13,9 @@ pub enum Tier {
     Day,
     /// A calendar month; the period is year × 12 + month (0–11).
     Month,
-    /// All of a tenant's days; the period is 0.
+    /// All of a tenant's days, as measure values (final, not mergeable:
+    /// recomputed from the months); the period is 0.
     Whole,
-    /// The measure values of the [`Tier::Whole`] aggregates (final, not
-    /// mergeable); the period is 0.
-    WholeValues,
 }
 
 impl Tier {
@@ -25,7 +24,6 @@ impl Tier {
             Tier::Day => 0,
             Tier::Month => 1,
             Tier::Whole => 2,
-            Tier::WholeValues => 3,
         }
     }
 }
@@ -97,6 +95,31 @@ pub fn outbox_clustering(offset: u64, seq: u32) -> Vec<u8> {
 /// entry it applied last and that entry's log time.
 pub fn builder_position_partition(log_partition: u32) -> Vec<u8> {
     KeyBuilder::new().str("analytics-builder").u32(log_partition).build()
+}
+
+/// Meta partition of the groups whose whole-time values are stale, of the
+/// builder of a log partition.
+pub fn stale_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-stale").u32(log_partition).build()
+}
+
+/// Clustering key of a stale group: tenant, dimension name, value.
+pub fn stale_clustering(tenant: &TenantId, dimension: Dimension, value: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str(dimension.name()).str(value).build()
+}
+
+/// The tenant, dimension and value of a stale group's key.
+pub fn parse_stale_clustering(bytes: &[u8]) -> Option<(TenantId, Dimension, String)> {
+    let mut parts = super::keys::decode_strings(bytes)?.into_iter();
+    let tenant = TenantId::parse(&parts.next()?).ok()?;
+    let dimension = Dimension::parse(&parts.next()?)?;
+    Some((tenant, dimension, parts.next()?))
+}
+
+/// Meta partition of the log time up to which the whole-time values of a
+/// log partition's builder are complete.
+pub fn whole_position_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-whole").u32(log_partition).build()
 }
 
 /// Meta partition of a tenant's analytics: the days it has facts for.

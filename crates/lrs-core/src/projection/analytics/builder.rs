@@ -14,16 +14,28 @@ use uuid::Uuid;
 
 use super::aggregate::{Aggregate, FactHashes};
 use super::fact::{month_of_day, Dimension, Fact};
-use super::{days_of_month, facts_of_day, read_rollup, write_rollup, FactDays, OutboxChange, OutboxEntry, RollupKey};
+use super::{
+    days_of_month, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_whole_values, FactDays,
+    OutboxChange, OutboxEntry, RollupKey,
+};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, fact_clustering, facts_partition, learner_fact_clustering,
-    learner_identity_partition, learner_partition, outbox_partition, Tier,
+    learner_identity_partition, learner_partition, outbox_partition, parse_stale_clustering, stale_clustering,
+    stale_partition, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
 /// Outbox entries applied in one write at most.
 const ENTRIES_PER_WRITE: usize = 20_000;
+
+/// Stale whole-time values refreshed in one write at most.
+const GROUPS_PER_REFRESH: usize = 2_000;
+
+/// How often the whole-time values are refreshed while the outbox stays
+/// busy (when it empties they are refreshed at once): a group touched in
+/// every second is recomputed once in this time, not every second.
+const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 /// How long the builder waits after applying what the outbox held (unless
 /// it held a full write's worth): a group touched by many statements in
@@ -66,6 +78,18 @@ fn after(position: &BuilderPosition) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (low, Bound::Unbounded)
 }
 
+/// The log time (microseconds) up to which the whole-time values of a log
+/// partition's groups are complete when some are stale.
+pub async fn whole_through(store: &dyn QueryStore, log_partition: u32) -> Result<Option<i64>, StoreError> {
+    let partition = stale_partition(log_partition);
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    if store.scan(Table::Meta, &partition, all, Order::Ascending, 1).await?.is_empty() {
+        return Ok(None);
+    }
+    let row = store.get(Table::Meta, &whole_position_partition(log_partition), &[]).await?;
+    Ok(Some(row.and_then(|bytes| Some(i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))).unwrap_or(0)))
+}
+
 /// Whether the builder of a log partition has applied every outbox entry.
 pub async fn caught_up(store: &dyn QueryStore, log_partition: u32) -> Result<bool, StoreError> {
     let position = BuilderPosition::load(store, log_partition).await?;
@@ -87,14 +111,25 @@ impl RollupBuilder {
         Self { store, partition }
     }
 
-    /// Applies the outbox until `shutdown` turns true, retrying after a failure.
+    /// Applies the outbox until `shutdown` turns true, retrying after a
+    /// failure; refreshes the whole-time values when the outbox empties, and
+    /// every [`REFRESH_EVERY`] while it does not.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut pause = IDLE;
+        let mut refreshed = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            let wait = match self.apply_next(ENTRIES_PER_WRITE).await {
+            let step = self.apply_next(ENTRIES_PER_WRITE).await;
+            let step = match step {
+                Ok(applied) if applied < ENTRIES_PER_WRITE || refreshed.elapsed() >= REFRESH_EVERY => {
+                    refreshed = tokio::time::Instant::now();
+                    self.refresh_whole().await.map(|_| applied)
+                }
+                other => other,
+            };
+            let wait = match step {
                 Ok(applied) if applied < ENTRIES_PER_WRITE => {
                     pause = IDLE;
                     IDLE
@@ -113,15 +148,64 @@ impl RollupBuilder {
         }
     }
 
-    /// Applies every entry of the outbox (a replay's last step, and tests).
+    /// Applies every entry of the outbox and refreshes the whole-time
+    /// values (a replay's last step, and tests).
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let mut applied = 0;
         loop {
             let done = self.apply_next(ENTRIES_PER_WRITE).await?;
             if done == 0 {
+                self.refresh_whole().await?;
                 return Ok(applied);
             }
             applied += done;
+        }
+    }
+
+    /// Recomputes the whole-time values of every group marked stale, from
+    /// its months, and records up to which log time they are complete.
+    /// Returns how many groups it refreshed.
+    pub async fn refresh_whole(&self) -> Result<usize, StoreError> {
+        let store = self.store.as_ref();
+        let through = BuilderPosition::load(store, self.partition).await?.log_time_micros;
+        let partition = stale_partition(self.partition);
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let mut spans: HashMap<TenantId, Option<FactDays>> = HashMap::new();
+        let mut refreshed = 0;
+        loop {
+            let rows = store.scan(Table::Meta, &partition, all.clone(), Order::Ascending, GROUPS_PER_REFRESH).await?;
+            let mut batch = WriteBatch::default();
+            for (clustering, _) in &rows {
+                batch.delete(Table::Meta, partition.clone(), clustering.clone());
+                let Some((tenant, dimension, value)) = parse_stale_clustering(clustering) else { continue };
+                let days = match spans.get(&tenant) {
+                    Some(days) => *days,
+                    None => {
+                        let row = store.get(Table::Meta, &analytics_meta_partition(&tenant), &[]).await?;
+                        let days = row.and_then(|bytes| FactDays::decode(&bytes));
+                        spans.insert(tenant.clone(), days);
+                        days
+                    }
+                };
+                let aggregate = whole_aggregate(store, &tenant, dimension, &value, days).await?;
+                write_whole_values(&mut batch, &tenant, dimension, &value, &aggregate);
+            }
+            refreshed += rows.len();
+            let last = rows.len() < GROUPS_PER_REFRESH;
+            if last && refreshed > 0 {
+                batch.put(
+                    Table::Meta,
+                    whole_position_partition(self.partition),
+                    Vec::new(),
+                    through.to_be_bytes().to_vec(),
+                );
+            }
+            if !batch.is_empty() {
+                store.write_rebuildable(batch).await?;
+            }
+            if last {
+                return Ok(refreshed);
+            }
         }
     }
 
@@ -142,7 +226,7 @@ impl RollupBuilder {
             }
         }
         let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
-        apply_entries(&entries, store, &mut batch).await?;
+        apply_entries(&entries, self.partition, store, &mut batch).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         store.write_rebuildable(batch).await?;
@@ -153,6 +237,7 @@ impl RollupBuilder {
 /// Applies outbox entries, in order, to the facts, rollups and progress rows.
 async fn apply_entries(
     entries: &[OutboxEntry],
+    log_partition: u32,
     store: &dyn QueryStore,
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
@@ -189,7 +274,15 @@ async fn apply_entries(
             OutboxChange::Forgotten(key) => forgotten.push((tenant.clone(), key.clone())),
         }
     }
-    roll_up(&added, &removed, store, batch).await?;
+    let touched = roll_up(&added, &removed, store, batch).await?;
+    for (tenant, dimension, value) in touched {
+        batch.put(
+            Table::Meta,
+            stale_partition(log_partition),
+            stale_clustering(&tenant, dimension, &value),
+            Vec::new(),
+        );
+    }
     widen_fact_days(&added, store, batch).await?;
     for (tenant, key) in forgotten {
         forget_learner(&tenant, &key, store, batch).await?;
@@ -198,13 +291,14 @@ async fn apply_entries(
 }
 
 /// Updates the rollups: adds the new facts to the groups they count in,
-/// and recomputes the groups of days (and months) that lost facts.
+/// and recomputes the groups of days (and months) that lost facts. Returns
+/// the groups it touched (whose whole-time values are now stale).
 async fn roll_up(
     added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
     removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
     store: &dyn QueryStore,
     batch: &mut WriteBatch,
-) -> Result<(), StoreError> {
+) -> Result<BTreeSet<GroupKey>, StoreError> {
     // The day aggregates as they are after this batch.
     let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
     // Month groups that must be recomputed from their days.
@@ -282,18 +376,7 @@ async fn roll_up(
         }
         months.insert(key.clone(), aggregate);
     }
-    // The whole time: from the months when one of them was recomputed, else by adding.
-    let recompute_whole: BTreeSet<GroupKey> = recompute_months
-        .iter()
-        .map(|(tenant, _, _, dimension, value)| (tenant.clone(), *dimension, value.clone()))
-        .collect();
-    let mut whole_deltas: HashMap<GroupKey, Aggregate> = HashMap::new();
     for (key, delta) in month_deltas {
-        let (tenant, _, _, dimension, value) = &key;
-        let group = (tenant.clone(), *dimension, value.clone());
-        if !recompute_whole.contains(&group) {
-            whole_deltas.entry(group).or_default().merge(&delta);
-        }
         if recompute_months.contains(&key) {
             continue;
         }
@@ -304,57 +387,11 @@ async fn roll_up(
     for (key, aggregate) in &months {
         write_rollup(batch, key, Some(aggregate));
     }
-    for ((tenant, dimension, value), delta) in whole_deltas {
-        let key = (tenant, Tier::Whole, 0, dimension, value);
-        let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
-        aggregate.merge(&delta);
-        write_rollup(batch, &key, Some(&aggregate));
-    }
-    if !recompute_whole.is_empty() {
-        let spans = month_spans(added.keys().chain(removed.keys()), store).await?;
-        for (tenant, dimension, value) in recompute_whole {
-            let mut aggregate = Aggregate::default();
-            let (first, last) = spans.get(&tenant).copied().unwrap_or((1, 0));
-            for month in first..=last {
-                let month_key = (tenant.clone(), Tier::Month, month, dimension, value.clone());
-                match months.get(&month_key) {
-                    Some(known) => aggregate.merge(known),
-                    None => {
-                        if let Some(stored) = read_rollup(store, &month_key).await? {
-                            aggregate.merge(&stored);
-                        }
-                    }
-                }
-            }
-            write_rollup(batch, &(tenant, Tier::Whole, 0, dimension, value), Some(&aggregate));
-        }
-    }
-    Ok(())
+    Ok(months.into_keys().map(|(tenant, _, _, dimension, value)| (tenant, dimension, value)).collect())
 }
 
 /// A group of a tenant: its dimension and value.
 type GroupKey = (TenantId, Dimension, String);
-
-/// The first and last month each tenant may have facts in: those it had
-/// before (its fact days) and those of the days these entries touch.
-async fn month_spans<'a>(
-    days: impl Iterator<Item = &'a (TenantId, u32)>,
-    store: &dyn QueryStore,
-) -> Result<BTreeMap<TenantId, (u32, u32)>, StoreError> {
-    let mut spans: BTreeMap<TenantId, (u32, u32)> = BTreeMap::new();
-    for (tenant, day) in days {
-        let month = month_of_day(*day);
-        let span = spans.entry(tenant.clone()).or_insert((month, month));
-        *span = (span.0.min(month), span.1.max(month));
-    }
-    for (tenant, span) in &mut spans {
-        let known = store.get(Table::Meta, &analytics_meta_partition(tenant), &[]).await?;
-        if let Some(known) = known.and_then(|bytes| FactDays::decode(&bytes)) {
-            *span = (span.0.min(month_of_day(known.first)), span.1.max(month_of_day(known.last)));
-        }
-    }
-    Ok(spans)
-}
 
 /// Widens each tenant's first and last day with facts.
 async fn widen_fact_days(

@@ -4,7 +4,8 @@
 //! learner, and all statements), and each learner's progress per activity.
 //! A question about a year then reads a dozen month rows per group, never
 //! the statements; one about all of a tenant's days reads one row of
-//! measure values per group, kept beside the whole-time aggregate.
+//! measure values per group, recomputed from the group's months when it
+//! changed (when the outbox empties, and every 30 s while it does not).
 //!
 //! It runs in two steps. Downstream of the statement projection, in the
 //! same batch (and so at the same log position), [`Analytics`] writes what
@@ -19,8 +20,7 @@
 //!   counts in, in its day and its month;
 //! - a statement voided, erased or past retention removes its fact, and the
 //!   groups it counted in are recomputed: a day from the day's remaining
-//!   facts, a month from its days, the whole time from the months
-//!   (sketches cannot subtract);
+//!   facts, a month from its days (sketches cannot subtract);
 //! - a forgotten agent's learner rows go; its statements were removed by
 //!   the statement projection before.
 //!
@@ -141,28 +141,53 @@ pub(crate) async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Resu
     Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
 }
 
-/// Writes one rollup (deletes it when it counts nothing); a whole-time
-/// rollup's measure values with it.
+/// Writes one rollup (deletes it when it counts nothing).
 pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) {
     let (tenant, tier, period, dimension, value) = key;
     let partition = rollup_partition(tenant, *tier, *period);
     let clustering = rollup_clustering(dimension.name(), value);
-    let aggregate = aggregate.filter(|a| a.statements > 0);
-    if *tier == Tier::Whole {
-        let values_partition = rollup_partition(tenant, Tier::WholeValues, *period);
-        match aggregate {
-            Some(aggregate) => batch.put(
-                Table::AnalyticsRollups,
-                values_partition,
-                clustering.clone(),
-                measure::encode_values(aggregate),
-            ),
-            None => batch.delete(Table::AnalyticsRollups, values_partition, clustering.clone()),
-        }
-    }
-    match aggregate {
+    match aggregate.filter(|a| a.statements > 0) {
         Some(aggregate) => batch.put(Table::AnalyticsRollups, partition, clustering, aggregate.encode()),
         None => batch.delete(Table::AnalyticsRollups, partition, clustering),
+    }
+}
+
+/// A group's aggregate over all of a tenant's days (`days`): the merge of
+/// its months.
+pub async fn whole_aggregate(
+    store: &dyn QueryStore,
+    tenant: &TenantId,
+    dimension: Dimension,
+    value: &str,
+    days: Option<FactDays>,
+) -> Result<Aggregate, StoreError> {
+    let mut aggregate = Aggregate::default();
+    let Some(days) = days else { return Ok(aggregate) };
+    for month in fact::month_of_day(days.first)..=fact::month_of_day(days.last) {
+        if let Some(stored) =
+            read_rollup(store, &(tenant.clone(), Tier::Month, month, dimension, value.to_owned())).await?
+        {
+            aggregate.merge(&stored);
+        }
+    }
+    Ok(aggregate)
+}
+
+/// Writes a group's whole-time measure values (deletes them when the group
+/// counts nothing).
+pub(crate) fn write_whole_values(
+    batch: &mut WriteBatch,
+    tenant: &TenantId,
+    dimension: Dimension,
+    value: &str,
+    aggregate: &Aggregate,
+) {
+    let partition = rollup_partition(tenant, Tier::Whole, 0);
+    let clustering = rollup_clustering(dimension.name(), value);
+    if aggregate.statements > 0 {
+        batch.put(Table::AnalyticsRollups, partition, clustering, measure::encode_values(aggregate));
+    } else {
+        batch.delete(Table::AnalyticsRollups, partition, clustering);
     }
 }
 
