@@ -40,7 +40,7 @@ function filters() {
   if (range === 'custom') {
     since = document.getElementById('since').value;
     until = document.getElementById('until').value;
-  } else {
+  } else if (range !== 'all') {
     const now = new Date();
     const tomorrow = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
     until = day(tomorrow);

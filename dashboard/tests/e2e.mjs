@@ -52,8 +52,8 @@ try {
   const tomorrow = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
   const until = tomorrow.toISOString().slice(0, 10);
   const since = new Date(tomorrow.getTime() - 30 * 86400000).toISOString().slice(0, 10);
-  const api = async (params) => {
-    const response = await fetch(`${origin}/analytics/v1/query?${new URLSearchParams({ since, until, ...params })}`, {
+  const api = async (params, bounds = { since, until }) => {
+    const response = await fetch(`${origin}/analytics/v1/query?${new URLSearchParams({ ...bounds, ...params })}`, {
       headers: { Authorization: auth },
     });
     return response.json();
@@ -90,6 +90,16 @@ try {
   const filtered = (await api({ measure: 'statements', platform })).rows[0]?.value;
   const shown = await page.locator('#tiles [data-measure="statements"]').getAttribute('data-value');
   check(Number(shown) === filtered, `with platform ${platform} the page shows ${shown}, the API says ${filtered}`);
+
+  // "All time": the API's default range (no bounds).
+  await page.locator('#platform').selectOption('');
+  await page.locator('#range').selectOption('all');
+  await page.evaluate(() => { document.getElementById('board').dataset.ready = 'false'; });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForSelector('#board[data-ready="true"]', { timeout: 20000 });
+  const allTime = (await api({ measure: 'learners' }, {})).rows[0]?.value;
+  const allShown = await page.locator('#tiles [data-measure="learners"]').getAttribute('data-value');
+  check(Number(allShown) === allTime, `over all time the page shows ${allShown} learners, the API says ${allTime}`);
 
   await page.screenshot({ path: screenshot, fullPage: true });
   check(outside.length === 0, `requests outside 127.0.0.1: ${outside.join(', ')}`);
