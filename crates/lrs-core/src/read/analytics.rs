@@ -5,12 +5,13 @@
 //! day, per group. With filters it reads the facts of each day of the range
 //! (there are no rollups of every combination of filters).
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use chrono::Datelike;
 
-use crate::projection::analytics::aggregate::Aggregate;
+use crate::projection::analytics::aggregate::{Aggregate, Parts};
 use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
 use crate::projection::analytics::measure::decode_value;
 pub use crate::projection::analytics::measure::Measure;
@@ -180,6 +181,7 @@ impl AnalyticsService {
         tenant: &TenantId,
         (tier, period): (Tier, u32),
         dimension: Dimension,
+        parts: Parts,
     ) -> Result<Vec<(String, Aggregate)>, QueryError> {
         let prefix = rollup_dimension_prefix(dimension.name());
         let mut end = prefix.clone();
@@ -191,17 +193,22 @@ impl AnalyticsService {
             .into_iter()
             .filter_map(|(clustering, value)| {
                 let (_, group) = parse_rollup_clustering(&clustering)?;
-                Some((group, Aggregate::decode(&value)?))
+                Some((group, Aggregate::decode_parts(&value, parts)?))
             })
             .collect())
     }
 
     /// The aggregate of every statement of one day (or month).
-    async fn total(&self, tenant: &TenantId, segment: (Tier, u32)) -> Result<Option<Aggregate>, QueryError> {
+    async fn total(
+        &self,
+        tenant: &TenantId,
+        segment: (Tier, u32),
+        parts: Parts,
+    ) -> Result<Option<Aggregate>, QueryError> {
         let clustering = KeyBuilder::new().str(Dimension::All.name()).str("").build();
         let partition = rollup_partition(tenant, segment.0, segment.1);
         let row = self.store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
-        Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
+        Ok(row.and_then(|bytes| Aggregate::decode_parts(&bytes, parts)))
     }
 
     /// The days a tenant has facts for.
@@ -223,9 +230,9 @@ impl AnalyticsService {
             self.read_whole_values(tenant, query).await?
         } else {
             let groups = if query.filters.is_empty() {
-                self.read_rollups(tenant, query.by, first, end, known).await?
+                self.read_rollups(tenant, query.by, query.measure.parts(), first, end, known).await?
             } else {
-                self.read_facts(tenant, query, first, end).await?
+                self.read_facts(tenant, query, first, end).await?.into_iter().collect()
             };
             groups
                 .into_iter()
@@ -284,15 +291,16 @@ impl AnalyticsService {
         &self,
         tenant: &TenantId,
         by: Option<By>,
+        parts: Parts,
         first: u32,
         end: u32,
         known: FactDays,
-    ) -> Result<BTreeMap<String, Aggregate>, QueryError> {
+    ) -> Result<Vec<(String, Aggregate)>, QueryError> {
         let mut groups: BTreeMap<String, Aggregate> = BTreeMap::new();
         match by {
             None | Some(By::Month) => {
                 for segment in segments(first, end, known) {
-                    let Some(total) = self.total(tenant, segment).await? else { continue };
+                    let Some(total) = self.total(tenant, segment, parts).await? else { continue };
                     let day = match segment {
                         (Tier::Month, month) => first_day_of_month(month),
                         (_, day) => day,
@@ -304,20 +312,28 @@ impl AnalyticsService {
             Some(By::Day) | Some(By::Week) => {
                 let by = by.expect("matched");
                 for day in first..end {
-                    if let Some(total) = self.total(tenant, (Tier::Day, day)).await? {
+                    if let Some(total) = self.total(tenant, (Tier::Day, day), parts).await? {
                         groups.entry(time_key(by, day)).or_default().merge(&total);
                     }
                 }
             }
             Some(By::Group(dimension)) => {
+                // Many groups (a learner each): merged by hash, sorted by value later.
+                let mut merged: HashMap<String, Aggregate> = HashMap::new();
                 for segment in segments(first, end, known) {
-                    for (group, aggregate) in self.rollups(tenant, segment, dimension).await? {
-                        groups.entry(group).or_default().merge(&aggregate);
+                    for (group, aggregate) in self.rollups(tenant, segment, dimension, parts).await? {
+                        match merged.entry(group) {
+                            Entry::Occupied(mut known) => known.get_mut().merge(&aggregate),
+                            Entry::Vacant(new) => {
+                                new.insert(aggregate);
+                            }
+                        }
                     }
                 }
+                return Ok(merged.into_iter().collect());
             }
         }
-        Ok(groups)
+        Ok(groups.into_iter().collect())
     }
 
     async fn read_facts(

@@ -259,6 +259,55 @@ impl Aggregate {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         postcard::from_bytes(bytes).ok()
     }
+
+    /// Reads back only the leading `parts` of a row (the fields are written
+    /// in this order), leaving the rest empty: a question about counts does
+    /// not decode sketches and hash lists.
+    pub fn decode_parts(bytes: &[u8], parts: Parts) -> Option<Self> {
+        type Counts = (u64, u64, u64, f64, u64);
+        let counts = |(statements, success_set, success_true, score_sum, score_count): Counts| Self {
+            statements,
+            success_set,
+            success_true,
+            score_sum,
+            score_count,
+            ..Self::default()
+        };
+        match parts {
+            Parts::Counts => postcard::take_from_bytes::<Counts>(bytes).ok().map(|(c, _)| counts(c)),
+            Parts::Scores => {
+                let ((c, scores), _) = postcard::take_from_bytes::<(Counts, DDSketch)>(bytes).ok()?;
+                Some(Self { scores, ..counts(c) })
+            }
+            Parts::Durations => {
+                let ((c, scores, durations), _) =
+                    postcard::take_from_bytes::<(Counts, DDSketch, DDSketch)>(bytes).ok()?;
+                Some(Self { scores, durations, ..counts(c) })
+            }
+            Parts::Learners => {
+                let ((c, scores, durations, learners), _) =
+                    postcard::take_from_bytes::<(Counts, DDSketch, DDSketch, Distinct)>(bytes).ok()?;
+                Some(Self { scores, durations, learners, ..counts(c) })
+            }
+            Parts::All => Self::decode(bytes),
+        }
+    }
+}
+
+/// How much of an aggregate a question needs, in the order its fields are
+/// written: each part includes those before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parts {
+    /// Counts and sums.
+    Counts,
+    /// And the scores' sketch.
+    Scores,
+    /// And the durations' sketch.
+    Durations,
+    /// And the distinct learners.
+    Learners,
+    /// Everything (with the (learner, activity) pairs).
+    All,
 }
 
 #[cfg(test)]
@@ -317,6 +366,11 @@ mod tests {
             b.add(&fact(n, -0.5));
         }
         let a = Aggregate::decode(&a.encode()).unwrap();
+        let counts = Aggregate::decode_parts(&a.encode(), Parts::Counts).unwrap();
+        assert_eq!((counts.statements, counts.success_true, counts.score_count), (10, 5, 10));
+        assert_eq!(counts.scores.count(), 0, "counts only");
+        let learners = Aggregate::decode_parts(&a.encode(), Parts::Learners).unwrap();
+        assert_eq!((learners.learners.count(), learners.durations.count(), learners.pairs.count()), (10, 10, 0));
         let mut merged = a.clone();
         merged.merge(&b);
         assert_eq!(merged.statements, 25);

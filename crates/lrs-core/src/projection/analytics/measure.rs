@@ -2,7 +2,7 @@
 //! values kept beside its whole-time aggregate (what a question over all of
 //! a tenant's days reads, without merging sketches).
 
-use super::aggregate::Aggregate;
+use super::aggregate::{Aggregate, Parts};
 
 /// What a question measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,17 @@ impl Measure {
     /// The measure of a name.
     pub fn parse(name: &str) -> Option<Self> {
         Measure::ALL.into_iter().find(|measure| measure.name() == name)
+    }
+
+    /// The parts of an aggregate its value needs.
+    pub fn parts(self) -> Parts {
+        match self {
+            Measure::Statements | Measure::PassRate | Measure::ScoreMean => Parts::Counts,
+            Measure::ScoreP50 | Measure::ScoreP90 => Parts::Scores,
+            Measure::DurationP50 | Measure::DurationP90 => Parts::Durations,
+            Measure::Learners | Measure::InteractionsPerLearner => Parts::Learners,
+            Measure::Completions | Measure::CompletionRate => Parts::All,
+        }
     }
 
     /// Its value over a group; `None` when the group has nothing it applies to
