@@ -147,6 +147,27 @@ pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies each partition's log up to its end before serving; a failure is
+/// logged and left to the running projector, which retries.
+async fn recover_projections(projectors: &[Projector]) {
+    for projector in projectors {
+        let (Ok(from), started) = (projector.position().await, std::time::Instant::now()) else { continue };
+        match projector.catch_up_with(|_| {}).await {
+            Ok(()) => {
+                let to = projector.position().await.unwrap_or(from);
+                if to > from {
+                    tracing::info!(
+                        events = to - from,
+                        millis = started.elapsed().as_millis() as u64,
+                        "applied the log's tail before serving"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot apply the log's tail before serving; the projector retries"),
+        }
+    }
+}
+
 impl Application {
     /// Opens the log and the store the roles need, bootstraps the default
     /// tenant, and binds the port.
@@ -328,6 +349,13 @@ impl Application {
             }
             _ => Vec::new(),
         };
+        // The embedded store keeps what the projectors applied in memory
+        // until its journal is flushed, so after a crash the query tables may
+        // miss the last acknowledged statements: they are applied again from
+        // the log before the first request is answered.
+        if settings.store == StoreBackend::Embedded {
+            recover_projections(&projectors).await;
+        }
         Ok(Self { listener, state, projectors, builders, credential, workers, description })
     }
 
