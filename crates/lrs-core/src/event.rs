@@ -82,6 +82,9 @@ pub enum Command {
     StoreStatements {
         /// The statements, validated and normalised.
         statements: Vec<serde_json::Value>,
+        /// What the tenant's statement plan found about them (report mode).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<crate::plan::PlanCheck>,
     },
     /// Store a batch of statements, each sealed (see `vault.rs`); the seals
     /// travel in binary in the envelope, not in the JSON payload.
@@ -89,6 +92,19 @@ pub enum Command {
         /// The sealed statements, each validated and normalised before sealing.
         #[serde(skip)]
         statements: Vec<Sealed>,
+        /// What the tenant's statement plan found about them (report mode).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<crate::plan::PlanCheck>,
+    },
+    /// A write the gateway refused: counted by the quality projection; the
+    /// refused body is not kept.
+    ReportRejection {
+        /// The credential key (or token subject) that sent it.
+        source: Option<String>,
+        /// Why: `invalid`, `profile` or `conflict`.
+        reason: String,
+        /// How many statements the refused request held.
+        statements: u32,
     },
     /// One chunk of an attachment body, content-addressed by the body's SHA-2.
     StoreAttachmentChunk {
@@ -168,6 +184,7 @@ impl Command {
         match self {
             Command::StoreStatements { .. } => "statements.store",
             Command::StoreSealedStatements { .. } => "statements.store.sealed",
+            Command::ReportRejection { .. } => "statements.rejected",
             Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
             Command::PutTenant { .. } => "admin.tenant",
@@ -230,7 +247,9 @@ pub fn encode_traced(
         trace_context: trace_context.iter().cloned().collect(),
         payload: serde_json::to_vec(command).expect("commands always serialise"),
         sealed_statements: match command {
-            Command::StoreSealedStatements { statements } => statements.iter().map(SealedProto::from_sealed).collect(),
+            Command::StoreSealedStatements { statements, .. } => {
+                statements.iter().map(SealedProto::from_sealed).collect()
+            }
             _ => Vec::new(),
         },
     };
@@ -244,7 +263,7 @@ pub fn decode(bytes: &[u8]) -> Result<CommandEvent, DecodeError> {
     let tenant = TenantId::parse(&envelope.tenant).map_err(|e| DecodeError::Field(e.to_string()))?;
     let command_id = Uuid::from_slice(&envelope.command_id).map_err(|e| DecodeError::Field(e.to_string()))?;
     let mut command = serde_json::from_slice(&envelope.payload)?;
-    if let Command::StoreSealedStatements { statements } = &mut command {
+    if let Command::StoreSealedStatements { statements, .. } = &mut command {
         *statements = envelope.sealed_statements.into_iter().map(SealedProto::into_sealed).collect::<Result<_, _>>()?;
     }
     Ok(CommandEvent { tenant, command_id, command, trace_context: envelope.trace_context })
@@ -258,7 +277,7 @@ mod tests {
     fn command_round_trips_through_the_envelope() {
         let tenant = TenantId::parse("t1").unwrap();
         let id = Uuid::new_v4();
-        let command = Command::StoreStatements { statements: vec![serde_json::json!({"id": "x"})] };
+        let command = Command::StoreStatements { statements: vec![serde_json::json!({"id": "x"})], checks: Vec::new() };
         let decoded = decode(&encode(&tenant, id, 42, &command)).unwrap();
         assert_eq!(decoded.tenant, tenant);
         assert_eq!(decoded.command_id, id);
@@ -269,7 +288,7 @@ mod tests {
     fn sealed_statements_round_trip_in_binary() {
         let tenant = TenantId::parse("t1").unwrap();
         let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![7; 900] };
-        let command = Command::StoreSealedStatements { statements: vec![sealed.clone(), sealed] };
+        let command = Command::StoreSealedStatements { statements: vec![sealed.clone(), sealed], checks: Vec::new() };
         let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
         assert!(bytes.len() < 2 * 1000 + 200, "no base64 or JSON around the seals: {} bytes", bytes.len());
         assert_eq!(decode(&bytes).unwrap().command, command);

@@ -27,10 +27,10 @@ pub mod write;
 pub use ops::{health, metrics, trace};
 pub use ports::{log, store, verdict};
 pub use projection::replay;
-pub use read::{analytics, query};
+pub use read::{analytics, quality, query};
 pub use tables::keys;
 pub use tenancy::{admin, auth, directory, tenant, tenants};
-pub use write::{attachments, gateway};
+pub use write::{attachments, gateway, plan};
 
 pub use admin::{AdminError, AdminService, CredentialView};
 pub use attachments::AttachmentPart;

@@ -35,9 +35,10 @@ impl Lrs {
         let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(10));
         let query = QueryService::new(store.clone(), log.clone());
         let (stop, stopped) = watch::channel(false);
-        // As `lrs serve` runs it: with the analytics projection downstream.
+        // As `lrs serve` runs it: with the analytics and quality projections downstream.
         let projector = Projector::new(log, store, Arc::new(bus), 0)
-            .with_downstream(Arc::new(lrs_core::projection::analytics::Analytics::default()));
+            .with_downstream(Arc::new(lrs_core::projection::analytics::Analytics::default()))
+            .with_downstream(Arc::new(lrs_core::projection::quality::Quality));
         let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
         let principal = principal("default");
         Self { gateway, query, principal, stop, projector }
@@ -312,7 +313,8 @@ async fn a_replay_into_empty_tables_rebuilds_the_live_ones_exactly() {
     let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
     let mut reports = Vec::new();
     lrs_core::replay::replay(log, rebuilt.clone(), |done, total| reports.push((done, total))).await.unwrap();
-    assert_eq!(reports.last(), Some(&(4, 4)), "progress ends at every event applied");
+    // Four writes, and the refusal of the conflicting one (logged for the quality report).
+    assert_eq!(reports.last(), Some(&(5, 5)), "progress ends at every event applied");
     for table in lrs_core::Table::ALL {
         if table == lrs_core::Table::Credentials {
             continue; // written by the bootstrap, not by the projector

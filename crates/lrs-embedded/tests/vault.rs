@@ -83,10 +83,10 @@ async fn statements_sealed_in_either_log_format_are_projected() {
     let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
 
     let old_seal = seal(&serde_json::to_vec(&statement(old_id)).unwrap(), std::slice::from_ref(&subject));
-    let old = Command::StoreStatements { statements: vec![json!({ "sealed": old_seal })] };
+    let old = Command::StoreStatements { statements: vec![json!({ "sealed": old_seal })], checks: Vec::new() };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 1, &old)).await.unwrap();
     let new_seal = seal(&serde_json::to_vec(&statement(new_id)).unwrap(), std::slice::from_ref(&subject));
-    let new = Command::StoreSealedStatements { statements: vec![new_seal] };
+    let new = Command::StoreSealedStatements { statements: vec![new_seal], checks: Vec::new() };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 2, &new)).await.unwrap();
 
     let projector =

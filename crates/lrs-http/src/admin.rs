@@ -27,6 +27,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/{key}", web::delete().to(revoke_credential))
             .route("/tenants/{id}/forget", web::post().to(forget_agent))
             .route("/tenants/{id}/retention", web::put().to(set_retention))
+            .route("/tenants/{id}/profiles", web::get().to(list_profiles))
+            .route("/tenants/{id}/profiles", web::post().to(add_profile))
+            .route("/tenants/{id}/profiles/{profile:.*}", web::delete().to(remove_profile))
+            .route("/tenants/{id}/profile-enforcement", web::get().to(get_enforcement))
+            .route("/tenants/{id}/profile-enforcement", web::put().to(set_enforcement))
             .route("/retention/apply", web::post().to(apply_retention))
             .route("/audit", web::get().to(audit)),
     );
@@ -232,4 +237,105 @@ async fn forget_agent(
 
 async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(operator(&req, &state)?.audit().await?))
+}
+
+async fn list_profiles(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.profiles(&tenant_id(&path)?).await?))
+}
+
+/// POST /admin/tenants/{id}/profiles[?applies=all]: the body is the profile's JSON-LD document.
+async fn add_profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("query: {e}")))?;
+    let applies_to_all = match query.get("applies").map(String::as_str) {
+        None | Some("category") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "applies: \"category\" (statements naming a version of the profile) or \"all\", not {other:?}"
+            )))
+        }
+    };
+    let view = admin.add_profile(&tenant_id(&path)?, &body, applies_to_all).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// DELETE /admin/tenants/{id}/profiles/{profile IRI, url-encoded}
+async fn remove_profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, profile) = path.into_inner();
+    let profile = percent_decode(&profile)?;
+    operator(&req, &state)?.remove_profile(&tenant_id(&id)?, &profile).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Decodes what a router left encoded (`%2F` in a path segment).
+fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+            let byte =
+                byte.ok_or_else(|| ApiError::BadRequest(format!("profile: bad percent-encoding in {text:?}")))?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::BadRequest("profile: not UTF-8 once decoded".into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnforcementBody {
+    mode: Option<String>,
+    #[serde(default)]
+    credential: Option<String>,
+}
+
+async fn get_enforcement(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(operator(&req, &state)?.enforcement(&tenant_id(&path)?).await?))
+}
+
+/// PUT /admin/tenants/{id}/profile-enforcement with `{"mode": "off"|"report"|"reject"}`,
+/// and `"credential": KEY` for one credential (`"mode": null` takes it back to the tenant's).
+async fn set_enforcement(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let body: EnforcementBody = json_body(&body)?;
+    let mode =
+        match body.mode.as_deref() {
+            None => None,
+            Some(text) => Some(lrs_core::tenants::Enforcement::parse(text).ok_or_else(|| {
+                ApiError::BadRequest(format!("mode: \"off\", \"report\" or \"reject\", not {text:?}"))
+            })?),
+        };
+    let view = admin.set_enforcement(&tenant_id(&path)?, mode, body.credential.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(view))
 }

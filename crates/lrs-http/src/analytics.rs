@@ -37,7 +37,7 @@ fn service(state: &AppState) -> Result<&AnalyticsService, ApiError> {
 
 /// A day bound: `YYYY-MM-DD`, or an RFC 3339 time at midnight UTC (the
 /// rollups are by whole days).
-fn day_bound(name: &str, text: &str) -> Result<u32, ApiError> {
+pub(crate) fn day_bound(name: &str, text: &str) -> Result<u32, ApiError> {
     let bad = || {
         ApiError::BadRequest(format!(
             "{name}: analytics are by whole days (UTC): give a date such as 2026-03-01 or midnight UTC \

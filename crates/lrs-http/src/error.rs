@@ -93,7 +93,7 @@ fn body(status: StatusCode, message: &str) -> serde_json::Value {
 impl From<GatewayError> for ApiError {
     fn from(error: GatewayError) -> Self {
         match error {
-            GatewayError::Invalid(message) => ApiError::BadRequest(message),
+            GatewayError::Invalid(message) | GatewayError::BreaksPlan(message) => ApiError::BadRequest(message),
             GatewayError::Conflict(message) => ApiError::Conflict(message),
             GatewayError::Unavailable(message) => ApiError::Unavailable(message),
             GatewayError::PreconditionFailed(message) => ApiError::PreconditionFailed(message),

@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod multipart;
 mod params;
+mod quality;
 mod statements;
 mod trace;
 mod vault;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub query: Option<QueryService>,
     /// Answers analytics questions, when this process has the query role.
     pub analytics: Option<lrs_core::analytics::AnalyticsService>,
+    /// Answers the data-quality report, when this process has the query role.
+    pub quality: Option<lrs_core::quality::QualityService>,
     /// Checks credentials.
     pub auth: Authenticator,
     /// Checks the dependencies for `/readyz` (always ready when absent).
@@ -150,6 +153,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .configure(configure)
             .configure(admin::configure)
             .configure(analytics::configure)
+            .configure(quality::configure)
             .configure(dashboard::configure)
             .configure(vault::configure)
             .default_service(web::to(error::not_found))

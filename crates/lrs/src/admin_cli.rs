@@ -25,8 +25,47 @@ enum AdminCommand {
     /// Credentials.
     #[command(subcommand)]
     Credentials(CredentialCommand),
+    /// A tenant's statement plan: xAPI Profiles and their enforcement.
+    #[command(subcommand)]
+    Profiles(ProfileCommand),
     /// The audit trail of administrative actions.
     Audit,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Load a profile (a JSON-LD file) into a tenant's plan; prints its templates, patterns and warnings.
+    Add {
+        /// Tenant id.
+        tenant: String,
+        /// The profile document.
+        file: std::path::PathBuf,
+        /// Check every statement of the tenant, not only those naming a version of the profile in their category activities.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List a tenant's profiles.
+    List {
+        /// Tenant id.
+        tenant: String,
+    },
+    /// Take a profile out of a tenant's plan.
+    Remove {
+        /// Tenant id.
+        tenant: String,
+        /// The profile's IRI.
+        profile: String,
+    },
+    /// Set what happens to statements that break a template: off, report or reject.
+    Enforce {
+        /// Tenant id.
+        tenant: String,
+        /// off, report or reject; `inherit` (with --credential) takes the credential back to the tenant's mode.
+        mode: String,
+        /// Only for this credential key.
+        #[arg(long)]
+        credential: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,6 +195,34 @@ pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Credentials(CredentialCommand::Revoke { key }) => {
             (Method::DELETE, format!("/admin/credentials/{key}"), None)
+        }
+        AdminCommand::Profiles(ProfileCommand::Add { tenant, file, all }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let document: Value =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", file.display()))?;
+            let applies = if all { "?applies=all" } else { "" };
+            (Method::POST, format!("/admin/tenants/{tenant}/profiles{applies}"), Some(document))
+        }
+        AdminCommand::Profiles(ProfileCommand::List { tenant }) => {
+            (Method::GET, format!("/admin/tenants/{tenant}/profiles"), None)
+        }
+        AdminCommand::Profiles(ProfileCommand::Remove { tenant, profile }) => {
+            let encoded: String = profile
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    other => format!("%{other:02X}"),
+                })
+                .collect();
+            (Method::DELETE, format!("/admin/tenants/{tenant}/profiles/{encoded}"), None)
+        }
+        AdminCommand::Profiles(ProfileCommand::Enforce { tenant, mode, credential }) => {
+            let mode = if mode == "inherit" { Value::Null } else { Value::String(mode) };
+            (
+                Method::PUT,
+                format!("/admin/tenants/{tenant}/profile-enforcement"),
+                Some(json!({"mode": mode, "credential": credential})),
+            )
         }
         AdminCommand::Audit => (Method::GET, "/admin/audit".into(), None),
     };

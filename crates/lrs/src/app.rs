@@ -276,6 +276,10 @@ impl Application {
                         true => projector.with_downstream(Arc::new(analytics_outbox.clone())),
                         false => projector,
                     };
+                    let projector = match settings.quality {
+                        true => projector.with_downstream(Arc::new(lrs_core::projection::quality::Quality)),
+                        false => projector,
+                    };
                     let projector = match &directory_feed {
                         Some(feed) => projector.with_directory_feed(feed.clone()),
                         None => projector,
@@ -330,10 +334,15 @@ impl Application {
             }
             _ => None,
         };
+        let quality = match (&store, &query, settings.quality) {
+            (Some(store), Some(_), true) => Some(lrs_core::quality::QualityService::new(store.clone())),
+            _ => None,
+        };
         let state = lrs_http::AppState {
             gateway,
             query,
             analytics,
+            quality,
             auth,
             health: Some(health),
             admin,

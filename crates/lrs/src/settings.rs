@@ -137,6 +137,9 @@ pub(crate) struct Settings {
     /// Keep the analytics rollups (the analytics projection); off, /analytics answers 503.
     #[arg(long, env = "LRS_ANALYTICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) analytics: bool,
+    /// Keep the data-quality counts (the quality projection); off, /quality answers 503.
+    #[arg(long, env = "LRS_QUALITY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) quality: bool,
     /// Address of the process owning the key vault (projector+query), for a
     /// gateway without a store: it seals personal data with keys from there.
     #[arg(long, env = "LRS_VAULT_URL")]

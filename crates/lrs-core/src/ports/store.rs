@@ -52,11 +52,17 @@ pub enum Table {
     AnalyticsLearners,
     /// What the analytics builder has yet to apply: (log partition) / (offset, seq) → change.
     AnalyticsOutbox,
+    /// Data-quality counts: (tenant, day) / (source, count name) → u64.
+    QualityCounts,
+    /// The first statement of each event signature: (tenant, signature) → statement id.
+    QualitySignatures,
+    /// Names seen per IRI, for drift: (tenant, kind) / (normalised name, IRI) → u64.
+    QualityNames,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 25] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -79,6 +85,9 @@ impl Table {
         Table::AnalyticsRollups,
         Table::AnalyticsLearners,
         Table::AnalyticsOutbox,
+        Table::QualityCounts,
+        Table::QualitySignatures,
+        Table::QualityNames,
     ];
 
     /// The table's name in a store.
@@ -106,6 +115,9 @@ impl Table {
             Table::AnalyticsRollups => "analytics_rollups",
             Table::AnalyticsLearners => "analytics_learners",
             Table::AnalyticsOutbox => "analytics_outbox",
+            Table::QualityCounts => "quality_counts",
+            Table::QualitySignatures => "quality_signatures",
+            Table::QualityNames => "quality_names",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod analytics;
 mod prepare;
+pub mod quality;
 pub mod replay;
 mod statements;
 
@@ -62,6 +63,33 @@ pub enum Change {
         tenant: TenantId,
         /// Its subject id.
         subject: Uuid,
+    },
+    /// What the statement plan found about a statement stored just after.
+    Checked {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The credential key that sent it.
+        source: Option<String>,
+        /// The templates it followed and broke.
+        check: crate::plan::PlanCheck,
+    },
+    /// A statement sent again with the id and content of a stored one.
+    Resent {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The credential key that sent it again.
+        source: Option<String>,
+    },
+    /// A write the gateway refused.
+    Rejected {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The credential key that sent it.
+        source: Option<String>,
+        /// Why (`invalid`, `profile`, `conflict`).
+        reason: String,
+        /// How many statements it held.
+        statements: u32,
     },
 }
 

@@ -71,12 +71,12 @@ async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prep
     drop(payload);
     let mut statements = Vec::new();
     match &mut event.command {
-        Command::StoreSealedStatements { statements: sealed } => {
+        Command::StoreSealedStatements { statements: sealed, .. } => {
             for sealed in std::mem::take(sealed) {
                 statements.push(open_statement(vault, &event.tenant, sealed).await?);
             }
         }
-        Command::StoreStatements { statements: items } => {
+        Command::StoreStatements { statements: items, .. } => {
             for item in std::mem::take(items) {
                 // The JSON form of sealed statements, in logs written before they were sealed in binary.
                 let incoming = match item.get("sealed").map(Sealed::deserialize) {

@@ -50,7 +50,8 @@ pub async fn replay_with_vault(
     progress(0, total);
     for (partition, start, end) in partitions {
         let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition)
-            .with_downstream(Arc::new(super::analytics::Analytics::default()));
+            .with_downstream(Arc::new(super::analytics::Analytics::default()))
+            .with_downstream(Arc::new(super::quality::Quality));
         let projector = match &vault {
             Some(vault) => projector.with_vault(vault.clone()),
             None => projector,

@@ -430,8 +430,17 @@ impl<'a> Step<'a> {
     ) -> Result<Verdict, StoreError> {
         self.record_at = (record.offset, record.timestamp_micros);
         match &event.command {
-            Command::StoreStatements { .. } | Command::StoreSealedStatements { .. } => {
-                self.store_statements(&event.tenant, statements, record).await
+            Command::StoreStatements { checks, .. } | Command::StoreSealedStatements { checks, .. } => {
+                self.store_statements(&event.tenant, statements, checks, record).await
+            }
+            Command::ReportRejection { source, reason, statements } => {
+                self.change(Change::Rejected {
+                    tenant: event.tenant.clone(),
+                    source: source.clone(),
+                    reason: reason.clone(),
+                    statements: *statements,
+                });
+                Ok(Verdict::Written)
             }
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
@@ -549,6 +558,7 @@ impl<'a> Step<'a> {
                 self.delete_documents(&event.tenant, (&partition, id.as_deref()), precondition, subject).await
             }
             Command::StoreStatements { .. }
+            | Command::ReportRejection { .. }
             | Command::Sealed { .. }
             | Command::ForgetSubject { .. }
             | Command::ApplyRetention { .. }
@@ -563,6 +573,7 @@ impl<'a> Step<'a> {
         &mut self,
         tenant: &TenantId,
         incoming: Vec<Incoming>,
+        checks: &[crate::plan::PlanCheck],
         record: &LogRecord,
     ) -> Result<Verdict, StoreError> {
         // A statement sealed for an agent forgotten before it reached the log
@@ -591,6 +602,7 @@ impl<'a> Step<'a> {
             return Ok(Verdict::SubjectForgotten { subjects: forgotten });
         }
         let mut ids = Vec::with_capacity(statements.len());
+        let mut resent = Vec::new();
         let mut fresh = vec![false; statements.len()];
         let batch_ids: HashMap<Uuid, &Statement> = statements.iter().filter_map(|(s, _)| Some((s.id()?, s))).collect();
         for (index, (statement, _)) in statements.iter().enumerate() {
@@ -613,6 +625,7 @@ impl<'a> Step<'a> {
                         message: format!("statement {id} already exists with different content"),
                     });
                 }
+                resent.push(source_of(statement.value()));
                 continue;
             }
             if let Some(target) = statement.voided_target() {
@@ -638,8 +651,13 @@ impl<'a> Step<'a> {
 
         let mut meta = self.tenant_meta(tenant).await?;
         let log_time = u64::try_from(record.timestamp_micros).unwrap_or(0);
-        let fresh_statements = statements.into_iter().zip(&ids).zip(fresh).filter(|(_, fresh)| *fresh).map(|(s, _)| s);
-        for ((statement, seal), id) in fresh_statements {
+        for source in resent {
+            self.change(Change::Resent { tenant: tenant.clone(), source });
+        }
+        let mut checks: HashMap<u32, &crate::plan::PlanCheck> = checks.iter().map(|c| (c.index, c)).collect();
+        let fresh_statements = statements.into_iter().zip(&ids).zip(fresh).enumerate();
+        let fresh_statements = fresh_statements.filter(|(_, (_, fresh))| *fresh).map(|(index, (s, _))| (index, s));
+        for (index, ((statement, seal), id)) in fresh_statements {
             let id = *id;
             let stored = log_time.max(meta.last_stored + 1);
             if meta.last_stored == 0 {
@@ -674,6 +692,10 @@ impl<'a> Step<'a> {
             };
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
             let learner = learner_of(&json, &agents, seal.as_deref());
+            if let Some(check) = checks.remove(&(index as u32)) {
+                let source = source_of(&json);
+                self.change(Change::Checked { tenant: tenant.clone(), source, check: check.clone() });
+            }
             self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner });
         }
         self.tenants.insert(tenant.clone(), meta);
@@ -951,4 +973,9 @@ fn learner_of(
     let key = subject_index_key(*subject);
     let subject = seal.and_then(|seal| seal.subjects.iter().find(|s| s.id == *subject)).cloned();
     Some(Learner { key, ifi, subject })
+}
+
+/// The credential key (or token subject) that sent a statement: its authority's account name.
+pub(crate) fn source_of(statement: &serde_json::Value) -> Option<String> {
+    statement.pointer("/authority/account/name").and_then(serde_json::Value::as_str).map(str::to_owned)
 }

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod keys;
+pub mod quality;
 
 use uuid::Uuid;
 

@@ -9,7 +9,7 @@ use crate::event::Command;
 use crate::gateway::{Gateway, GatewayError};
 use crate::store::{QueryStore, StoreError};
 use crate::tenant::TenantId;
-use crate::tenants::{audit_trail, list_tenants, load_tenant, AuditEntry, Tenant};
+use crate::tenants::{audit_trail, list_tenants, load_tenant, AuditEntry, Enforcement, Tenant, TenantProfile};
 use crate::vault::KeyVault;
 
 /// Why an administrative request failed.
@@ -32,7 +32,7 @@ pub enum AdminError {
 impl From<GatewayError> for AdminError {
     fn from(error: GatewayError) -> Self {
         match error {
-            GatewayError::Invalid(message) => AdminError::Invalid(message),
+            GatewayError::Invalid(message) | GatewayError::BreaksPlan(message) => AdminError::Invalid(message),
             GatewayError::Conflict(message) => AdminError::Conflict(message),
             GatewayError::PreconditionFailed(message) => AdminError::Conflict(message),
             GatewayError::Unavailable(message) => AdminError::Unavailable(message),
@@ -71,6 +71,51 @@ impl From<&Credential> for CredentialView {
             revoked: credential.revoked,
         }
     }
+}
+
+/// A loaded profile as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProfileView {
+    /// The profile's IRI.
+    pub id: String,
+    /// Whether it applies to every statement of the tenant (else to those
+    /// naming one of its versions among their category activities).
+    pub applies_to_all: bool,
+    /// When it was loaded, microseconds since the epoch.
+    pub loaded_micros: i64,
+    /// How many statement templates it has.
+    pub templates: usize,
+    /// How many patterns it has (primary ones included).
+    pub patterns: usize,
+    /// What the document gets wrong that the checks can live with.
+    pub warnings: Vec<String>,
+}
+
+impl ProfileView {
+    fn of(stored: &TenantProfile) -> Self {
+        let compiled = crate::plan::parse_profile(&stored.document);
+        let (templates, patterns, warnings) = match &compiled {
+            Ok(profile) => (profile.templates.len(), profile.patterns.len(), profile.warnings.clone()),
+            Err(error) => (0, 0, vec![format!("no longer compiles: {error}")]),
+        };
+        Self {
+            id: stored.id.clone(),
+            applies_to_all: stored.applies_to_all,
+            loaded_micros: stored.loaded_micros,
+            templates,
+            patterns,
+            warnings,
+        }
+    }
+}
+
+/// A tenant's enforcement of its profiles.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EnforcementView {
+    /// The tenant's mode.
+    pub mode: Enforcement,
+    /// The modes of particular credentials.
+    pub credentials: std::collections::BTreeMap<String, Enforcement>,
 }
 
 /// Administration of tenants and credentials.
@@ -245,6 +290,83 @@ impl AdminService {
         let mut credential = self.credential(key).await?;
         credential.revoked = true;
         self.put_credential(credential, false, "credential.revoke").await
+    }
+
+    /// Loads a profile into a tenant's statement plan (replacing a loaded
+    /// profile with the same IRI); a document the checks cannot use is
+    /// refused saying what is wrong.
+    pub async fn add_profile(
+        &self,
+        id: &TenantId,
+        document: &[u8],
+        applies_to_all: bool,
+    ) -> Result<ProfileView, AdminError> {
+        let text = std::str::from_utf8(document).map_err(|_| AdminError::Invalid("the profile is not UTF-8".into()))?;
+        let profile = crate::plan::parse_profile(text).map_err(AdminError::Invalid)?;
+        let mut tenant = self.tenant(id).await?;
+        let stored = TenantProfile {
+            id: profile.id.clone(),
+            applies_to_all,
+            document: text.to_owned(),
+            loaded_micros: chrono::Utc::now().timestamp_micros(),
+        };
+        let view = ProfileView::of(&stored);
+        tenant.profiles.retain(|known| known.id != stored.id);
+        tenant.profiles.push(stored);
+        self.put_tenant(tenant, false, "tenant.profile.add").await?;
+        Ok(view)
+    }
+
+    /// The profiles of a tenant's statement plan.
+    pub async fn profiles(&self, id: &TenantId) -> Result<Vec<ProfileView>, AdminError> {
+        Ok(self.tenant(id).await?.profiles.iter().map(ProfileView::of).collect())
+    }
+
+    /// Takes a profile out of a tenant's statement plan.
+    pub async fn remove_profile(&self, id: &TenantId, profile: &str) -> Result<(), AdminError> {
+        let mut tenant = self.tenant(id).await?;
+        let before = tenant.profiles.len();
+        tenant.profiles.retain(|known| known.id != profile);
+        if tenant.profiles.len() == before {
+            return Err(AdminError::NotFound(format!("tenant {id} has no profile {profile}")));
+        }
+        self.put_tenant(tenant, false, "tenant.profile.remove").await?;
+        Ok(())
+    }
+
+    /// Sets what happens to statements that break a template: for the
+    /// tenant, or for one of its credentials (`None` takes the credential
+    /// back to the tenant's mode).
+    pub async fn set_enforcement(
+        &self,
+        id: &TenantId,
+        mode: Option<Enforcement>,
+        credential: Option<&str>,
+    ) -> Result<EnforcementView, AdminError> {
+        let mut tenant = self.tenant(id).await?;
+        match (credential, mode) {
+            (Some(key), mode) => {
+                let known = self.credential(key).await?;
+                if known.tenant != *id {
+                    return Err(AdminError::NotFound(format!("tenant {id} has no credential {key}")));
+                }
+                match mode {
+                    Some(mode) => tenant.credential_enforcement.insert(key.to_owned(), mode),
+                    None => tenant.credential_enforcement.remove(key),
+                };
+            }
+            (None, Some(mode)) => tenant.enforcement = mode,
+            (None, None) => return Err(AdminError::Invalid("mode: off, report or reject".into())),
+        }
+        let view = EnforcementView { mode: tenant.enforcement, credentials: tenant.credential_enforcement.clone() };
+        self.put_tenant(tenant, false, "tenant.profile.enforcement").await?;
+        Ok(view)
+    }
+
+    /// The enforcement of a tenant's profiles.
+    pub async fn enforcement(&self, id: &TenantId) -> Result<EnforcementView, AdminError> {
+        let tenant = self.tenant(id).await?;
+        Ok(EnforcementView { mode: tenant.enforcement, credentials: tenant.credential_enforcement })
     }
 
     /// The audit trail of administrative actions, oldest first.

@@ -225,7 +225,7 @@ impl CredentialStore {
 }
 
 /// Who made a request: the tenant, the scopes granted and the authority.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Principal {
     /// The tenant whose data the request reads and writes.
     pub tenant: TenantId,
@@ -235,18 +235,32 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// Its tenant's request rate limit, per second (none: unlimited).
     pub requests_per_second: Option<u32>,
+    /// The statement plan its statements are checked against, if any.
+    pub plan: Option<crate::plan::StatementPlan>,
 }
 
 impl Principal {
     /// A principal with every scope (tests, bootstrap).
     pub fn with_all_scopes(tenant: TenantId, authority: serde_json::Value) -> Self {
-        Self { tenant, authority, scopes: vec![Scope::All], requests_per_second: None }
+        Self { tenant, authority, scopes: vec![Scope::All], requests_per_second: None, plan: None }
+    }
+
+    /// The credential key (or token subject) it acts with: its authority's account name.
+    pub fn source(&self) -> Option<&str> {
+        self.authority.pointer("/account/name").and_then(serde_json::Value::as_str)
     }
 
     /// True when it holds any of `scopes` (or `all`).
     pub fn has_any(&self, scopes: &[Scope]) -> bool {
         self.scopes.iter().any(|held| *held == Scope::All || scopes.contains(held))
     }
+}
+
+/// What a request learns from its tenant's record.
+struct TenantStatus {
+    open: bool,
+    requests_per_second: Option<u32>,
+    plan: Option<crate::plan::StatementPlan>,
 }
 
 /// Why a request is not authenticated.
@@ -268,12 +282,13 @@ pub struct Authenticator {
     fixed: Arc<HashMap<String, Credential>>,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
     jwt: Option<JwtVerifier>,
+    plans: Arc<crate::plan::PlanCompiler>,
 }
 
 impl Authenticator {
     /// An authenticator over the credentials and tenants of a directory.
     pub fn new(directory: Arc<dyn Directory>) -> Self {
-        Self { directory, fixed: Arc::default(), verified: Arc::default(), jwt: None }
+        Self { directory, fixed: Arc::default(), verified: Arc::default(), jwt: None, plans: Arc::default() }
     }
 
     /// Also knows `credentials` while the directory has no record of their
@@ -298,10 +313,15 @@ impl Authenticator {
         }
     }
 
-    /// Whether the tenant may authenticate, and its request rate limit.
-    async fn tenant_status(&self, tenant: &TenantId) -> Result<(bool, Option<u32>), StoreError> {
+    /// Whether the tenant may authenticate, its request rate limit, and the
+    /// statement plan of requests made with credential `key`.
+    async fn tenant_status(&self, tenant: &TenantId, key: Option<&str>) -> Result<TenantStatus, StoreError> {
         let record = self.directory.tenant(tenant).await?;
-        Ok((record.as_ref().is_none_or(Tenant::is_open), record.and_then(|t| t.requests_per_second)))
+        Ok(TenantStatus {
+            open: record.as_ref().is_none_or(Tenant::is_open),
+            requests_per_second: record.as_ref().and_then(|t| t.requests_per_second),
+            plan: record.as_ref().and_then(|t| self.plans.plan(t, key)),
+        })
     }
 
     /// The principal of a key and secret. The credential is looked up in the
@@ -324,15 +344,16 @@ impl Authenticator {
             }
             self.verified.lock().expect("auth cache").insert(key.to_owned(), (credential.secret_hash.clone(), digest));
         }
-        let (open, requests_per_second) = self.tenant_status(&credential.tenant).await?;
-        if !open {
+        let status = self.tenant_status(&credential.tenant, Some(key)).await?;
+        if !status.open {
             return Ok(Err(AuthError::Unauthenticated("the tenant is suspended or deleted".into())));
         }
         Ok(Ok(Principal {
             tenant: credential.tenant,
             authority: credential.authority,
             scopes: credential.scopes,
-            requests_per_second,
+            requests_per_second: status.requests_per_second,
+            plan: status.plan,
         }))
     }
 
@@ -345,11 +366,13 @@ impl Authenticator {
             Ok(principal) => principal,
             Err(error) => return Ok(Err(error)),
         };
-        let (open, requests_per_second) = self.tenant_status(&principal.tenant).await?;
-        if !open {
+        let subject = principal.source().map(str::to_owned);
+        let status = self.tenant_status(&principal.tenant, subject.as_deref()).await?;
+        if !status.open {
             return Ok(Err(AuthError::Unauthenticated("the tenant is suspended or deleted".into())));
         }
-        principal.requests_per_second = requests_per_second;
+        principal.requests_per_second = status.requests_per_second;
+        principal.plan = status.plan;
         Ok(Ok(principal))
     }
 }
@@ -417,7 +440,7 @@ impl JwtVerifier {
             "name": format!("token {subject}"),
             "account": { "homePage": "https://lrs.invalid/tokens", "name": subject },
         });
-        Ok(Principal { tenant, authority, scopes, requests_per_second: None })
+        Ok(Principal { tenant, authority, scopes, requests_per_second: None, plan: None })
     }
 }
 

@@ -1,5 +1,7 @@
 //! Tenants: isolated LRSs on one deployment, with their limits.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyBuilder;
@@ -30,6 +32,55 @@ pub struct Tenant {
     /// directory keeps the newest one whatever order copies arrive in.
     #[serde(default)]
     pub revision: u64,
+    /// Its statement plan: the xAPI Profiles its statements are checked against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<TenantProfile>,
+    /// What happens to a statement that breaks a template it matches.
+    #[serde(default)]
+    pub enforcement: Enforcement,
+    /// The enforcement of particular credentials (by key), over the tenant's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credential_enforcement: BTreeMap<String, Enforcement>,
+}
+
+/// A profile a tenant loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantProfile {
+    /// The profile's IRI.
+    pub id: String,
+    /// Whether it applies to every statement of the tenant, not only to
+    /// those naming one of its versions among their category activities.
+    #[serde(default)]
+    pub applies_to_all: bool,
+    /// The JSON-LD document as the operator sent it.
+    pub document: String,
+    /// When it was loaded, microseconds since the epoch.
+    pub loaded_micros: i64,
+}
+
+/// What the gateway does with a statement that breaks a template it matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    /// Nothing is checked.
+    Off,
+    /// The statement is stored and the failure counted in the quality report.
+    #[default]
+    Report,
+    /// The batch is refused with 400.
+    Reject,
+}
+
+impl Enforcement {
+    /// Reads `off`, `report` or `reject`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(Enforcement::Off),
+            "report" => Some(Enforcement::Report),
+            "reject" => Some(Enforcement::Reject),
+            _ => None,
+        }
+    }
 }
 
 impl Tenant {
@@ -43,6 +94,9 @@ impl Tenant {
             requests_per_second: None,
             retention_seconds: None,
             revision: 0,
+            profiles: Vec::new(),
+            enforcement: Enforcement::default(),
+            credential_enforcement: BTreeMap::new(),
         }
     }
 
@@ -51,6 +105,12 @@ impl Tenant {
         let seconds = self.retention_seconds?;
         let cutoff = now_micros.saturating_sub(i64::try_from(seconds.saturating_mul(1_000_000)).unwrap_or(i64::MAX));
         Some(u64::try_from(cutoff).unwrap_or(0))
+    }
+
+    /// The enforcement for statements sent with a credential (or a token
+    /// subject) of this key.
+    pub fn enforcement_for(&self, key: Option<&str>) -> Enforcement {
+        key.and_then(|key| self.credential_enforcement.get(key).copied()).unwrap_or(self.enforcement)
     }
 
     /// True when its credentials may authenticate.

@@ -15,6 +15,7 @@ use crate::documents::{encode_content, is_json_media_type, DocumentKind, Documen
 use crate::event::{self, Command};
 use crate::log::EventLog;
 use crate::metrics;
+use crate::plan::PlanCheck;
 use crate::store::{QueryStore, StoreError, Table};
 use crate::tables::verdict_partition;
 use crate::tenant::TenantId;
@@ -28,6 +29,9 @@ pub enum GatewayError {
     /// The request breaks a rule of the spec (400).
     #[error("{0}")]
     Invalid(String),
+    /// A statement breaks a template of the tenant's profiles in reject mode (400).
+    #[error("{0}")]
+    BreaksPlan(String),
     /// A statement id is taken by a statement with other content (409).
     #[error("{0}")]
     Conflict(String),
@@ -60,6 +64,7 @@ impl GatewayError {
     pub fn reason(&self) -> &'static str {
         match self {
             GatewayError::Invalid(_) => "invalid",
+            GatewayError::BreaksPlan(_) => "profile",
             GatewayError::Conflict(_) => "conflict",
             GatewayError::PreconditionFailed(_) => "precondition_failed",
             GatewayError::Unavailable(_) => "unavailable",
@@ -119,8 +124,15 @@ impl Gateway {
 
     /// The command storing `statements`: each sealed, readable only with the
     /// keys of every agent it names (the authority excepted), when there is a vault.
-    async fn statements_command(&self, tenant: &TenantId, statements: &[Value]) -> Result<Command, GatewayError> {
-        let Some(vault) = &self.vault else { return Ok(Command::StoreStatements { statements: statements.to_vec() }) };
+    async fn statements_command(
+        &self,
+        tenant: &TenantId,
+        statements: &[Value],
+        checks: &[PlanCheck],
+    ) -> Result<Command, GatewayError> {
+        let Some(vault) = &self.vault else {
+            return Ok(Command::StoreStatements { statements: statements.to_vec(), checks: checks.to_vec() });
+        };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
         for statement in statements {
@@ -131,7 +143,7 @@ impl Gateway {
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
         }
-        Ok(Command::StoreSealedStatements { statements: sealed })
+        Ok(Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec() })
     }
 
     /// Submits a command built by `build`, and builds and submits it once
@@ -179,8 +191,27 @@ impl Gateway {
     ) -> Result<Vec<Uuid>, GatewayError> {
         let count = metrics::statement_count(&body);
         let result = self.store_statements_unmetered(principal, body, version, required_id, attachments).await;
-        metrics::record_statements(&principal.tenant, count, result.as_ref().err().map(GatewayError::reason));
+        let refused = result.as_ref().err().map(GatewayError::reason);
+        metrics::record_statements(&principal.tenant, count, refused);
+        if let Some(reason @ ("invalid" | "profile" | "conflict")) = refused {
+            self.report_rejection(principal, reason, count).await;
+        }
         result
+    }
+
+    /// Appends the fact that a write was refused (not its body) for the
+    /// quality report; a failure to append is logged, not answered.
+    async fn report_rejection(&self, principal: &Principal, reason: &str, statements: u64) {
+        let command = Command::ReportRejection {
+            source: principal.source().map(str::to_owned),
+            reason: reason.to_owned(),
+            statements: u32::try_from(statements).unwrap_or(u32::MAX),
+        };
+        let now = chrono::Utc::now().timestamp_micros();
+        let payload = event::encode(&principal.tenant, Uuid::new_v4(), now, &command);
+        if let Err(error) = self.log.append(principal.tenant.as_str().as_bytes(), payload).await {
+            tracing::warn!(%error, "cannot log a refused write for the quality report");
+        }
     }
 
     /// `store_statements` without counting the outcome.
@@ -194,9 +225,13 @@ impl Gateway {
     ) -> Result<Vec<Uuid>, GatewayError> {
         let statements = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
+        let checks = match &principal.plan {
+            Some(plan) => plan.check(&statements).map_err(|refusal| GatewayError::BreaksPlan(refusal.message))?,
+            None => Vec::new(),
+        };
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let tenant = &principal.tenant;
-        self.submit_sealed(tenant, || self.statements_command(tenant, &statements)).await?.into_result()
+        self.submit_sealed(tenant, || self.statements_command(tenant, &statements, &checks)).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).

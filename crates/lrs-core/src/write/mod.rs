@@ -2,3 +2,4 @@
 
 pub mod attachments;
 pub mod gateway;
+pub mod plan;

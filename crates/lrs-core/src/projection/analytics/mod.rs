@@ -257,6 +257,7 @@ impl Downstream for Analytics {
                     self.identities.remove(&(tenant.clone(), crate::vault::subject_index_key(*subject)));
                     put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)), batch);
                 }
+                Change::Checked { .. } | Change::Resent { .. } | Change::Rejected { .. } => {}
             }
         }
         Ok(())

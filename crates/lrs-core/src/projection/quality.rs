@@ -1,0 +1,325 @@
+//! The data-quality projection: per tenant, source (the credential key) and
+//! day of receipt, how many statements were accepted and refused (by
+//! reason), sent twice as the same event under another id (duplicates) or
+//! again under the same id (resends), came without a registration or a
+//! parent activity, or carry a timestamp far from when they were stored;
+//! what the statement plan found (templates matched and broken, by rule);
+//! and, for naming drift, how often each verb display and activity name was
+//! used with each IRI. docs/QUALITY.md explains every count.
+//!
+//! Everything is written in the statement projector's batch, so it shares
+//! the log position (nothing counted twice after a crash) and a replay
+//! rebuilds it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Change, Changed, Downstream, Learner};
+use crate::store::{QueryStore, StoreError, Table, WriteBatch};
+use crate::tables::quality::{
+    count_clustering, counts_partition, name_clustering, names_partition, signature_partition, NameKind,
+};
+use crate::tenant::TenantId;
+
+/// A timestamp this much later than `stored` is in the future (clock skew allowed for).
+pub const FUTURE_SKEW_MICROS: i64 = 5 * 60 * 1_000_000;
+/// A timestamp this much earlier than `stored` is late (sent long after the event).
+pub const LATE_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The data-quality projection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quality;
+
+/// Count deltas of one batch, by (table partition, clustering).
+#[derive(Default)]
+struct Deltas {
+    counts: HashMap<(Vec<u8>, Vec<u8>), u64>,
+    names: HashMap<(Vec<u8>, Vec<u8>), u64>,
+}
+
+impl Deltas {
+    fn count(&mut self, tenant: &TenantId, day: u32, source: &str, name: &[&str], by: u64) {
+        *self.counts.entry((counts_partition(tenant, day), count_clustering(source, name))).or_default() += by;
+    }
+}
+
+#[async_trait]
+impl Downstream for Quality {
+    fn name(&self) -> &'static str {
+        "quality"
+    }
+
+    async fn apply(
+        &self,
+        changes: &[Changed],
+        _partition: u32,
+        store: &dyn QueryStore,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StoreError> {
+        let mut deltas = Deltas::default();
+        // Signatures written or dropped in this batch (the store shows the
+        // state before it): the statement id that holds each, or none.
+        let mut signatures: HashMap<Vec<u8>, Option<Uuid>> = HashMap::new();
+        for Changed { log_time_micros, change, .. } in changes {
+            let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
+            match change {
+                Change::Stored { tenant, statement, learner } => {
+                    let source = source_of(statement);
+                    let source = source.as_deref().unwrap_or("");
+                    deltas.count(tenant, day, source, &["accepted"], 1);
+                    if statement.pointer("/context/registration").is_none() {
+                        deltas.count(tenant, day, source, &["missing_registration"], 1);
+                    }
+                    if !has_parent(statement) {
+                        deltas.count(tenant, day, source, &["missing_parent"], 1);
+                    }
+                    match timestamp_offset(statement) {
+                        Some(ahead) if ahead > FUTURE_SKEW_MICROS => {
+                            deltas.count(tenant, day, source, &["future_timestamps"], 1)
+                        }
+                        Some(ahead) if ahead < -LATE_MICROS => {
+                            deltas.count(tenant, day, source, &["late_timestamps"], 1)
+                        }
+                        _ => {}
+                    }
+                    if is_voiding(statement) {
+                        continue;
+                    }
+                    let Some(id) = statement_id(statement) else { continue };
+                    let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
+                    let holder = match signatures.get(&partition) {
+                        Some(known) => *known,
+                        None => store
+                            .get(Table::QualitySignatures, &partition, &[])
+                            .await?
+                            .and_then(|bytes| Uuid::from_slice(&bytes).ok()),
+                    };
+                    match holder {
+                        Some(first) if first != id => deltas.count(tenant, day, source, &["duplicates"], 1),
+                        Some(_) => {}
+                        None => {
+                            batch.put(Table::QualitySignatures, partition.clone(), Vec::new(), id.as_bytes().to_vec());
+                            signatures.insert(partition, Some(id));
+                        }
+                    }
+                    for (kind, name, iri) in names_of(statement) {
+                        *deltas
+                            .names
+                            .entry((names_partition(tenant, kind), name_clustering(&name, &iri)))
+                            .or_default() += 1;
+                    }
+                }
+                Change::Removed { tenant, statement, learner } => {
+                    // A voided, erased or expired statement no longer holds its
+                    // signature (the signature is kept under the learner's
+                    // pseudonymous key, and goes with the statement).
+                    let Some(id) = statement_id(statement) else { continue };
+                    let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
+                    let holder = match signatures.get(&partition) {
+                        Some(known) => *known,
+                        None => store
+                            .get(Table::QualitySignatures, &partition, &[])
+                            .await?
+                            .and_then(|bytes| Uuid::from_slice(&bytes).ok()),
+                    };
+                    if holder == Some(id) {
+                        batch.delete(Table::QualitySignatures, partition.clone(), Vec::new());
+                        signatures.insert(partition, None);
+                    }
+                }
+                Change::Forgotten { .. } => {}
+                Change::Checked { tenant, source, check } => {
+                    let source = source.as_deref().unwrap_or("");
+                    for template in &check.followed {
+                        deltas.count(tenant, day, source, &["template", "matched", template], 1);
+                    }
+                    for broken in &check.broken {
+                        deltas.count(tenant, day, source, &["template", "matched", &broken.template], 1);
+                        deltas.count(tenant, day, source, &["template", "invalid", &broken.template], 1);
+                        deltas.count(tenant, day, source, &["rule", &broken.template, &broken.rule], 1);
+                    }
+                }
+                Change::Resent { tenant, source } => {
+                    deltas.count(tenant, day, source.as_deref().unwrap_or(""), &["resent"], 1);
+                }
+                Change::Rejected { tenant, source, reason, statements } => {
+                    let source = source.as_deref().unwrap_or("");
+                    deltas.count(tenant, day, source, &["rejected", reason], u64::from(*statements));
+                }
+            }
+        }
+        for (table, rows) in [(Table::QualityCounts, deltas.counts), (Table::QualityNames, deltas.names)] {
+            for ((partition, clustering), by) in rows {
+                let before = store.get(table, &partition, &clustering).await?.map_or(0, |bytes| decode_count(&bytes));
+                batch.put(table, partition, clustering, (before + by).to_be_bytes().to_vec());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A count as stored.
+pub fn decode_count(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+fn source_of(statement: &Value) -> Option<String> {
+    super::statements::source_of(statement)
+}
+
+fn statement_id(statement: &Value) -> Option<Uuid> {
+    statement.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
+}
+
+fn is_voiding(statement: &Value) -> bool {
+    statement.pointer("/verb/id").and_then(Value::as_str) == Some("http://adlnet.gov/expapi/verbs/voided")
+}
+
+/// Whether the statement names its course or module: a parent or grouping context activity.
+fn has_parent(statement: &Value) -> bool {
+    ["parent", "grouping"].iter().any(|list| {
+        statement
+            .pointer(&format!("/context/contextActivities/{list}"))
+            .is_some_and(|value| value.as_array().is_none_or(|items| !items.is_empty()))
+    })
+}
+
+/// How far the statement's timestamp is ahead of its `stored` (negative: behind), in microseconds.
+fn timestamp_offset(statement: &Value) -> Option<i64> {
+    let at = |key: &str| {
+        let text = statement.get(key)?.as_str()?;
+        chrono::DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_micros())
+    };
+    Some(at("timestamp")? - at("stored")?)
+}
+
+/// What makes two statements the same event: actor (its pseudonymous key
+/// when it has one), verb, object, result and timestamp, as a SHA-256.
+fn signature(statement: &Value, learner: Option<&Learner>) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    match learner {
+        Some(learner) => hash.update(learner.key.as_bytes()),
+        None => canonical(statement.get("actor").unwrap_or(&Value::Null), &mut hash),
+    }
+    hash.update([0]);
+    hash.update(statement.pointer("/verb/id").and_then(Value::as_str).unwrap_or("").as_bytes());
+    hash.update([0]);
+    canonical(statement.get("object").unwrap_or(&Value::Null), &mut hash);
+    hash.update([0]);
+    canonical(statement.get("result").unwrap_or(&Value::Null), &mut hash);
+    hash.update([0]);
+    let timestamp = statement.get("timestamp").and_then(Value::as_str).unwrap_or("");
+    match chrono::DateTime::parse_from_rfc3339(timestamp) {
+        Ok(time) => hash.update(time.timestamp_micros().to_be_bytes()),
+        Err(_) => hash.update(timestamp.as_bytes()),
+    }
+    hash.finalize().into()
+}
+
+/// Feeds a JSON value with its object keys in sorted order.
+fn canonical(value: &Value, hash: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let keys: BTreeSet<&String> = map.keys().collect();
+            hash.update(b"{");
+            for key in keys {
+                hash.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
+                hash.update(b":");
+                canonical(&map[key], hash);
+                hash.update(b",");
+            }
+            hash.update(b"}");
+        }
+        Value::Array(items) => {
+            hash.update(b"[");
+            for item in items {
+                canonical(item, hash);
+                hash.update(b",");
+            }
+            hash.update(b"]");
+        }
+        other => hash.update(other.to_string().as_bytes()),
+    }
+}
+
+/// A name as drift compares it: trimmed, lower case.
+pub fn normalise_name(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// The verb displays and object activity names a statement uses, each with its IRI.
+fn names_of(statement: &Value) -> Vec<(NameKind, String, String)> {
+    let mut names = Vec::new();
+    let mut add = |kind: NameKind, map: Option<&Value>, iri: Option<&str>| {
+        let (Some(Value::Object(map)), Some(iri)) = (map, iri) else { return };
+        let distinct: BTreeSet<String> =
+            map.values().filter_map(Value::as_str).map(normalise_name).filter(|n| !n.is_empty()).collect();
+        names.extend(distinct.into_iter().map(|name| (kind, name, iri.to_owned())));
+    };
+    add(NameKind::Verb, statement.pointer("/verb/display"), statement.pointer("/verb/id").and_then(Value::as_str));
+    let object_is_activity =
+        statement.pointer("/object/objectType").and_then(Value::as_str).is_none_or(|kind| kind == "Activity");
+    if object_is_activity {
+        add(
+            NameKind::Activity,
+            statement.pointer("/object/definition/name"),
+            statement.pointer("/object/id").and_then(Value::as_str),
+        );
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hash(statement: &Value) -> [u8; 32] {
+        signature(statement, None)
+    }
+
+    #[test]
+    fn the_same_event_has_one_signature_whatever_the_id_key_order_or_timestamp_form() {
+        let a = json!({"id": "1", "actor": {"mbox": "mailto:a@x", "name": "A"}, "verb": {"id": "v"},
+            "object": {"id": "o", "definition": {"type": "t", "name": {"en": "O"}}}, "result": {"score": {"raw": 1}},
+            "timestamp": "2026-01-01T10:00:00Z"});
+        let b = json!({"id": "2", "actor": {"name": "A", "mbox": "mailto:a@x"}, "verb": {"id": "v", "display": {"en": "x"}},
+            "object": {"definition": {"name": {"en": "O"}, "type": "t"}, "id": "o"}, "result": {"score": {"raw": 1}},
+            "timestamp": "2026-01-01T10:00:00.000+00:00"});
+        assert_eq!(hash(&a), hash(&b));
+        let mut later = b.clone();
+        later["timestamp"] = json!("2026-01-01T10:00:01Z");
+        assert_ne!(hash(&a), hash(&later));
+        let mut other_result = b.clone();
+        other_result["result"]["score"]["raw"] = json!(2);
+        assert_ne!(hash(&a), hash(&other_result));
+    }
+
+    #[test]
+    fn names_are_trimmed_lowercased_and_counted_once_per_statement() {
+        let statement = json!({"verb": {"id": "http://v/watched", "display": {"en-US": " Watched ", "en-GB": "watched"}},
+            "object": {"id": "http://a/1", "definition": {"name": {"en": "Intro Video"}}}});
+        let names = names_of(&statement);
+        assert_eq!(
+            names,
+            vec![
+                (NameKind::Verb, "watched".to_owned(), "http://v/watched".to_owned()),
+                (NameKind::Activity, "intro video".to_owned(), "http://a/1".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_parent_or_grouping_activity_names_the_course() {
+        assert!(!has_parent(&json!({})));
+        assert!(!has_parent(&json!({"context": {"contextActivities": {"parent": []}}})));
+        assert!(has_parent(&json!({"context": {"contextActivities": {"grouping": [{"id": "c"}]}}})));
+        assert!(has_parent(&json!({"context": {"contextActivities": {"parent": {"id": "c"}}}})));
+    }
+}

@@ -1,0 +1,214 @@
+//! The data-quality report, read from the tables of `projection/quality`.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::projection::quality::decode_count;
+use crate::store::{Order, QueryStore, StoreError, Table};
+use crate::tables::keys::decode_strings;
+use crate::tables::quality::{counts_partition, names_partition, NameKind};
+use crate::tenant::TenantId;
+
+/// Most days one report covers.
+pub const MAX_REPORT_DAYS: u32 = 3660;
+
+/// The counts of one source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SourceCounts {
+    /// The credential key (empty when the statements named no credential).
+    pub source: String,
+    /// Statements stored.
+    pub accepted: u64,
+    /// Statements in refused requests.
+    pub rejected: u64,
+    /// The refused statements by reason.
+    pub rejections: Vec<ReasonCount>,
+    /// Accepted statements that repeat an earlier accepted statement's event under another id.
+    pub duplicates: u64,
+    /// Statements sent again with the id and content of a stored one.
+    pub resent: u64,
+    /// Accepted statements without a context registration.
+    pub missing_registration: u64,
+    /// Accepted statements without a parent or grouping context activity.
+    pub missing_parent: u64,
+    /// Accepted statements whose timestamp is ahead of `stored` by more than the allowed skew.
+    pub future_timestamps: u64,
+    /// Accepted statements whose timestamp is long before `stored`.
+    pub late_timestamps: u64,
+}
+
+/// A count with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReasonCount {
+    /// Why.
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// A rule of a template with how often it failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// The rule's location (and selector).
+    pub rule: String,
+    /// How many statements broke it.
+    pub count: u64,
+}
+
+/// What the statement plan found about one template.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TemplateCounts {
+    /// The template's IRI.
+    pub template: String,
+    /// Statements that matched its determining properties.
+    pub matched: u64,
+    /// Of those, the statements that broke a rule.
+    pub invalid: u64,
+    /// The rules broken, with how often.
+    pub failures: Vec<RuleCount>,
+}
+
+/// One name used with several IRIs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriftGroup {
+    /// The name (trimmed, lower case).
+    pub name: String,
+    /// The IRIs it is used with.
+    pub ids: Vec<String>,
+    /// How many statements used it with each IRI.
+    pub counts: Vec<u64>,
+}
+
+/// Naming drift of a tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// Verb displays shared by several verb IRIs.
+    pub verbs: Vec<DriftGroup>,
+    /// Activity names shared by several activity IRIs.
+    pub activities: Vec<DriftGroup>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QualityReport {
+    /// Counts per source, by source.
+    pub sources: Vec<SourceCounts>,
+    /// Naming drift (over all of the tenant's statements).
+    pub drift: Drift,
+    /// Templates of the tenant's profiles that statements matched.
+    pub profiles: Vec<TemplateCounts>,
+}
+
+/// Reads the quality tables.
+#[derive(Clone)]
+pub struct QualityService {
+    store: Arc<dyn QueryStore>,
+}
+
+impl QualityService {
+    /// A service reading `store`.
+    pub fn new(store: Arc<dyn QueryStore>) -> Self {
+        Self { store }
+    }
+
+    /// The report of a tenant's days `first..=last` (days since 1970-01-01, UTC).
+    pub async fn report(&self, tenant: &TenantId, first: u32, last: u32) -> Result<QualityReport, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let mut sources: BTreeMap<String, SourceCounts> = BTreeMap::new();
+        let mut rejections: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut templates: BTreeMap<String, TemplateCounts> = BTreeMap::new();
+        let mut rules: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for day in first..=last.min(first.saturating_add(MAX_REPORT_DAYS)) {
+            let partition = counts_partition(tenant, day);
+            let rows =
+                self.store.scan(Table::QualityCounts, &partition, all.clone(), Order::Ascending, usize::MAX).await?;
+            for (clustering, value) in rows {
+                let Some(parts) = decode_strings(&clustering) else { continue };
+                let count = decode_count(&value);
+                let Some((source, name)) = parts.split_first() else { continue };
+                let counts = sources
+                    .entry(source.clone())
+                    .or_insert_with(|| SourceCounts { source: source.clone(), ..SourceCounts::default() });
+                let name: Vec<&str> = name.iter().map(String::as_str).collect();
+                match name.as_slice() {
+                    ["accepted"] => counts.accepted += count,
+                    ["rejected", reason] => {
+                        counts.rejected += count;
+                        *rejections.entry((source.clone(), (*reason).to_owned())).or_default() += count;
+                    }
+                    ["duplicates"] => counts.duplicates += count,
+                    ["resent"] => counts.resent += count,
+                    ["missing_registration"] => counts.missing_registration += count,
+                    ["missing_parent"] => counts.missing_parent += count,
+                    ["future_timestamps"] => counts.future_timestamps += count,
+                    ["late_timestamps"] => counts.late_timestamps += count,
+                    ["template", kind, template] => {
+                        let entry = templates.entry((*template).to_owned()).or_insert_with(|| TemplateCounts {
+                            template: (*template).to_owned(),
+                            ..Default::default()
+                        });
+                        match *kind {
+                            "matched" => entry.matched += count,
+                            "invalid" => entry.invalid += count,
+                            _ => {}
+                        }
+                    }
+                    ["rule", template, rule] => {
+                        *rules.entry(((*template).to_owned(), (*rule).to_owned())).or_default() += count;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for ((source, reason), count) in rejections {
+            if let Some(counts) = sources.get_mut(&source) {
+                counts.rejections.push(ReasonCount { reason, count });
+            }
+        }
+        for ((template, rule), count) in rules {
+            if let Some(entry) = templates.get_mut(&template) {
+                entry.failures.push(RuleCount { rule, count });
+            }
+        }
+        for entry in templates.values_mut() {
+            entry.failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rule.cmp(&b.rule)));
+        }
+        let drift = Drift {
+            verbs: self.drift(tenant, NameKind::Verb).await?,
+            activities: self.drift(tenant, NameKind::Activity).await?,
+        };
+        Ok(QualityReport {
+            sources: sources.into_values().collect(),
+            drift,
+            profiles: templates.into_values().collect(),
+        })
+    }
+
+    /// The names of one kind used with two IRIs or more.
+    async fn drift(&self, tenant: &TenantId, kind: NameKind) -> Result<Vec<DriftGroup>, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let partition = names_partition(tenant, kind);
+        let rows = self.store.scan(Table::QualityNames, &partition, all, Order::Ascending, usize::MAX).await?;
+        let mut groups: Vec<DriftGroup> = Vec::new();
+        for (clustering, value) in rows {
+            let Some(parts) = decode_strings(&clustering) else { continue };
+            let [name, iri] = parts.as_slice() else { continue };
+            match groups.last_mut() {
+                Some(group) if group.name == *name => {
+                    group.ids.push(iri.clone());
+                    group.counts.push(decode_count(&value));
+                }
+                _ => groups.push(DriftGroup {
+                    name: name.clone(),
+                    ids: vec![iri.clone()],
+                    counts: vec![decode_count(&value)],
+                }),
+            }
+        }
+        groups.retain(|group| group.ids.len() > 1);
+        Ok(groups)
+    }
+}
