@@ -27,6 +27,7 @@ pub(crate) struct Deployment {
 }
 
 /// How a request authenticates.
+#[derive(Clone)]
 pub(crate) enum Auth {
     /// HTTP Basic: key and secret.
     Basic(String, String),
