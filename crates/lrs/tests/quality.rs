@@ -220,7 +220,7 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
     // Every refusal was logged before its answer and is applied before any
     // later write of the tenant is acknowledged: the report is complete.
     let reader = deployment.credential("default", &["analytics/read"]);
-    let mut sources = vec![(common::KEY.to_owned(), first_expected), (second_key, other_expected)];
+    let mut sources = [(common::KEY.to_owned(), first_expected), (second_key, other_expected)];
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     let want_sources: Vec<Value> = sources.iter().map(|(key, expected)| expected.as_report(key)).collect();
     // Verb display "completed" under ADL's IRI (every fault statement) and
