@@ -38,7 +38,7 @@ impl Lrs {
         // As `lrs serve` runs it: with the analytics and quality projections downstream.
         let projector = Projector::new(log, store, Arc::new(bus), 0)
             .with_downstream(Arc::new(lrs_core::projection::analytics::Analytics::default()))
-            .with_downstream(Arc::new(lrs_core::projection::quality::Quality));
+            .with_downstream(Arc::new(lrs_core::projection::quality::Quality::default()));
         let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
         let principal = principal("default");
         Self { gateway, query, principal, stop, projector }

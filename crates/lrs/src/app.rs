@@ -268,6 +268,7 @@ impl Application {
             _ => None,
         };
         let analytics_outbox = Analytics::default();
+        let quality_projection = lrs_core::projection::quality::Quality::default();
         let projectors = match (&store, settings.has(Role::Projector)) {
             (Some(store), true) => (0..log.partitions())
                 .map(|partition| {
@@ -277,7 +278,7 @@ impl Application {
                         false => projector,
                     };
                     let projector = match settings.quality {
-                        true => projector.with_downstream(Arc::new(lrs_core::projection::quality::Quality)),
+                        true => projector.with_downstream(Arc::new(quality_projection.clone())),
                         false => projector,
                     };
                     let projector = match &directory_feed {

@@ -354,3 +354,108 @@ fn a_published_profile_is_enforced_on_the_statements_naming_it() {
         assert_eq!(status, want, "{example}: {answer}");
     }
 }
+
+/// A profile whose one primary pattern is of `kind` over templates A, B and C
+/// (verbs a, b and c), applying to statements naming its version.
+fn pattern_profile(kind: &str) -> Value {
+    let id = format!("http://example.com/profiles/{kind}");
+    let version = format!("{id}/v1");
+    let template = |letter: &str| format!("{id}/templates/{letter}");
+    let templates: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(|letter| {
+            json!({"id": template(letter), "type": "StatementTemplate", "inScheme": version, "prefLabel": {"en": letter},
+                "definition": {"en": letter}, "verb": verb(letter)})
+        })
+        .collect();
+    let members = match kind {
+        "sequence" | "alternates" => json!([template("a"), template("b")]),
+        _ => json!(template("a")),
+    };
+    let mut pattern = json!({"id": format!("{id}/patterns/main"), "type": "Pattern", "primary": true, "inScheme": version,
+        "prefLabel": {"en": kind}, "definition": {"en": kind}});
+    pattern[kind] = members;
+    json!({
+        "@context": "https://w3id.org/xapi/profiles/context", "id": id, "type": "Profile",
+        "conformsTo": "https://w3id.org/xapi/profiles#1.0", "prefLabel": {"en": kind}, "definition": {"en": kind},
+        "author": {"type": "Person", "name": "tests"},
+        "versions": [{"id": version, "generatedAtTime": "2026-11-01T00:00:00Z"}],
+        "templates": templates, "patterns": [pattern],
+    })
+}
+
+#[test]
+fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    deployment.tenant("patterns", None);
+    let writer = deployment.credential("patterns", &["all"]);
+    // Each registration's statements by template letter (d matches no
+    // template), in timestamp order, and how far they follow the pattern.
+    let cases: [(&str, &str, &str); 17] = [
+        ("sequence", "ab", "complete"),
+        ("sequence", "a", "in_progress"),
+        ("sequence", "ba", "broken"),
+        ("sequence", "abc", "broken"),
+        ("sequence", "ad", "broken"),
+        ("alternates", "a", "complete"),
+        ("alternates", "b", "complete"),
+        ("alternates", "c", "broken"),
+        ("optional", "a", "complete"),
+        ("optional", "aa", "broken"),
+        ("oneOrMore", "aaa", "complete"),
+        ("oneOrMore", "ab", "broken"),
+        ("oneOrMore", "a", "complete"),
+        ("zeroOrMore", "aa", "complete"),
+        ("zeroOrMore", "c", "broken"),
+        ("zeroOrMore", "ac", "broken"),
+        ("zeroOrMore", "a", "complete"),
+    ];
+    for kind in ["sequence", "alternates", "optional", "oneOrMore", "zeroOrMore"] {
+        let (status, answer) =
+            deployment.admin(Method::POST, "/admin/tenants/patterns/profiles", Some(pattern_profile(kind)));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let mut want: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
+    // Patterns are checked (and reported, never refused) in both modes.
+    for mode in ["report", "reject"] {
+        enforce(&deployment, "patterns", json!({"mode": mode}));
+        for (kind, letters, progress) in cases {
+            let registration = Uuid::new_v4().to_string();
+            let start = chrono::Utc::now() - chrono::Duration::hours(1);
+            let statements: Vec<Value> = letters
+                .chars()
+                .enumerate()
+                .map(|(n, letter)| {
+                    let mut statement = statement(&verb(&letter.to_string()), &json!({}));
+                    statement["context"] = json!({"registration": registration,
+                        "contextActivities": {"category": [{"id": format!("http://example.com/profiles/{kind}/v1")}]}});
+                    statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
+                    statement
+                })
+                .collect();
+            // Sent newest first: the pattern is followed in timestamp order.
+            for statement in statements.iter().rev() {
+                let (status, answer) = post(&deployment, &writer, statement);
+                assert_eq!(status, 200, "{kind} {letters}: {answer}");
+            }
+            let key = (
+                format!("http://example.com/profiles/{kind}"),
+                format!("http://example.com/profiles/{kind}/patterns/main"),
+            );
+            let slot = ["complete", "in_progress", "broken"].iter().position(|p| *p == progress).unwrap();
+            want.entry(key).or_default()[slot] += 1;
+        }
+    }
+    let reader = deployment.credential("patterns", &["analytics/read"]);
+    let (status, report) = deployment.xapi(&reader, Method::GET, "/quality/v1/report", None);
+    assert_eq!(status, 200, "{report}");
+    let want: Vec<Value> = want
+        .into_iter()
+        .map(|((profile, pattern), [complete, in_progress, broken])| {
+            json!({"profile": profile, "pattern": pattern, "complete": complete, "in_progress": in_progress, "broken": broken})
+        })
+        .collect();
+    assert_eq!(report["patterns"], json!(want), "{:#}", report["patterns"]);
+}

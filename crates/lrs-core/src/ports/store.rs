@@ -58,11 +58,15 @@ pub enum Table {
     QualitySignatures,
     /// Names seen per IRI, for drift: (tenant, kind) / (normalised name, IRI) → u64.
     QualityNames,
+    /// The statements of each pattern group: (tenant, profile, registration, subregistration) / (timestamp, id) → templates followed.
+    QualityPatternSteps,
+    /// How each pattern group follows its profile's primary patterns: (tenant) / (profile, registration, subregistration) → progress.
+    QualityPatternGroups,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 25] = [
+    pub const ALL: [Table; 27] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -88,6 +92,8 @@ impl Table {
         Table::QualityCounts,
         Table::QualitySignatures,
         Table::QualityNames,
+        Table::QualityPatternSteps,
+        Table::QualityPatternGroups,
     ];
 
     /// The table's name in a store.
@@ -118,6 +124,8 @@ impl Table {
             Table::QualityCounts => "quality_counts",
             Table::QualitySignatures => "quality_signatures",
             Table::QualityNames => "quality_names",
+            Table::QualityPatternSteps => "quality_pattern_steps",
+            Table::QualityPatternGroups => "quality_pattern_groups",
         }
     }
 }

@@ -72,6 +72,10 @@ pub enum Change {
         source: Option<String>,
         /// The templates it followed and broke.
         check: crate::plan::PlanCheck,
+        /// The statement's id.
+        id: Uuid,
+        /// Its timestamp, microseconds since the epoch.
+        timestamp_micros: i64,
     },
     /// A statement sent again with the id and content of a stored one.
     Resent {

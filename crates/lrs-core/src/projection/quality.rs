@@ -11,17 +11,22 @@
 //! the log position (nothing counted twice after a crash) and a replay
 //! rebuilds it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Change, Changed, Downstream, Learner};
-use crate::store::{QueryStore, StoreError, Table, WriteBatch};
+use crate::plan::{PatternGroup, PlanCompiler};
+use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
-    count_clustering, counts_partition, name_clustering, names_partition, signature_partition, NameKind,
+    count_clustering, counts_partition, group_clustering, groups_partition, name_clustering, names_partition,
+    signature_partition, step_clustering, steps_partition, NameKind,
 };
 use crate::tenant::TenantId;
 
@@ -33,8 +38,23 @@ pub const LATE_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The data-quality projection.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Quality;
+#[derive(Clone, Default)]
+pub struct Quality {
+    /// The tenants' profiles, compiled once per change, for their patterns.
+    plans: Arc<PlanCompiler>,
+}
+
+/// How a pattern group follows its profile's primary patterns, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProgress {
+    /// The primary pattern it follows best.
+    pub pattern: String,
+    /// `complete`, `in_progress` or `broken`.
+    pub progress: String,
+}
+
+/// The statements a batch added to pattern groups, by group partition.
+type NewSteps = HashMap<Vec<u8>, (TenantId, PatternGroup, BTreeMap<Vec<u8>, Vec<String>>)>;
 
 /// Count deltas of one batch, by (table partition, clustering).
 #[derive(Default)]
@@ -66,6 +86,7 @@ impl Downstream for Quality {
         // Signatures written or dropped in this batch (the store shows the
         // state before it): the statement id that holds each, or none.
         let mut signatures: HashMap<Vec<u8>, Option<Uuid>> = HashMap::new();
+        let mut steps: NewSteps = HashMap::new();
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
@@ -134,7 +155,16 @@ impl Downstream for Quality {
                     }
                 }
                 Change::Forgotten { .. } => {}
-                Change::Checked { tenant, source, check } => {
+                Change::Checked { tenant, source, check, id, timestamp_micros } => {
+                    for group in &check.groups {
+                        let partition = steps_partition(tenant, group);
+                        let clustering = step_clustering(*timestamp_micros, *id);
+                        let value = serde_json::to_vec(&check.followed).expect("json");
+                        batch.put(Table::QualityPatternSteps, partition.clone(), clustering.clone(), value);
+                        let entry =
+                            steps.entry(partition).or_insert_with(|| (tenant.clone(), group.clone(), BTreeMap::new()));
+                        entry.2.insert(clustering, check.followed.clone());
+                    }
                     let source = source.as_deref().unwrap_or("");
                     for template in &check.followed {
                         deltas.count(tenant, day, source, &["template", "matched", template], 1);
@@ -154,11 +184,56 @@ impl Downstream for Quality {
                 }
             }
         }
+        self.follow_patterns(steps, store, batch).await?;
         for (table, rows) in [(Table::QualityCounts, deltas.counts), (Table::QualityNames, deltas.names)] {
             for ((partition, clustering), by) in rows {
                 let before = store.get(table, &partition, &clustering).await?.map_or(0, |bytes| decode_count(&bytes));
                 batch.put(table, partition, clustering, (before + by).to_be_bytes().to_vec());
             }
+        }
+        Ok(())
+    }
+}
+
+impl Quality {
+    /// Checks each group a batch added statements to against its profile's
+    /// primary patterns: all its statements (those stored before and those
+    /// of the batch) in timestamp order.
+    async fn follow_patterns(
+        &self,
+        steps: NewSteps,
+        store: &dyn QueryStore,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StoreError> {
+        let mut tenants: HashMap<TenantId, Option<crate::tenants::Tenant>> = HashMap::new();
+        for (partition, (tenant, group, added)) in steps {
+            let record = match tenants.get(&tenant) {
+                Some(record) => record.clone(),
+                None => {
+                    let record = crate::tenants::load_tenant(store, &tenant).await?;
+                    tenants.insert(tenant.clone(), record.clone());
+                    record
+                }
+            };
+            let Some(record) = record else { continue };
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            let stored = store.scan(Table::QualityPatternSteps, &partition, all, Order::Ascending, usize::MAX).await?;
+            let mut ordered: BTreeMap<Vec<u8>, Vec<String>> = stored
+                .into_iter()
+                .map(|(clustering, value)| (clustering, serde_json::from_slice(&value).unwrap_or_default()))
+                .collect();
+            ordered.extend(added);
+            let sequence: Vec<BTreeSet<String>> =
+                ordered.into_values().map(|templates| templates.into_iter().collect()).collect();
+            let profiles = self.plans.profiles(&record);
+            let Some((pattern, progress)) = profiles.follow(&group.profile, &sequence) else { continue };
+            let progress = match progress {
+                xapi_profiles::Progress::Complete => "complete",
+                xapi_profiles::Progress::InProgress => "in_progress",
+                xapi_profiles::Progress::Broken => "broken",
+            };
+            let value = serde_json::to_vec(&GroupProgress { pattern, progress: progress.to_owned() }).expect("json");
+            batch.put(Table::QualityPatternGroups, groups_partition(&tenant), group_clustering(&group), value);
         }
         Ok(())
     }

@@ -51,7 +51,7 @@ pub async fn replay_with_vault(
     for (partition, start, end) in partitions {
         let projector = Projector::new(log.clone(), store.clone(), Arc::new(NoWaiters), partition)
             .with_downstream(Arc::new(super::analytics::Analytics::default()))
-            .with_downstream(Arc::new(super::quality::Quality));
+            .with_downstream(Arc::new(super::quality::Quality::default()));
         let projector = match &vault {
             Some(vault) => projector.with_vault(vault.clone()),
             None => projector,

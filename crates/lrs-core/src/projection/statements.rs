@@ -694,7 +694,12 @@ impl<'a> Step<'a> {
             let learner = learner_of(&json, &agents, seal.as_deref());
             if let Some(check) = checks.remove(&(index as u32)) {
                 let source = source_of(&json);
-                self.change(Change::Checked { tenant: tenant.clone(), source, check: check.clone() });
+                let timestamp_micros = json["timestamp"]
+                    .as_str()
+                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                    .map_or(stored as i64, |time| time.timestamp_micros());
+                let check = check.clone();
+                self.change(Change::Checked { tenant: tenant.clone(), source, check, id, timestamp_micros });
             }
             self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner });
         }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::projection::quality::decode_count;
+use crate::projection::quality::{decode_count, GroupProgress};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::keys::decode_strings;
-use crate::tables::quality::{counts_partition, names_partition, NameKind};
+use crate::tables::quality::{counts_partition, groups_partition, names_partition, NameKind};
 use crate::tenant::TenantId;
 
 /// Most days one report covers.
@@ -100,6 +100,23 @@ pub struct QualityReport {
     pub drift: Drift,
     /// Templates of the tenant's profiles that statements matched.
     pub profiles: Vec<TemplateCounts>,
+    /// How the tenant's registrations follow its profiles' primary patterns.
+    pub patterns: Vec<PatternCounts>,
+}
+
+/// How many pattern groups (registrations under a profile) follow a primary pattern how far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PatternCounts {
+    /// The profile's IRI.
+    pub profile: String,
+    /// The primary pattern the groups follow best.
+    pub pattern: String,
+    /// Groups whose statements follow it to its end.
+    pub complete: u64,
+    /// Groups whose statements follow it so far.
+    pub in_progress: u64,
+    /// Groups whose statements break it.
+    pub broken: u64,
 }
 
 /// Reads the quality tables.
@@ -184,7 +201,35 @@ impl QualityService {
             sources: sources.into_values().collect(),
             drift,
             profiles: templates.into_values().collect(),
+            patterns: self.patterns(tenant).await?,
         })
+    }
+
+    /// The tenant's pattern groups, counted by profile, pattern and progress
+    /// (over all days: a registration spans days).
+    async fn patterns(&self, tenant: &TenantId) -> Result<Vec<PatternCounts>, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let rows = self
+            .store
+            .scan(Table::QualityPatternGroups, &groups_partition(tenant), all, Order::Ascending, usize::MAX)
+            .await?;
+        let mut counts: BTreeMap<(String, String), PatternCounts> = BTreeMap::new();
+        for (clustering, value) in rows {
+            let Some(parts) = decode_strings(&clustering) else { continue };
+            let Some(profile) = parts.first() else { continue };
+            let Ok(group) = serde_json::from_slice::<GroupProgress>(&value) else { continue };
+            let entry = counts.entry((profile.clone(), group.pattern.clone())).or_insert_with(|| PatternCounts {
+                profile: profile.clone(),
+                pattern: group.pattern.clone(),
+                ..Default::default()
+            });
+            match group.progress.as_str() {
+                "complete" => entry.complete += 1,
+                "in_progress" => entry.in_progress += 1,
+                _ => entry.broken += 1,
+            }
+        }
+        Ok(counts.into_values().collect())
     }
 
     /// The names of one kind used with two IRIs or more.

@@ -1,6 +1,9 @@
 //! Keys of the data-quality tables (see `projection/quality`).
 
+use uuid::Uuid;
+
 use super::keys::KeyBuilder;
+use crate::plan::PatternGroup;
 use crate::tenant::TenantId;
 
 /// Partition of a tenant's counts of one day (days since 1970-01-01, UTC, of the log time).
@@ -18,6 +21,29 @@ pub fn count_clustering(source: &str, name: &[&str]) -> Vec<u8> {
 /// makes two statements the same event).
 pub fn signature_partition(tenant: &TenantId, signature: &[u8; 32]) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).bytes(signature).build()
+}
+
+/// Partition of the statements of a pattern group.
+pub fn steps_partition(tenant: &TenantId, group: &PatternGroup) -> Vec<u8> {
+    let subregistration = group.subregistration.as_deref().unwrap_or("");
+    KeyBuilder::new().str(tenant.as_str()).str(&group.profile).str(&group.registration).str(subregistration).build()
+}
+
+/// Clustering key of a statement of a pattern group: in timestamp order.
+pub fn step_clustering(timestamp_micros: i64, id: Uuid) -> Vec<u8> {
+    // Offset so that times before 1970 sort first.
+    KeyBuilder::new().u64((timestamp_micros as u64) ^ (1 << 63)).bytes(id.as_bytes()).build()
+}
+
+/// Partition of a tenant's pattern groups.
+pub fn groups_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).build()
+}
+
+/// Clustering key of a pattern group.
+pub fn group_clustering(group: &PatternGroup) -> Vec<u8> {
+    let subregistration = group.subregistration.as_deref().unwrap_or("");
+    KeyBuilder::new().str(&group.profile).str(&group.registration).str(subregistration).build()
 }
 
 /// What a drift row names.

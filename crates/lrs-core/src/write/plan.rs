@@ -43,6 +43,23 @@ pub struct PlanCheck {
     /// The templates it matched and breaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken: Vec<BrokenRule>,
+    /// The pattern groups it belongs to (a profile with primary patterns
+    /// that applies to it, and its registration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<PatternGroup>,
+}
+
+/// The statements of one registration (and subregistration) under one profile,
+/// checked in timestamp order against the profile's primary patterns.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PatternGroup {
+    /// The profile's IRI.
+    pub profile: String,
+    /// The registration.
+    pub registration: String,
+    /// The subregistration for this profile, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subregistration: Option<String>,
 }
 
 /// Why a batch breaks the plan (reject mode): the first failure, as the
@@ -61,7 +78,7 @@ impl StatementPlan {
         let verdicts = self.profiles.validate_batch(statements);
         let batch = statements.len() > 1;
         let mut checks = Vec::new();
-        for (index, verdict) in verdicts.into_iter().enumerate() {
+        for ((index, verdict), statement) in verdicts.into_iter().enumerate().zip(statements) {
             if self.mode == Enforcement::Reject {
                 if let Some(failure) = verdict.failures.first() {
                     let at = if batch { format!("statement [{index}]: ") } else { String::new() };
@@ -73,7 +90,17 @@ impl StatementPlan {
                     });
                 }
             }
-            if verdict.matched.is_empty() && verdict.failures.is_empty() {
+            let groups: Vec<PatternGroup> = self
+                .profiles
+                .groups(statement)
+                .into_iter()
+                .map(|key| PatternGroup {
+                    profile: key.profile,
+                    registration: key.registration,
+                    subregistration: key.subregistration,
+                })
+                .collect();
+            if verdict.matched.is_empty() && verdict.failures.is_empty() && groups.is_empty() {
                 continue;
             }
             let broken = verdict
@@ -81,7 +108,7 @@ impl StatementPlan {
                 .into_iter()
                 .map(|failure| BrokenRule { template: failure.template, rule: failure.rule })
                 .collect();
-            checks.push(PlanCheck { index: index as u32, followed: verdict.matched, broken });
+            checks.push(PlanCheck { index: index as u32, followed: verdict.matched, broken, groups });
         }
         Ok(checks)
     }
@@ -101,6 +128,20 @@ pub struct PlanCompiler {
 }
 
 impl PlanCompiler {
+    /// A tenant's compiled profiles, whatever the enforcement.
+    pub fn profiles(&self, tenant: &Tenant) -> Arc<ProfileSet> {
+        let wanted = fingerprint(&tenant.profiles);
+        let mut compiled = self.compiled.lock().expect("plan lock");
+        if let Some((known, profiles)) = compiled.get(&tenant.id) {
+            if *known == wanted {
+                return profiles.clone();
+            }
+        }
+        let profiles = Arc::new(compile(&tenant.profiles));
+        compiled.insert(tenant.id.clone(), (wanted, profiles.clone()));
+        profiles
+    }
+
     /// The plan of a tenant's statements sent with credential `key` (none
     /// when the tenant has no profiles or its enforcement is off).
     pub fn plan(&self, tenant: &Tenant, key: Option<&str>) -> Option<StatementPlan> {
@@ -108,16 +149,7 @@ impl PlanCompiler {
         if tenant.profiles.is_empty() || mode == Enforcement::Off {
             return None;
         }
-        let wanted = fingerprint(&tenant.profiles);
-        let mut compiled = self.compiled.lock().expect("plan lock");
-        if let Some((known, profiles)) = compiled.get(&tenant.id) {
-            if *known == wanted {
-                return Some(StatementPlan { mode, profiles: profiles.clone() });
-            }
-        }
-        let profiles = Arc::new(compile(&tenant.profiles));
-        compiled.insert(tenant.id.clone(), (wanted, profiles.clone()));
-        Some(StatementPlan { mode, profiles })
+        Some(StatementPlan { mode, profiles: self.profiles(tenant) })
     }
 }
 
