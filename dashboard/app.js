@@ -148,10 +148,70 @@ async function fillChoices(id, by) {
   select.value = keep;
 }
 
+/** A table row of cells (text only, never HTML from the data). */
+function row(cells) {
+  const tr = document.createElement('tr');
+  tr.append(...cells.map((text) => {
+    const td = document.createElement('td');
+    td.textContent = String(text);
+    return td;
+  }));
+  return tr;
+}
+
+/** The data-quality page: GET /quality/v1/report, in tables. */
+async function refreshQuality() {
+  const page = document.getElementById('quality');
+  page.dataset.ready = 'false';
+  const response = await fetch('/quality/v1/report', { headers: { Authorization: authorization() } });
+  const report = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(report.error?.message || `the LRS answered ${response.status}`);
+  }
+  const n = (v) => v.toLocaleString('en-US');
+  document.querySelector('#quality-sources tbody').replaceChildren(...report.sources.map((s) => row([
+    s.source || '(none)', n(s.accepted), n(s.rejected), s.rejections.map((r) => `${r.reason}: ${n(r.count)}`).join(', '),
+    n(s.duplicates), n(s.resent), n(s.missing_registration), n(s.missing_parent), n(s.future_timestamps), n(s.late_timestamps),
+  ])));
+  const drift = [
+    ...report.drift.verbs.map((g) => ['verb', g]),
+    ...report.drift.activities.map((g) => ['activity', g]),
+  ];
+  document.querySelector('#quality-drift tbody').replaceChildren(...drift.map(([kind, g]) => row([
+    kind, g.name, g.ids.map((id, i) => `${id} (${n(g.counts[i])})`).join(', '),
+  ])));
+  document.querySelector('#quality-templates tbody').replaceChildren(...report.profiles.map((t) => row([
+    t.template, n(t.matched), n(t.invalid), t.failures.map((f) => `${f.rule}: ${n(f.count)}`).join(', '),
+  ])));
+  document.querySelector('#quality-patterns tbody').replaceChildren(...report.patterns.map((p) => row([
+    p.pattern, n(p.complete), n(p.in_progress), n(p.broken),
+  ])));
+  document.getElementById('quality-status').textContent = '';
+  page.dataset.ready = 'true';
+}
+
+/** Shows one page (board or quality) and refreshes it. */
+function showPage(name) {
+  for (const button of document.querySelectorAll('#pages button')) {
+    button.setAttribute('aria-pressed', String(button.dataset.page === name));
+  }
+  document.getElementById('board').hidden = name !== 'board';
+  document.getElementById('quality').hidden = name !== 'quality';
+  if (name === 'quality') {
+    refreshQuality().catch((error) => { document.getElementById('quality-status').textContent = error.message; });
+  }
+}
+
 function show(signedIn) {
   document.getElementById('sign-in').hidden = signedIn;
   document.getElementById('board').hidden = !signedIn;
+  document.getElementById('quality').hidden = true;
+  document.getElementById('pages').hidden = !signedIn;
   document.getElementById('sign-out').hidden = !signedIn;
+}
+
+for (const button of document.querySelectorAll('#pages button')) {
+  button.addEventListener('click', () => showPage(button.dataset.page));
 }
 
 async function start() {

@@ -102,9 +102,32 @@ try {
   check(Number(allShown) === allTime, `over all time the page shows ${allShown} learners, the API says ${allTime}`);
 
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  // The data-quality page: the report's numbers, per source.
+  await page.getByRole('button', { name: 'Data quality' }).click();
+  await page.waitForSelector('#quality[data-ready="true"]', { timeout: 20000 });
+  const report = await (await fetch(`${origin}/quality/v1/report`, { headers: { Authorization: auth } })).json();
+  const sourceRows = await page.locator('#quality-sources tbody tr').evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
+  check(sourceRows.length === report.sources.length, `${sourceRows.length} sources listed, the report has ${report.sources.length}`);
+  const quality = {};
+  report.sources.forEach((s, i) => {
+    const cells = sourceRows[i] || [];
+    const number = (n) => Number(String(cells[n]).replace(/,/g, ''));
+    const shownSource = { source: cells[0], accepted: number(1), rejected: number(2), duplicates: number(4), resent: number(5),
+      missing_registration: number(6), missing_parent: number(7) };
+    quality[s.source] = shownSource;
+    for (const field of ['accepted', 'rejected', 'duplicates', 'resent', 'missing_registration', 'missing_parent']) {
+      check(shownSource[field] === s[field], `source ${s.source}: the page shows ${field} ${shownSource[field]}, the report says ${s[field]}`);
+    }
+  });
+  const driftRows = await page.locator('#quality-drift tbody tr').allTextContents();
+  const driftGroups = report.drift.verbs.length + report.drift.activities.length;
+  check(driftRows.length === driftGroups, `${driftRows.length} drift groups listed, the report has ${driftGroups}`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-quality.png'), fullPage: true });
   check(outside.length === 0, `requests outside 127.0.0.1: ${outside.join(', ')}`);
   check(errors.length === 0, `console errors: ${errors.join(' | ')}`);
-  console.log(JSON.stringify({ figures, learners: rows.length, platform, failures }));
+  console.log(JSON.stringify({ figures, learners: rows.length, platform, quality, drift: driftRows, failures }));
 } finally {
   await browser.close();
 }

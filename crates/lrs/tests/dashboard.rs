@@ -48,6 +48,17 @@ fn a_person_signs_in_and_reads_the_numbers_the_api_gives() {
         let (status, body) = deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&statement));
         assert_eq!(status, 200, "{body}");
     }
+    // What the quality page must show: one refused statement, the first
+    // statement's event again under another id, and the first statement again.
+    let mut first = json!({"actor": {"mbox": "mailto:learner0@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "http://example.com/activity/0"}, "timestamp": "2026-01-05T10:00:00Z", "id": uuid::Uuid::new_v4().to_string()});
+    assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&first)).0, 200);
+    assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&first)).0, 200);
+    first["id"] = json!(uuid::Uuid::new_v4().to_string());
+    assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&first)).0, 200);
+    let refused =
+        json!({"actor": {"mbox": "mailto:learner0@example.com"}, "object": {"id": "http://example.com/activity/0"}});
+    assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&refused)).0, 400);
     // Until the analytics builder has applied them.
     let written = chrono::Utc::now();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -78,5 +89,12 @@ fn a_person_signs_in_and_reads_the_numbers_the_api_gives() {
     assert!(screenshot.exists(), "a screenshot is kept");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script's report");
     assert_eq!(report["figures"]["statements"]["expected"], 120.0, "{report}");
+    let quality = &report["quality"][&lrs.key];
+    assert_eq!(quality["accepted"], 122, "120, the first statement and its duplicate: {report}");
+    assert_eq!(quality["rejected"], 1, "{report}");
+    assert_eq!(quality["duplicates"], 1, "{report}");
+    assert_eq!(quality["resent"], 1, "{report}");
+    assert_eq!(quality["missing_registration"], 122, "no statement has a registration: {report}");
+    assert_eq!(quality["missing_parent"], 2, "only the two extra statements lack a course: {report}");
     assert_eq!(report["figures"]["learners"]["expected"], 9.0, "{report}");
 }
