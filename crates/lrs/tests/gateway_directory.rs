@@ -216,3 +216,106 @@ fn a_tenant_limit_holds_across_two_gateways_as_a_whole() {
     assert!(admitted >= limit as usize, "{admitted} admitted of a burst of {}: {statuses:?}", statuses.len());
     assert!(admitted <= at_most, "{admitted} admitted in {elapsed:.2} s; at most {at_most} for a limit of {limit}/s");
 }
+
+/// The status of a POST of `body` through `via` with `auth`.
+fn post_body(via: &Lrs, auth: &Auth, body: &Value) -> u16 {
+    let request = via.bare(Method::POST, "/xapi/statements").header("X-Experience-API-Version", "1.0.3").json(body);
+    let request = match auth {
+        Auth::Basic(key, secret) => request.basic_auth(key, Some(secret)),
+        Auth::Bearer(token) => request.bearer_auth(token),
+    };
+    request.send().map(|response| response.status().as_u16()).unwrap_or(0)
+}
+
+/// The quality report of `auth`'s tenant, from the query process.
+fn quality_report(query: &Lrs, auth: &Auth) -> Value {
+    let request = query.bare(Method::GET, "/quality/v1/report");
+    let request = match auth {
+        Auth::Basic(key, secret) => request.basic_auth(key, Some(secret)),
+        Auth::Bearer(token) => request.bearer_auth(token),
+    };
+    request.send().expect("report").json().expect("report json")
+}
+
+/// Refused statements of a reason in a report, over every source.
+fn refused(report: &Value, reason: &str) -> u64 {
+    let sources = report["sources"].as_array().cloned().unwrap_or_default();
+    let rejections = sources.iter().flat_map(|s| s["rejections"].as_array().cloned().unwrap_or_default());
+    rejections.filter(|r| r["reason"] == reason).map(|r| r["count"].as_u64().unwrap_or(0)).sum()
+}
+
+#[test]
+fn a_statement_plan_holds_on_every_gateway_and_the_report_counts_it() {
+    let Some(brokers) = broker() else { return };
+    let env = env(&brokers, &[]);
+    let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    let store_dir = tempfile::tempdir().unwrap();
+    let owner = projector_query(store_dir.path(), &secret, &env);
+    let gateways: Vec<Lrs> = (0..2).map(|_| start_gateway(&owner, &secret, &env)).collect();
+    let verb = unique_verb();
+    admin(&owner, Method::POST, "/admin/tenants", Some(json!({"id": "plan", "name": "Plan"})));
+    let issued = admin(&owner, Method::POST, "/admin/tenants/plan/credentials", Some(json!({"scopes": ["all"]})));
+    let auth = Auth::Basic(issued["key"].as_str().unwrap().to_owned(), issued["secret"].as_str().unwrap().to_owned());
+    for via in &gateways {
+        holds_within("a new credential", via, &auth, &verb, 200);
+    }
+    let template = "http://example.com/plan/templates/no-success";
+    let profile = json!({
+        "@context": "https://w3id.org/xapi/profiles/context", "id": "http://example.com/plan", "type": "Profile",
+        "conformsTo": "https://w3id.org/xapi/profiles#1.0", "prefLabel": {"en": "plan"}, "definition": {"en": "plan"},
+        "author": {"type": "Person", "name": "tests"},
+        "versions": [{"id": "http://example.com/plan/v1", "generatedAtTime": "2026-11-01T00:00:00Z"}],
+        "templates": [{"id": template, "type": "StatementTemplate", "inScheme": "http://example.com/plan/v1",
+            "prefLabel": {"en": "t"}, "definition": {"en": "t"}, "verb": verb,
+            "rules": [{"location": "$.result.success", "presence": "excluded"}]}],
+    });
+    admin(&owner, Method::POST, "/admin/tenants/plan/profiles?applies=all", Some(profile));
+    admin(&owner, Method::PUT, "/admin/tenants/plan/profile-enforcement", Some(json!({"mode": "reject"})));
+    let statement = |success: bool| {
+        let mut body = json!({"actor": {"mbox": "mailto:plan@example.com"}, "verb": {"id": verb},
+            "object": {"id": "http://example.com/plan/activity"}});
+        if success {
+            body["result"] = json!({"success": true});
+        }
+        body
+    };
+    // The plan holds on every gateway within two seconds of the operator's change.
+    for via in &gateways {
+        let started = Instant::now();
+        while post_body(via, &auth, &statement(true)) != 400 {
+            assert!(started.elapsed() <= WITHIN, "gateway {} does not reject after {WITHIN:?}", via.origin);
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(post_body(via, &auth, &statement(false)), 200, "a statement that follows the template is stored");
+    }
+    // Each refusal through either gateway is counted by the projector's quality projection.
+    let before = refused(&quality_report(&owner, &auth), "profile");
+    for (n, via) in gateways.iter().enumerate() {
+        for _ in 0..(n + 2) {
+            assert_eq!(post_body(via, &auth, &statement(true)), 400);
+        }
+    }
+    // A later accepted write of the tenant is applied after the refusals (one partition per tenant).
+    assert_eq!(post_body(&gateways[0], &auth, &statement(false)), 200);
+    let report = quality_report(&owner, &auth);
+    assert_eq!(refused(&report, "profile"), before + 5, "{report}");
+
+    // Report mode: stored, and counted as a broken template.
+    admin(&owner, Method::PUT, "/admin/tenants/plan/profile-enforcement", Some(json!({"mode": "report"})));
+    for via in &gateways {
+        let started = Instant::now();
+        while post_body(via, &auth, &statement(true)) != 200 {
+            assert!(started.elapsed() <= WITHIN, "gateway {} still rejects after {WITHIN:?}", via.origin);
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let report = quality_report(&owner, &auth);
+    let templates = report["profiles"].as_array().unwrap();
+    assert_eq!(templates.len(), 1, "{report}");
+    assert_eq!(templates[0]["template"], template);
+    assert!(
+        templates[0]["invalid"].as_u64().unwrap() >= 2,
+        "one broken statement stored through each gateway: {report}"
+    );
+    assert_eq!(templates[0]["failures"][0]["rule"], "$.result.success", "{report}");
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Ingest cost of a projection: the same `lrs bench` load against fresh `lrs serve`
+# processes with and without it, alternating, same binary (target/release/lrs).
+#
+#   scripts/bench-ingest-ab.sh analytics   # the analytics projection on / off
+#   scripts/bench-ingest-ab.sh quality     # the quality projection with ADL's cmi5 profile
+#                                          # loaded for every statement (report mode) / neither
+#
+# N (statements, default 200000), ROUNDS (3), SHAPE (extra lrs bench arguments).
+# Prints statements/s per round and variant; docs/BENCHMARKS.md records the figures.
+set -eu
+cd "$(dirname "$0")/.."
+what=${1:?usage: scripts/bench-ingest-ab.sh analytics|quality}
+N=${N:-200000}
+profile=crates/xapi-profiles/tests/fixtures/cmi5-v1.0.jsonld
+for round in $(seq "${ROUNDS:-3}"); do
+  for with in true false; do
+    dir=$(mktemp -d); port=$((18600 + RANDOM % 300))
+    case $what in
+      analytics) vars=(LRS_ANALYTICS=$with) ;;
+      quality) vars=(LRS_ANALYTICS=false LRS_QUALITY=$with) ;;
+      *) echo "unknown: $what" >&2; exit 2 ;;
+    esac
+    env "${vars[@]}" LRS_OPERATOR_TOKEN=bench-operator LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn \
+      target/release/lrs serve --listen 127.0.0.1:$port --data-dir "$dir" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+    if [ "$what" = quality ] && [ "$with" = true ]; then
+      curl -sf -X POST -H 'Authorization: Bearer bench-operator' --data-binary @$profile \
+        "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
+    fi
+    out=$(mktemp)
+    target/release/lrs bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "$N" \
+      --batch 100 --concurrency 16 --queries 0 --single-posts 0 ${SHAPE:-} --json "$out" >/dev/null 2>&1
+    rate=$(python3 -c "import json;x=json.load(open('$out'))['results'][0];print(round(x['items_per_second']), 'statements/s, p50', round(x['p50_ms']), 'ms, p99', round(x['p99_ms']), 'ms, errors', x['errors'])")
+    echo "round $round $what=$with: $rate"
+    kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir" "$out"
+  done
+done
