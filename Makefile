@@ -21,7 +21,7 @@ lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set)
-	scripts/kafka-broker.sh run $(CARGO) test --workspace
+	scripts/kafka-broker.sh run $(CARGO) test --workspace --no-fail-fast
 	if [ -n "$$SCYLLA_URI" ]; then $(CARGO) test -p lrs-scylla -- --ignored; \
 	else echo "SKIPPED: the ScyllaDB tests marked ignored above (set SCYLLA_URI=host:port to run them)"; fi
 

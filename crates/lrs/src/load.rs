@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Args;
 use futures::StreamExt as _;
+use lrs_core::GatewayError;
 use tokio::sync::watch;
 
 use crate::app::Application;
@@ -37,6 +38,9 @@ pub(crate) struct LoadArgs {
 }
 
 /// Loads the statements and prints the rate.
+/// How many times a batch is sent again after a 503-like answer.
+const LOAD_RETRIES: u32 = 20;
+
 pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0 && args.concurrency > 0, "--batch and --concurrency must be positive");
     let mut settings = args.settings.embedded_defaults().with_roles(Role::ALL.to_vec());
@@ -61,7 +65,21 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
         .map(|number| async move {
             let size = args.batch.min(args.statements - number * args.batch);
             let body = crate::bench::batch_body(args.seed, number, size, shape, end_micros);
-            let stored = gateway.store_statements(principal, body, xapi::Version::V1_0_3, None, Vec::new()).await;
+            // A batch the projector has not confirmed in time (it is retrying
+            // a failed step) is sent again, as any client would: the same
+            // statement ids make a repeat a no-op.
+            let mut tries = 0;
+            let stored = loop {
+                let stored =
+                    gateway.store_statements(principal, body.clone(), xapi::Version::V1_0_3, None, Vec::new()).await;
+                match stored {
+                    Err(GatewayError::Unavailable(_)) if tries < LOAD_RETRIES => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    other => break other,
+                }
+            };
             bar_ref.inc(size as u64);
             stored.map(|ids| ids.len())
         })

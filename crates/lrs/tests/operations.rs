@@ -171,7 +171,7 @@ fn promtool_accepts_the_alert_rules_and_their_unit_tests() {
     let output = prometheus_script(&["check-rules", rules.to_str().unwrap()]);
     let printed = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "promtool check rules: {printed}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(printed.contains("SUCCESS: 5 rules found"), "{printed}");
+    assert!(printed.contains("SUCCESS: 6 rules found"), "{printed}");
     let output = Command::new("promtool")
         .current_dir(repo_path("deploy/prometheus"))
         .args(["test", "rules", "alerts.test.yml"])
