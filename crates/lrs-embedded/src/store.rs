@@ -1,7 +1,8 @@
 //! The embedded query-table store: one fjall keyspace per query table, keyed
 //! by the length-prefixed partition key followed by the clustering key, so one
 //! partition is one contiguous, ordered key range. A batch is one fjall write
-//! batch, atomic across keyspaces.
+//! batch, atomic across keyspaces, and every read is of a snapshot opened
+//! between two batches: a reader sees a batch whole or not at all.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, TableRow, WriteBatch};
 
 use crate::EmbeddedError;
@@ -58,9 +59,23 @@ struct Inner {
     /// Held from the read to the write of a [`QueryStore::put_if_absent`]:
     /// this process opens the store exclusively, so that makes it atomic.
     conditional: std::sync::Mutex<()>,
+    /// Held (exclusively) while a batch is applied, and (shared) while a
+    /// snapshot is opened. fjall makes the rows of a batch readable one by
+    /// one as it applies it, and marks the batch visible to snapshots only
+    /// at the end; but a flush or compaction that ends meanwhile marks every
+    /// sequence number before its own visible, the batch's too. A snapshot
+    /// opened then would hold half of the batch.
+    commit_gate: std::sync::RwLock<()>,
 }
 
 impl Inner {
+    /// A snapshot of every batch committed so far, and of no part of one
+    /// being applied.
+    fn snapshot(&self) -> Snapshot {
+        let _between_batches = self.commit_gate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.db.snapshot()
+    }
+
     fn keyspace(&self, table: Table) -> &Keyspace {
         let index = Table::ALL.iter().position(|t| *t == table).expect("every table has a keyspace");
         &self.keyspaces[index]
@@ -117,8 +132,13 @@ impl EmbeddedStore {
             .map(|table| db.keyspace(table.name(), options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
-        let inner =
-            Arc::new(Inner { db, keyspaces, unsynced: AtomicBool::new(false), conditional: Default::default() });
+        let inner = Arc::new(Inner {
+            db,
+            keyspaces,
+            unsynced: AtomicBool::new(false),
+            conditional: Default::default(),
+            commit_gate: Default::default(),
+        });
         spawn_syncer(Arc::downgrade(&inner));
         Ok(Self { inner })
     }
@@ -148,7 +168,9 @@ impl EmbeddedStore {
         if lrs_core::store::empty_range(&low, &high) {
             return Ok(Vec::new());
         }
-        let entries = self.inner.keyspace(table).range::<Vec<u8>, _>((low, high));
+        // Not `Keyspace::range`: it reads the newest version of each row, also
+        // the rows of a batch another thread is applying at that moment.
+        let entries = self.inner.snapshot().range::<Vec<u8>, _>(self.inner.keyspace(table), (low, high));
         let entries: Box<dyn Iterator<Item = fjall::Guard>> = match order {
             Order::Ascending => Box::new(entries),
             Order::Descending => Box::new(entries.rev()),
@@ -181,7 +203,10 @@ impl EmbeddedStore {
                 }
             }
         }
-        write.commit().map_err(storage)?;
+        {
+            let _applying = self.inner.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            write.commit().map_err(storage)?;
+        }
         if !sync {
             self.inner.unsynced.store(true, Ordering::Release);
         }
@@ -205,7 +230,7 @@ impl EmbeddedStore {
     /// Every row of a table, read now (see [`QueryStore::dump`]).
     pub fn rows_of(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
         let mut rows = Vec::new();
-        for entry in self.inner.keyspace(table).iter() {
+        for entry in self.inner.snapshot().iter(self.inner.keyspace(table)) {
             let (key, value) = entry.into_inner().map_err(storage)?;
             let Some(length) = key.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else {
                 continue;
@@ -220,7 +245,8 @@ impl EmbeddedStore {
 #[async_trait]
 impl QueryStore for EmbeddedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = self.inner.keyspace(table).get(row_key(partition, clustering)).map_err(storage)?;
+        let row =
+            self.inner.snapshot().get(self.inner.keyspace(table), row_key(partition, clustering)).map_err(storage)?;
         Ok(row.map(|value| value.to_vec()))
     }
 

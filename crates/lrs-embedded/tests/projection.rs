@@ -123,6 +123,41 @@ async fn a_batch_is_all_or_nothing() {
     lrs.shutdown().await;
 }
 
+/// A batch being applied is not half visible: the analytics builder's batch
+/// deletes the outbox entries it applies and marks the whole-time values it
+/// makes stale, and a read of one without the other made the analytics API
+/// promise answers it did not have yet. Many rows per batch, so that the
+/// memtables are flushed while batches are applied, too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_sees_a_batch_whole_or_not_at_all() {
+    use lrs_core::{Table, WriteBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("store")).unwrap();
+    let (first, last) = (b"first".to_vec(), b"last".to_vec());
+    let mut halves = 0;
+    for round in 0..20u32 {
+        let mut before = WriteBatch::default();
+        before.put(Table::Meta, first.clone(), Vec::new(), vec![1]);
+        before.delete(Table::Meta, last.clone(), Vec::new());
+        store.write(before).await.unwrap();
+        let mut batch = WriteBatch::default();
+        batch.delete(Table::Meta, first.clone(), Vec::new());
+        for n in 0..50_000u32 {
+            batch.put(Table::AnalyticsFacts, round.to_be_bytes().to_vec(), n.to_be_bytes().to_vec(), vec![0; 32]);
+        }
+        batch.put(Table::Meta, last.clone(), Vec::new(), vec![1]);
+        let writer = store.clone();
+        let write = tokio::spawn(async move { writer.write_rebuildable(batch).await.unwrap() });
+        while !write.is_finished() {
+            let first_gone = store.get(Table::Meta, &first, &[]).await.unwrap().is_none();
+            let last_there = store.get(Table::Meta, &last, &[]).await.unwrap().is_some();
+            halves += usize::from(first_gone && !last_there);
+        }
+        write.await.unwrap();
+    }
+    assert_eq!(halves, 0, "reads saw a batch half applied {halves} times");
+}
+
 #[tokio::test]
 async fn voiding_hides_the_target_from_lists_and_a_voiding_statement_cannot_be_voided() {
     let dir = tempfile::tempdir().unwrap();

@@ -418,13 +418,18 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     assert_eq!(path["activities"], json!([]), "the forgotten learner has no path");
 
     // Retention: statements stored before the cutoff leave the rollups.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // The retention keeps what was sent since the late statements began
+    // (however long they took), and at least 3 s separate them from the rest.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let late_started = std::time::Instant::now();
     let late: Vec<Sent> = data_set(&sources).into_iter().take(30).collect();
     for statement in &late {
         let auth = if statement.source == sources[0] { &bootstrap } else { &second };
         assert_eq!(deployment.xapi(auth, Method::POST, "/xapi/statements", Some(&statement.body())).0, 200);
     }
-    assert_eq!(deployment.admin(Method::PUT, "/admin/tenants/default/retention", Some(json!({"seconds": 2}))).0, 200);
+    let seconds = late_started.elapsed().as_secs() + 2;
+    let retention = json!({"seconds": seconds});
+    assert_eq!(deployment.admin(Method::PUT, "/admin/tenants/default/retention", Some(retention)).0, 200);
     assert_eq!(deployment.admin(Method::POST, "/admin/retention/apply", Some(json!({}))).0, 200);
     let kept: Vec<&Sent> = late.iter().collect();
     settled(&deployment, &bootstrap);
