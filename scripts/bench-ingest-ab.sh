@@ -25,7 +25,7 @@ for round in $(seq "${ROUNDS:-3}"); do
       target/release/lrs serve --listen 127.0.0.1:$port --data-dir "$dir" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
-    if [ "$what" = quality ] && [ "$with" = true ]; then
+    if [ "$what" = quality ] && [ "$with" = true ] && [ -z "${NO_PROFILE:-}" ]; then
       curl -sf -X POST -H 'Authorization: Bearer bench-operator' --data-binary @$profile \
         "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
     fi

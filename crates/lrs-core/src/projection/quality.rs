@@ -26,7 +26,7 @@ use crate::plan::{PatternGroup, PlanCompiler};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
     count_clustering, counts_partition, group_clustering, groups_partition, name_clustering, names_partition,
-    signature_partition, step_clustering, steps_partition, NameKind,
+    signature_partition, step_clustering, step_micros, steps_partition, NameKind,
 };
 use crate::tenant::TenantId;
 
@@ -51,10 +51,14 @@ pub struct GroupProgress {
     pub pattern: String,
     /// `complete`, `in_progress` or `broken`.
     pub progress: String,
+    /// The timestamp of the group's latest statement when it was matched (microseconds).
+    #[serde(default)]
+    pub last_micros: i64,
 }
 
-/// The statements a batch added to pattern groups, by group partition.
-type NewSteps = HashMap<Vec<u8>, (TenantId, PatternGroup, BTreeMap<Vec<u8>, Vec<String>>)>;
+/// The statements a batch added to pattern groups, by group partition:
+/// with the earliest timestamp among them.
+type NewSteps = HashMap<Vec<u8>, (TenantId, PatternGroup, BTreeMap<Vec<u8>, Vec<String>>, i64)>;
 
 /// Count deltas of one batch, by (table partition, clustering).
 #[derive(Default)]
@@ -161,9 +165,11 @@ impl Downstream for Quality {
                         let clustering = step_clustering(*timestamp_micros, *id);
                         let value = serde_json::to_vec(&check.followed).expect("json");
                         batch.put(Table::QualityPatternSteps, partition.clone(), clustering.clone(), value);
-                        let entry =
-                            steps.entry(partition).or_insert_with(|| (tenant.clone(), group.clone(), BTreeMap::new()));
+                        let entry = steps
+                            .entry(partition)
+                            .or_insert_with(|| (tenant.clone(), group.clone(), BTreeMap::new(), i64::MAX));
                         entry.2.insert(clustering, check.followed.clone());
+                        entry.3 = entry.3.min(*timestamp_micros);
                     }
                     let source = source.as_deref().unwrap_or("");
                     for template in &check.followed {
@@ -206,7 +212,16 @@ impl Quality {
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
         let mut tenants: HashMap<TenantId, Option<crate::tenants::Tenant>> = HashMap::new();
-        for (partition, (tenant, group, added)) in steps {
+        for (partition, (tenant, group, added, earliest)) in steps {
+            // A broken group stays broken when statements come after the
+            // ones that broke it (the greedy match of the same beginning
+            // fails the same way): it is not matched again.
+            let known =
+                store.get(Table::QualityPatternGroups, &groups_partition(&tenant), &group_clustering(&group)).await?;
+            let known = known.and_then(|bytes| serde_json::from_slice::<GroupProgress>(&bytes).ok());
+            if known.as_ref().is_some_and(|known| known.progress == "broken" && earliest >= known.last_micros) {
+                continue;
+            }
             let record = match tenants.get(&tenant) {
                 Some(record) => record.clone(),
                 None => {
@@ -223,6 +238,7 @@ impl Quality {
                 .map(|(clustering, value)| (clustering, serde_json::from_slice(&value).unwrap_or_default()))
                 .collect();
             ordered.extend(added);
+            let last_micros = ordered.keys().next_back().map_or(0, |key| step_micros(key));
             let sequence: Vec<BTreeSet<String>> =
                 ordered.into_values().map(|templates| templates.into_iter().collect()).collect();
             let profiles = self.plans.profiles(&record);
@@ -232,7 +248,8 @@ impl Quality {
                 xapi_profiles::Progress::InProgress => "in_progress",
                 xapi_profiles::Progress::Broken => "broken",
             };
-            let value = serde_json::to_vec(&GroupProgress { pattern, progress: progress.to_owned() }).expect("json");
+            let progress = GroupProgress { pattern, progress: progress.to_owned(), last_micros };
+            let value = serde_json::to_vec(&progress).expect("json");
             batch.put(Table::QualityPatternGroups, groups_partition(&tenant), group_clustering(&group), value);
         }
         Ok(())

@@ -35,6 +35,12 @@ pub fn step_clustering(timestamp_micros: i64, id: Uuid) -> Vec<u8> {
     KeyBuilder::new().u64((timestamp_micros as u64) ^ (1 << 63)).bytes(id.as_bytes()).build()
 }
 
+/// The timestamp of a step's clustering key (microseconds).
+pub fn step_micros(clustering: &[u8]) -> i64 {
+    let bytes: [u8; 8] = clustering.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]);
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
 /// Partition of a tenant's pattern groups.
 pub fn groups_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).build()
