@@ -97,6 +97,18 @@ pub fn builder_position_partition(log_partition: u32) -> Vec<u8> {
     KeyBuilder::new().str("analytics-builder").u32(log_partition).build()
 }
 
+/// Meta partition of the last outbox entry the projector of a log partition
+/// wrote: the builder has caught up when its position reaches it.
+pub fn outbox_head_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-outbox-head").u32(log_partition).build()
+}
+
+/// Meta partition of whether any whole-time value of a log partition is
+/// stale (1) or none is (0): read instead of scanning the stale marks.
+pub fn stale_flag_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-stale-flag").u32(log_partition).build()
+}
+
 /// Meta partition of the groups whose whole-time values are stale, of the
 /// builder of a log partition.
 pub fn stale_partition(log_partition: u32) -> Vec<u8> {

@@ -21,8 +21,8 @@ use super::{
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, fact_clustering, facts_partition, learner_fact_clustering,
-    learner_identity_partition, learner_partition, outbox_partition, parse_stale_clustering, stale_clustering,
-    stale_partition, whole_position_partition, Tier,
+    learner_identity_partition, learner_partition, outbox_head_partition, outbox_partition, parse_stale_clustering,
+    stale_clustering, stale_flag_partition, stale_partition, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -81,9 +81,16 @@ fn after(position: &BuilderPosition) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
 /// The log time (microseconds) up to which the whole-time values of a log
 /// partition's groups are complete when some are stale.
 pub async fn whole_through(store: &dyn QueryStore, log_partition: u32) -> Result<Option<i64>, StoreError> {
-    let partition = stale_partition(log_partition);
-    let all = (Bound::Unbounded, Bound::Unbounded);
-    if store.scan(Table::Meta, &partition, all, Order::Ascending, 1).await?.is_empty() {
+    let stale = match store.get(Table::Meta, &stale_flag_partition(log_partition), &[]).await? {
+        Some(flag) => flag.first() == Some(&1),
+        // Written before the flag existed: look at the marks.
+        None => {
+            let partition = stale_partition(log_partition);
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            !store.scan(Table::Meta, &partition, all, Order::Ascending, 1).await?.is_empty()
+        }
+    };
+    if !stale {
         return Ok(None);
     }
     let row = store.get(Table::Meta, &whole_position_partition(log_partition), &[]).await?;
@@ -93,6 +100,9 @@ pub async fn whole_through(store: &dyn QueryStore, log_partition: u32) -> Result
 /// Whether the builder of a log partition has applied every outbox entry.
 pub async fn caught_up(store: &dyn QueryStore, log_partition: u32) -> Result<bool, StoreError> {
     let position = BuilderPosition::load(store, log_partition).await?;
+    if let Some(head) = store.get(Table::Meta, &outbox_head_partition(log_partition), &[]).await? {
+        return Ok(position.last >= head);
+    }
     let partition = outbox_partition(log_partition);
     let pending = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, 1).await?;
     Ok(pending.is_empty())
@@ -200,6 +210,9 @@ impl RollupBuilder {
                     through.to_be_bytes().to_vec(),
                 );
             }
+            if last && refreshed > 0 {
+                batch.put(Table::Meta, stale_flag_partition(self.partition), Vec::new(), vec![0]);
+            }
             if !batch.is_empty() {
                 store.write_rebuildable(batch).await?;
             }
@@ -275,6 +288,9 @@ async fn apply_entries(
         }
     }
     let touched = roll_up(&added, &removed, store, batch).await?;
+    if !touched.is_empty() {
+        batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
+    }
     for (tenant, dimension, value) in touched {
         batch.put(
             Table::Meta,

@@ -229,6 +229,7 @@ impl Downstream for Analytics {
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
         // Keyed by the record and the change's place in it, as a replay keys them too.
+        let mut head = None;
         let mut seq = 0u32;
         let mut last_offset = None;
         for Changed { offset, log_time_micros, change } in changes {
@@ -238,7 +239,8 @@ impl Downstream for Analytics {
             let mut put = |tenant: &TenantId, change: OutboxChange, batch: &mut WriteBatch| {
                 let entry = OutboxEntry { tenant: tenant.clone(), log_time_micros: *log_time_micros, change };
                 let clustering = outbox_clustering(*offset, seq);
-                batch.put(Table::AnalyticsOutbox, outbox_partition(partition), clustering, entry.encode());
+                batch.put(Table::AnalyticsOutbox, outbox_partition(partition), clustering.clone(), entry.encode());
+                head = Some(clustering);
                 seq += 1;
             };
             match change {
@@ -259,6 +261,11 @@ impl Downstream for Analytics {
                 }
                 Change::Checked { .. } | Change::Resent { .. } | Change::Rejected { .. } => {}
             }
+        }
+        // Where the outbox ends, so that a reader knows whether the builder
+        // caught up without scanning the outbox (and the deleted entries in it).
+        if let Some(head) = head {
+            batch.put(Table::Meta, crate::tables::analytics::outbox_head_partition(partition), Vec::new(), head);
         }
         Ok(())
     }
