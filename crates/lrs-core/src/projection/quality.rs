@@ -118,13 +118,7 @@ impl Downstream for Quality {
                     }
                     let Some(id) = statement_id(statement) else { continue };
                     let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
-                    let holder = match signatures.get(&partition) {
-                        Some(known) => *known,
-                        None => store
-                            .get(Table::QualitySignatures, &partition, &[])
-                            .await?
-                            .and_then(|bytes| Uuid::from_slice(&bytes).ok()),
-                    };
+                    let holder = signature_holder(&signatures, store, &partition).await?;
                     match holder {
                         Some(first) if first != id => deltas.count(tenant, day, source, &["duplicates"], 1),
                         Some(_) => {}
@@ -146,13 +140,7 @@ impl Downstream for Quality {
                     // pseudonymous key, and goes with the statement).
                     let Some(id) = statement_id(statement) else { continue };
                     let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
-                    let holder = match signatures.get(&partition) {
-                        Some(known) => *known,
-                        None => store
-                            .get(Table::QualitySignatures, &partition, &[])
-                            .await?
-                            .and_then(|bytes| Uuid::from_slice(&bytes).ok()),
-                    };
+                    let holder = signature_holder(&signatures, store, &partition).await?;
                     if holder == Some(id) {
                         batch.delete(Table::QualitySignatures, partition.clone(), Vec::new());
                         signatures.insert(partition, None);
@@ -254,6 +242,19 @@ impl Quality {
         }
         Ok(())
     }
+}
+
+/// The statement that holds a signature: as this batch left it, else as stored.
+async fn signature_holder(
+    batch_signatures: &HashMap<Vec<u8>, Option<Uuid>>,
+    store: &dyn QueryStore,
+    partition: &[u8],
+) -> Result<Option<Uuid>, StoreError> {
+    if let Some(known) = batch_signatures.get(partition) {
+        return Ok(*known);
+    }
+    let row = store.get(Table::QualitySignatures, partition, &[]).await?;
+    Ok(row.and_then(|bytes| Uuid::from_slice(&bytes).ok()))
 }
 
 /// A count as stored.
