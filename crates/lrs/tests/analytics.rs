@@ -301,7 +301,7 @@ fn check_everything(deployment: &Deployment, auth: &Auth, statements: &[&Sent]) 
         let kept: Vec<&Sent> =
             statements.iter().copied().filter(|s| s.day >= day(since) && s.day < day(until)).collect();
         for measure in ["statements", "learners", "duration_p50", "pass_rate"] {
-            for by in ["all", "day", "month", "verb"] {
+            for by in ["all", "day", "week", "month", "verb", "learner"] {
                 check(deployment, auth, &kept, measure, by, &format!("&since={since}&until={until}"));
             }
         }

@@ -2,8 +2,11 @@
 //! one measure, optionally by one dimension, over whole days of statement
 //! timestamps (UTC). Without a filter a question reads rollups only: a
 //! month row for each whole month of the range, a day row for each other
-//! day, per group. With filters it reads the facts of each day of the range
-//! (there are no rollups of every combination of filters).
+//! day, per group. Over all of a tenant's days a question by a dimension
+//! reads the first `limit` groups of the measure's rank, and one by day or
+//! week reads the measure values kept per day and per week. With filters
+//! it reads the facts of each day of the range (there are no rollups of
+//! every combination of filters).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +24,8 @@ use crate::query::{QueryError, QueryService};
 use crate::store::{Order, QueryStore, Table};
 use crate::tables::analytics::{
     analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
-    parse_learner_fact_clustering, parse_rollup_clustering, rollup_dimension_prefix, rollup_partition, Tier,
+    parse_learner_fact_clustering, parse_rank_clustering, parse_rollup_clustering, parse_values_clustering,
+    rollup_dimension_prefix, rollup_partition, values_clustering, week_of_day, Tier,
 };
 use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
@@ -226,8 +230,16 @@ impl AnalyticsService {
             return Ok(Vec::new());
         }
         let whole_time = first == known.first && end == known.last + 1;
-        let mut rows = if query.filters.is_empty() && whole_time && !query.by.is_some_and(By::is_time) {
-            self.read_whole_values(tenant, query).await?
+        let unfiltered = query.filters.is_empty();
+        let mut rows = if unfiltered && whole_time && !query.by.is_some_and(By::is_time) {
+            match query.by {
+                Some(By::Group(dimension)) if known.ranked() => {
+                    self.read_ranks(tenant, dimension, query.measure, query.limit).await?
+                }
+                _ => self.read_whole_values(tenant, query).await?,
+            }
+        } else if unfiltered && known.ranked() && matches!(query.by, Some(By::Day | By::Week)) {
+            self.read_time_values(tenant, query, first, end, known).await?
         } else {
             let groups = if query.filters.is_empty() {
                 self.read_rollups(tenant, query.by, query.measure.parts(), first, end, known).await?
@@ -283,6 +295,82 @@ impl AnalyticsService {
             };
             let key = if dimension == Dimension::All { "all".to_owned() } else { group };
             rows.extend(value.map(|value| AnalyticsRow { key, value }));
+        }
+        Ok(rows)
+    }
+
+    /// A question over all of a tenant's days by a dimension, without
+    /// filters: the first `limit` groups of the measure's rank.
+    async fn read_ranks(
+        &self,
+        tenant: &TenantId,
+        dimension: Dimension,
+        measure: Measure,
+        limit: usize,
+    ) -> Result<Vec<AnalyticsRow>, QueryError> {
+        let prefix = rollup_dimension_prefix(dimension.name());
+        // Every key of the dimension starts with the prefix, which ends in 0x00 0x01.
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let range = (Bound::Included(prefix.clone()), Bound::Excluded(end));
+        let partition = rollup_partition(tenant, Tier::Rank, measure.place() as u32);
+        let entries = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, limit).await?;
+        Ok(entries
+            .iter()
+            .filter_map(|(clustering, _)| parse_rank_clustering(&prefix, clustering))
+            .map(|(value, key)| AnalyticsRow { key, value })
+            .collect())
+    }
+
+    /// A question by day or week without filters: the values of each day,
+    /// and of each week the range holds whole (every day of it that can
+    /// have facts); a week cut by the range merges its days in it.
+    async fn read_time_values(
+        &self,
+        tenant: &TenantId,
+        query: &AnalyticsQuery,
+        first: u32,
+        end: u32,
+        known: FactDays,
+    ) -> Result<Vec<AnalyticsRow>, QueryError> {
+        let partition = rollup_partition(tenant, Tier::Values, 0);
+        let value = |bytes: &[u8]| decode_value(bytes, query.measure).flatten();
+        if query.by == Some(By::Day) {
+            let range = (
+                Bound::Included(values_clustering(Tier::Day, first)),
+                Bound::Excluded(values_clustering(Tier::Day, end)),
+            );
+            let entries =
+                self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+            return Ok(entries
+                .iter()
+                .filter_map(|(clustering, bytes)| {
+                    let day = parse_values_clustering(Tier::Day, clustering)?;
+                    Some(AnalyticsRow { key: day_text(day), value: value(bytes)? })
+                })
+                .collect());
+        }
+        let mut rows = Vec::new();
+        let mut monday = week_of_day(first);
+        while monday < end {
+            let next = monday + 7;
+            let found = if first <= monday.max(known.first) && next.min(known.last + 1) <= end {
+                let clustering = values_clustering(Tier::Week, monday);
+                let row = self.store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
+                row.and_then(|bytes| value(&bytes))
+            } else {
+                let mut week: Option<Aggregate> = None;
+                for day in monday.max(first)..next.min(end) {
+                    if let Some(total) = self.total(tenant, (Tier::Day, day), query.measure.parts()).await? {
+                        week.get_or_insert_with(Aggregate::default).merge(&total);
+                    }
+                }
+                week.and_then(|week| query.measure.of(&week))
+            };
+            rows.extend(found.map(|value| AnalyticsRow { key: time_key(By::Week, monday), value }));
+            monday = next;
         }
         Ok(rows)
     }
@@ -428,7 +516,7 @@ mod tests {
         let march_2026 = 2026 * 12 + 2;
         let (march_1, april_1) = (first_day_of_month(march_2026), first_day_of_month(march_2026 + 1));
         assert_eq!(day_text(march_1), "2026-03-01");
-        let always = FactDays { first: 0, last: u32::MAX - 1 };
+        let always = FactDays { first: 0, last: u32::MAX - 1, layout: 1 };
         assert_eq!(segments(march_1, april_1, always), [(Tier::Month, march_2026)]);
         let parts = segments(march_1 - 2, april_1 + 1, always);
         assert_eq!(parts.first(), Some(&(Tier::Day, march_1 - 2)));
@@ -437,7 +525,7 @@ mod tests {
         assert_eq!(parts.len(), 4);
         // Facts from March 10 to April 1: March 10 onwards is all of March,
         // April 1 all of April.
-        let known = FactDays { first: march_1 + 9, last: april_1 };
+        let known = FactDays { first: march_1 + 9, last: april_1, layout: 1 };
         let april = (Tier::Month, march_2026 + 1);
         assert_eq!(segments(march_1 + 9, april_1 + 1, known), [(Tier::Month, march_2026), april]);
         assert_eq!(segments(march_1 + 10, april_1, known).len(), 21, "a day short of the facts: days");

@@ -16,6 +16,16 @@ pub enum Tier {
     /// All of a tenant's days, as measure values (final, not mergeable:
     /// recomputed from the months); the period is 0.
     Whole,
+    /// An ISO week (Monday to Sunday), kept for all statements only; the
+    /// period is its Monday (days since 1970-01-01).
+    Week,
+    /// The measure values of all statements per day, week and month (what a
+    /// question by time reads without merging sketches); the period is 0.
+    Values,
+    /// The groups of every dimension ranked by one measure's whole-time
+    /// value, largest first; the period is the measure's place in
+    /// `Measure::ALL`.
+    Rank,
 }
 
 impl Tier {
@@ -24,8 +34,16 @@ impl Tier {
             Tier::Day => 0,
             Tier::Month => 1,
             Tier::Whole => 2,
+            Tier::Week => 3,
+            Tier::Values => 4,
+            Tier::Rank => 5,
         }
     }
+}
+
+/// The Monday of the ISO week of a day (days since 1970-01-01, a Thursday).
+pub fn week_of_day(day: u32) -> u32 {
+    day - (day + 3) % 7
 }
 
 /// Partition of a tenant's facts of one day.
@@ -67,6 +85,46 @@ pub fn rollup_clustering(dimension: &str, value: &str) -> Vec<u8> {
 /// The clustering keys of a dimension's rollups start with this.
 pub fn rollup_dimension_prefix(dimension: &str) -> Vec<u8> {
     KeyBuilder::new().str(dimension).build()
+}
+
+/// Clustering key of the measure values of all statements of one period
+/// (a day, an ISO week by its Monday, or a month) in the values partition.
+pub fn values_clustering(tier: Tier, period: u32) -> Vec<u8> {
+    KeyBuilder::new().bytes(&[tier.tag()]).u32(period).build()
+}
+
+/// The period of a values clustering key of `tier`.
+pub fn parse_values_clustering(tier: Tier, bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [tag, period @ ..] if *tag == tier.tag() => Some(u32::from_be_bytes(period.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// Clustering key of a group's place in a rank: the dimension name, the
+/// value (ordered largest first), the group.
+pub fn rank_clustering(dimension: &str, value: f64, group: &str) -> Vec<u8> {
+    KeyBuilder::new().str(dimension).u64(!ordered_bits(value)).str(group).build()
+}
+
+/// The value and group of a rank clustering key whose dimension part is
+/// `prefix` (see [`rollup_dimension_prefix`]).
+pub fn parse_rank_clustering(prefix: &[u8], bytes: &[u8]) -> Option<(f64, String)> {
+    let rest = bytes.strip_prefix(prefix)?;
+    let bits = !u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let value = f64::from_bits(if bits >> 63 == 1 { bits ^ (1 << 63) } else { !bits });
+    let group = super::keys::decode_strings(rest.get(8..)?)?.into_iter().next()?;
+    Some((value, group))
+}
+
+/// The bits of a float whose unsigned order is the float's order.
+fn ordered_bits(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
 }
 
 /// The dimension and value of a rollup clustering key.
@@ -152,5 +210,32 @@ mod tests {
         assert_eq!(parse_rollup_clustering(&key), Some(("verb".into(), "http://example.com/v\u{0}x".into())));
         let tenant = TenantId::parse("t").unwrap();
         assert_ne!(rollup_partition(&tenant, Tier::Day, 5), rollup_partition(&tenant, Tier::Month, 5));
+        assert_eq!(parse_values_clustering(Tier::Week, &values_clustering(Tier::Week, 20_513)), Some(20_513));
+        assert_eq!(parse_values_clustering(Tier::Day, &values_clustering(Tier::Week, 20_513)), None);
+    }
+
+    #[test]
+    fn a_week_starts_on_its_monday() {
+        // 2026-03-02 is a Monday (day 20,514); 1970-01-05 was the first Monday.
+        for day in 20_514..20_521 {
+            assert_eq!(week_of_day(day), 20_514);
+        }
+        assert_eq!(week_of_day(20_513), 20_507);
+        assert_eq!(week_of_day(4), 4);
+    }
+
+    #[test]
+    fn ranks_read_largest_value_first_then_by_group() {
+        let values = [3.5, -2.0, 0.0, 1e9, -1e-9, 0.25, 3.5, f64::MIN_POSITIVE];
+        let mut keys: Vec<Vec<u8>> =
+            values.iter().enumerate().map(|(n, v)| rank_clustering("learner", *v, &format!("g{n}"))).collect();
+        keys.push(rank_clustering("activity", -5.0, "a"));
+        keys.sort();
+        let prefix = rollup_dimension_prefix("learner");
+        let read: Vec<(f64, String)> = keys.iter().filter_map(|k| parse_rank_clustering(&prefix, k)).collect();
+        let mut want: Vec<(f64, String)> = values.iter().enumerate().map(|(n, v)| (*v, format!("g{n}"))).collect();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        assert_eq!(read, want);
+        assert!(keys[0].starts_with(&rollup_dimension_prefix("activity")), "dimensions apart");
     }
 }

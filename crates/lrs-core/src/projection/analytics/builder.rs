@@ -14,15 +14,17 @@ use uuid::Uuid;
 
 use super::aggregate::{Aggregate, FactHashes};
 use super::fact::{month_of_day, Dimension, Fact};
+use super::measure::{decode_values, encode_values, values, Measure};
 use super::{
-    days_of_month, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_whole_values, FactDays,
-    OutboxChange, OutboxEntry, RollupKey,
+    days_of_period, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_whole_values, FactDays,
+    OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
 };
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, fact_clustering, facts_partition, learner_fact_clustering,
     learner_identity_partition, learner_partition, outbox_head_partition, outbox_partition, parse_stale_clustering,
-    stale_clustering, stale_flag_partition, stale_partition, whole_position_partition, Tier,
+    rank_clustering, rollup_clustering, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
+    values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -197,8 +199,24 @@ impl RollupBuilder {
                         days
                     }
                 };
+                // The values as they were, to move the group in the ranks.
+                let old = match dimension {
+                    Dimension::All => None,
+                    _ => store
+                        .get(
+                            Table::AnalyticsRollups,
+                            &rollup_partition(&tenant, Tier::Whole, 0),
+                            &rollup_clustering(dimension.name(), &value),
+                        )
+                        .await?
+                        .and_then(|bytes| decode_values(&bytes)),
+                };
                 let aggregate = whole_aggregate(store, &tenant, dimension, &value, days).await?;
                 write_whole_values(&mut batch, &tenant, dimension, &value, &aggregate);
+                if dimension != Dimension::All {
+                    let new = if aggregate.statements > 0 { values(&aggregate) } else { Vec::new() };
+                    rerank(&mut batch, (&tenant, dimension, &value), old.as_deref().unwrap_or_default(), &new);
+                }
             }
             refreshed += rows.len();
             let last = rows.len() < GROUPS_PER_REFRESH;
@@ -306,9 +324,19 @@ async fn apply_entries(
     Ok(())
 }
 
+/// The coarser periods a group's day counts in: its month, and for all
+/// statements its ISO week too (what questions by week read).
+fn coarse_keys(tenant: &TenantId, day: u32, dimension: Dimension, value: &str) -> Vec<RollupKey> {
+    let mut keys = vec![(tenant.clone(), Tier::Month, month_of_day(day), dimension, value.to_owned())];
+    if dimension == Dimension::All {
+        keys.push((tenant.clone(), Tier::Week, week_of_day(day), dimension, value.to_owned()));
+    }
+    keys
+}
+
 /// Updates the rollups: adds the new facts to the groups they count in,
-/// and recomputes the groups of days (and months) that lost facts. Returns
-/// the groups it touched (whose whole-time values are now stale).
+/// and recomputes the groups of days (and their weeks and months) that lost
+/// facts. Returns the groups it touched (whose whole-time values are now stale).
 async fn roll_up(
     added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
     removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
@@ -317,9 +345,9 @@ async fn roll_up(
 ) -> Result<BTreeSet<GroupKey>, StoreError> {
     // The day aggregates as they are after this batch.
     let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
-    // Month groups that must be recomputed from their days.
-    let mut recompute_months: BTreeSet<RollupKey> = BTreeSet::new();
-    let mut month_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
+    // Week and month groups that must be recomputed from their days.
+    let mut recompute: BTreeSet<RollupKey> = BTreeSet::new();
+    let mut coarse_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
     let day_keys: BTreeSet<&(TenantId, u32)> = added.keys().chain(removed.keys()).collect();
     for day_key in day_keys {
         let (tenant, day) = day_key;
@@ -347,8 +375,7 @@ async fn roll_up(
                             aggregate.add_hashed(fact, *hashes);
                         }
                     }
-                    let month = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value.clone());
-                    recompute_months.insert(month);
+                    recompute.extend(coarse_keys(tenant, *day, dimension, &value));
                     days.insert((tenant.clone(), Tier::Day, *day, dimension, value), aggregate);
                 }
             }
@@ -361,12 +388,13 @@ async fn roll_up(
                     }
                 }
                 for ((dimension, value), delta) in deltas {
-                    let day_key = (tenant.clone(), Tier::Day, *day, dimension, value.clone());
+                    for coarse in coarse_keys(tenant, *day, dimension, &value) {
+                        coarse_deltas.entry(coarse).or_default().merge(&delta);
+                    }
+                    let day_key = (tenant.clone(), Tier::Day, *day, dimension, value);
                     let mut aggregate = read_rollup(store, &day_key).await?.unwrap_or_default();
                     aggregate.merge(&delta);
                     days.insert(day_key, aggregate);
-                    let month_key = (tenant.clone(), Tier::Month, month_of_day(*day), dimension, value);
-                    month_deltas.entry(month_key).or_default().merge(&delta);
                 }
             }
         }
@@ -374,12 +402,12 @@ async fn roll_up(
     for (key, aggregate) in &days {
         write_rollup(batch, key, Some(aggregate));
     }
-    // Months: from their days when one of them lost facts, else by adding.
-    let mut months: HashMap<RollupKey, Aggregate> = HashMap::new();
-    for key in &recompute_months {
-        let (tenant, _, month, dimension, value) = key;
+    // Weeks and months: from their days when one of them lost facts, else by adding.
+    let mut coarse: HashMap<RollupKey, Aggregate> = HashMap::new();
+    for key in &recompute {
+        let (tenant, tier, period, dimension, value) = key;
         let mut aggregate = Aggregate::default();
-        for day in days_of_month(*month) {
+        for day in days_of_period(*tier, *period) {
             let day_key = (tenant.clone(), Tier::Day, day, *dimension, value.clone());
             match days.get(&day_key) {
                 Some(known) => aggregate.merge(known),
@@ -390,20 +418,64 @@ async fn roll_up(
                 }
             }
         }
-        months.insert(key.clone(), aggregate);
+        coarse.insert(key.clone(), aggregate);
     }
-    for (key, delta) in month_deltas {
-        if recompute_months.contains(&key) {
+    for (key, delta) in coarse_deltas {
+        if recompute.contains(&key) {
             continue;
         }
         let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
         aggregate.merge(&delta);
-        months.insert(key, aggregate);
+        coarse.insert(key, aggregate);
     }
-    for (key, aggregate) in &months {
+    for (key, aggregate) in days.iter().chain(&coarse) {
         write_rollup(batch, key, Some(aggregate));
+        if key.3 == Dimension::All {
+            write_time_values(batch, key, aggregate);
+        }
     }
-    Ok(months.into_keys().map(|(tenant, _, _, dimension, value)| (tenant, dimension, value)).collect())
+    Ok(coarse
+        .into_keys()
+        .filter(|key| key.1 == Tier::Month)
+        .map(|(tenant, _, _, dimension, value)| (tenant, dimension, value))
+        .collect())
+}
+
+/// Writes the measure values of all statements of a day, week or month
+/// (deletes them when it counts nothing).
+fn write_time_values(batch: &mut WriteBatch, key: &RollupKey, aggregate: &Aggregate) {
+    let (tenant, tier, period, _, _) = key;
+    let partition = rollup_partition(tenant, Tier::Values, 0);
+    let clustering = values_clustering(*tier, *period);
+    if aggregate.statements > 0 {
+        batch.put(Table::AnalyticsRollups, partition, clustering, encode_values(aggregate));
+    } else {
+        batch.delete(Table::AnalyticsRollups, partition, clustering);
+    }
+}
+
+/// Moves a group in the ranks of every measure whose whole-time value
+/// changed from `old` to `new` (in the order of [`Measure::ALL`]; `None`:
+/// not ranked).
+fn rerank(
+    batch: &mut WriteBatch,
+    (tenant, dimension, group): (&TenantId, Dimension, &str),
+    old: &[Option<f64>],
+    new: &[Option<f64>],
+) {
+    for place in 0..Measure::ALL.len() {
+        let (old, new) = (old.get(place).copied().flatten(), new.get(place).copied().flatten());
+        if old == new {
+            continue;
+        }
+        let partition = rollup_partition(tenant, Tier::Rank, place as u32);
+        if let Some(old) = old {
+            batch.delete(Table::AnalyticsRollups, partition.clone(), rank_clustering(dimension.name(), old, group));
+        }
+        if let Some(new) = new {
+            batch.put(Table::AnalyticsRollups, partition, rank_clustering(dimension.name(), new, group), Vec::new());
+        }
+    }
 }
 
 /// A group of a tenant: its dimension and value.
@@ -424,8 +496,8 @@ async fn widen_fact_days(
         let partition = analytics_meta_partition(tenant);
         let known = store.get(Table::Meta, &partition, &[]).await?.and_then(|b| FactDays::decode(&b));
         let days = match known {
-            Some(known) => FactDays { first: known.first.min(first), last: known.last.max(last) },
-            None => FactDays { first, last },
+            Some(known) => FactDays { first: known.first.min(first), last: known.last.max(last), ..known },
+            None => FactDays { first, last, layout: ROLLUP_LAYOUT },
         };
         if Some(days) != known {
             batch.put(Table::Meta, partition, Vec::new(), days.encode());

@@ -106,8 +106,26 @@ impl Measure {
 /// Encodes the value of every measure over an aggregate (in the order of
 /// [`Measure::ALL`]): a row read without decoding the aggregate.
 pub fn encode_values(aggregate: &Aggregate) -> Vec<u8> {
-    let values: Vec<Option<f64>> = Measure::ALL.iter().map(|measure| measure.of(aggregate)).collect();
-    postcard::to_stdvec(&values).expect("values serialise")
+    postcard::to_stdvec(&values(aggregate)).expect("values serialise")
+}
+
+/// The value of every measure over an aggregate, in the order of [`Measure::ALL`].
+pub fn values(aggregate: &Aggregate) -> Vec<Option<f64>> {
+    Measure::ALL.iter().map(|measure| measure.of(aggregate)).collect()
+}
+
+/// Every measure's value in a row of [`encode_values`]; `None` for a row of
+/// another layout.
+pub fn decode_values(bytes: &[u8]) -> Option<Vec<Option<f64>>> {
+    let values: Vec<Option<f64>> = postcard::from_bytes(bytes).ok()?;
+    (values.len() == Measure::ALL.len()).then_some(values)
+}
+
+impl Measure {
+    /// Its place in [`Measure::ALL`] (the period of its rank).
+    pub fn place(self) -> usize {
+        Measure::ALL.iter().position(|m| *m == self).unwrap_or(0)
+    }
 }
 
 /// One measure's value in a row of [`encode_values`]; `None` when the group

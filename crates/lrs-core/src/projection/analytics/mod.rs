@@ -104,19 +104,29 @@ impl OutboxEntry {
 /// One group's rollup in one period.
 pub(crate) type RollupKey = (TenantId, Tier, u32, Dimension, String);
 
-/// The first and last day a tenant has facts for.
+/// The layout of a tenant's rollups that this version writes: 1 adds the
+/// week rollups of all statements, the values of days, weeks and months, and
+/// the ranks of groups by each measure. A tenant whose rollups began under
+/// layout 0 is answered without them (until `lrs replay` rebuilds it).
+pub const ROLLUP_LAYOUT: u8 = 1;
+
+/// The first and last day a tenant has facts for, and the layout of its rollups.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FactDays {
     /// The first day (days since 1970-01-01).
     pub first: u32,
     /// The last day.
     pub last: u32,
+    /// The layout its rollups were kept in from the start ([`ROLLUP_LAYOUT`]).
+    pub layout: u8,
 }
 
 impl FactDays {
     /// Encodes the row.
     pub fn encode(&self) -> Vec<u8> {
-        [self.first.to_be_bytes(), self.last.to_be_bytes()].concat()
+        let mut row = [self.first.to_be_bytes(), self.last.to_be_bytes()].concat();
+        row.push(self.layout);
+        row
     }
 
     /// Decodes a row.
@@ -124,7 +134,13 @@ impl FactDays {
         Some(Self {
             first: u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?),
             last: u32::from_be_bytes(bytes.get(4..8)?.try_into().ok()?),
+            layout: bytes.get(8).copied().unwrap_or(0),
         })
+    }
+
+    /// Whether the tenant's rollups have weeks, values and ranks.
+    pub fn ranked(&self) -> bool {
+        self.layout >= 1
     }
 }
 
@@ -197,6 +213,15 @@ pub async fn facts_of_day(store: &dyn QueryStore, tenant: &TenantId, day: u32) -
     let rows =
         store.scan(Table::AnalyticsFacts, &facts_partition(tenant, day), all, Order::Ascending, usize::MAX).await?;
     Ok(rows.iter().filter_map(|(_, value)| Fact::decode(value)).collect())
+}
+
+/// The days of a period of a rollup tier (a day, a week by its Monday, a month).
+pub(crate) fn days_of_period(tier: Tier, period: u32) -> std::ops::RangeInclusive<u32> {
+    match tier {
+        Tier::Month => days_of_month(period),
+        Tier::Week => period..=period + 6,
+        _ => period..=period,
+    }
 }
 
 /// The days of a month (as a month index) that are days since 1970-01-01.
@@ -294,6 +319,16 @@ impl Analytics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fact_days_of_an_earlier_version_read_as_layout_0() {
+        let days = FactDays { first: 20_000, last: 20_364, layout: ROLLUP_LAYOUT };
+        assert_eq!(FactDays::decode(&days.encode()), Some(days));
+        assert!(days.ranked());
+        let earlier = FactDays::decode(&days.encode()[..8]).unwrap();
+        assert_eq!((earlier.first, earlier.last, earlier.ranked()), (20_000, 20_364, false));
+        assert_eq!(days_of_period(Tier::Week, 20_514), 20_514..=20_520);
+    }
 
     #[test]
     fn a_month_has_its_days() {
