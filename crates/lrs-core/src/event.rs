@@ -106,6 +106,17 @@ pub enum Command {
         /// How many statements the refused request held.
         statements: u32,
     },
+    /// An export of statements that was served: recorded in the audit trail.
+    RecordExport {
+        /// The credential key (or token subject) that asked for it.
+        credential: Option<String>,
+        /// What it asked for: the format and the filters.
+        request: String,
+        /// How many statements it sent.
+        rows: u64,
+        /// Whether it sent all of them (false: the client went away or a read failed).
+        complete: bool,
+    },
     /// One chunk of an attachment body, content-addressed by the body's SHA-2.
     StoreAttachmentChunk {
         /// Lowercase hex SHA-2 of the whole body.
@@ -185,6 +196,7 @@ impl Command {
             Command::StoreStatements { .. } => "statements.store",
             Command::StoreSealedStatements { .. } => "statements.store.sealed",
             Command::ReportRejection { .. } => "statements.rejected",
+            Command::RecordExport { .. } => "statements.export",
             Command::StoreAttachmentChunk { .. } => "attachments.chunk",
             Command::PutDocument { .. } => "documents.put",
             Command::PutTenant { .. } => "admin.tenant",

@@ -106,6 +106,7 @@ impl From<QueryError> for ApiError {
         match error {
             QueryError::Invalid(message) => ApiError::BadRequest(message),
             QueryError::Store(error) => error.into(),
+            QueryError::Log(error) => ApiError::Unavailable(format!("the event log is unavailable: {error}")),
         }
     }
 }

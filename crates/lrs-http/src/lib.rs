@@ -11,6 +11,7 @@ mod cors;
 mod dashboard;
 mod documents;
 mod error;
+mod export;
 mod extract;
 mod health;
 mod limits;
@@ -154,6 +155,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .configure(admin::configure)
             .configure(analytics::configure)
             .configure(quality::configure)
+            .configure(export::configure)
             .configure(dashboard::configure)
             .configure(vault::configure)
             .default_service(web::to(error::not_found))

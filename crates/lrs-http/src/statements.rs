@@ -315,7 +315,7 @@ fn more_link(cursor: &str, params: &HashMap<String, String>) -> String {
     link
 }
 
-fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiError> {
+pub(crate) fn list_query(params: &HashMap<String, String>) -> Result<StatementQuery, ApiError> {
     let mut query = StatementQuery::default();
     if let Some(agent) = params.get("agent") {
         let key = xapi::parse_agent_param(agent).map_err(|e| ApiError::BadRequest(e.to_string()))?;

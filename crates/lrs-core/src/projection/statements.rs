@@ -223,11 +223,24 @@ impl<'a> Step<'a> {
 
     /// Adds an entry to the audit trail.
     fn audit(&mut self, record: &LogRecord, action: &str, tenant: &str, credential: Option<&str>) {
+        self.audit_with(record, action, tenant, credential, None);
+    }
+
+    /// Adds an entry with details to the audit trail.
+    fn audit_with(
+        &mut self,
+        record: &LogRecord,
+        action: &str,
+        tenant: &str,
+        credential: Option<&str>,
+        detail: Option<serde_json::Value>,
+    ) {
         let entry = AuditEntry {
             time_micros: record.timestamp_micros,
             action: action.to_owned(),
             tenant: tenant.to_owned(),
             credential: credential.map(str::to_owned),
+            detail,
         };
         let clustering = KeyBuilder::new()
             .u64(u64::try_from(record.timestamp_micros).unwrap_or(0))
@@ -442,6 +455,17 @@ impl<'a> Step<'a> {
                 });
                 Ok(Verdict::Written)
             }
+            Command::RecordExport { credential, request, rows, complete } => {
+                let detail = serde_json::json!({"request": request, "rows": rows, "complete": complete});
+                self.audit_with(
+                    record,
+                    "statements.export",
+                    event.tenant.as_str(),
+                    credential.as_deref(),
+                    Some(detail),
+                );
+                Ok(Verdict::Written)
+            }
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
                 let (bytes, subject) = match opening(vault, &event.tenant, sealed).await? {
@@ -559,6 +583,7 @@ impl<'a> Step<'a> {
             }
             Command::StoreStatements { .. }
             | Command::ReportRejection { .. }
+            | Command::RecordExport { .. }
             | Command::Sealed { .. }
             | Command::ForgetSubject { .. }
             | Command::ApplyRetention { .. }

@@ -50,6 +50,9 @@ pub enum QueryError {
     /// The store failed (503).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The log refused a record (503).
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
 }
 
 /// The filters and paging of a statement list request.
@@ -345,6 +348,22 @@ impl QueryService {
             None
         };
         Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+    }
+
+    /// Records in the audit trail (through the log, as every audited
+    /// action) that `credential` exported `rows` statements of `tenant`.
+    pub async fn record_export(
+        &self,
+        tenant: &TenantId,
+        credential: Option<String>,
+        request: String,
+        (rows, complete): (u64, bool),
+    ) -> Result<(), QueryError> {
+        let command = crate::event::Command::RecordExport { credential, request, rows, complete };
+        let now = chrono::Utc::now().timestamp_micros();
+        let payload = crate::event::encode(tenant, Uuid::new_v4(), now, &command);
+        self.log.append(tenant.as_str().as_bytes(), payload).await?;
+        Ok(())
     }
 
     /// The body of an attachment by its SHA-2, if this tenant sent it: its

@@ -46,11 +46,14 @@ pub enum Scope {
     /// Read the analytics (`/analytics/v1`); `all/read` and `all` grant it too.
     #[serde(rename = "analytics/read")]
     AnalyticsRead,
+    /// Export the tenant's statements (`/export/v1`); only `all` grants it too.
+    #[serde(rename = "export")]
+    Export,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::StatementsWrite,
         Scope::StatementsRead,
         Scope::StatementsReadMine,
@@ -60,6 +63,7 @@ impl Scope {
         Scope::Profile,
         Scope::Define,
         Scope::AnalyticsRead,
+        Scope::Export,
     ];
 
     /// The scope's name, e.g. `statements/write`.
@@ -74,6 +78,7 @@ impl Scope {
             Scope::Profile => "profile",
             Scope::Define => "define",
             Scope::AnalyticsRead => "analytics/read",
+            Scope::Export => "export",
         }
     }
 

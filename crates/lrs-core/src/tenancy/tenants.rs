@@ -148,6 +148,9 @@ pub struct AuditEntry {
     /// The credential key it concerns, if any.
     #[serde(default)]
     pub credential: Option<String>,
+    /// What else the action records (an export's request and row count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// The audit trail, oldest first.
