@@ -13,6 +13,7 @@ mod admin_cli;
 mod app;
 mod bench;
 mod bootstrap;
+mod export_cli;
 mod load;
 mod replay;
 mod settings;
@@ -55,6 +56,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fill the embedded data dir with generated statements, without HTTP (stop the LRS first).
     Load(load::LoadArgs),
+    /// Download a tenant's statements as ndjson, csv or parquet into a file.
+    Export(export_cli::ExportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(args) => return admin_cli::run(args),
         Command::Bench(args) => return runtime.block_on(bench::run(args)),
         Command::Load(args) => return runtime.block_on(load::run(args)),
+        Command::Export(args) => return export_cli::run(args),
     };
     let settings = match roles {
         Some(roles) => settings.with_roles(roles),
@@ -104,6 +108,7 @@ fn service_name(command: &Command) -> String {
         Command::Admin(_) => "admin".to_owned(),
         Command::Bench(_) => "bench".to_owned(),
         Command::Load(_) => "load".to_owned(),
+        Command::Export(_) => "export".to_owned(),
     };
     format!("lrs-{suffix}")
 }

@@ -3,8 +3,8 @@
 //! each format (ndjson line by line, csv with a CSV reader, parquet with the
 //! parquet crate's reader) and compares every column with what it sent and
 //! with what the xAPI API answers; filters and `since` for incremental
-//! loads; the `export` scope (not granted by `all/read`); and the audit
-//! trail's record of each export with its row count.
+//! loads; `lrs export`; the `export` scope (not granted by `all/read`); and
+//! the audit trail's record of each export with its row count.
 
 mod common;
 
@@ -416,6 +416,18 @@ fn exports_read_back_in_every_format_with_filters_scopes_and_an_audit_record() {
         assert_eq!(export(&deployment, &auth, "format=csv").0, expected, "{scopes:?}");
     }
 
+    // `lrs export` writes the same file, the filters given as NAME=VALUE.
+    let file = dir.path().join("watched.csv");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
+        .args(["export", "--url", &lrs.origin, "--key", &lrs.key, "--secret", &lrs.secret, "--format", "csv"])
+        .args(["--filter", &format!("verb={verb}"), "--filter", &format!("since={since}"), "--output"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "lrs export: {}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<String> = csv_rows(&std::fs::read(&file).unwrap()).into_iter().map(|row| row[0].clone()).collect();
+    assert_eq!(rows, expected);
+
     // The audit trail records each export with its credential, request and row count.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let exports = loop {
@@ -423,12 +435,12 @@ fn exports_read_back_in_every_format_with_filters_scopes_and_an_audit_record() {
         assert_eq!(status, 200);
         let exports: Vec<Value> =
             trail.as_array().unwrap().iter().filter(|e| e["action"] == "statements.export").cloned().collect();
-        if exports.len() >= 7 || std::time::Instant::now() > deadline {
+        if exports.len() >= 8 || std::time::Instant::now() > deadline {
             break exports;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    assert_eq!(exports.len(), 7, "{exports:?}");
+    assert_eq!(exports.len(), 8, "{exports:?}");
     let full: Vec<&Value> = exports.iter().filter(|e| e["detail"]["request"] == "format=csv").collect();
     assert!(full.iter().any(|e| e["credential"] == json!(lrs.key) && e["detail"]["rows"] == json!(in_order.len())));
     assert!(full.iter().all(|e| e["tenant"] == "default" && e["detail"]["complete"] == true));
