@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Export throughput and memory: against an `lrs serve` already running on a
+# data dir (URL, KEY, SECRET), downloads GET /export/v1/statements in each
+# format (FORMATS, default "ndjson csv parquet") with the filters in QUERY
+# (e.g. since=…&until=… for a slice of a large tenant), counts the rows it
+# got back, and samples the server's RSS (PID) every 0.2 s.
+#
+#   URL=http://127.0.0.1:18777 KEY=bk SECRET=bs PID=1234 QUERY='since=…' scripts/bench-export.sh
+#
+# Prints per format: rows, bytes, seconds, rows/s, RSS before, peak RSS during.
+# Rows are counted with python (ndjson lines, csv records, parquet via DuckDB
+# when DUCKDB_PYTHON points at a python with duckdb; else the parquet row count
+# is not checked). docs/BENCHMARKS.md records the figures.
+set -eu
+: "${URL:?}" "${KEY:?}" "${SECRET:?}" "${PID:?}"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+for format in ${FORMATS:-ndjson csv parquet}; do
+  out=$(mktemp --suffix=".$format")
+  before=$(rss); peak=$before
+  start=$(date +%s.%N)
+  curl -sf -u "$KEY:$SECRET" "$URL/export/v1/statements?format=$format&${QUERY:-}" -o "$out" &
+  curl_pid=$!
+  while kill -0 $curl_pid 2>/dev/null; do
+    now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+    sleep 0.2
+  done
+  wait $curl_pid
+  seconds=$(python3 -c "import time;print(round(time.time()-$start,2))")
+  case $format in
+    ndjson) rows=$(wc -l < "$out") ;;
+    csv) rows=$(python3 -c "import csv,sys;csv.field_size_limit(10**9);print(sum(1 for _ in csv.reader(open('$out', newline='')))-1)") ;;
+    parquet) rows=$(${DUCKDB_PYTHON:-false} -c "import duckdb;print(duckdb.sql(\"select count(*) from '$out'\").fetchone()[0])" 2>/dev/null || echo "?") ;;
+  esac
+  bytes=$(stat -c %s "$out")
+  rate=$(python3 -c "r='$rows';print(round(int(r)/$seconds) if r.isdigit() else '?')")
+  echo "$format: $rows rows, $bytes bytes, ${seconds} s, $rate rows/s, RSS ${before} kB before, peak ${peak} kB (+$(( (peak - before) / 1024 )) MB)"
+  rm -f "$out"
+done
