@@ -169,6 +169,36 @@ fn credentials_made_at_admin_url_work_through_the_router_and_tenants_stay_apart(
     let (status, read) = deployment.xapi(&basic, Method::GET, &format!("/xapi/statements?statementId={id}"), None);
     assert_eq!(status, 200, "and read back through the router: {read}");
 
+    // An export through the router holds the statement, and the audit trail
+    // (written through the log by the query role) records it.
+    let common::deployment::Auth::Basic(key, secret) = &basic else { unreachable!() };
+    let response = deployment
+        .http
+        .get(format!("{}/export/v1/statements?format=csv", deployment.origin))
+        .basic_auth(key, Some(secret))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let csv = response.text().unwrap();
+    assert_eq!(csv.lines().count(), 2, "a header and the one statement: {csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with(id), "{csv}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, trail) = deployment.admin(Method::GET, "/admin/audit", None);
+        assert_eq!(status, 200);
+        let recorded = trail.as_array().unwrap().iter().any(|entry| {
+            entry["action"] == "statements.export"
+                && entry["tenant"] == "router-tenant"
+                && entry["credential"] == serde_json::json!(key)
+                && entry["detail"]["rows"] == 1
+        });
+        if recorded {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no export in the audit trail: {trail}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     assert_tenants_isolated(&deployment);
 }
 

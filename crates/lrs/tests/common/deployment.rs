@@ -177,6 +177,13 @@ pub(crate) fn assert_tenants_isolated(deployment: &Deployment) {
         ] {
             empty_list(path);
         }
+        for format in ["ndjson", "csv"] {
+            let path = format!("/export/v1/statements?format={format}");
+            let (status, body) = deployment.xapi(a, Method::GET, &path, None);
+            assert_eq!(status, 200, "{path}: {body}");
+            let text = body.as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
+            assert!(!text.contains(&statement_id) && !text.contains("b/verb"), "{path} leaks B's statements: {text}");
+        }
         for path in [
             format!("/xapi/statements?statementId={statement_id}"),
             format!("/xapi/statements?voidedStatementId={voided_id}"),
