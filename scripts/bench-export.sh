@@ -29,7 +29,7 @@ for format in ${FORMATS:-ndjson csv parquet}; do
   case $format in
     ndjson) rows=$(wc -l < "$out") ;;
     csv) rows=$(python3 -c "import csv,sys;csv.field_size_limit(10**9);print(sum(1 for _ in csv.reader(open('$out', newline='')))-1)") ;;
-    parquet) rows=$(${DUCKDB_PYTHON:-false} -c "import duckdb;print(duckdb.sql(\"select count(*) from '$out'\").fetchone()[0])" 2>/dev/null || echo "?") ;;
+    parquet) rows=$(${DUCKDB_PYTHON:-false} -c 'import duckdb,sys;print(duckdb.sql("select count(*) from read_parquet($p)", params={"p": sys.argv[1]}).fetchall()[0][0])' "$out" 2>/dev/null || echo "?") ;;
   esac
   bytes=$(stat -c %s "$out")
   rate=$(python3 -c "r='$rows';print(round(int(r)/$seconds) if r.isdigit() else '?')")
