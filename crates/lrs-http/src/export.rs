@@ -41,8 +41,10 @@ async fn statements(req: HttpRequest, state: web::Data<AppState>, caller: Caller
             ApiError::BadRequest(format!("format: unknown export format {name:?}; use ndjson, csv or parquet"))
         })?,
     };
-    let request: std::collections::BTreeMap<String, String> = params.into_map().into_iter().collect();
-    let mut query = crate::statements::list_query(&request.clone().into_iter().collect())?;
+    let params = params.into_map();
+    let mut query = crate::statements::list_query(&params)?;
+    // The request as audited: its parameters in name order.
+    let request: std::collections::BTreeMap<&String, &String> = params.iter().collect();
     query.ascending = true;
     query.limit = 0;
     let service = state.query()?.clone();
@@ -141,11 +143,20 @@ impl Export {
     async fn record(&mut self, complete: bool) {
         self.recorded = true;
         let request = std::mem::take(&mut self.request);
-        let recorded =
-            self.service.record_export(&self.tenant, self.credential.clone(), request, (self.rows, complete)).await;
-        if let Err(error) = recorded {
-            tracing::warn!(tenant = %self.tenant, %error, "cannot record an export in the audit trail");
-        }
+        record(&self.service, &self.tenant, self.credential.clone(), request, (self.rows, complete)).await;
+    }
+}
+
+/// Records an export in the audit trail; a failure is logged, not answered.
+async fn record(
+    service: &QueryService,
+    tenant: &TenantId,
+    credential: Option<String>,
+    request: String,
+    rows: (u64, bool),
+) {
+    if let Err(error) = service.record_export(tenant, credential, request, rows).await {
+        tracing::warn!(%tenant, %error, "cannot record an export in the audit trail");
     }
 }
 
@@ -159,11 +170,7 @@ impl Drop for Export {
         let (service, tenant, credential) = (self.service.clone(), self.tenant.clone(), self.credential.take());
         let (request, rows) = (std::mem::take(&mut self.request), self.rows);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = service.record_export(&tenant, credential, request, (rows, false)).await {
-                    tracing::warn!(%tenant, %error, "cannot record an export in the audit trail");
-                }
-            });
+            runtime.spawn(async move { record(&service, &tenant, credential, request, (rows, false)).await });
         }
     }
 }
