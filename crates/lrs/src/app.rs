@@ -118,6 +118,31 @@ fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
     });
 }
 
+/// Builds the day blocks of each tenant's last `days` days at start, then
+/// every minute those of the tenants that asked since (see `AnalyticsService::warm`).
+fn spawn_analytics_warmer(analytics: AnalyticsService, days: u32) {
+    if days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match analytics.warm(days, true).await {
+            Ok(tenants) => {
+                tracing::info!(tenants, seconds = started.elapsed().as_secs_f64(), "analytics day blocks built")
+            }
+            Err(error) => tracing::warn!(%error, "building analytics day blocks failed"),
+        }
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            if let Err(error) = analytics.warm(days, false).await {
+                tracing::warn!(%error, "building analytics day blocks failed");
+            }
+        }
+    });
+}
+
 /// The key vault of erasure: a file per row in `keys/` beside the embedded
 /// store (replay never touches it; an earlier version's `vault/` is moved
 /// into it), or the vault table of ScyllaDB.
@@ -331,7 +356,10 @@ impl Application {
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
         let analytics = match (&store, &query, settings.analytics) {
             (Some(store), Some(query), true) => {
-                Some(AnalyticsService::new(store.clone(), vault.clone(), query.clone()))
+                let service = AnalyticsService::new(store.clone(), vault.clone(), query.clone())
+                    .with_block_budget(settings.analytics_cache_mb << 20);
+                spawn_analytics_warmer(service.clone(), settings.analytics_warm_days);
+                Some(service)
             }
             _ => None,
         };

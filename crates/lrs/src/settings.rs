@@ -137,6 +137,12 @@ pub(crate) struct Settings {
     /// Keep the analytics rollups (the analytics projection); off, /analytics answers 503.
     #[arg(long, env = "LRS_ANALYTICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) analytics: bool,
+    /// Memory (MB) of the day blocks that answer analytics questions over bounded ranges and with filters.
+    #[arg(long, env = "LRS_ANALYTICS_CACHE_MB", default_value_t = 256)]
+    pub(crate) analytics_cache_mb: u64,
+    /// Days of each tenant's most recent facts kept in day blocks, built at start and every minute (0: none).
+    #[arg(long, env = "LRS_ANALYTICS_WARM_DAYS", default_value_t = 31)]
+    pub(crate) analytics_warm_days: u32,
     /// Keep the data-quality counts (the quality projection); off, /quality answers 503.
     #[arg(long, env = "LRS_QUALITY", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) quality: bool,

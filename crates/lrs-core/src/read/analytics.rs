@@ -21,7 +21,8 @@ pub use crate::projection::analytics::measure::Measure;
 use crate::projection::analytics::progress::Progress;
 use crate::projection::analytics::{builder, facts_of_day, whole_aggregate, FactDays};
 use crate::query::{QueryError, QueryService};
-use crate::store::{Order, QueryStore, Table};
+use crate::read::day_blocks::{measure_groups, DayBlocks, BLOCK_DAYS};
+use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::analytics::{
     analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
     parse_learner_fact_clustering, parse_rank_clustering, parse_rollup_clustering, parse_values_clustering,
@@ -102,7 +103,13 @@ pub struct AnalyticsService {
     store: std::sync::Arc<dyn QueryStore>,
     vault: Option<KeyVault>,
     query: QueryService,
+    blocks: std::sync::Arc<DayBlocks>,
+    /// Tenants that asked a question since the last warming.
+    asked: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<TenantId>>>,
 }
+
+/// Bytes of day blocks an analytics service keeps by default.
+pub const DEFAULT_BLOCK_BUDGET: u64 = 256 << 20;
 
 /// `YYYY-MM-DD` of a day.
 pub fn day_text(day: u32) -> String {
@@ -157,7 +164,47 @@ impl AnalyticsService {
     /// Answers from `store`, opening who learners are with `vault`; `query`
     /// tells how far the projection has come.
     pub fn new(store: std::sync::Arc<dyn QueryStore>, vault: Option<KeyVault>, query: QueryService) -> Self {
-        Self { store, vault, query }
+        let blocks = std::sync::Arc::new(DayBlocks::new(DEFAULT_BLOCK_BUDGET));
+        Self { store, vault, query, blocks, asked: Default::default() }
+    }
+
+    /// Builds the day blocks of the last `days` days with facts of each
+    /// tenant (every tenant when `all`, else those that asked a question
+    /// since the last call), so that the questions dashboards ask most —
+    /// the last weeks — find them. Returns how many tenants it warmed.
+    pub async fn warm(&self, days: u32, all: bool) -> Result<usize, QueryError> {
+        let asked: Vec<TenantId> =
+            std::mem::take(&mut *self.asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        let tenants = if all {
+            crate::tenancy::tenants::list_tenants(self.store.as_ref())
+                .await?
+                .into_iter()
+                .filter(|t| !t.deleted)
+                .map(|t| t.id)
+                .collect()
+        } else {
+            asked
+        };
+        let mut warmed = 0;
+        for tenant in tenants {
+            let Some(known) = self.fact_days(&tenant).await? else { continue };
+            let end = known.last + 1;
+            let first = end.saturating_sub(days.min(BLOCK_DAYS)).max(known.first);
+            if !self.blocks.has_room() {
+                break;
+            }
+            self.blocks.load(self.store.as_ref(), &tenant, first, end).await?;
+            warmed += 1;
+        }
+        Ok(warmed)
+    }
+
+    /// The same service keeping at most about `bytes` of day blocks.
+    pub fn with_block_budget(mut self, bytes: u64) -> Self {
+        self.blocks = std::sync::Arc::new(DayBlocks::new(bytes));
+        self
     }
 
     /// The time up to which answers are complete: as for statements when the
@@ -223,6 +270,7 @@ impl AnalyticsService {
 
     /// Answers a question: its rows, in order, at most `limit` of them.
     pub async fn answer(&self, tenant: &TenantId, query: &AnalyticsQuery) -> Result<Vec<AnalyticsRow>, QueryError> {
+        self.asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(tenant.clone());
         let Some(known) = self.fact_days(tenant).await? else { return Ok(Vec::new()) };
         let first = query.since_day.unwrap_or(known.first).max(known.first);
         let end = query.until_day.unwrap_or(known.last + 1).min(known.last + 1);
@@ -231,7 +279,13 @@ impl AnalyticsService {
         }
         let whole_time = first == known.first && end == known.last + 1;
         let unfiltered = query.filters.is_empty();
-        let mut rows = if unfiltered && whole_time && !query.by.is_some_and(By::is_time) {
+        // Filters, or groups over a bounded range: the day blocks, when the
+        // range is short enough to hold.
+        let blocked =
+            end - first <= BLOCK_DAYS && (!unfiltered || (!whole_time && matches!(query.by, Some(By::Group(_)))));
+        let mut rows = if blocked {
+            self.read_blocks(tenant, query, first, end).await?
+        } else if unfiltered && whole_time && !query.by.is_some_and(By::is_time) {
             match query.by {
                 Some(By::Group(dimension)) if known.ranked() => {
                     self.read_ranks(tenant, dimension, query.measure, query.limit).await?
@@ -262,6 +316,47 @@ impl AnalyticsService {
             rows.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
         }
         Ok(rows)
+    }
+
+    /// A question from the day blocks of its range: the rows with the
+    /// `limit` largest values (and those tied with the last), or every
+    /// period of a question by time.
+    async fn read_blocks(
+        &self,
+        tenant: &TenantId,
+        query: &AnalyticsQuery,
+        first: u32,
+        end: u32,
+    ) -> Result<Vec<AnalyticsRow>, QueryError> {
+        for _ in 0..5 {
+            let Some(blocks) = self.blocks.load(self.store.as_ref(), tenant, first, end).await? else { continue };
+            let Some(filters) = self.blocks.filter_ids(tenant, &blocks, &query.filters) else { continue };
+            let mut groups = measure_groups(&blocks, query.measure, query.by, &filters);
+            match query.by {
+                Some(By::Group(_)) => {}
+                Some(time) => {
+                    return Ok(groups
+                        .into_iter()
+                        .map(|(period, value)| {
+                            let day = if time == By::Month { first_day_of_month(period) } else { period };
+                            AnalyticsRow { key: time_key(time, day), value }
+                        })
+                        .collect())
+                }
+                None => {
+                    return Ok(groups.into_iter().map(|(_, value)| AnalyticsRow { key: "all".into(), value }).collect())
+                }
+            }
+            groups.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+            if let Some(last) = groups.get(query.limit.saturating_sub(1)).map(|g| g.1) {
+                let kept = groups.partition_point(|g| g.1 >= last);
+                groups.truncate(kept);
+            }
+            let ids: Vec<u32> = groups.iter().map(|g| g.0).collect();
+            let Some(keys) = self.blocks.texts(tenant, &blocks, &ids) else { continue };
+            return Ok(keys.into_iter().zip(groups).map(|(key, (_, value))| AnalyticsRow { key, value }).collect());
+        }
+        Err(StoreError::Unavailable("a learner was forgotten while answering; ask again".into()).into())
     }
 
     /// A question over all of a tenant's days, without filters: the measure

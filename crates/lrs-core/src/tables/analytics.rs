@@ -197,6 +197,24 @@ pub fn analytics_meta_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str("analytics").str(tenant.as_str()).build()
 }
 
+/// Meta partition of a tenant's day versions: per day (clustering: the day,
+/// big-endian), what the builder wrote when it last changed the day's facts
+/// (a reader's copy of a day's facts stands while the version does).
+pub fn day_versions_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-days").str(tenant.as_str()).build()
+}
+
+/// Clustering key of a day's version.
+pub fn day_version_clustering(day: u32) -> Vec<u8> {
+    day.to_be_bytes().to_vec()
+}
+
+/// Meta partition of what the builder wrote when it last forgot one of a
+/// tenant's learners (a reader drops what it holds of the tenant when it changes).
+pub fn forgotten_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-forgotten").str(tenant.as_str()).build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

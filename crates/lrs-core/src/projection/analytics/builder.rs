@@ -21,10 +21,11 @@ use super::{
 };
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
-    analytics_meta_partition, builder_position_partition, fact_clustering, facts_partition, learner_fact_clustering,
-    learner_identity_partition, learner_partition, outbox_head_partition, outbox_partition, parse_stale_clustering,
-    rank_clustering, rollup_clustering, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
-    values_clustering, week_of_day, whole_position_partition, Tier,
+    analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
+    fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering, learner_identity_partition,
+    learner_partition, outbox_head_partition, outbox_partition, parse_stale_clustering, rank_clustering,
+    rollup_clustering, rollup_partition, stale_clustering, stale_flag_partition, stale_partition, values_clustering,
+    week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -257,7 +258,10 @@ impl RollupBuilder {
             }
         }
         let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
-        apply_entries(&entries, self.partition, store, &mut batch).await?;
+        // Unique to this write: the builder's partition and its last entry.
+        let mut version = self.partition.to_be_bytes().to_vec();
+        version.extend_from_slice(last);
+        apply_entries(&entries, (self.partition, &version), store, &mut batch).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         store.write_rebuildable(batch).await?;
@@ -265,10 +269,12 @@ impl RollupBuilder {
     }
 }
 
-/// Applies outbox entries, in order, to the facts, rollups and progress rows.
+/// Applies outbox entries, in order, to the facts, rollups and progress
+/// rows; marks every day whose facts change, and every tenant that forgets
+/// a learner, with `version` (what readers' copies of facts are checked by).
 async fn apply_entries(
     entries: &[OutboxEntry],
-    log_partition: u32,
+    (log_partition, version): (u32, &[u8]),
     store: &dyn QueryStore,
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
@@ -305,6 +311,9 @@ async fn apply_entries(
             OutboxChange::Forgotten(key) => forgotten.push((tenant.clone(), key.clone())),
         }
     }
+    for (tenant, day) in added.keys().chain(removed.keys()) {
+        batch.put(Table::Meta, day_versions_partition(tenant), day_version_clustering(*day), version.to_vec());
+    }
     let touched = roll_up(&added, &removed, store, batch).await?;
     if !touched.is_empty() {
         batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
@@ -319,6 +328,7 @@ async fn apply_entries(
     }
     widen_fact_days(&added, store, batch).await?;
     for (tenant, key) in forgotten {
+        batch.put(Table::Meta, forgotten_partition(&tenant), Vec::new(), version.to_vec());
         forget_learner(&tenant, &key, store, batch).await?;
     }
     Ok(())
