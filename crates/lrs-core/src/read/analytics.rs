@@ -19,14 +19,15 @@ use crate::projection::analytics::fact::{month_of_day, Dimension, Fact};
 use crate::projection::analytics::measure::decode_value;
 pub use crate::projection::analytics::measure::Measure;
 use crate::projection::analytics::progress::Progress;
+use crate::projection::analytics::top::TopList;
 use crate::projection::analytics::{builder, facts_of_day, whole_aggregate, FactDays};
 use crate::query::{QueryError, QueryService};
 use crate::read::day_blocks::{measure_groups, DayBlocks, BLOCK_DAYS};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::analytics::{
     analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
-    parse_learner_fact_clustering, parse_rank_clustering, parse_rollup_clustering, parse_values_clustering,
-    rollup_dimension_prefix, rollup_partition, values_clustering, week_of_day, Tier,
+    parse_learner_fact_clustering, parse_rollup_clustering, parse_values_clustering, rollup_dimension_prefix,
+    rollup_partition, values_clustering, week_of_day, Tier,
 };
 use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
@@ -288,7 +289,10 @@ impl AnalyticsService {
         } else if unfiltered && whole_time && !query.by.is_some_and(By::is_time) {
             match query.by {
                 Some(By::Group(dimension)) if known.ranked() => {
-                    self.read_ranks(tenant, dimension, query.measure, query.limit).await?
+                    match self.read_top(tenant, dimension, query.measure, query.limit).await? {
+                        Some(rows) => rows,
+                        None => self.read_whole_values(tenant, query).await?,
+                    }
                 }
                 _ => self.read_whole_values(tenant, query).await?,
             }
@@ -395,28 +399,22 @@ impl AnalyticsService {
     }
 
     /// A question over all of a tenant's days by a dimension, without
-    /// filters: the first `limit` groups of the measure's rank.
-    async fn read_ranks(
+    /// filters: the first `limit` groups of the measure's list; `None` when
+    /// the list is missing (not built yet) or shorter than `limit`.
+    async fn read_top(
         &self,
         tenant: &TenantId,
         dimension: Dimension,
         measure: Measure,
         limit: usize,
-    ) -> Result<Vec<AnalyticsRow>, QueryError> {
-        let prefix = rollup_dimension_prefix(dimension.name());
-        // Every key of the dimension starts with the prefix, which ends in 0x00 0x01.
-        let mut end = prefix.clone();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        let range = (Bound::Included(prefix.clone()), Bound::Excluded(end));
-        let partition = rollup_partition(tenant, Tier::Rank, measure.place() as u32);
-        let entries = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, limit).await?;
-        Ok(entries
-            .iter()
-            .filter_map(|(clustering, _)| parse_rank_clustering(&prefix, clustering))
-            .map(|(value, key)| AnalyticsRow { key, value })
-            .collect())
+    ) -> Result<Option<Vec<AnalyticsRow>>, QueryError> {
+        let partition = rollup_partition(tenant, Tier::Top, measure.place() as u32);
+        let clustering = rollup_dimension_prefix(dimension.name());
+        let row = self.store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
+        let Some(list) = row.and_then(|bytes| TopList::decode(&bytes)) else { return Ok(None) };
+        Ok(list
+            .first(limit)
+            .map(|first| first.iter().map(|(value, key)| AnalyticsRow { key: key.clone(), value: *value }).collect()))
     }
 
     /// A question by day or week without filters: the values of each day,

@@ -22,10 +22,11 @@ pub enum Tier {
     /// The measure values of all statements per day, week and month (what a
     /// question by time reads without merging sketches); the period is 0.
     Values,
-    /// The groups of every dimension ranked by one measure's whole-time
-    /// value, largest first; the period is the measure's place in
-    /// `Measure::ALL`.
-    Rank,
+    /// The first groups of every dimension by one measure's whole-time
+    /// value (a list per dimension); the period is the measure's place in
+    /// `Measure::ALL`. (Tag 5 held a row per group and measure in an
+    /// earlier version; `lrs replay` removes them.)
+    Top,
 }
 
 impl Tier {
@@ -36,7 +37,7 @@ impl Tier {
             Tier::Whole => 2,
             Tier::Week => 3,
             Tier::Values => 4,
-            Tier::Rank => 5,
+            Tier::Top => 6,
         }
     }
 }
@@ -98,32 +99,6 @@ pub fn parse_values_clustering(tier: Tier, bytes: &[u8]) -> Option<u32> {
     match bytes {
         [tag, period @ ..] if *tag == tier.tag() => Some(u32::from_be_bytes(period.try_into().ok()?)),
         _ => None,
-    }
-}
-
-/// Clustering key of a group's place in a rank: the dimension name, the
-/// value (ordered largest first), the group.
-pub fn rank_clustering(dimension: &str, value: f64, group: &str) -> Vec<u8> {
-    KeyBuilder::new().str(dimension).u64(!ordered_bits(value)).str(group).build()
-}
-
-/// The value and group of a rank clustering key whose dimension part is
-/// `prefix` (see [`rollup_dimension_prefix`]).
-pub fn parse_rank_clustering(prefix: &[u8], bytes: &[u8]) -> Option<(f64, String)> {
-    let rest = bytes.strip_prefix(prefix)?;
-    let bits = !u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
-    let value = f64::from_bits(if bits >> 63 == 1 { bits ^ (1 << 63) } else { !bits });
-    let group = super::keys::decode_strings(rest.get(8..)?)?.into_iter().next()?;
-    Some((value, group))
-}
-
-/// The bits of a float whose unsigned order is the float's order.
-fn ordered_bits(value: f64) -> u64 {
-    let bits = value.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
     }
 }
 
@@ -240,20 +215,5 @@ mod tests {
         }
         assert_eq!(week_of_day(20_513), 20_507);
         assert_eq!(week_of_day(4), 4);
-    }
-
-    #[test]
-    fn ranks_read_largest_value_first_then_by_group() {
-        let values = [3.5, -2.0, 0.0, 1e9, -1e-9, 0.25, 3.5, f64::MIN_POSITIVE];
-        let mut keys: Vec<Vec<u8>> =
-            values.iter().enumerate().map(|(n, v)| rank_clustering("learner", *v, &format!("g{n}"))).collect();
-        keys.push(rank_clustering("activity", -5.0, "a"));
-        keys.sort();
-        let prefix = rollup_dimension_prefix("learner");
-        let read: Vec<(f64, String)> = keys.iter().filter_map(|k| parse_rank_clustering(&prefix, k)).collect();
-        let mut want: Vec<(f64, String)> = values.iter().enumerate().map(|(n, v)| (*v, format!("g{n}"))).collect();
-        want.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        assert_eq!(read, want);
-        assert!(keys[0].starts_with(&rollup_dimension_prefix("activity")), "dimensions apart");
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::aggregate::{Aggregate, FactHashes};
 use super::fact::{month_of_day, Dimension, Fact};
 use super::measure::{decode_values, encode_values, values, Measure};
+use super::top::TopList;
 use super::{
     days_of_period, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_whole_values, FactDays,
     OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
@@ -23,9 +24,9 @@ use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
     fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering, learner_identity_partition,
-    learner_partition, outbox_head_partition, outbox_partition, parse_stale_clustering, rank_clustering,
-    rollup_clustering, rollup_partition, stale_clustering, stale_flag_partition, stale_partition, values_clustering,
-    week_of_day, whole_position_partition, Tier,
+    learner_partition, outbox_head_partition, outbox_partition, parse_rollup_clustering, parse_stale_clustering,
+    rollup_dimension_prefix, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
+    values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -185,6 +186,7 @@ impl RollupBuilder {
         let all = (Bound::Unbounded, Bound::Unbounded);
         let mut spans: HashMap<TenantId, Option<FactDays>> = HashMap::new();
         let mut refreshed = 0;
+        let mut moved: HashMap<(TenantId, Dimension), Vec<GroupValues>> = HashMap::new();
         loop {
             let rows = store.scan(Table::Meta, &partition, all.clone(), Order::Ascending, GROUPS_PER_REFRESH).await?;
             let mut batch = WriteBatch::default();
@@ -200,24 +202,15 @@ impl RollupBuilder {
                         days
                     }
                 };
-                // The values as they were, to move the group in the ranks.
-                let old = match dimension {
-                    Dimension::All => None,
-                    _ => store
-                        .get(
-                            Table::AnalyticsRollups,
-                            &rollup_partition(&tenant, Tier::Whole, 0),
-                            &rollup_clustering(dimension.name(), &value),
-                        )
-                        .await?
-                        .and_then(|bytes| decode_values(&bytes)),
-                };
                 let aggregate = whole_aggregate(store, &tenant, dimension, &value, days).await?;
                 write_whole_values(&mut batch, &tenant, dimension, &value, &aggregate);
                 if dimension != Dimension::All {
                     let new = if aggregate.statements > 0 { values(&aggregate) } else { Vec::new() };
-                    rerank(&mut batch, (&tenant, dimension, &value), old.as_deref().unwrap_or_default(), &new);
+                    moved.entry((tenant, dimension)).or_default().push((value, new));
                 }
+            }
+            for ((tenant, dimension), groups) in moved.drain() {
+                move_in_tops(store, &mut batch, (&tenant, dimension), &groups).await?;
             }
             refreshed += rows.len();
             let last = rows.len() < GROUPS_PER_REFRESH;
@@ -464,29 +457,85 @@ fn write_time_values(batch: &mut WriteBatch, key: &RollupKey, aggregate: &Aggreg
     }
 }
 
-/// Moves a group in the ranks of every measure whose whole-time value
-/// changed from `old` to `new` (in the order of [`Measure::ALL`]; `None`:
-/// not ranked).
-fn rerank(
+/// Moves refreshed groups of one dimension (with their whole-time values
+/// in the order of [`Measure::ALL`]; none: gone) in the dimension's lists
+/// of first groups, rebuilding a list that is missing (a tenant begun by an
+/// earlier version) or too short from every group's whole-time values.
+async fn move_in_tops(
+    store: &dyn QueryStore,
     batch: &mut WriteBatch,
-    (tenant, dimension, group): (&TenantId, Dimension, &str),
-    old: &[Option<f64>],
-    new: &[Option<f64>],
-) {
+    (tenant, dimension): (&TenantId, Dimension),
+    groups: &[GroupValues],
+) -> Result<(), StoreError> {
+    let clustering = rollup_dimension_prefix(dimension.name());
+    let mut lists = Vec::with_capacity(Measure::ALL.len());
     for place in 0..Measure::ALL.len() {
-        let (old, new) = (old.get(place).copied().flatten(), new.get(place).copied().flatten());
-        if old == new {
-            continue;
+        let partition = rollup_partition(tenant, Tier::Top, place as u32);
+        let row = store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
+        lists.push(row.and_then(|bytes| TopList::decode(&bytes)));
+    }
+    let mut every: Option<Vec<GroupValues>> = None;
+    for (place, list) in lists.into_iter().enumerate() {
+        let mut changed = list.is_none();
+        let mut list = match list {
+            Some(list) => list,
+            None => from_whole_values(store, tenant, dimension, place, &mut every).await?,
+        };
+        for (group, values) in groups {
+            changed |= list.update(group, values.get(place).copied().flatten());
         }
-        let partition = rollup_partition(tenant, Tier::Rank, place as u32);
-        if let Some(old) = old {
-            batch.delete(Table::AnalyticsRollups, partition.clone(), rank_clustering(dimension.name(), old, group));
+        if list.too_short() {
+            list = from_whole_values(store, tenant, dimension, place, &mut every).await?;
+            for (group, values) in groups {
+                list.update(group, values.get(place).copied().flatten());
+            }
+            changed = true;
         }
-        if let Some(new) = new {
-            batch.put(Table::AnalyticsRollups, partition, rank_clustering(dimension.name(), new, group), Vec::new());
+        if changed {
+            let partition = rollup_partition(tenant, Tier::Top, place as u32);
+            batch.put(Table::AnalyticsRollups, partition, clustering.clone(), list.encode());
         }
     }
+    Ok(())
 }
+
+/// A dimension's list of first groups by the measure at `place`, from every
+/// group's whole-time values (read once into `every` for all measures).
+async fn from_whole_values(
+    store: &dyn QueryStore,
+    tenant: &TenantId,
+    dimension: Dimension,
+    place: usize,
+    every: &mut Option<Vec<GroupValues>>,
+) -> Result<TopList, StoreError> {
+    if every.is_none() {
+        let prefix = rollup_dimension_prefix(dimension.name());
+        let mut end = prefix.clone();
+        end.push(0xFF);
+        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let partition = rollup_partition(tenant, Tier::Whole, 0);
+        let rows = store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+        *every = Some(
+            rows.iter()
+                .filter_map(|(clustering, bytes)| {
+                    let (_, group) = parse_rollup_clustering(clustering)?;
+                    Some((group, decode_values(bytes)?))
+                })
+                .collect(),
+        );
+    }
+    let groups = every.as_deref().unwrap_or_default();
+    Ok(TopList::of(
+        groups
+            .iter()
+            .filter_map(|(group, values)| Some((values.get(place).copied().flatten()?, group.clone())))
+            .collect(),
+    ))
+}
+
+/// A group and its whole-time value of every measure (in the order of
+/// [`Measure::ALL`]; empty: it has none).
+type GroupValues = (String, Vec<Option<f64>>);
 
 /// A group of a tenant: its dimension and value.
 type GroupKey = (TenantId, Dimension, String);

@@ -33,6 +33,7 @@ pub mod builder;
 pub mod fact;
 pub mod measure;
 pub mod progress;
+pub mod top;
 
 use std::ops::Bound;
 use std::sync::Arc;
