@@ -326,91 +326,89 @@ pub fn measure_groups(
     if filters.iter().any(|(_, id)| id.is_none()) {
         return Vec::new();
     }
-    // Every (group, block, fact) the question counts.
+    // What each counted fact brings to the measure (none: `ABSENT`), with
+    // its group, gathered in one pass over the columns.
+    let payload = |block: &Block, fact: usize| -> u64 {
+        match measure {
+            Measure::Statements => 0,
+            Measure::Learners | Measure::InteractionsPerLearner => match block.learner[fact] {
+                NONE => ABSENT,
+                learner => u64::from(learner),
+            },
+            Measure::Completions | Measure::CompletionRate => {
+                let (learner, activity) = (block.learner[fact], block.activity[fact]);
+                if learner == NONE || activity == NONE || learner >= 1 << 31 {
+                    ABSENT
+                } else {
+                    (u64::from(learner) << 33) | (u64::from(activity) << 1) | u64::from(block.completes[fact])
+                }
+            }
+            Measure::PassRate => match block.success[fact] {
+                -1 => ABSENT,
+                success => success as u64,
+            },
+            Measure::ScoreMean | Measure::ScoreP50 | Measure::ScoreP90 => bits_of(block.score[fact]),
+            Measure::DurationP50 | Measure::DurationP90 => bits_of(block.duration[fact]),
+        }
+    };
     let total: usize = blocks.days.iter().map(|(_, block)| block.len()).sum();
-    let mut hits: Vec<(u32, u32, u32)> = Vec::with_capacity(total);
-    for (at, (day, block)) in blocks.days.iter().enumerate() {
+    let mut hits: Vec<(u32, u64)> = Vec::with_capacity(total);
+    for (day, block) in &blocks.days {
         for fact in 0..block.len() {
             if filters.iter().all(|(dimension, id)| block.has(*dimension, fact, id.unwrap_or(NONE))) {
-                for_each_group(block, fact, *day, by, |group| hits.push((group, at as u32, fact as u32)));
+                let brings = payload(block, fact);
+                for_each_group(block, fact, *day, by, |group| hits.push((group, brings)));
             }
         }
     }
     let Some(top) = hits.iter().map(|hit| hit.0).max() else { return Vec::new() };
-    // The hits of each group together (a counting sort by group).
+    // The payloads of each group together (a counting sort by group).
     let mut starts = vec![0usize; top as usize + 2];
-    for (group, _, _) in &hits {
+    for (group, _) in &hits {
         starts[*group as usize + 1] += 1;
     }
     for g in 1..starts.len() {
         starts[g] += starts[g - 1];
     }
     let mut next = starts.clone();
-    let mut ordered: Vec<(u32, u32)> = vec![(0, 0); hits.len()];
-    for (group, at, fact) in hits {
-        ordered[next[group as usize]] = (at, fact);
+    let mut ordered: Vec<u64> = vec![0; hits.len()];
+    for (group, brings) in hits {
+        ordered[next[group as usize]] = brings;
         next[group as usize] += 1;
     }
-    let block = |at: u32| &blocks.days[at as usize].1;
     let mut learners_seen = Scratch::default();
-    let mut pairs: Vec<(u64, bool)> = Vec::new();
     let mut found: Vec<f64> = Vec::new();
     let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
     let mut rows = Vec::new();
     for g in 0..=top as usize {
-        let facts = &ordered[starts[g]..starts[g + 1]];
-        if facts.is_empty() {
+        let (start, end) = (starts[g], starts[g + 1]);
+        if start == end {
             continue;
         }
-        let statements = facts.len() as u64;
-        let mut learners = || {
-            learners_seen
-                .count(facts.iter().map(|(at, fact)| block(*at).learner[*fact as usize]).filter(|l| *l != NONE))
-        };
+        let statements = (end - start) as u64;
+        let group = &mut ordered[start..end];
+        let present = || group.iter().copied().filter(|brings| *brings != ABSENT);
         let value = match measure {
             Measure::Statements => Some(statements as f64),
-            Measure::Learners => Some(learners() as f64),
-            Measure::InteractionsPerLearner => ratio(statements, learners()),
+            Measure::Learners => Some(learners_seen.count(present().map(|l| l as u32)) as f64),
+            Measure::InteractionsPerLearner => ratio(statements, learners_seen.count(present().map(|l| l as u32))),
             Measure::PassRate => {
-                let (mut set, mut passed) = (0, 0);
-                for (at, fact) in facts {
-                    let success = block(*at).success[*fact as usize];
-                    if success >= 0 {
-                        set += 1;
-                        passed += success as u64;
-                    }
-                }
-                ratio(passed, set)
+                let set = present().count() as u64;
+                ratio(present().sum(), set)
             }
             Measure::ScoreMean => {
-                let (mut sum, mut count) = (0.0, 0u64);
-                for (at, fact) in facts {
-                    let score = block(*at).score[*fact as usize];
-                    if !score.is_nan() {
-                        sum += score;
-                        count += 1;
-                    }
-                }
+                let (sum, count) = present().fold((0.0, 0u64), |(sum, n), bits| (sum + f64::from_bits(bits), n + 1));
                 (count > 0).then(|| sum / count as f64)
             }
             Measure::Completions | Measure::CompletionRate => {
-                // (learner, activity, completes) sorted: a pair's entries
-                // together, one that completes last.
-                pairs.clear();
-                for (at, fact) in facts {
-                    let block = block(*at);
-                    let (learner, activity) = (block.learner[*fact as usize], block.activity[*fact as usize]);
-                    if learner != NONE && activity != NONE {
-                        let pair = (u64::from(learner) << 32) | u64::from(activity);
-                        pairs.push((pair, block.completes[*fact as usize]));
-                    }
-                }
-                pairs.sort_unstable();
+                // Sorted, a pair's entries come together, one that completes last.
+                group.sort_unstable();
+                let pairs = &group[..group.partition_point(|brings| *brings != ABSENT)];
                 let (mut seen, mut completed) = (0u64, 0u64);
-                for (i, (pair, completes)) in pairs.iter().enumerate() {
-                    if pairs.get(i + 1).is_none_or(|next| next.0 != *pair) {
+                for (i, brings) in pairs.iter().enumerate() {
+                    if pairs.get(i + 1).is_none_or(|next| next >> 1 != brings >> 1) {
                         seen += 1;
-                        completed += u64::from(*completes);
+                        completed += brings & 1;
                     }
                 }
                 if measure == Measure::Completions {
@@ -420,18 +418,9 @@ pub fn measure_groups(
                 }
             }
             Measure::ScoreP50 | Measure::ScoreP90 | Measure::DurationP50 | Measure::DurationP90 => {
-                let scores = matches!(measure, Measure::ScoreP50 | Measure::ScoreP90);
                 let q = if matches!(measure, Measure::ScoreP50 | Measure::DurationP50) { 0.5 } else { 0.9 };
                 found.clear();
-                found.extend(facts.iter().map(|(at, fact)| {
-                    let block = block(*at);
-                    if scores {
-                        block.score[*fact as usize]
-                    } else {
-                        block.duration[*fact as usize]
-                    }
-                }));
-                found.retain(|value| !value.is_nan());
+                found.extend(present().map(f64::from_bits));
                 if found.is_empty() {
                     None
                 } else {
@@ -443,6 +432,18 @@ pub fn measure_groups(
         rows.extend(value.map(|value| (g as u32, value)));
     }
     rows
+}
+
+/// A fact that brings nothing to the measure (no learner, no score…).
+const ABSENT: u64 = u64::MAX;
+
+/// A value as a payload: its bits, or [`ABSENT`] for NaN (unset).
+fn bits_of(value: f64) -> u64 {
+    if value.is_nan() {
+        ABSENT
+    } else {
+        value.to_bits()
+    }
 }
 
 /// A set of dictionary numbers reused from group to group: counts the
