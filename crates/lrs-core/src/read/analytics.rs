@@ -1,12 +1,12 @@
 //! Answers analytics questions from the rollups of `projection/analytics`:
 //! one measure, optionally by one dimension, over whole days of statement
-//! timestamps (UTC). Without a filter a question reads rollups only: a
-//! month row for each whole month of the range, a day row for each other
-//! day, per group. Over all of a tenant's days a question by a dimension
-//! reads the first `limit` groups of the measure's rank, and one by day or
-//! week reads the measure values kept per day and per week. With filters
-//! it reads the facts of each day of the range (there are no rollups of
-//! every combination of filters).
+//! timestamps (UTC). Over all of a tenant's days a question by a
+//! dimension reads the measure's list of first groups, and one by day or
+//! week reads the measure values kept per day and per week. By a dimension
+//! over a range of at most 93 days, or with filters over such a range, it
+//! counts the day blocks of the range (`day_blocks`). Otherwise, without a
+//! filter, a month row for each whole month of the range and a day row for
+//! each other day, per group; with filters, the facts of each day.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};

@@ -122,7 +122,7 @@ pub fn decode_values(bytes: &[u8]) -> Option<Vec<Option<f64>>> {
 }
 
 impl Measure {
-    /// Its place in [`Measure::ALL`] (the period of its rank).
+    /// Its place in [`Measure::ALL`] (the period of its lists of first groups).
     pub fn place(self) -> usize {
         Measure::ALL.iter().position(|m| *m == self).unwrap_or(0)
     }

@@ -107,7 +107,7 @@ pub(crate) type RollupKey = (TenantId, Tier, u32, Dimension, String);
 
 /// The layout of a tenant's rollups that this version writes: 1 adds the
 /// week rollups of all statements, the values of days, weeks and months, and
-/// the ranks of groups by each measure. A tenant whose rollups began under
+/// the lists of first groups by each measure. A tenant whose rollups began under
 /// layout 0 is answered without them (until `lrs replay` rebuilds it).
 pub const ROLLUP_LAYOUT: u8 = 1;
 
@@ -139,7 +139,7 @@ impl FactDays {
         })
     }
 
-    /// Whether the tenant's rollups have weeks, values and ranks.
+    /// Whether the tenant's rollups have weeks, values and lists of first groups.
     pub fn ranked(&self) -> bool {
         self.layout >= 1
     }
