@@ -4,7 +4,9 @@
 //! OPERATOR_TOKEN=. Through the router, tenants and credentials made at
 //! ADMIN_URL work within 2 seconds (Basic and JWT) and stay apart on every
 //! route; erasure leaves the agent in no answer and in no file of the
-//! cluster (data dirs and broker storage), also after `cluster.sh replay`.
+//! cluster (data dirs and broker storage), also after `cluster.sh replay`;
+//! analytics answer what the statements sent through the router say, also
+//! after an erasure and a replay.
 //!
 //! Needs tansu and nginx, which `make test` installs (scripts/test-deps.sh).
 //! Outside CI a missing tool skips the test saying so; under CI it fails.
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::analytics::{check_everything, post_and_void, settled, Sent};
 use common::deployment::{
     assert_tenants_isolated, check_forgotten, forget, write_erasure_world, Deployment, FORGOTTEN, KEPT,
 };
@@ -283,4 +286,42 @@ fn erasure_on_the_cluster_leaves_nothing_in_any_answer_or_file_also_after_a_repl
         None,
     );
     assert_eq!(page["statements"].as_array().map(Vec::len), Some(4), "only what came after the erasure: {page}");
+}
+
+#[test]
+fn analytics_through_the_router_match_a_recomputation_also_after_erasure_and_replay() {
+    let Some(cluster) = Cluster::up() else { return };
+    let deployment = cluster.deployment();
+    deployment.tenant("learning", None);
+    let mut credentials = Vec::new();
+    // (statements/read: what wait_until_accepted reads with)
+    for scopes in
+        [&["statements/write", "statements/read", "analytics/read"][..], &["statements/write", "statements/read"][..]]
+    {
+        let auth = deployment.credential("learning", scopes);
+        deployment.wait_until_accepted(&auth, Duration::from_secs(2));
+        let common::deployment::Auth::Basic(key, _) = &auth else { unreachable!() };
+        credentials.push((key.clone(), auth));
+    }
+    // Written through the gateways and Kafka, counted by the builder of the
+    // projector process, answered by its query role: every measure by every
+    // dimension, each filter and day bounds, as the statements say.
+    let sent = post_and_void(&deployment, &credentials);
+    let reader = &credentials[0].1;
+    check_everything(&deployment, reader, &sent.iter().collect::<Vec<_>>());
+
+    // Erasure reaches the answers (the day blocks of the query role too).
+    let forgotten = "learner3@example.com";
+    let body = serde_json::json!({"agent": {"mbox": format!("mailto:{forgotten}")}});
+    assert_eq!(deployment.admin(Method::POST, "/admin/tenants/learning/forget", Some(body)).0, 204);
+    let remaining: Vec<&Sent> =
+        sent.iter().filter(|s| s.learner != forgotten && s.instructor.as_deref() != Some(forgotten)).collect();
+    assert!(remaining.len() < sent.len() - 5, "the erasure removes something");
+    settled(&deployment, reader);
+    check_everything(&deployment, reader, &remaining);
+
+    // The rollups rebuilt from Kafka answer the same.
+    cluster.replay();
+    settled(&deployment, reader);
+    check_everything(&deployment, reader, &remaining);
 }

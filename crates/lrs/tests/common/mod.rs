@@ -3,6 +3,7 @@
 //! Every test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub(crate) mod analytics;
 pub(crate) mod deployment;
 
 use std::io::{BufRead, BufReader, Read};
