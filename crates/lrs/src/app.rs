@@ -364,7 +364,13 @@ impl Application {
             _ => None,
         };
         let quality = match (&store, &query, settings.quality) {
-            (Some(store), Some(_), true) => Some(lrs_core::quality::QualityService::new(store.clone())),
+            (Some(store), Some(_), true) => {
+                let service = lrs_core::quality::QualityService::new(store.clone());
+                Some(match &vault {
+                    Some(vault) => service.with_vault(vault.clone()),
+                    None => service,
+                })
+            }
             _ => None,
         };
         let state = lrs_http::AppState {

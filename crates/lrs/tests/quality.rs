@@ -215,6 +215,15 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
         statement("bob", "http://example.com/verbs/completed", "http://example.com/course/m1", now),
     ];
     other.accept(&drift);
+    // Learner drift: "ann" (every statement of the first source) is also
+    // the name, in other case and spaces, of a second learner.
+    let mut namesakes = Vec::new();
+    for _ in 0..2 {
+        let mut namesake = statement("ann", "http://adlnet.gov/expapi/verbs/completed", "http://example.com/n", now);
+        namesake["actor"] = json!({"mbox": "mailto:ann.smith@work.example.com", "name": "  ANN "});
+        namesakes.push(namesake);
+    }
+    other.accept(&namesakes);
     let other_expected = other.expected.clone();
 
     // Every refusal was logged before its answer and is applied before any
@@ -248,6 +257,10 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
             activities[0]["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
         assert_eq!(activity_counts, accepted_adl + 2);
         assert_eq!(report["profiles"], json!([]), "no profile is loaded");
+        let learners = &report["drift"]["learners"];
+        let ann = json!([{"name": "ann", "ids": ["mailto:ann.smith@work.example.com", "mailto:ann@example.com"],
+                          "counts": [2, sources.iter().find(|(key, _)| key == common::KEY).unwrap().1.accepted]}]);
+        assert_eq!(*learners, ann, "bob's name is his alone: {report:#}");
     };
     check(&report(&deployment, &reader));
 
@@ -269,4 +282,18 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     check(&report(&deployment, &reader));
+
+    // Erasure: the namesake's name and identifier leave the report.
+    let body = json!({"agent": {"mbox": "mailto:ann.smith@work.example.com"}});
+    assert_eq!(deployment.admin(Method::POST, "/admin/tenants/default/forget", Some(body)).0, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let after = report(&deployment, &reader);
+        if after["drift"]["learners"] == json!([]) {
+            assert!(!after.to_string().contains("ann.smith"), "{after:#}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the forgotten learner stays: {after:#}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -25,10 +25,11 @@ use super::{Change, Changed, Downstream, Learner};
 use crate::plan::{PatternGroup, PlanCompiler};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
-    count_clustering, counts_partition, group_clustering, groups_partition, name_clustering, names_partition,
-    signature_partition, step_clustering, step_micros, steps_partition, NameKind,
+    count_clustering, counts_partition, group_clustering, groups_partition, learner_name_hash, learner_names_partition,
+    name_clustering, names_partition, signature_partition, step_clustering, step_micros, steps_partition, NameKind,
 };
 use crate::tenant::TenantId;
+use crate::vault::{seal, sealed_row};
 
 /// A timestamp this much later than `stored` is in the future (clock skew allowed for).
 pub const FUTURE_SKEW_MICROS: i64 = 5 * 60 * 1_000_000;
@@ -38,11 +39,22 @@ pub const LATE_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The data-quality projection.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Quality {
     /// The tenants' profiles, compiled once per change, for their patterns.
     plans: Arc<PlanCompiler>,
+    /// (tenant, learner key, name hash) whose sealed row this process wrote.
+    learner_names: Arc<quick_cache::sync::Cache<(TenantId, String, String), ()>>,
 }
+
+impl Default for Quality {
+    fn default() -> Self {
+        Self { plans: Arc::default(), learner_names: Arc::new(quick_cache::sync::Cache::new(REMEMBERED_NAMES)) }
+    }
+}
+
+/// Learner names whose sealed row this process wrote (bounded).
+const REMEMBERED_NAMES: usize = 100_000;
 
 /// How a pattern group follows its profile's primary patterns, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +103,8 @@ impl Downstream for Quality {
         // state before it): the statement id that holds each, or none.
         let mut signatures: HashMap<Vec<u8>, Option<Uuid>> = HashMap::new();
         let mut steps: NewSteps = HashMap::new();
+        // (tenant, learner key, name hash) of the sealed name rows this batch writes.
+        let mut names_written: Vec<(TenantId, String, String)> = Vec::new();
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
@@ -127,6 +141,11 @@ impl Downstream for Quality {
                             signatures.insert(partition, Some(id));
                         }
                     }
+                    if let Some(learner) = learner {
+                        if let Some(hash) = self.count_learner_name(tenant, statement, learner, &mut deltas, batch) {
+                            names_written.push((tenant.clone(), learner.key.clone(), hash));
+                        }
+                    }
                     for (kind, name, iri) in names_of(statement) {
                         *deltas
                             .names
@@ -146,7 +165,28 @@ impl Downstream for Quality {
                         signatures.insert(partition, None);
                     }
                 }
-                Change::Forgotten { .. } => {}
+                Change::Forgotten { tenant, subject } => {
+                    // The learner's names go with it (its rows are under its key).
+                    let key = crate::vault::subject_index_key(*subject);
+                    let partition = learner_names_partition(tenant, &key);
+                    let all = (Bound::Unbounded, Bound::Unbounded);
+                    let stored = store.scan(Table::QualityNames, &partition, all, Order::Ascending, usize::MAX).await?;
+                    let mut hashes: BTreeSet<String> =
+                        stored.into_iter().map(|(hash, _)| String::from_utf8_lossy(&hash).into_owned()).collect();
+                    for (written_tenant, written_key, hash) in &names_written {
+                        if written_tenant == tenant && *written_key == key {
+                            hashes.insert(hash.clone());
+                            self.learner_names.remove(&(tenant.clone(), key.clone(), hash.clone()));
+                        }
+                    }
+                    for hash in hashes {
+                        let counted = name_clustering(&hash, &key);
+                        let counts = names_partition(tenant, NameKind::Learner);
+                        batch.delete(Table::QualityNames, counts.clone(), counted.clone());
+                        deltas.names.remove(&(counts, counted));
+                        batch.delete(Table::QualityNames, partition.clone(), hash.into_bytes());
+                    }
+                }
                 Change::Checked { tenant, source, check, id, timestamp_micros } => {
                     for group in &check.groups {
                         let partition = steps_partition(tenant, group);
@@ -190,6 +230,40 @@ impl Downstream for Quality {
 }
 
 impl Quality {
+    /// Counts a statement's learner name under the learner's key (by the
+    /// name's hash), and keeps who the learner is under that name, sealed
+    /// with its key, once per process. Returns the hash when it wrote that row.
+    fn count_learner_name(
+        &self,
+        tenant: &TenantId,
+        statement: &Value,
+        learner: &Learner,
+        deltas: &mut Deltas,
+        batch: &mut WriteBatch,
+    ) -> Option<String> {
+        let name = statement.pointer("/actor/name").and_then(Value::as_str).map(normalise_name)?;
+        if name.is_empty() {
+            return None;
+        }
+        let hash = learner_name_hash(&name);
+        let counted = name_clustering(&hash, &learner.key);
+        *deltas.names.entry((names_partition(tenant, NameKind::Learner), counted)).or_default() += 1;
+        let remembered = (tenant.clone(), learner.key.clone(), hash.clone());
+        if self.learner_names.get(&remembered).is_some() {
+            return None;
+        }
+        let who = serde_json::to_vec(&serde_json::json!({"name": name, "ifi": learner.ifi})).expect("json");
+        let value = match &learner.subject {
+            Some(subject) => sealed_row(&seal(&who, std::slice::from_ref(subject))),
+            None if learner.key == learner.ifi => who,
+            // A subject whose key this batch does not hold: written when it was.
+            None => return None,
+        };
+        batch.put(Table::QualityNames, learner_names_partition(tenant, &learner.key), hash.clone().into_bytes(), value);
+        self.learner_names.insert(remembered, ());
+        Some(hash)
+    }
+
     /// Checks each group a batch added statements to against its profile's
     /// primary patterns: all its statements (those stored before and those
     /// of the batch) in timestamp order.

@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::projection::quality::{decode_count, GroupProgress};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::keys::decode_strings;
-use crate::tables::quality::{counts_partition, groups_partition, names_partition, NameKind};
+use crate::tables::quality::{counts_partition, groups_partition, learner_names_partition, names_partition, NameKind};
 use crate::tenant::TenantId;
+use crate::vault::{open_row, KeyVault};
 
 /// Most days one report covers.
 pub const MAX_REPORT_DAYS: u32 = 3660;
@@ -89,6 +90,9 @@ pub struct Drift {
     pub verbs: Vec<DriftGroup>,
     /// Activity names shared by several activity IRIs.
     pub activities: Vec<DriftGroup>,
+    /// Learner names (`actor.name`) used by several learners: `ids` are
+    /// their identifiers (`mailto:…` for an mbox), in order.
+    pub learners: Vec<DriftGroup>,
 }
 
 /// The report.
@@ -123,12 +127,19 @@ pub struct PatternCounts {
 #[derive(Clone)]
 pub struct QualityService {
     store: Arc<dyn QueryStore>,
+    vault: Option<KeyVault>,
 }
 
 impl QualityService {
     /// A service reading `store`.
     pub fn new(store: Arc<dyn QueryStore>) -> Self {
-        Self { store }
+        Self { store, vault: None }
+    }
+
+    /// The same service opening learners' names with `vault`.
+    pub fn with_vault(mut self, vault: KeyVault) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// The report of a tenant's days `first..=last` (days since 1970-01-01, UTC).
@@ -196,6 +207,7 @@ impl QualityService {
         let drift = Drift {
             verbs: self.drift(tenant, NameKind::Verb).await?,
             activities: self.drift(tenant, NameKind::Activity).await?,
+            learners: self.learner_drift(tenant).await?,
         };
         Ok(QualityReport {
             sources: sources.into_values().collect(),
@@ -230,6 +242,45 @@ impl QualityService {
             }
         }
         Ok(counts.into_values().collect())
+    }
+
+    /// The learner names used by two learners or more: counted by the
+    /// name's hash and learner key, shown with what the learner's sealed row
+    /// says (a learner forgotten meanwhile is left out).
+    async fn learner_drift(&self, tenant: &TenantId) -> Result<Vec<DriftGroup>, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let partition = names_partition(tenant, NameKind::Learner);
+        let rows = self.store.scan(Table::QualityNames, &partition, all, Order::Ascending, usize::MAX).await?;
+        let mut by_name: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+        for (clustering, value) in rows {
+            let Some(parts) = decode_strings(&clustering) else { continue };
+            let [hash, key] = parts.as_slice() else { continue };
+            by_name.entry(hash.clone()).or_default().push((key.clone(), decode_count(&value)));
+        }
+        let mut groups = Vec::new();
+        for (hash, learners) in by_name.into_iter().filter(|(_, learners)| learners.len() > 1) {
+            let mut name = None;
+            let mut found: Vec<(String, u64)> = Vec::new();
+            for (key, count) in learners {
+                let row = self
+                    .store
+                    .get(Table::QualityNames, &learner_names_partition(tenant, &key), hash.as_bytes())
+                    .await?;
+                let Some(row) = row else { continue };
+                let Some(opened) = open_row(self.vault.as_ref(), tenant, row).await? else { continue };
+                let Ok(who) = serde_json::from_slice::<serde_json::Value>(&opened) else { continue };
+                let ifi = who["ifi"].as_str().unwrap_or_default();
+                found.push((ifi.strip_prefix("mbox:").unwrap_or(ifi).to_owned(), count));
+                name = name.or_else(|| who["name"].as_str().map(str::to_owned));
+            }
+            if let (Some(name), true) = (name, found.len() > 1) {
+                found.sort();
+                let (ids, counts) = found.into_iter().unzip();
+                groups.push(DriftGroup { name, ids, counts });
+            }
+        }
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(groups)
     }
 
     /// The names of one kind used with two IRIs or more.

@@ -59,6 +59,8 @@ pub enum NameKind {
     Verb,
     /// An activity definition name.
     Activity,
+    /// A learner's name (`actor.name`), kept by a hash of it and the learner's key.
+    Learner,
 }
 
 impl NameKind {
@@ -66,6 +68,7 @@ impl NameKind {
         match self {
             NameKind::Verb => "verb",
             NameKind::Activity => "activity",
+            NameKind::Learner => "learner",
         }
     }
 }
@@ -73,6 +76,20 @@ impl NameKind {
 /// Partition of a tenant's names of one kind.
 pub fn names_partition(tenant: &TenantId, kind: NameKind) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str(kind.tag()).build()
+}
+
+/// Partition of who a learner is under each name it used (clustering: the
+/// name's hash; value: the name and identifier, sealed with the learner's
+/// key): what the report shows, and what an erasure removes.
+pub fn learner_names_partition(tenant: &TenantId, learner: &str) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("learner-of").str(learner).build()
+}
+
+/// What a learner's name is kept under: the hex of the start of its
+/// SHA-256 (no name in clear in a key).
+pub fn learner_name_hash(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(name.as_bytes())[..16])
 }
 
 /// Clustering key of a (normalised name, IRI) pair: rows of one name are adjacent.
