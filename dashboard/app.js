@@ -176,6 +176,7 @@ async function refreshQuality() {
   const drift = [
     ...report.drift.verbs.map((g) => ['verb', g]),
     ...report.drift.activities.map((g) => ['activity', g]),
+    ...(report.drift.learners || []).map((g) => ['learner', g]),
   ];
   document.querySelector('#quality-drift tbody').replaceChildren(...drift.map(([kind, g]) => row([
     kind, g.name, g.ids.map((id, i) => `${id} (${n(g.counts[i])})`).join(', '),

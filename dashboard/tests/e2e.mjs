@@ -122,7 +122,7 @@ try {
     }
   });
   const driftRows = await page.locator('#quality-drift tbody tr').allTextContents();
-  const driftGroups = report.drift.verbs.length + report.drift.activities.length;
+  const driftGroups = report.drift.verbs.length + report.drift.activities.length + report.drift.learners.length;
   check(driftRows.length === driftGroups, `${driftRows.length} drift groups listed, the report has ${driftGroups}`);
   await page.screenshot({ path: screenshot.replace(/\.png$/, '-quality.png'), fullPage: true });
   check(outside.length === 0, `requests outside 127.0.0.1: ${outside.join(', ')}`);

@@ -56,6 +56,11 @@ fn a_person_signs_in_and_reads_the_numbers_the_api_gives() {
     assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&first)).0, 200);
     first["id"] = json!(uuid::Uuid::new_v4().to_string());
     assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&first)).0, 200);
+    // Learner 1's name under a second address (naming drift), long ago.
+    let namesake = json!({"actor": {"mbox": "mailto:learner1.home@example.com", "name": "learner 1"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}, "object": {"id": "http://example.com/activity/0"},
+        "timestamp": "2026-01-05T11:00:00Z"});
+    assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&namesake)).0, 200);
     let refused =
         json!({"actor": {"mbox": "mailto:learner0@example.com"}, "object": {"id": "http://example.com/activity/0"}});
     assert_eq!(deployment.xapi(&auth, Method::POST, "/xapi/statements", Some(&refused)).0, 400);
@@ -90,11 +95,18 @@ fn a_person_signs_in_and_reads_the_numbers_the_api_gives() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script's report");
     assert_eq!(report["figures"]["statements"]["expected"], 120.0, "{report}");
     let quality = &report["quality"][&lrs.key];
-    assert_eq!(quality["accepted"], 122, "120, the first statement and its duplicate: {report}");
+    assert_eq!(quality["accepted"], 123, "120, the first statement, its duplicate, the namesake: {report}");
     assert_eq!(quality["rejected"], 1, "{report}");
     assert_eq!(quality["duplicates"], 1, "{report}");
     assert_eq!(quality["resent"], 1, "{report}");
-    assert_eq!(quality["missing_registration"], 122, "no statement has a registration: {report}");
-    assert_eq!(quality["missing_parent"], 2, "only the two extra statements lack a course: {report}");
+    assert_eq!(quality["missing_registration"], 123, "no statement has a registration: {report}");
+    assert_eq!(quality["missing_parent"], 3, "only the three extra statements lack a course: {report}");
+    // Learner 1 sent 14 of the 120 (n % 9 == 1), the namesake 1.
+    let drift: Vec<&str> = report["drift"].as_array().unwrap().iter().filter_map(|row| row.as_str()).collect();
+    assert!(
+        drift.iter().any(|row| row.starts_with("learner")
+            && row.contains("mailto:learner1.home@example.com (1), mailto:learner1@example.com (14)")),
+        "the page lists the learner drift: {report}"
+    );
     assert_eq!(report["figures"]["learners"]["expected"], 9.0, "{report}");
 }
