@@ -458,4 +458,56 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
         })
         .collect();
     assert_eq!(report["patterns"], json!(want), "{:#}", report["patterns"]);
+
+    // A voided statement leaves its registration's sequence, which is
+    // followed again without it: a, b, c broke the sequence, a, b completes
+    // it; a, b completed it, a alone is in progress; a voided single a
+    // leaves its group altogether.
+    let sequence = (
+        "http://example.com/profiles/sequence".to_owned(),
+        "http://example.com/profiles/sequence/patterns/main".to_owned(),
+    );
+    let ids_of = |letters: &str| -> Vec<String> {
+        let registration = Uuid::new_v4().to_string();
+        let start = chrono::Utc::now() - chrono::Duration::hours(1);
+        letters
+            .chars()
+            .enumerate()
+            .map(|(n, letter)| {
+                let mut statement = statement(&verb(&letter.to_string()), &json!({}));
+                statement["context"] = json!({"registration": registration,
+                    "contextActivities": {"category": [{"id": "http://example.com/profiles/sequence/v1"}]}});
+                statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
+                let (status, ids) = post(&deployment, &writer, &statement);
+                assert_eq!(status, 200, "{ids}");
+                ids[0].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let (abc, ab, a) = (ids_of("abc"), ids_of("ab"), ids_of("a"));
+    let slots = want_sequence(&deployment, &reader, &sequence);
+    let void = |id: &str| {
+        let voiding = json!({"actor": {"mbox": "mailto:admin@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+            "object": {"objectType": "StatementRef", "id": id}});
+        assert_eq!(post(&deployment, &writer, &voiding).0, 200);
+    };
+    void(&abc[2]);
+    void(&ab[1]);
+    void(&a[0]);
+    let after = want_sequence(&deployment, &reader, &sequence);
+    // complete: +1 (a, b) −1 (a); in progress: +1 (a) −1 (the voided single a); broken: −1 (a, b, c).
+    assert_eq!(after, [slots[0], slots[1], slots[2] - 1], "before {slots:?}, after {after:?}");
+}
+
+/// The sequence pattern's [complete, in progress, broken] in the report.
+fn want_sequence(deployment: &Deployment, reader: &Auth, (profile, pattern): &(String, String)) -> [u64; 3] {
+    let (status, report) = deployment.xapi(reader, Method::GET, "/quality/v1/report", None);
+    assert_eq!(status, 200, "{report}");
+    let entry = report["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["profile"] == profile.as_str() && p["pattern"] == pattern.as_str())
+        .unwrap_or_else(|| panic!("no sequence entry: {report}"));
+    ["complete", "in_progress", "broken"].map(|key| entry[key].as_u64().unwrap())
 }

@@ -105,6 +105,9 @@ impl Downstream for Quality {
         let mut steps: NewSteps = HashMap::new();
         // (tenant, learner key, name hash) of the sealed name rows this batch writes.
         let mut names_written: Vec<(TenantId, String, String)> = Vec::new();
+        // Pattern steps of statements this batch removes, and the tenants' records.
+        let mut gone_steps: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut tenants: HashMap<TenantId, Option<crate::tenants::Tenant>> = HashMap::new();
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
@@ -158,6 +161,39 @@ impl Downstream for Quality {
                     // signature (the signature is kept under the learner's
                     // pseudonymous key, and goes with the statement).
                     let Some(id) = statement_id(statement) else { continue };
+                    // Nor a step in the pattern groups it was in: they are followed again without it.
+                    let record = match tenants.get(tenant) {
+                        Some(record) => record.clone(),
+                        None => {
+                            let record = crate::tenants::load_tenant(store, tenant).await?;
+                            tenants.insert(tenant.clone(), record.clone());
+                            record
+                        }
+                    };
+                    if let Some(record) = record.filter(|record| !record.profiles.is_empty()) {
+                        let timestamp_micros = statement
+                            .get("timestamp")
+                            .and_then(Value::as_str)
+                            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                            .map_or(0, |time| time.timestamp_micros());
+                        for key in self.plans.profiles(&record).groups(statement) {
+                            let group = PatternGroup {
+                                profile: key.profile,
+                                registration: key.registration,
+                                subregistration: key.subregistration,
+                            };
+                            let partition = steps_partition(tenant, &group);
+                            let clustering = step_clustering(timestamp_micros, id);
+                            batch.delete(Table::QualityPatternSteps, partition.clone(), clustering.clone());
+                            let entry = steps
+                                .entry(partition)
+                                .or_insert_with(|| (tenant.clone(), group, BTreeMap::new(), i64::MIN));
+                            entry.2.remove(&clustering);
+                            // Followed again even when it was broken.
+                            entry.3 = i64::MIN;
+                            gone_steps.insert(clustering);
+                        }
+                    }
                     let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
                     let holder = signature_holder(&signatures, store, &partition).await?;
                     if holder == Some(id) {
@@ -218,7 +254,7 @@ impl Downstream for Quality {
                 }
             }
         }
-        self.follow_patterns(steps, store, batch).await?;
+        self.follow_patterns(steps, &gone_steps, store, batch).await?;
         for (table, rows) in [(Table::QualityCounts, deltas.counts), (Table::QualityNames, deltas.names)] {
             for ((partition, clustering), by) in rows {
                 let before = store.get(table, &partition, &clustering).await?.map_or(0, |bytes| decode_count(&bytes));
@@ -264,12 +300,14 @@ impl Quality {
         Some(hash)
     }
 
-    /// Checks each group a batch added statements to against its profile's
-    /// primary patterns: all its statements (those stored before and those
-    /// of the batch) in timestamp order.
+    /// Checks each group a batch added statements to (or removed some from)
+    /// against its profile's primary patterns: all its statements (those
+    /// stored before and those of the batch, but those removed) in timestamp
+    /// order. A group left without statements goes.
     async fn follow_patterns(
         &self,
         steps: NewSteps,
+        gone: &BTreeSet<Vec<u8>>,
         store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
@@ -297,9 +335,14 @@ impl Quality {
             let stored = store.scan(Table::QualityPatternSteps, &partition, all, Order::Ascending, usize::MAX).await?;
             let mut ordered: BTreeMap<Vec<u8>, Vec<String>> = stored
                 .into_iter()
+                .filter(|(clustering, _)| !gone.contains(clustering))
                 .map(|(clustering, value)| (clustering, serde_json::from_slice(&value).unwrap_or_default()))
                 .collect();
             ordered.extend(added);
+            if ordered.is_empty() {
+                batch.delete(Table::QualityPatternGroups, groups_partition(&tenant), group_clustering(&group));
+                continue;
+            }
             let last_micros = ordered.keys().next_back().map_or(0, |key| step_micros(key));
             let sequence: Vec<BTreeSet<String>> =
                 ordered.into_values().map(|templates| templates.into_iter().collect()).collect();
@@ -391,14 +434,22 @@ fn signature(statement: &Value, learner: Option<&Learner>) -> [u8; 32] {
 
 /// Feeds a JSON value with its object keys in sorted order.
 fn canonical(value: &Value, hash: &mut Sha256) {
+    canonical_into(value, hash, &mut Vec::with_capacity(64));
+}
+
+/// [`canonical`] with a buffer for the JSON text of keys and scalars.
+fn canonical_into(value: &Value, hash: &mut Sha256, text: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let keys: BTreeSet<&String> = map.keys().collect();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             hash.update(b"{");
-            for key in keys {
-                hash.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
+            for (key, value) in entries {
+                text.clear();
+                serde_json::to_writer(&mut *text, key).expect("a string serialises");
+                hash.update(&text[..]);
                 hash.update(b":");
-                canonical(&map[key], hash);
+                canonical_into(value, hash, text);
                 hash.update(b",");
             }
             hash.update(b"}");
@@ -406,10 +457,15 @@ fn canonical(value: &Value, hash: &mut Sha256) {
         Value::Array(items) => {
             hash.update(b"[");
             for item in items {
-                canonical(item, hash);
+                canonical_into(item, hash, text);
                 hash.update(b",");
             }
             hash.update(b"]");
+        }
+        Value::String(string) => {
+            text.clear();
+            serde_json::to_writer(&mut *text, string).expect("a string serialises");
+            hash.update(&text[..]);
         }
         other => hash.update(other.to_string().as_bytes()),
     }
@@ -466,6 +522,50 @@ mod tests {
         let mut other_result = b.clone();
         other_result["result"]["score"]["raw"] = json!(2);
         assert_ne!(hash(&a), hash(&other_result));
+    }
+
+    /// How signatures were fed before [`canonical_into`] (a key set and a
+    /// string per key and scalar): stored signatures must still match.
+    fn canonical_as_before(value: &Value, hash: &mut Sha256) {
+        match value {
+            Value::Object(map) => {
+                let keys: BTreeSet<&String> = map.keys().collect();
+                hash.update(b"{");
+                for key in keys {
+                    hash.update(serde_json::to_string(key).unwrap().as_bytes());
+                    hash.update(b":");
+                    canonical_as_before(&map[key], hash);
+                    hash.update(b",");
+                }
+                hash.update(b"}");
+            }
+            Value::Array(items) => {
+                hash.update(b"[");
+                for item in items {
+                    canonical_as_before(item, hash);
+                    hash.update(b",");
+                }
+                hash.update(b"]");
+            }
+            other => hash.update(other.to_string().as_bytes()),
+        }
+    }
+
+    #[test]
+    fn canonical_feeds_the_same_bytes_as_before() {
+        let values = [
+            json!({"id": "http://a/\"q\"", "definition": {"name": {"en": "Ünï\ncode\u{1}", "de": "x"},
+                   "choices": [{"id": "b"}, {"id": "a"}], "n": [1, -2.5, 1e300, true, null]}}),
+            json!({"score": {"scaled": 0.25, "raw": 7, "min": 0}, "success": false, "response": "a[,]b", "extensions": {}}),
+            json!([]),
+            json!("plain"),
+        ];
+        for value in &values {
+            let (mut now, mut before) = (Sha256::new(), Sha256::new());
+            canonical(value, &mut now);
+            canonical_as_before(value, &mut before);
+            assert_eq!(now.finalize(), before.finalize(), "{value}");
+        }
     }
 
     #[test]
