@@ -45,11 +45,95 @@ pub struct Quality {
     plans: Arc<PlanCompiler>,
     /// (tenant, learner key, name hash) whose sealed row this process wrote.
     learner_names: Arc<quick_cache::sync::Cache<(TenantId, String, String), ()>>,
+    /// The count rows as this process last wrote them.
+    counts: Arc<KnownCounts>,
 }
 
 impl Default for Quality {
     fn default() -> Self {
-        Self { plans: Arc::default(), learner_names: Arc::new(quick_cache::sync::Cache::new(REMEMBERED_NAMES)) }
+        Self {
+            plans: Arc::default(),
+            learner_names: Arc::new(quick_cache::sync::Cache::new(REMEMBERED_NAMES)),
+            counts: Arc::new(KnownCounts::default()),
+        }
+    }
+}
+
+/// Count rows kept between batches: what saves a point read per row and
+/// batch. Each log partition's projector is the only writer of its tenants'
+/// rows, and applies batches in log order; a batch's values become known
+/// when the next batch starts after it (so it was written), and are dropped
+/// when the next one starts at or before it (it was not: the projector
+/// retries it). A new process starts with nothing known.
+#[derive(Default)]
+struct KnownCounts {
+    partitions: std::sync::Mutex<HashMap<u32, PartitionCounts>>,
+}
+
+/// Row key of a count: (partition, clustering).
+type CountKey = (Vec<u8>, Vec<u8>);
+
+/// What is known of one log partition's count rows.
+struct PartitionCounts {
+    /// Values written by batches that were applied.
+    known: quick_cache::unsync::Cache<(Table, CountKey), u64>,
+    /// Values the last batch wrote, and its last log offset.
+    pending: HashMap<(Table, CountKey), u64>,
+    pending_through: Option<u64>,
+}
+
+/// Rows of counts known per log partition at most (then read again).
+const KNOWN_COUNTS: usize = 200_000;
+
+impl KnownCounts {
+    /// Starts a batch of records `first..=last` of a partition: takes what
+    /// is known of it (a batch that fails leaves nothing known).
+    fn begin(&self, partition: u32, first: u64, last: u64) -> PartitionCounts {
+        let mut partitions = self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = partitions.remove(&partition).unwrap_or_else(|| PartitionCounts {
+            known: quick_cache::unsync::Cache::new(KNOWN_COUNTS),
+            pending: HashMap::new(),
+            pending_through: None,
+        });
+        let pending = std::mem::take(&mut state.pending);
+        match state.pending_through {
+            // The previous batch was written: what it wrote is known.
+            Some(through) if first > through => {
+                for (key, value) in pending {
+                    state.known.insert(key, value);
+                }
+            }
+            // It is being applied again (it was not written), or the
+            // projector went back: nothing it wrote is known.
+            Some(_) => {
+                for key in pending.keys() {
+                    state.known.remove(key);
+                }
+            }
+            None => {}
+        }
+        state.pending_through = Some(last);
+        state
+    }
+
+    /// Keeps what a batch wrote, for the next one.
+    fn end(&self, partition: u32, state: PartitionCounts) {
+        self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(partition, state);
+    }
+}
+
+impl PartitionCounts {
+    fn get(&mut self, table: Table, key: &CountKey) -> Option<u64> {
+        self.known.get(&(table, key.clone())).copied()
+    }
+
+    fn set(&mut self, table: Table, key: CountKey, value: u64) {
+        self.pending.insert((table, key), value);
+    }
+
+    fn forget(&mut self, key: &CountKey) {
+        self.known.remove(&(Table::QualityNames, key.clone()));
+        self.pending.remove(&(Table::QualityNames, key.clone()));
     }
 }
 
@@ -94,10 +178,13 @@ impl Downstream for Quality {
     async fn apply(
         &self,
         changes: &[Changed],
-        _partition: u32,
+        partition: u32,
         store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let mut deltas = Deltas::default();
         // Signatures written or dropped in this batch (the store shows the
         // state before it): the statement id that holds each, or none.
@@ -108,6 +195,8 @@ impl Downstream for Quality {
         // Pattern steps of statements this batch removes, and the tenants' records.
         let mut gone_steps: BTreeSet<Vec<u8>> = BTreeSet::new();
         let mut tenants: HashMap<TenantId, Option<crate::tenants::Tenant>> = HashMap::new();
+        // Name counts this batch deletes (an erasure).
+        let mut forgotten_counts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
@@ -219,7 +308,8 @@ impl Downstream for Quality {
                         let counted = name_clustering(&hash, &key);
                         let counts = names_partition(tenant, NameKind::Learner);
                         batch.delete(Table::QualityNames, counts.clone(), counted.clone());
-                        deltas.names.remove(&(counts, counted));
+                        deltas.names.remove(&(counts.clone(), counted.clone()));
+                        forgotten_counts.push((counts, counted));
                         batch.delete(Table::QualityNames, partition.clone(), hash.into_bytes());
                     }
                 }
@@ -255,12 +345,25 @@ impl Downstream for Quality {
             }
         }
         self.follow_patterns(steps, &gone_steps, store, batch).await?;
+        // The counts as the last written batch left them (this projection
+        // is their only writer), else as stored.
+        let first_offset = changes.first().map_or(0, |changed| changed.offset);
+        let last_offset = changes.last().map_or(0, |changed| changed.offset);
+        let mut counts = self.counts.begin(partition, first_offset, last_offset);
+        for forgotten in forgotten_counts {
+            counts.forget(&forgotten);
+        }
         for (table, rows) in [(Table::QualityCounts, deltas.counts), (Table::QualityNames, deltas.names)] {
-            for ((partition, clustering), by) in rows {
-                let before = store.get(table, &partition, &clustering).await?.map_or(0, |bytes| decode_count(&bytes));
-                batch.put(table, partition, clustering, (before + by).to_be_bytes().to_vec());
+            for (key, by) in rows {
+                let before = match counts.get(table, &key) {
+                    Some(known) => known,
+                    None => store.get(table, &key.0, &key.1).await?.map_or(0, |bytes| decode_count(&bytes)),
+                };
+                counts.set(table, key.clone(), before + by);
+                batch.put(table, key.0, key.1, (before + by).to_be_bytes().to_vec());
             }
         }
+        self.counts.end(partition, counts);
         Ok(())
     }
 }
@@ -549,6 +652,36 @@ mod tests {
             }
             other => hash.update(other.to_string().as_bytes()),
         }
+    }
+
+    #[test]
+    fn counts_are_known_after_their_batch_was_written_and_forgotten_when_it_is_retried() {
+        let counts = KnownCounts::default();
+        let key = (b"partition".to_vec(), b"name".to_vec());
+        let mut first = counts.begin(0, 1, 10);
+        assert_eq!(first.get(Table::QualityNames, &key), None, "nothing known at start: read the store");
+        first.set(Table::QualityNames, key.clone(), 5);
+        counts.end(0, first);
+        // The next batch starts after it: it was written.
+        let mut second = counts.begin(0, 11, 20);
+        assert_eq!(second.get(Table::QualityNames, &key), Some(5));
+        assert_eq!(second.get(Table::QualityCounts, &key), None, "another table's row");
+        second.set(Table::QualityNames, key.clone(), 7);
+        counts.end(0, second);
+        // The same batch again: its write failed, the store holds 5, not 7.
+        let mut retried = counts.begin(0, 11, 20);
+        assert_eq!(retried.get(Table::QualityNames, &key), None);
+        retried.set(Table::QualityNames, key.clone(), 7);
+        counts.end(0, retried);
+        let mut third = counts.begin(0, 21, 30);
+        assert_eq!(third.get(Table::QualityNames, &key), Some(7));
+        third.forget(&key);
+        assert_eq!(third.get(Table::QualityNames, &key), None, "an erasure deleted it");
+        // A batch that fails before it ends leaves nothing known.
+        let _lost = counts.begin(0, 31, 40);
+        assert_eq!(counts.begin(0, 41, 50).get(Table::QualityNames, &key), None);
+        // Partitions apart.
+        assert_eq!(counts.begin(1, 1, 10).get(Table::QualityNames, &key), None);
     }
 
     #[test]
