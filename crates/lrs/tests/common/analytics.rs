@@ -280,7 +280,7 @@ pub(crate) fn check_everything(deployment: &Deployment, auth: &Auth, statements:
             })
             .collect();
         for measure in ["statements", "learners", "completion_rate", "score_p90"] {
-            for by in ["all", "day", "learner", "activity"] {
+            for by in ["all", "day", "week", "month", "learner", "activity"] {
                 check(deployment, auth, &kept, measure, by, &format!("&{name}={}", enc(value)));
             }
         }
