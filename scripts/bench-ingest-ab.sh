@@ -7,11 +7,18 @@
 #                                          # loaded for every statement (report mode) / neither
 #
 # N (statements, default 200000), ROUNDS (3), SHAPE (extra lrs bench arguments).
-# Prints statements/s per round and variant; docs/BENCHMARKS.md records the figures.
+# Prints statements/s per round and variant; with MEASURE=cpu (what
+# scripts/bench-cpu-ab.sh sets) the server's CPU time per statement instead:
+# user + system time of the `lrs serve` process (/proc/PID/stat) from before
+# the ingest until it is idle again, so the analytics builder's work after the
+# load counts, and the time the server waited for the cores does not.
+# docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
 what=${1:?usage: scripts/bench-ingest-ab.sh analytics|quality}
 N=${N:-200000}
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 profile=crates/xapi-profiles/tests/fixtures/cmi5-v1.0.jsonld
 for round in $(seq "${ROUNDS:-3}"); do
   for with in true false; do
@@ -29,11 +36,20 @@ for round in $(seq "${ROUNDS:-3}"); do
       curl -sf -X POST -H 'Authorization: Bearer bench-operator' --data-binary @$profile \
         "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
     fi
+    before=$(cpu $pid)
     out=$(mktemp)
     target/release/lrs bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "$N" \
       --batch 100 --concurrency 16 --queries 0 --single-posts 0 ${SHAPE:-} --json "$out" >/dev/null 2>&1
-    rate=$(python3 -c "import json;x=json.load(open('$out'))['results'][0];print(round(x['items_per_second']), 'statements/s, p50', round(x['p50_ms']), 'ms, p99', round(x['p99_ms']), 'ms, errors', x['errors'])")
-    echo "round $round $what=$with: $rate"
+    if [ "${MEASURE:-}" = cpu ]; then
+      # Until idle again: less than 2% of a core over 3 s (the idle polling
+      # after that is counted too, the same in both variants).
+      last=$(cpu $pid); sleep 3
+      while [ $(( $(cpu $pid) - last )) -gt $(( ticks * 3 / 50 )) ]; do last=$(cpu $pid); sleep 3; done
+      echo "round $round $what=$with: $(( ($(cpu $pid) - before) * 1000000 / ticks / N )) µs of server CPU per statement"
+    else
+      rate=$(python3 -c "import json;x=json.load(open('$out'))['results'][0];print(round(x['items_per_second']), 'statements/s, p50', round(x['p50_ms']), 'ms, p99', round(x['p99_ms']), 'ms, errors', x['errors'])")
+      echo "round $round $what=$with: $rate"
+    fi
     kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir" "$out"
   done
 done

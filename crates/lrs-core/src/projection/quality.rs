@@ -344,7 +344,7 @@ impl Downstream for Quality {
                 }
             }
         }
-        self.follow_patterns(steps, &gone_steps, store, batch).await?;
+        self.follow_patterns(steps, &gone_steps, &mut tenants, store, batch).await?;
         // The counts as the last written batch left them (this projection
         // is their only writer), else as stored.
         let first_offset = changes.first().map_or(0, |changed| changed.offset);
@@ -406,15 +406,16 @@ impl Quality {
     /// Checks each group a batch added statements to (or removed some from)
     /// against its profile's primary patterns: all its statements (those
     /// stored before and those of the batch, but those removed) in timestamp
-    /// order. A group left without statements goes.
+    /// order. A group left without statements goes. `tenants`: the records
+    /// this batch read already.
     async fn follow_patterns(
         &self,
         steps: NewSteps,
         gone: &BTreeSet<Vec<u8>>,
+        tenants: &mut HashMap<TenantId, Option<crate::tenants::Tenant>>,
         store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
-        let mut tenants: HashMap<TenantId, Option<crate::tenants::Tenant>> = HashMap::new();
         for (partition, (tenant, group, added, earliest)) in steps {
             // A broken group stays broken when statements come after the
             // ones that broke it (the greedy match of the same beginning

@@ -27,7 +27,7 @@ use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::analytics::{
     analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
     parse_learner_fact_clustering, parse_rollup_clustering, parse_values_clustering, rollup_dimension_prefix,
-    rollup_partition, values_clustering, week_of_day, Tier,
+    rollup_dimension_range, rollup_partition, values_clustering, week_of_day, Tier,
 };
 use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
@@ -235,10 +235,7 @@ impl AnalyticsService {
         dimension: Dimension,
         parts: Parts,
     ) -> Result<Vec<(String, Aggregate)>, QueryError> {
-        let prefix = rollup_dimension_prefix(dimension.name());
-        let mut end = prefix.clone();
-        end.push(0xFF);
-        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let range = rollup_dimension_range(dimension.name());
         let partition = rollup_partition(tenant, tier, period);
         let rows = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
         Ok(rows
@@ -374,10 +371,7 @@ impl AnalyticsService {
             Some(By::Group(dimension)) => dimension,
             _ => Dimension::All,
         };
-        let prefix = rollup_dimension_prefix(dimension.name());
-        let mut end = prefix.clone();
-        end.push(0xFF);
-        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let range = rollup_dimension_range(dimension.name());
         let partition = rollup_partition(tenant, Tier::Whole, 0);
         let entries = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
         let mut rows = Vec::with_capacity(entries.len());
@@ -596,7 +590,7 @@ fn group_keys(fact: &Fact, by: Option<By>, day: u32) -> Vec<String> {
 }
 
 /// An identifier as answered: `mailto:…` for an mbox, the key for others.
-fn display_ifi(ifi: &str) -> String {
+pub(crate) fn display_ifi(ifi: &str) -> String {
     ifi.strip_prefix("mbox:").unwrap_or(ifi).to_owned()
 }
 

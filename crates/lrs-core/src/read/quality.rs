@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::projection::quality::{decode_count, GroupProgress};
+use crate::read::analytics::display_ifi;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::keys::decode_strings;
 use crate::tables::quality::{counts_partition, groups_partition, learner_names_partition, names_partition, NameKind};
@@ -270,7 +271,7 @@ impl QualityService {
                 let Some(opened) = open_row(self.vault.as_ref(), tenant, row).await? else { continue };
                 let Ok(who) = serde_json::from_slice::<serde_json::Value>(&opened) else { continue };
                 let ifi = who["ifi"].as_str().unwrap_or_default();
-                found.push((ifi.strip_prefix("mbox:").unwrap_or(ifi).to_owned(), count));
+                found.push((display_ifi(ifi), count));
                 name = name.or_else(|| who["name"].as_str().map(str::to_owned));
             }
             if let (Some(name), true) = (name, found.len() > 1) {

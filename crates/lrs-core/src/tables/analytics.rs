@@ -88,6 +88,14 @@ pub fn rollup_dimension_prefix(dimension: &str) -> Vec<u8> {
     KeyBuilder::new().str(dimension).build()
 }
 
+/// The clustering range of every rollup (or whole-time values row) of a dimension.
+pub fn rollup_dimension_range(dimension: &str) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    let prefix = rollup_dimension_prefix(dimension);
+    let mut end = prefix.clone();
+    end.push(0xFF);
+    (std::ops::Bound::Included(prefix), std::ops::Bound::Excluded(end))
+}
+
 /// Clustering key of the measure values of all statements of one period
 /// (a day, an ISO week by its Monday, or a month) in the values partition.
 pub fn values_clustering(tier: Tier, period: u32) -> Vec<u8> {

@@ -25,8 +25,8 @@ use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
     fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering, learner_identity_partition,
     learner_partition, outbox_head_partition, outbox_partition, parse_rollup_clustering, parse_stale_clustering,
-    rollup_dimension_prefix, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
-    values_clustering, week_of_day, whole_position_partition, Tier,
+    rollup_dimension_prefix, rollup_dimension_range, rollup_partition, stale_clustering, stale_flag_partition,
+    stale_partition, values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -509,10 +509,7 @@ async fn from_whole_values(
     every: &mut Option<Vec<GroupValues>>,
 ) -> Result<TopList, StoreError> {
     if every.is_none() {
-        let prefix = rollup_dimension_prefix(dimension.name());
-        let mut end = prefix.clone();
-        end.push(0xFF);
-        let range = (Bound::Included(prefix), Bound::Excluded(end));
+        let range = rollup_dimension_range(dimension.name());
         let partition = rollup_partition(tenant, Tier::Whole, 0);
         let rows = store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
         *every = Some(
