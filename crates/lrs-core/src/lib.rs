@@ -29,7 +29,7 @@ pub use ports::{log, store, verdict};
 pub use projection::replay;
 pub use read::{analytics, quality, query};
 pub use tables::keys;
-pub use tenancy::{admin, auth, directory, tenant, tenants};
+pub use tenancy::{admin, auth, directory, forwarders, tenant, tenants};
 pub use write::{attachments, gateway, plan};
 
 pub use admin::{AdminError, AdminService, CredentialView};

@@ -3,6 +3,8 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use lrs_core::forwarders::{ForwardFilter, ForwardTarget, Forwarder};
+use lrs_core::tables::forwarding::ForwarderState;
 use lrs_core::{AdminService, Scope, TenantId};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +34,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tenants/{id}/profiles/{profile:.*}", web::delete().to(remove_profile))
             .route("/tenants/{id}/profile-enforcement", web::get().to(get_enforcement))
             .route("/tenants/{id}/profile-enforcement", web::put().to(set_enforcement))
+            .route("/tenants/{id}/forwarders", web::get().to(list_forwarders))
+            .route("/tenants/{id}/forwarders", web::post().to(add_forwarder))
+            .route("/tenants/{id}/forwarders/{name}", web::get().to(get_forwarder))
+            .route("/tenants/{id}/forwarders/{name}", web::delete().to(remove_forwarder))
+            .route("/tenants/{id}/forwarders/{name}/dead-letters", web::get().to(list_dead_letters))
+            .route("/tenants/{id}/forwarders/{name}/dead-letters/replay", web::post().to(replay_dead_letters))
             .route("/retention/apply", web::post().to(apply_retention))
             .route("/audit", web::get().to(audit)),
     );
@@ -338,4 +346,186 @@ async fn set_enforcement(
         };
     let view = admin.set_enforcement(&tenant_id(&path)?, mode, body.credential.as_deref()).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A forwarder as the operator sends it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewForwarder {
+    name: String,
+    target: ForwardTarget,
+    #[serde(default)]
+    filter: ForwardFilter,
+    #[serde(default = "default_batch_size")]
+    batch_size: u32,
+    /// `start` (the statements stored before it too, the default) or `now`.
+    #[serde(default)]
+    from: Option<String>,
+}
+
+fn default_batch_size() -> u32 {
+    100
+}
+
+/// POST /admin/tenants/{id}/forwarders
+async fn add_forwarder(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = operator(&req, &state)?;
+    let new: NewForwarder = json_body(&body)?;
+    let from_start = match new.from.as_deref() {
+        None | Some("start") => true,
+        Some("now") => false,
+        Some(other) => return Err(ApiError::BadRequest(format!("from: \"start\" or \"now\", not {other:?}"))),
+    };
+    let forwarder = Forwarder {
+        name: new.name,
+        target: new.target,
+        filter: new.filter,
+        batch_size: new.batch_size,
+        from_start,
+        created_micros: 0,
+    };
+    let added = admin.add_forwarder(&tenant_id(&path)?, forwarder).await?;
+    Ok(HttpResponse::Created().json(added))
+}
+
+/// A forwarder with what it delivered, as GET answers it.
+fn forwarder_view(
+    forwarder: &Forwarder,
+    state: &ForwarderState,
+    pending: Option<(usize, bool)>,
+    newest: Option<u64>,
+) -> serde_json::Value {
+    let time =
+        |micros: Option<i64>| micros.and_then(chrono::DateTime::from_timestamp_micros).map(xapi::format_timestamp);
+    let position = i64::try_from(state.position).ok().filter(|p| *p > 0);
+    let lag_seconds = newest.map(|newest| newest.saturating_sub(state.position) as f64 / 1e6);
+    serde_json::json!({
+        "name": forwarder.name,
+        "target": forwarder.target,
+        "filter": forwarder.filter,
+        "batch_size": forwarder.batch_size,
+        "from": if forwarder.from_start { "start" } else { "now" },
+        "created": time(Some(forwarder.created_micros)),
+        "status": {
+            "delivered": state.delivered,
+            "pending": pending.map(|(count, _)| count),
+            "pending_at_least": pending.is_some_and(|(_, capped)| capped),
+            "lag_seconds": lag_seconds,
+            "dead_lettered": state.dead_lettered,
+            "failed_attempts": state.failed_attempts,
+            "failing": state.consecutive_failures > 0,
+            "last_error": state.last_error,
+            "last_error_at": time(state.last_error_micros),
+            "last_delivered_at": time(state.last_delivered_micros),
+            "position": time(position),
+        },
+    })
+}
+
+/// Most statements counted as pending.
+const PENDING_COUNTED: usize = 10_000;
+
+/// The matching statements after a forwarder's position (counted up to
+/// [`PENDING_COUNTED`]; true when there are more), when this process reads
+/// the statements.
+async fn pending(
+    state: &AppState,
+    tenant: &TenantId,
+    forwarder: &Forwarder,
+    position: u64,
+) -> Result<(Option<(usize, bool)>, Option<u64>), ApiError> {
+    let Some(query) = &state.query else { return Ok((None, None)) };
+    let newest = query.last_stored(tenant).await?;
+    let filter = forwarder.filter.query().map_err(ApiError::BadRequest)?;
+    let mut counted = 0;
+    let mut after = position;
+    while counted < PENDING_COUNTED && after < newest {
+        let page = query.statements_after(tenant, &filter, (after, newest), lrs_core::query::MAX_PAGE).await?;
+        let Some(&(last, _)) = page.last() else { break };
+        counted += page.len();
+        after = last;
+        if page.len() < lrs_core::query::MAX_PAGE {
+            break;
+        }
+    }
+    let capped = counted >= PENDING_COUNTED && after < newest;
+    Ok((Some((counted.min(PENDING_COUNTED), capped)), Some(newest)))
+}
+
+/// GET /admin/tenants/{id}/forwarders
+async fn list_forwarders(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&path)?;
+    let forwarders = operator(&req, &state)?.forwarders(&tenant).await?;
+    let mut views = Vec::with_capacity(forwarders.len());
+    for (forwarder, delivered) in &forwarders {
+        let (pending, newest) = pending(&state, &tenant, forwarder, delivered.position).await?;
+        views.push(forwarder_view(forwarder, delivered, pending, newest));
+    }
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// GET /admin/tenants/{id}/forwarders/{name}
+async fn get_forwarder(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let tenant = tenant_id(&id)?;
+    let (forwarder, delivered) = operator(&req, &state)?.forwarder(&tenant, &name).await?;
+    let (pending, newest) = pending(&state, &tenant, &forwarder, delivered.position).await?;
+    Ok(HttpResponse::Ok().json(forwarder_view(&forwarder, &delivered, pending, newest)))
+}
+
+/// DELETE /admin/tenants/{id}/forwarders/{name}
+async fn remove_forwarder(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    operator(&req, &state)?.remove_forwarder(&tenant_id(&id)?, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// GET /admin/tenants/{id}/forwarders/{name}/dead-letters
+async fn list_dead_letters(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let letters = operator(&req, &state)?.dead_letters(&tenant_id(&id)?, &name).await?;
+    let views: Vec<_> = letters
+        .iter()
+        .map(|letter| {
+            serde_json::json!({
+                "statements": letter.ids,
+                "error": letter.error,
+                "at": chrono::DateTime::from_timestamp_micros(letter.at_micros).map(xapi::format_timestamp),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// POST /admin/tenants/{id}/forwarders/{name}/dead-letters/replay: the
+/// forwarder delivers its dead letters again (202: asked).
+async fn replay_dead_letters(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let letters = operator(&req, &state)?.replay_dead_letters(&tenant_id(&id)?, &name).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "dead_letters": letters })))
 }

@@ -28,6 +28,9 @@ enum AdminCommand {
     /// A tenant's statement plan: xAPI Profiles and their enforcement.
     #[command(subcommand)]
     Profiles(ProfileCommand),
+    /// A tenant's forwarders: its statements sent on to another LRS or a webhook.
+    #[command(subcommand)]
+    Forwarders(ForwarderCommand),
     /// The audit trail of administrative actions.
     Audit,
 }
@@ -65,6 +68,79 @@ enum ProfileCommand {
         /// Only for this credential key.
         #[arg(long)]
         credential: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ForwarderCommand {
+    /// Add a forwarder: to another LRS (--lrs-endpoint, --lrs-key, --lrs-secret) or a webhook (--webhook-url, --webhook-secret).
+    Add {
+        /// Tenant id.
+        tenant: String,
+        /// Its name (lowercase letters, digits, '-' and '_').
+        name: String,
+        /// The other LRS's xAPI endpoint.
+        #[arg(long, conflicts_with = "webhook_url")]
+        lrs_endpoint: Option<String>,
+        /// The key of the credential the other LRS gave.
+        #[arg(long, requires = "lrs_endpoint")]
+        lrs_key: Option<String>,
+        /// Its secret.
+        #[arg(long, env = "LRS_FORWARD_SECRET", hide_env_values = true)]
+        lrs_secret: Option<String>,
+        /// The xAPI version sent to the other LRS (1.0.3 or 2.0.0).
+        #[arg(long, default_value = "1.0.3")]
+        lrs_version: String,
+        /// The webhook's URL.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// The webhook's signing secret (at least 16 characters).
+        #[arg(long, env = "LRS_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
+        /// Only statements with this verb IRI.
+        #[arg(long)]
+        verb: Option<String>,
+        /// Only statements about this activity IRI.
+        #[arg(long)]
+        activity: Option<String>,
+        /// Only statements of this agent (its JSON).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only statements that match and follow this statement template of the tenant's profiles.
+        #[arg(long)]
+        template: Option<String>,
+        /// Statements per delivery (1 to 500).
+        #[arg(long, default_value_t = 100)]
+        batch_size: u32,
+        /// Start with the statements stored from now on, not with all of them.
+        #[arg(long)]
+        from_now: bool,
+    },
+    /// List a tenant's forwarders with what each delivered, what is pending and the last error.
+    List {
+        /// Tenant id.
+        tenant: String,
+    },
+    /// Remove a forwarder (its position and dead letters go with it).
+    Remove {
+        /// Tenant id.
+        tenant: String,
+        /// Its name.
+        name: String,
+    },
+    /// List a forwarder's dead letters.
+    DeadLetters {
+        /// Tenant id.
+        tenant: String,
+        /// Its name.
+        name: String,
+    },
+    /// Deliver a forwarder's dead letters again.
+    Replay {
+        /// Tenant id.
+        tenant: String,
+        /// Its name.
+        name: String,
     },
 }
 
@@ -223,6 +299,58 @@ pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
                 format!("/admin/tenants/{tenant}/profile-enforcement"),
                 Some(json!({"mode": mode, "credential": credential})),
             )
+        }
+        AdminCommand::Forwarders(ForwarderCommand::Add {
+            tenant,
+            name,
+            lrs_endpoint,
+            lrs_key,
+            lrs_secret,
+            lrs_version,
+            webhook_url,
+            webhook_secret,
+            verb,
+            activity,
+            agent,
+            template,
+            batch_size,
+            from_now,
+        }) => {
+            let target = match (lrs_endpoint, webhook_url) {
+                (Some(endpoint), None) => json!({
+                    "kind": "lrs",
+                    "endpoint": endpoint,
+                    "key": lrs_key.unwrap_or_default(),
+                    "secret": lrs_secret.unwrap_or_default(),
+                    "version": lrs_version,
+                }),
+                (None, Some(url)) => {
+                    json!({"kind": "webhook", "url": url, "secret": webhook_secret.unwrap_or_default()})
+                }
+                _ => anyhow::bail!("give either --lrs-endpoint (with --lrs-key and --lrs-secret) or --webhook-url"),
+            };
+            let mut filter = serde_json::Map::new();
+            for (field, value) in [("verb", verb), ("activity", activity), ("agent", agent), ("template", template)] {
+                if let Some(value) = value {
+                    filter.insert(field.into(), Value::String(value));
+                }
+            }
+            let from = if from_now { "now" } else { "start" };
+            let body =
+                json!({"name": name, "target": target, "filter": filter, "batch_size": batch_size, "from": from});
+            (Method::POST, format!("/admin/tenants/{tenant}/forwarders"), Some(body))
+        }
+        AdminCommand::Forwarders(ForwarderCommand::List { tenant }) => {
+            (Method::GET, format!("/admin/tenants/{tenant}/forwarders"), None)
+        }
+        AdminCommand::Forwarders(ForwarderCommand::Remove { tenant, name }) => {
+            (Method::DELETE, format!("/admin/tenants/{tenant}/forwarders/{name}"), None)
+        }
+        AdminCommand::Forwarders(ForwarderCommand::DeadLetters { tenant, name }) => {
+            (Method::GET, format!("/admin/tenants/{tenant}/forwarders/{name}/dead-letters"), None)
+        }
+        AdminCommand::Forwarders(ForwarderCommand::Replay { tenant, name }) => {
+            (Method::POST, format!("/admin/tenants/{tenant}/forwarders/{name}/dead-letters/replay"), None)
         }
         AdminCommand::Audit => (Method::GET, "/admin/audit".into(), None),
     };

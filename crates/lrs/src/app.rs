@@ -25,6 +25,7 @@ pub(crate) struct Application {
     state: lrs_http::AppState,
     projectors: Vec<Projector>,
     builders: Vec<RollupBuilder>,
+    forwarding: Option<lrs_forward::ForwardingEngine>,
     credential: Option<BootstrapCredential>,
     workers: usize,
     description: String,
@@ -400,7 +401,26 @@ impl Application {
         if settings.store == StoreBackend::Embedded {
             recover_projections(&projectors).await;
         }
-        Ok(Self { listener, state, projectors, builders, credential, workers, description })
+        // Beside the projectors, the tenants' forwarders (one process
+        // delivers each: the one that projects).
+        let forwarding = match (&store, &state.query, settings.has(Role::Projector) && settings.forwarding) {
+            (Some(store), Some(query), true) => Some(lrs_forward::ForwardingEngine::new(
+                store.clone(),
+                query.clone(),
+                lrs_forward::Settings {
+                    retry_base: std::time::Duration::from_millis(settings.forward_retry_base_ms.max(1)),
+                    retry_max: std::time::Duration::from_millis(settings.forward_retry_max_ms.max(1)),
+                    // ScyllaDB makes a batch visible row by row.
+                    settle: match settings.store {
+                        StoreBackend::Embedded => std::time::Duration::ZERO,
+                        StoreBackend::Scylla => std::time::Duration::from_secs(5),
+                    },
+                    ..lrs_forward::Settings::default()
+                },
+            )),
+            _ => None,
+        };
+        Ok(Self { listener, state, projectors, builders, forwarding, credential, workers, description })
     }
 
     /// The gateway, a principal of the bootstrap credential, the projectors
@@ -448,6 +468,7 @@ impl Application {
             self.projectors.into_iter().map(|projector| tokio::spawn(projector.run(stopped.clone()))).collect();
         let builders: Vec<_> =
             self.builders.into_iter().map(|builder| tokio::spawn(builder.run(stopped.clone()))).collect();
+        let forwarding = self.forwarding.map(|engine| tokio::spawn(engine.run(stopped.clone())));
         let port = self.listener.local_addr().map_or(0, |addr| addr.port());
         let server = lrs_http::serve(self.listener, self.state, self.workers)?;
         tracing::info!(port, "serving");
@@ -458,6 +479,9 @@ impl Application {
         }
         for builder in builders {
             builder.await.context("analytics builder task panicked")?;
+        }
+        if let Some(forwarding) = forwarding {
+            forwarding.await.context("forwarding task panicked")?;
         }
         server_result.context("http server failed")?;
         tracing::info!("stopped");

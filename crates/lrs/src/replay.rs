@@ -24,6 +24,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         // Written by the bootstrap, not only by the log.
         copy_table(&live, fresh.as_ref(), Table::Credentials).await?;
         copy_table(&live, fresh.as_ref(), Table::Tenants).await?;
+        // What each forwarder delivered: not in the log, and stored times
+        // are the same after a replay, so its position holds.
+        copy_table(&live, fresh.as_ref(), Table::Forwarding).await?;
     }
     let vault = crate::app::open_vault(&settings, fresh.clone())?;
     let bar = indicatif::ProgressBar::new(0);

@@ -143,6 +143,15 @@ pub(crate) struct Settings {
     /// Days of each tenant's most recent facts kept in day blocks, built at start and every minute (0: none).
     #[arg(long, env = "LRS_ANALYTICS_WARM_DAYS", default_value_t = 31)]
     pub(crate) analytics_warm_days: u32,
+    /// Run the tenants' forwarders beside the projector (off: none delivers; positions are kept).
+    #[arg(long, env = "LRS_FORWARDING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) forwarding: bool,
+    /// A forwarder's first wait after a failed delivery, in milliseconds (doubled with each failure).
+    #[arg(long, env = "LRS_FORWARD_RETRY_BASE_MS", default_value_t = 500)]
+    pub(crate) forward_retry_base_ms: u64,
+    /// A forwarder's longest wait between retries, in milliseconds.
+    #[arg(long, env = "LRS_FORWARD_RETRY_MAX_MS", default_value_t = 60_000)]
+    pub(crate) forward_retry_max_ms: u64,
     /// Keep the data-quality counts (the quality projection); off, /quality answers 503.
     #[arg(long, env = "LRS_QUALITY", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) quality: bool,

@@ -19,6 +19,6 @@ pub use format::{format_statement, Format};
 pub use signature::{check_statement_signature, SIGNATURE_USAGE_TYPE};
 pub use statement::{agents_of, normalize_statement, Statement};
 pub use timestamp::{format_timestamp, parse_timestamp};
-pub use validate::primitives::duration_seconds;
+pub use validate::primitives::{duration_seconds, is_iri};
 pub use validate::validate_statement;
 pub use version::Version;

@@ -62,11 +62,13 @@ pub enum Table {
     QualityPatternSteps,
     /// How each pattern group follows its profile's primary patterns: (tenant) / (profile, registration, subregistration) → progress.
     QualityPatternGroups,
+    /// What each forwarder delivered: (tenant, forwarder) / state, dead letters → JSON.
+    Forwarding,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 27] = [
+    pub const ALL: [Table; 28] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -94,6 +96,7 @@ impl Table {
         Table::QualityNames,
         Table::QualityPatternSteps,
         Table::QualityPatternGroups,
+        Table::Forwarding,
     ];
 
     /// The table's name in a store.
@@ -126,6 +129,7 @@ impl Table {
             Table::QualityNames => "quality_names",
             Table::QualityPatternSteps => "quality_pattern_steps",
             Table::QualityPatternGroups => "quality_pattern_groups",
+            Table::Forwarding => "forwarding",
         }
     }
 }

@@ -261,8 +261,44 @@ impl QueryService {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn statements(&self, tenant: &TenantId, query: &StatementQuery) -> Result<StatementsPage, QueryError> {
         let page_size = query.page_size();
+        let mut found = self.find(tenant, query).await?;
+        let more = if found.len() > page_size {
+            found.truncate(page_size);
+            let last_stored = found.last().map(|(stored, _)| *stored);
+            Some(StatementQuery { after: last_stored, ..query.clone() }.to_cursor())
+        } else {
+            None
+        };
+        Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+    }
+
+    /// The `stored` time (microseconds) of a tenant's newest statement (0: none).
+    pub async fn last_stored(&self, tenant: &TenantId) -> Result<u64, QueryError> {
+        Ok(self.tenant_meta(tenant).await?.map_or(0, |meta| meta.last_stored))
+    }
+
+    /// Up to `limit` statements matching `query` (ascending: stored after
+    /// `after`, at or before `until`), each with its `stored` time in
+    /// microseconds: what a forwarder delivers next.
+    pub async fn statements_after(
+        &self,
+        tenant: &TenantId,
+        query: &StatementQuery,
+        (after, until): (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, Value)>, QueryError> {
+        let query = StatementQuery { after: Some(after), until: Some(until), ascending: true, limit, ..query.clone() };
+        let mut found = self.find(tenant, &query).await?;
+        found.truncate(query.page_size());
+        Ok(found)
+    }
+
+    /// The statements matching `query`, with their `stored` times: up to one
+    /// more than a page, so that the caller knows whether there are more.
+    async fn find(&self, tenant: &TenantId, query: &StatementQuery) -> Result<Vec<(u64, Value)>, QueryError> {
+        let page_size = query.page_size();
         let Some(meta) = self.tenant_meta(tenant).await? else {
-            return Ok(StatementsPage { statements: Vec::new(), more: None });
+            return Ok(Vec::new());
         };
         let mut low = query.since.map_or(Bound::Unbounded, Bound::Excluded);
         if let Some(cutoff) = self.retention_cutoff(tenant).await? {
@@ -288,7 +324,7 @@ impl QueryService {
         }
         .min(bucket_of(meta.last_stored));
         if first_bucket > last_bucket {
-            return Ok(StatementsPage { statements: Vec::new(), more: None });
+            return Ok(Vec::new());
         }
         let range = (low.map(index_clustering), high.map(index_clustering));
         let order = if query.ascending { Order::Ascending } else { Order::Descending };
@@ -297,7 +333,7 @@ impl QueryService {
             None => None,
         };
         let index = query.plan(tenant, agent_index.as_deref());
-        let buckets: Box<dyn Iterator<Item = u32>> = if query.ascending {
+        let buckets: Box<dyn Iterator<Item = u32> + Send> = if query.ascending {
             Box::new(first_bucket..=last_bucket)
         } else {
             Box::new((first_bucket..=last_bucket).rev())
@@ -340,14 +376,7 @@ impl QueryService {
                 }
             }
         }
-        let more = if found.len() > page_size {
-            found.truncate(page_size);
-            let last_stored = found.last().map(|(stored, _)| *stored);
-            Some(StatementQuery { after: last_stored, ..query.clone() }.to_cursor())
-        } else {
-            None
-        };
-        Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+        Ok(found)
     }
 
     /// Records in the audit trail (through the log, as every audited

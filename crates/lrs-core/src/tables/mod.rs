@@ -1,6 +1,7 @@
 //! Keys and row formats of the query tables, written once for every store.
 
 pub mod analytics;
+pub mod forwarding;
 pub mod keys;
 pub mod quality;
 

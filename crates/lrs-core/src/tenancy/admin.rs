@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::auth::{generate_key, generate_secret, hash_secret, Credential, CredentialStore, Scope};
 use crate::event::Command;
+use crate::forwarders::Forwarder;
 use crate::gateway::{Gateway, GatewayError};
 use crate::store::{QueryStore, StoreError};
+use crate::tables::forwarding::{self, DeadLetter, ForwarderState};
 use crate::tenant::TenantId;
 use crate::tenants::{audit_trail, list_tenants, load_tenant, AuditEntry, Enforcement, Tenant, TenantProfile};
 use crate::vault::KeyVault;
@@ -118,6 +120,12 @@ pub struct EnforcementView {
     pub credentials: std::collections::BTreeMap<String, Enforcement>,
 }
 
+/// A tenant's record as the operator sees it: its forwarders' secrets hidden.
+fn shown(mut tenant: Tenant) -> Tenant {
+    tenant.forwarders = tenant.forwarders.iter().map(Forwarder::redacted).collect();
+    tenant
+}
+
 /// Administration of tenants and credentials.
 #[derive(Clone)]
 pub struct AdminService {
@@ -173,7 +181,7 @@ impl AdminService {
     async fn put_tenant(&self, tenant: Tenant, create: bool, action: &str) -> Result<Tenant, AdminError> {
         let command = Command::PutTenant { tenant: tenant.clone(), create, action: action.into() };
         self.gateway.submit_admin(&tenant.id, &command).await?;
-        Ok(tenant)
+        Ok(shown(tenant))
     }
 
     async fn put_credential(&self, credential: Credential, create: bool, action: &str) -> Result<(), AdminError> {
@@ -198,7 +206,7 @@ impl AdminService {
 
     /// Every tenant that is not deleted.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, AdminError> {
-        Ok(list_tenants(self.store.as_ref()).await?.into_iter().filter(|t| !t.deleted).collect())
+        Ok(list_tenants(self.store.as_ref()).await?.into_iter().filter(|t| !t.deleted).map(shown).collect())
     }
 
     /// Suspends (or resumes) a tenant: its credentials stop (or start again) authenticating.
@@ -367,6 +375,83 @@ impl AdminService {
     pub async fn enforcement(&self, id: &TenantId) -> Result<EnforcementView, AdminError> {
         let tenant = self.tenant(id).await?;
         Ok(EnforcementView { mode: tenant.enforcement, credentials: tenant.credential_enforcement })
+    }
+
+    /// Adds a forwarder to a tenant (409 when it has one of that name); a
+    /// template filter must name a template of the tenant's profiles.
+    pub async fn add_forwarder(&self, id: &TenantId, mut forwarder: Forwarder) -> Result<Forwarder, AdminError> {
+        forwarder.check().map_err(AdminError::Invalid)?;
+        let mut tenant = self.tenant(id).await?;
+        if tenant.forwarders.iter().any(|known| known.name == forwarder.name) {
+            return Err(AdminError::Conflict(format!("tenant {id} has a forwarder {} already", forwarder.name)));
+        }
+        if let Some(template) = &forwarder.filter.template {
+            let profiles = crate::plan::compile(&tenant.profiles);
+            let known = profiles.profiles().iter().any(|p| p.profile.templates.iter().any(|t| &t.id == template));
+            if !known {
+                return Err(AdminError::Invalid(format!(
+                    "filter.template: no statement template {template} in tenant {id}'s profiles"
+                )));
+            }
+        }
+        forwarder.created_micros = chrono::Utc::now().timestamp_micros();
+        tenant.forwarders.push(forwarder.clone());
+        self.put_tenant(tenant, false, "tenant.forwarder.add").await?;
+        Ok(forwarder.redacted())
+    }
+
+    /// A tenant's forwarders, each with what it delivered (secrets hidden).
+    pub async fn forwarders(&self, id: &TenantId) -> Result<Vec<(Forwarder, ForwarderState)>, AdminError> {
+        let tenant = self.tenant(id).await?;
+        let mut views = Vec::with_capacity(tenant.forwarders.len());
+        for forwarder in &tenant.forwarders {
+            views.push((forwarder.redacted(), self.forwarder_state(id, forwarder).await?));
+        }
+        Ok(views)
+    }
+
+    /// One forwarder with what it delivered (its secret hidden).
+    pub async fn forwarder(&self, id: &TenantId, name: &str) -> Result<(Forwarder, ForwarderState), AdminError> {
+        let tenant = self.tenant(id).await?;
+        let forwarder = tenant
+            .forwarders
+            .iter()
+            .find(|known| known.name == name)
+            .ok_or_else(|| AdminError::NotFound(format!("tenant {id} has no forwarder {name}")))?;
+        Ok((forwarder.redacted(), self.forwarder_state(id, forwarder).await?))
+    }
+
+    async fn forwarder_state(&self, id: &TenantId, forwarder: &Forwarder) -> Result<ForwarderState, AdminError> {
+        let state = forwarding::load_state(self.store.as_ref(), id, &forwarder.name).await?;
+        Ok(state.filter(|state| state.incarnation == forwarder.created_micros).unwrap_or_default())
+    }
+
+    /// Removes a forwarder, its position and its dead letters.
+    pub async fn remove_forwarder(&self, id: &TenantId, name: &str) -> Result<(), AdminError> {
+        let mut tenant = self.tenant(id).await?;
+        let before = tenant.forwarders.len();
+        tenant.forwarders.retain(|known| known.name != name);
+        if tenant.forwarders.len() == before {
+            return Err(AdminError::NotFound(format!("tenant {id} has no forwarder {name}")));
+        }
+        self.put_tenant(tenant, false, "tenant.forwarder.remove").await?;
+        forwarding::forget(self.store.as_ref(), id, name).await?;
+        Ok(())
+    }
+
+    /// A forwarder's dead letters, oldest first.
+    pub async fn dead_letters(&self, id: &TenantId, name: &str) -> Result<Vec<DeadLetter>, AdminError> {
+        let (forwarder, _) = self.forwarder(id, name).await?;
+        Ok(forwarding::dead_letters(self.store.as_ref(), id, &forwarder.name).await?)
+    }
+
+    /// Asks the forwarding engine to deliver a forwarder's dead letters
+    /// again; returns how many there are.
+    pub async fn replay_dead_letters(&self, id: &TenantId, name: &str) -> Result<usize, AdminError> {
+        let letters = self.dead_letters(id, name).await?;
+        let now = chrono::Utc::now().timestamp_micros();
+        forwarding::request_replay(self.store.as_ref(), id, name, now).await?;
+        Ok(letters.len())
     }
 
     /// The audit trail of administrative actions, oldest first.

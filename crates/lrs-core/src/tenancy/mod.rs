@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod auth;
 pub mod directory;
+pub mod forwarders;
 pub mod tenant;
 pub mod tenants;

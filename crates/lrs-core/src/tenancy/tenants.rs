@@ -41,6 +41,9 @@ pub struct Tenant {
     /// The enforcement of particular credentials (by key), over the tenant's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credential_enforcement: BTreeMap<String, Enforcement>,
+    /// Where its statements are sent on to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwarders: Vec<crate::forwarders::Forwarder>,
 }
 
 /// A profile a tenant loaded.
@@ -97,6 +100,7 @@ impl Tenant {
             profiles: Vec::new(),
             enforcement: Enforcement::default(),
             credential_enforcement: BTreeMap::new(),
+            forwarders: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::{as_object, as_str, err, keyed, type_name, Ctx, VResult};
 use crate::timestamp::{self, Strictness};
 
 /// True if `s` is an absolute IRI: a scheme, a colon, and no characters IRIs forbid.
-pub(crate) fn is_iri(s: &str) -> bool {
+pub fn is_iri(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once(':') else {
         return false;
     };
