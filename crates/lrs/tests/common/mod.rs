@@ -5,6 +5,7 @@
 
 pub(crate) mod analytics;
 pub(crate) mod deployment;
+pub(crate) mod forwarding;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
