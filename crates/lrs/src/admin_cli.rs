@@ -71,51 +71,55 @@ enum ProfileCommand {
     },
 }
 
+/// What `lrs admin forwarders add` takes.
+#[derive(Args, Debug)]
+struct ForwarderAdd {
+    /// Tenant id.
+    tenant: String,
+    /// Its name (lowercase letters, digits, '-' and '_').
+    name: String,
+    /// The other LRS's xAPI endpoint.
+    #[arg(long, conflicts_with = "webhook_url")]
+    lrs_endpoint: Option<String>,
+    /// The key of the credential the other LRS gave.
+    #[arg(long, requires = "lrs_endpoint")]
+    lrs_key: Option<String>,
+    /// Its secret.
+    #[arg(long, env = "LRS_FORWARD_SECRET", hide_env_values = true)]
+    lrs_secret: Option<String>,
+    /// The xAPI version sent to the other LRS (1.0.3 or 2.0.0).
+    #[arg(long, default_value = "1.0.3")]
+    lrs_version: String,
+    /// The webhook's URL.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// The webhook's signing secret (at least 16 characters).
+    #[arg(long, env = "LRS_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Only statements with this verb IRI.
+    #[arg(long)]
+    verb: Option<String>,
+    /// Only statements about this activity IRI.
+    #[arg(long)]
+    activity: Option<String>,
+    /// Only statements of this agent (its JSON).
+    #[arg(long)]
+    agent: Option<String>,
+    /// Only statements that match and follow this statement template of the tenant's profiles.
+    #[arg(long)]
+    template: Option<String>,
+    /// Statements per delivery (1 to 500).
+    #[arg(long, default_value_t = 100)]
+    batch_size: u32,
+    /// Start with the statements stored from now on, not with all of them.
+    #[arg(long)]
+    from_now: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum ForwarderCommand {
     /// Add a forwarder: to another LRS (--lrs-endpoint, --lrs-key, --lrs-secret) or a webhook (--webhook-url, --webhook-secret).
-    Add {
-        /// Tenant id.
-        tenant: String,
-        /// Its name (lowercase letters, digits, '-' and '_').
-        name: String,
-        /// The other LRS's xAPI endpoint.
-        #[arg(long, conflicts_with = "webhook_url")]
-        lrs_endpoint: Option<String>,
-        /// The key of the credential the other LRS gave.
-        #[arg(long, requires = "lrs_endpoint")]
-        lrs_key: Option<String>,
-        /// Its secret.
-        #[arg(long, env = "LRS_FORWARD_SECRET", hide_env_values = true)]
-        lrs_secret: Option<String>,
-        /// The xAPI version sent to the other LRS (1.0.3 or 2.0.0).
-        #[arg(long, default_value = "1.0.3")]
-        lrs_version: String,
-        /// The webhook's URL.
-        #[arg(long)]
-        webhook_url: Option<String>,
-        /// The webhook's signing secret (at least 16 characters).
-        #[arg(long, env = "LRS_WEBHOOK_SECRET", hide_env_values = true)]
-        webhook_secret: Option<String>,
-        /// Only statements with this verb IRI.
-        #[arg(long)]
-        verb: Option<String>,
-        /// Only statements about this activity IRI.
-        #[arg(long)]
-        activity: Option<String>,
-        /// Only statements of this agent (its JSON).
-        #[arg(long)]
-        agent: Option<String>,
-        /// Only statements that match and follow this statement template of the tenant's profiles.
-        #[arg(long)]
-        template: Option<String>,
-        /// Statements per delivery (1 to 500).
-        #[arg(long, default_value_t = 100)]
-        batch_size: u32,
-        /// Start with the statements stored from now on, not with all of them.
-        #[arg(long)]
-        from_now: bool,
-    },
+    Add(Box<ForwarderAdd>),
     /// List a tenant's forwarders with what each delivered, what is pending and the last error.
     List {
         /// Tenant id.
@@ -300,22 +304,23 @@ pub(crate) fn run(args: AdminArgs) -> anyhow::Result<()> {
                 Some(json!({"mode": mode, "credential": credential})),
             )
         }
-        AdminCommand::Forwarders(ForwarderCommand::Add {
-            tenant,
-            name,
-            lrs_endpoint,
-            lrs_key,
-            lrs_secret,
-            lrs_version,
-            webhook_url,
-            webhook_secret,
-            verb,
-            activity,
-            agent,
-            template,
-            batch_size,
-            from_now,
-        }) => {
+        AdminCommand::Forwarders(ForwarderCommand::Add(add)) => {
+            let ForwarderAdd {
+                tenant,
+                name,
+                lrs_endpoint,
+                lrs_key,
+                lrs_secret,
+                lrs_version,
+                webhook_url,
+                webhook_secret,
+                verb,
+                activity,
+                agent,
+                template,
+                batch_size,
+                from_now,
+            } = *add;
             let target = match (lrs_endpoint, webhook_url) {
                 (Some(endpoint), None) => json!({
                     "kind": "lrs",

@@ -309,3 +309,53 @@ fn a_webhook_gets_signed_deliveries_retried_with_a_growing_wait() {
         expected_signature("another-secret-0000", &received[0].signature, &received[0].body)
     );
 }
+
+#[test]
+fn the_admin_cli_adds_lists_and_removes_a_forwarder() {
+    let source = source(&[("LRS_FORWARDING", "false")]);
+    let cli = |args: &[&str]| -> (bool, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
+            .arg("admin")
+            .args(["--url", &source.origin, "--token", OPERATOR])
+            .args(args)
+            .env_remove("LRS_FORWARD_SECRET")
+            .env_remove("LRS_WEBHOOK_SECRET")
+            .output()
+            .expect("run lrs admin");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string())
+    };
+    let secret = "cli-hook-secret-0123456789";
+    let verb = unique_verb();
+    let (ok, out) = cli(&[
+        "forwarders",
+        "add",
+        "default",
+        "to-bi",
+        "--webhook-url",
+        "http://127.0.0.1:9/hook",
+        "--webhook-secret",
+        secret,
+        "--verb",
+        &verb,
+        "--batch-size",
+        "25",
+        "--from-now",
+    ]);
+    assert!(ok, "add: {out}");
+    assert!(!out.contains(secret), "the answer shows the secret: {out}");
+    let (ok, out) = cli(&["forwarders", "list", "default"]);
+    assert!(ok, "list: {out}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["name"], "to-bi", "{listed}");
+    assert_eq!(listed[0]["batch_size"], 25, "{listed}");
+    assert_eq!(listed[0]["from"], "now", "{listed}");
+    assert_eq!(listed[0]["filter"]["verb"], verb.as_str(), "{listed}");
+    assert_eq!(listed[0]["target"]["url"], "http://127.0.0.1:9/hook", "{listed}");
+    assert!(!out.contains(secret), "the listing shows the secret: {out}");
+    let (ok, out) = cli(&["forwarders", "add", "default", "half", "--webhook-url", "http://127.0.0.1:9/hook"]);
+    assert!(!ok, "a webhook without a secret is refused: {out}");
+    let (ok, out) = cli(&["forwarders", "remove", "default", "to-bi"]);
+    assert!(ok, "remove: {out}");
+    let (ok, out) = cli(&["forwarders", "list", "default"]);
+    assert!(ok && serde_json::from_str::<Value>(&out).unwrap() == json!([]), "after remove: {out}");
+}
