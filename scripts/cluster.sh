@@ -9,6 +9,9 @@
 #   scripts/cluster.sh down   stop everything
 #   scripts/cluster.sh replay rebuild the projector's tables from Kafka (stops
 #                             and restarts the projector+query process)
+#   scripts/cluster.sh kill-projector
+#                             SIGKILL the projector+query process and start it
+#                             again (what a crash and a supervisor's restart do)
 #   scripts/cluster.sh deps   install what `up` needs (nginx) and nothing else
 #
 # Environment: ROUTER_PORT (8090), BROKER_PORT (19092), CLUSTER_DIR (.cluster),
@@ -177,6 +180,18 @@ replay() {
   echo "replayed"
 }
 
+kill_projector() {
+  [ -f "$DIR/cluster.env" ] || { echo "no cluster in $DIR (run up first)" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  . "$DIR/cluster.env"
+  local pid
+  pid=$(cat "$DIR/projector-query.pid")
+  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  start_projector_query "$LRS_BIN"
+  echo "restarted"
+}
+
 down() {
   for pidfile in "$DIR"/*.pid; do
     [ -f "$pidfile" ] || continue
@@ -192,6 +207,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   replay) replay ;;
+  kill-projector) kill_projector ;;
   deps) ensure_nginx ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

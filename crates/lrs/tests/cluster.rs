@@ -60,6 +60,11 @@ fn nginx_installed() -> bool {
 impl Cluster {
     /// Starts one, or says why the test is skipped.
     fn up() -> Option<Cluster> {
+        Self::up_with(&[])
+    }
+
+    /// Starts one with more environment for its processes.
+    fn up_with(extra: &[(&str, &str)]) -> Option<Cluster> {
         if !common::tansu_installed() || !nginx_installed() {
             skip_or_fail("the cluster test needs tansu and nginx (scripts/test-deps.sh installs them)");
             return None;
@@ -76,14 +81,15 @@ impl Cluster {
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
+        .chain(extra.iter().map(|(name, value)| (name.to_string(), value.to_string())))
         .collect();
         let output = Command::new("bash")
             .arg(script())
             .arg("up")
-            .envs(env.iter().cloned())
             .env_remove("LRS_BOOTSTRAP_KEY")
             .env_remove("LRS_BOOTSTRAP_SECRET")
             .env_remove("LRS_OPERATOR_TOKEN")
+            .envs(env.iter().cloned())
             .output()
             .expect("run cluster.sh up");
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -125,6 +131,18 @@ impl Cluster {
         assert!(
             output.status.success(),
             "cluster.sh replay failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+    }
+
+    /// `cluster.sh kill-projector`: SIGKILL the projector+query process and start it again.
+    fn kill_projector(&self) {
+        let output =
+            Command::new("bash").arg(script()).arg("kill-projector").envs(self.env.iter().cloned()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "cluster.sh kill-projector failed: {}\n{}",
             String::from_utf8_lossy(&output.stderr),
             self.logs()
         );
@@ -324,4 +342,70 @@ fn analytics_through_the_router_match_a_recomputation_also_after_erasure_and_rep
     cluster.replay();
     settled(&deployment, reader);
     check_everything(&deployment, reader, &remaining);
+}
+
+#[test]
+fn forwarding_from_the_cluster_delivers_every_matching_statement_once_through_an_outage_and_a_sigkill() {
+    use common::forwarding::{
+        admin_as, free_port as unused_port, post_batches_with, target_ids, wait_for_status_as, FORWARDER_STATUS_TIMEOUT,
+    };
+    let Some(cluster) = Cluster::up_with(&[("LRS_FORWARD_RETRY_MAX_MS", "1000")]) else { return };
+    let deployment = cluster.deployment();
+    let (origin, token) = (deployment.admin_origin.clone(), deployment.operator.clone());
+    let writer =
+        common::deployment::Auth::Basic(cluster.printed("KEY").to_owned(), cluster.printed("SECRET").to_owned());
+    let post = |body: &serde_json::Value| deployment.xapi(&writer, Method::POST, "/xapi/statements", Some(body));
+    let target_port = unused_port();
+    let target_secret = format!("target-{}", uuid::Uuid::new_v4().simple());
+    let (wanted, other) = (common::unique_verb(), common::unique_verb());
+    let forwarder = serde_json::json!({
+        "name": "copy",
+        "target": {"kind": "lrs", "endpoint": format!("http://127.0.0.1:{target_port}/xapi"), "key": common::KEY, "secret": target_secret},
+        "filter": {"verb": wanted},
+        "batch_size": 10,
+    });
+    let (status, body) = admin_as(&origin, &token, Method::POST, "/admin/tenants/default/forwarders", Some(&forwarder));
+    assert_eq!(status, 201, "{body}");
+
+    // Written through the gateways and Kafka while the target is down.
+    let mut matching = post_batches_with(&post, &wanted, &other, 3, 100);
+    let status = wait_for_status_as(&origin, &token, ("default", "copy"), FORWARDER_STATUS_TIMEOUT, |s| {
+        s["failed_attempts"].as_u64() >= Some(2) && s["pending"].as_u64() == Some(150)
+    });
+    assert_eq!(status["delivered"], 0, "{status}");
+
+    // The target comes up; the projector process (which forwards) is
+    // SIGKILLed while it delivers, and started again.
+    let target_dir = tempfile::TempDir::new().unwrap();
+    let args: Vec<String> = ["serve", "--listen", &format!("127.0.0.1:{target_port}"), "--data-dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let target = common::Lrs::start_with(&args, target_dir.path(), &target_secret, &[]);
+    matching.extend(post_batches_with(&post, &wanted, &other, 20, 100));
+    let started = std::time::Instant::now();
+    let delivered_at_kill = loop {
+        let (_, body) = admin_as(&origin, &token, Method::GET, "/admin/tenants/default/forwarders/copy", None);
+        let delivered = body["status"]["delivered"].as_u64().unwrap_or(0);
+        if delivered > 0 {
+            cluster.kill_projector();
+            break delivered;
+        }
+        assert!(started.elapsed() < FORWARDER_STATUS_TIMEOUT, "nothing delivered: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!((delivered_at_kill as usize) < matching.len(), "killed after delivering all {delivered_at_kill}");
+    let total = matching.len() as u64;
+    let status = wait_for_status_as(&origin, &token, ("default", "copy"), FORWARDER_STATUS_TIMEOUT, |s| {
+        s["delivered"].as_u64() == Some(total)
+    });
+    assert_eq!(status["pending"], 0, "{status}");
+    assert_eq!(status["dead_lettered"], 0, "{status}");
+
+    let got = target_ids(&target, None);
+    let mut unique = got.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "the target lists a statement twice");
+    matching.sort();
+    assert_eq!(unique, matching, "the target must hold exactly the matching statements");
 }

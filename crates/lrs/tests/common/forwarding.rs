@@ -16,7 +16,12 @@ pub(crate) const FORWARDER_STATUS_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An operator request to `origin`: status and JSON body.
 pub(crate) fn admin(origin: &str, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut request = client().request(method, format!("{origin}{path}")).bearer_auth(OPERATOR);
+    admin_as(origin, OPERATOR, method, path, body)
+}
+
+/// An operator request to `origin` with `token`.
+pub(crate) fn admin_as(origin: &str, token: &str, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut request = client().request(method, format!("{origin}{path}")).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(body);
     }
@@ -37,6 +42,17 @@ pub(crate) fn free_port() -> u16 {
 /// Posts `batches` batches of `per_batch` statements, every other one with
 /// verb `wanted` (the rest with `other`); returns the ids of the `wanted` ones.
 pub(crate) fn post_batches(lrs: &Lrs, wanted: &str, other: &str, batches: usize, per_batch: usize) -> Vec<String> {
+    post_batches_with(&|body| lrs.post(body), wanted, other, batches, per_batch)
+}
+
+/// [`post_batches`] through any way of posting a statements body.
+pub(crate) fn post_batches_with(
+    post: &dyn Fn(&Value) -> (u16, Value),
+    wanted: &str,
+    other: &str,
+    batches: usize,
+    per_batch: usize,
+) -> Vec<String> {
     let mut matching = Vec::new();
     for _ in 0..batches {
         let mut batch = Vec::with_capacity(per_batch);
@@ -48,7 +64,7 @@ pub(crate) fn post_batches(lrs: &Lrs, wanted: &str, other: &str, batches: usize,
             }
             batch.push(statement(&id, verb));
         }
-        let (status, body) = lrs.post(&Value::Array(batch));
+        let (status, body) = post(&Value::Array(batch));
         assert_eq!(status, 200, "POST of a batch answered {status}: {body}");
     }
     matching
@@ -77,10 +93,22 @@ pub(crate) fn wait_for_status(
     within: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    wait_for_status_as(origin, OPERATOR, (tenant, name), within, done)
+}
+
+/// [`wait_for_status`] with the operator token `token`.
+pub(crate) fn wait_for_status_as(
+    origin: &str,
+    token: &str,
+    (tenant, name): (&str, &str),
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + within;
     let mut last = Value::Null;
     while Instant::now() < deadline {
-        let (status, body) = admin(origin, Method::GET, &format!("/admin/tenants/{tenant}/forwarders/{name}"), None);
+        let path = format!("/admin/tenants/{tenant}/forwarders/{name}");
+        let (status, body) = admin_as(origin, token, Method::GET, &path, None);
         if status == 200 {
             if done(&body["status"]) {
                 return body["status"].clone();
