@@ -359,3 +359,67 @@ fn the_admin_cli_adds_lists_and_removes_a_forwarder() {
     let (ok, out) = cli(&["forwarders", "list", "default"]);
     assert!(ok && serde_json::from_str::<Value>(&out).unwrap() == json!([]), "after remove: {out}");
 }
+
+#[test]
+fn a_template_filter_forwards_the_statements_that_match_and_follow_the_template() {
+    let (url, received) = webhook(0);
+    let source = source(&[]);
+    let scored = unique_verb();
+    let template = "http://example.com/templates/scored";
+    let version = "http://example.com/profiles/forwarding/v1";
+    let profile = json!({
+        "@context": "https://w3id.org/xapi/profiles/context",
+        "id": "http://example.com/profiles/forwarding", "type": "Profile",
+        "conformsTo": "https://w3id.org/xapi/profiles#1.0",
+        "prefLabel": {"en": "forwarding"}, "definition": {"en": "Written for the forwarding test."},
+        "author": {"type": "Person", "name": "tests"},
+        "versions": [{"id": version, "generatedAtTime": "2026-12-01T00:00:00Z"}],
+        "templates": [{"id": template, "type": "StatementTemplate", "inScheme": version,
+            "prefLabel": {"en": "scored"}, "definition": {"en": "scored"}, "verb": scored,
+            "rules": [{"location": "$.result.score.scaled", "presence": "included"}]}],
+    });
+    let (status, body) =
+        admin(&source.origin, Method::POST, "/admin/tenants/default/profiles?applies=all", Some(&profile));
+    assert_eq!(status, 201, "{body}");
+    let hook = |name: &str, filter: Value| json!({"name": name, "target": {"kind": "webhook", "url": url, "secret": "0123456789abcdef"}, "filter": filter});
+    let unknown = hook("nope", json!({"template": "http://example.com/templates/unknown"}));
+    let (status, body) = admin(&source.origin, Method::POST, "/admin/tenants/default/forwarders", Some(&unknown));
+    assert_eq!(status, 400, "a template the tenant's profiles do not have: {body}");
+    let (status, body) = admin(
+        &source.origin,
+        Method::POST,
+        "/admin/tenants/default/forwarders",
+        Some(&hook("scores", json!({"template": template}))),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let with_score = |verb: &str| {
+        let mut s = statement(&Uuid::new_v4().to_string(), verb);
+        s["result"] = json!({"score": {"scaled": 0.5}});
+        s
+    };
+    let follows = [with_score(&scored), with_score(&scored)];
+    let breaks = statement(&Uuid::new_v4().to_string(), &scored);
+    let other = with_score(&unique_verb());
+    for body in [&follows[0], &breaks, &other, &follows[1]] {
+        let (status, answer) = source.post(body);
+        assert_eq!(status, 200, "{answer}");
+    }
+    wait_for_status(&source.origin, "default", "scores", FORWARDER_STATUS_TIMEOUT, |s| s["delivered"] == 2);
+    let sent: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["statements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let wanted: Vec<String> = follows.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sent, wanted, "only the statements that match and follow the template, in stored order");
+}
