@@ -5,6 +5,8 @@
 #   scripts/bench-ingest-ab.sh analytics   # the analytics projection on / off
 #   scripts/bench-ingest-ab.sh quality     # the quality projection with ADL's cmi5 profile
 #                                          # loaded for every statement (report mode) / neither
+#   scripts/bench-ingest-ab.sh forward     # one forwarder (every statement, batches of 500)
+#                                          # delivering to a second lrs serve / none
 #
 # N (statements, default 200000), ROUNDS (3), SHAPE (extra lrs bench arguments).
 # Prints statements/s per round and variant; with MEASURE=cpu (what
@@ -15,17 +17,27 @@
 # docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
-what=${1:?usage: scripts/bench-ingest-ab.sh analytics|quality}
+what=${1:?usage: scripts/bench-ingest-ab.sh analytics|quality|forward}
 N=${N:-200000}
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 profile=crates/xapi-profiles/tests/fixtures/cmi5-v1.0.jsonld
+if [ "$what" = forward ]; then
+  # The target every forwarder delivers to, for the whole run.
+  target_dir=$(mktemp -d); target_port=$((18900 + RANDOM % 90))
+  LRS_BOOTSTRAP_KEY=tk LRS_BOOTSTRAP_SECRET=ts LRS_LOG=warn LRS_ANALYTICS=false LRS_QUALITY=false \
+    target/release/lrs serve --listen 127.0.0.1:$target_port --data-dir "$target_dir" >/dev/null 2>&1 &
+  target_pid=$!
+  trap 'kill $target_pid 2>/dev/null; rm -rf "$target_dir"' EXIT
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:$target_port/healthz >/dev/null && break; sleep 0.1; done
+fi
 for round in $(seq "${ROUNDS:-3}"); do
   for with in true false; do
     dir=$(mktemp -d); port=$((18600 + RANDOM % 300))
     case $what in
       analytics) vars=(LRS_ANALYTICS=$with) ;;
       quality) vars=(LRS_ANALYTICS=false LRS_QUALITY=$with) ;;
+      forward) vars=(LRS_FORWARDING=true) ;;
       *) echo "unknown: $what" >&2; exit 2 ;;
     esac
     env "${vars[@]}" LRS_OPERATOR_TOKEN=bench-operator LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn \
@@ -35,6 +47,11 @@ for round in $(seq "${ROUNDS:-3}"); do
     if [ "$what" = quality ] && [ "$with" = true ] && [ -z "${NO_PROFILE:-}" ]; then
       curl -sf -X POST -H 'Authorization: Bearer bench-operator' --data-binary @$profile \
         "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
+    fi
+    if [ "$what" = forward ] && [ "$with" = true ]; then
+      curl -sf -X POST -H 'Authorization: Bearer bench-operator' -d "{\"name\": \"bench\", \"batch_size\": 500,
+        \"target\": {\"kind\": \"lrs\", \"endpoint\": \"http://127.0.0.1:$target_port/xapi\", \"key\": \"tk\", \"secret\": \"ts\"}}" \
+        "http://127.0.0.1:$port/admin/tenants/default/forwarders" >/dev/null
     fi
     before=$(cpu $pid)
     out=$(mktemp)
