@@ -373,6 +373,13 @@ fn forwarding_from_the_cluster_delivers_every_matching_statement_once_through_an
         s["failed_attempts"].as_u64() >= Some(2) && s["pending"].as_u64() == Some(150)
     });
     assert_eq!(status["delivered"], 0, "{status}");
+    // More arrive while it is still down, so that there is much to deliver
+    // when it comes up.
+    matching.extend(post_batches_with(&post, &wanted, &other, 20, 100));
+    let pending = matching.len() as u64;
+    wait_for_status_as(&origin, &token, ("default", "copy"), FORWARDER_STATUS_TIMEOUT, |s| {
+        s["pending"].as_u64() == Some(pending)
+    });
 
     // The target comes up; the projector process (which forwards) is
     // SIGKILLed while it delivers, and started again.
@@ -382,7 +389,6 @@ fn forwarding_from_the_cluster_delivers_every_matching_statement_once_through_an
         .map(|s| s.to_string())
         .collect();
     let target = common::Lrs::start_with(&args, target_dir.path(), &target_secret, &[]);
-    matching.extend(post_batches_with(&post, &wanted, &other, 20, 100));
     let started = std::time::Instant::now();
     let delivered_at_kill = loop {
         let (_, body) = admin_as(&origin, &token, Method::GET, "/admin/tenants/default/forwarders/copy", None);

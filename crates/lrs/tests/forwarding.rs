@@ -76,11 +76,16 @@ fn every_matching_statement_reaches_the_target_lrs_once_through_an_outage_and_a_
     let error = status["last_error"].as_str().unwrap_or("");
     assert!(error.contains(&target_endpoint) && !error.contains(&target_secret), "last error: {error}");
 
-    // The target comes up; more statements arrive while it is fed.
+    // The target comes up.
     let target_dir = tempfile::TempDir::new().expect("temp dir");
+    // More arrive first, so that there is much to deliver when it is up.
+    matching.extend(post_batches(&source, &wanted, &other, 20, 100));
+    let pending = matching.len() as u64;
+    wait_for_status(&source.origin, "default", "copy", FORWARDER_STATUS_TIMEOUT, |s| {
+        s["pending"].as_u64() == Some(pending)
+    });
     let target =
         Lrs::start_with(&serve_args(&format!("127.0.0.1:{target_port}")), target_dir.path(), &target_secret, &[]);
-    matching.extend(post_batches(&source, &wanted, &other, 20, 100));
     // SIGKILL the source while it delivers.
     let started = Instant::now();
     let mut source = source;
