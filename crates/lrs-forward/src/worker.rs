@@ -288,11 +288,8 @@ pub fn backoff(settings: &Settings, failures: u32) -> Duration {
 
 /// The name of a delivery: the same for the same forwarder and first statement.
 fn delivery_id(tenant: &TenantId, name: &str, first_stored: u64) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(format!("{tenant}/{name}/{first_stored}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    let text = format!("{tenant}/{name}/{first_stored}");
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, text.as_bytes()).to_string()
 }
 
 /// The bound up to which the tables are trusted to hold every statement:
@@ -301,12 +298,15 @@ fn delivery_id(tenant: &TenantId, name: &str, first_stored: u64) -> String {
 /// embedded one writes atomically and settles at once).
 struct Settled {
     settle: Duration,
+    /// Newest `stored` times seen, and when, not yet `settle` old.
     seen: VecDeque<(Instant, u64)>,
+    /// The newest seen at least `settle` ago.
+    settled: u64,
 }
 
 impl Settled {
     fn new(settle: Duration) -> Self {
-        Self { settle, seen: VecDeque::new() }
+        Self { settle, seen: VecDeque::new(), settled: 0 }
     }
 
     fn bound(&mut self, newest: u64) -> u64 {
@@ -315,19 +315,11 @@ impl Settled {
         }
         let now = Instant::now();
         self.seen.push_back((now, newest));
-        let mut bound = 0;
-        while let Some(&(at, stored)) = self.seen.front() {
-            if now.duration_since(at) < self.settle {
-                break;
-            }
-            bound = stored;
+        while let Some(&(_, stored)) = self.seen.front().filter(|(at, _)| now.duration_since(*at) >= self.settle) {
+            self.settled = stored;
             self.seen.pop_front();
         }
-        // Keep the last settled sample for the next call.
-        if bound > 0 {
-            self.seen.push_front((now - self.settle, bound));
-        }
-        bound
+        self.settled
     }
 }
 
@@ -355,5 +347,37 @@ impl TemplateFilter {
             .flat_map(|p| &p.profile.templates)
             .filter(|t| &t.id == wanted)
             .any(|template| template.matches(statement) && template.check(statement, &|_| None).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stored_time_is_trusted_once_it_was_seen_settle_ago() {
+        let mut settled = Settled::new(Duration::from_secs(5));
+        assert_eq!(settled.bound(100), 0, "nothing seen 5 s ago yet");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(settled.bound(200), 0);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(settled.bound(300), 100, "100 was seen 5 s ago");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(settled.bound(300), 300, "the newest seen at least 5 s ago");
+        assert_eq!(Settled::new(Duration::ZERO).bound(42), 42, "an atomic store settles at once");
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_cap_and_keeps_a_random_half() {
+        let settings = Settings {
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+            ..Settings::default()
+        };
+        for (failures, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (30, 1000)] {
+            let wait = backoff(&settings, failures);
+            let full = Duration::from_millis(full);
+            assert!(wait >= full / 2 && wait <= full, "failure {failures}: {wait:?} not within half of {full:?}");
+        }
     }
 }

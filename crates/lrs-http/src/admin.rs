@@ -393,18 +393,19 @@ async fn add_forwarder(
     Ok(HttpResponse::Created().json(added))
 }
 
-/// A forwarder with what it delivered, as GET answers it.
-fn forwarder_view(
+/// A forwarder with what it delivered and what it has yet to, as GET answers it.
+async fn forwarder_view(
+    app: &AppState,
+    tenant: &TenantId,
     forwarder: &Forwarder,
     state: &ForwarderState,
-    pending: Option<(usize, bool)>,
-    newest: Option<u64>,
-) -> serde_json::Value {
+) -> Result<serde_json::Value, ApiError> {
+    let (pending, newest) = pending(app, tenant, forwarder, state.position).await?;
     let time =
         |micros: Option<i64>| micros.and_then(chrono::DateTime::from_timestamp_micros).map(xapi::format_timestamp);
     let position = i64::try_from(state.position).ok().filter(|p| *p > 0);
     let lag_seconds = newest.map(|newest| newest.saturating_sub(state.position) as f64 / 1e6);
-    serde_json::json!({
+    Ok(serde_json::json!({
         "name": forwarder.name,
         "target": forwarder.target,
         "filter": forwarder.filter,
@@ -424,7 +425,7 @@ fn forwarder_view(
             "last_delivered_at": time(state.last_delivered_micros),
             "position": time(position),
         },
-    })
+    }))
 }
 
 /// Most statements counted as pending.
@@ -467,8 +468,7 @@ async fn list_forwarders(
     let forwarders = operator(&req, &state)?.forwarders(&tenant).await?;
     let mut views = Vec::with_capacity(forwarders.len());
     for (forwarder, delivered) in &forwarders {
-        let (pending, newest) = pending(&state, &tenant, forwarder, delivered.position).await?;
-        views.push(forwarder_view(forwarder, delivered, pending, newest));
+        views.push(forwarder_view(&state, &tenant, forwarder, delivered).await?);
     }
     Ok(HttpResponse::Ok().json(views))
 }
@@ -482,8 +482,7 @@ async fn get_forwarder(
     let (id, name) = path.into_inner();
     let tenant = tenant_id(&id)?;
     let (forwarder, delivered) = operator(&req, &state)?.forwarder(&tenant, &name).await?;
-    let (pending, newest) = pending(&state, &tenant, &forwarder, delivered.position).await?;
-    Ok(HttpResponse::Ok().json(forwarder_view(&forwarder, &delivered, pending, newest)))
+    Ok(HttpResponse::Ok().json(forwarder_view(&state, &tenant, &forwarder, &delivered).await?))
 }
 
 /// DELETE /admin/tenants/{id}/forwarders/{name}

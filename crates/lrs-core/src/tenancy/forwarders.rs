@@ -165,14 +165,11 @@ impl Forwarder {
     }
 }
 
-/// An absolute http or https URL with a host.
+/// An absolute http or https URL with a host (parsed as WHATWG URLs are,
+/// by the `url` crate that the HTTP client uses too).
 fn check_http_url(text: &str) -> Result<(), String> {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-        .ok_or_else(|| format!("an http:// or https:// URL, not {text:?}"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || text.chars().any(|c| c.is_whitespace()) {
+    let parsed = url::Url::parse(text).map_err(|e| format!("an http:// or https:// URL, not {text:?} ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(format!("an http:// or https:// URL with a host, not {text:?}"));
     }
     Ok(())
