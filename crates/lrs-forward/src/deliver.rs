@@ -59,6 +59,52 @@ pub fn for_lrs(statement: &Value) -> Value {
     statement
 }
 
+/// An attachment body sent with the statements that carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    /// Its SHA-256, lowercase hex (the statements' `sha2`).
+    pub sha2: String,
+    /// Its content type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The attachments that travel with `statements` (those without a
+/// `fileUrl`), each body once: its hash and content type.
+pub fn carried_attachments(statements: &[Value]) -> Vec<(String, String)> {
+    let mut carried: Vec<(String, String)> = Vec::new();
+    let attachments = statements.iter().filter_map(|s| s["attachments"].as_array()).flatten();
+    for attachment in attachments.filter(|a| a.get("fileUrl").is_none()) {
+        let (Some(sha2), Some(content_type)) = (attachment["sha2"].as_str(), attachment["contentType"].as_str()) else {
+            continue;
+        };
+        if !carried.iter().any(|(known, _)| known == sha2) {
+            carried.push((sha2.to_owned(), content_type.to_owned()));
+        }
+    }
+    carried
+}
+
+/// A multipart/mixed body as xAPI takes statements with attachments: the
+/// statements as JSON, then each body with its hash.
+fn multipart(boundary: &str, statements: &[Value], bodies: &[Body]) -> Vec<u8> {
+    let mut out = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").into_bytes();
+    out.extend_from_slice(&serde_json::to_vec(statements).expect("statements serialise"));
+    for body in bodies {
+        out.extend_from_slice(
+            format!(
+                "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Transfer-Encoding: binary\r\nX-Experience-API-Hash: {}\r\n\r\n",
+                body.content_type, body.sha2
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&body.bytes);
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
 /// The signature of a webhook body sent at `timestamp` (Unix seconds):
 /// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -70,19 +116,35 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 impl Deliverer {
-    /// Sends `statements` (as stored) of forwarder `name` to `target`;
-    /// `delivery` names the batch (the same on each retry).
-    pub async fn deliver(&self, target: &ForwardTarget, name: &str, delivery: &str, statements: &[Value]) -> Outcome {
+    /// Sends `statements` (as stored) of forwarder `name` to `target`, with
+    /// the attachment `bodies` they carry (an LRS target only); `delivery`
+    /// names the batch (the same on each retry).
+    pub async fn deliver(
+        &self,
+        target: &ForwardTarget,
+        name: &str,
+        delivery: &str,
+        statements: &[Value],
+        bodies: &[Body],
+    ) -> Outcome {
         let request = match target {
             ForwardTarget::Lrs { endpoint, key, secret, version } => {
                 let url = format!("{}/statements", endpoint.trim_end_matches('/'));
                 let body: Vec<Value> = statements.iter().map(for_lrs).collect();
                 let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
-                self.client
+                let request = self
+                    .client
                     .post(url)
                     .header("Authorization", format!("Basic {basic}"))
-                    .header("X-Experience-API-Version", version.as_str())
-                    .json(&body)
+                    .header("X-Experience-API-Version", version.as_str());
+                if bodies.is_empty() {
+                    request.json(&body)
+                } else {
+                    let boundary = format!("lrs-forward-{delivery}");
+                    request
+                        .header("Content-Type", format!("multipart/mixed; boundary={boundary}"))
+                        .body(multipart(&boundary, &body, bodies))
+                }
             }
             ForwardTarget::Webhook { url, secret } => {
                 let body = json!({"forwarder": name, "delivery": delivery, "statements": statements});
@@ -144,6 +206,29 @@ mod tests {
         let stored =
             json!({"id": "x", "actor": {}, "stored": "2026-01-01T00:00:00Z", "authority": {}, "version": "1.0.0"});
         assert_eq!(for_lrs(&stored), json!({"id": "x", "actor": {}}));
+    }
+
+    #[test]
+    fn each_body_without_a_file_url_travels_once() {
+        let attachment = |sha2: &str, url: Option<&str>| {
+            let mut a =
+                json!({"sha2": sha2, "contentType": "text/plain", "usageType": "u", "display": {}, "length": 1});
+            if let Some(url) = url {
+                a["fileUrl"] = json!(url);
+            }
+            a
+        };
+        let statements = [
+            json!({"attachments": [attachment("aa", None), attachment("bb", Some("http://x/y"))]}),
+            json!({"attachments": [attachment("aa", None), attachment("cc", None)]}),
+            json!({}),
+        ];
+        let carried = carried_attachments(&statements);
+        assert_eq!(carried, [("aa".to_owned(), "text/plain".to_owned()), ("cc".to_owned(), "text/plain".to_owned())]);
+        let body = Body { sha2: "aa".into(), content_type: "text/plain".into(), bytes: b"hello".to_vec() };
+        let text = String::from_utf8(multipart("B", &statements[..1], &[body])).unwrap();
+        assert!(text.starts_with("--B\r\nContent-Type: application/json\r\n\r\n[{"), "{text}");
+        assert!(text.ends_with("X-Experience-API-Hash: aa\r\n\r\nhello\r\n--B--\r\n"), "{text}");
     }
 
     #[test]

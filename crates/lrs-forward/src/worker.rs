@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lrs_core::forwarders::Forwarder;
+use lrs_core::forwarders::{ForwardTarget, Forwarder};
 use lrs_core::query::{QueryService, StatementQuery};
 use lrs_core::store::{QueryStore, WriteBatch};
 use lrs_core::tables::forwarding::{self, DeadLetter, ForwarderState};
@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 use xapi_profiles::ProfileSet;
 
-use crate::deliver::{Deliverer, Outcome};
+use crate::deliver::{carried_attachments, Body, Deliverer, Outcome};
 use crate::{metrics, ForwardError, Settings};
 
 /// A forwarder at work.
@@ -139,7 +139,7 @@ impl Worker {
         if !page.statements.is_empty() {
             let delivery = delivery_id(tenant, name, page.statements[0].0);
             let values: Vec<Value> = page.statements.iter().map(|(_, s)| s.clone()).collect();
-            match self.deliverer.deliver(&self.forwarder.target, name, &delivery, &values).await {
+            match self.send(tenant, &delivery, &values).await? {
                 Outcome::Delivered => self.delivered(tenant, state, values.len()),
                 Outcome::Retry(error) => return self.failed(tenant, state, error).await,
                 Outcome::Refused(error) if values.len() == 1 => {
@@ -151,7 +151,7 @@ impl Worker {
                     for (stored, statement) in &page.statements {
                         let delivery = delivery_id(tenant, name, *stored);
                         let one = std::slice::from_ref(statement);
-                        match self.deliverer.deliver(&self.forwarder.target, name, &delivery, one).await {
+                        match self.send(tenant, &delivery, one).await? {
                             Outcome::Delivered => self.delivered(tenant, state, 1),
                             Outcome::Refused(error) => {
                                 refused.push((*stored, statement.clone()));
@@ -175,6 +175,22 @@ impl Worker {
         forwarding::put_state(&mut batch, tenant, name, state);
         self.store.write(batch).await?;
         Ok(Step::Busy)
+    }
+
+    /// Delivers statements with the attachment bodies they carry (to an
+    /// LRS, which refuses a statement whose body is missing; a webhook gets
+    /// the statements only).
+    async fn send(&self, tenant: &TenantId, delivery: &str, statements: &[Value]) -> Result<Outcome, ForwardError> {
+        let mut bodies = Vec::new();
+        if matches!(self.forwarder.target, ForwardTarget::Lrs { .. }) {
+            for (sha2, content_type) in carried_attachments(statements) {
+                if let Some(bytes) = self.query.attachment(tenant, &sha2).await? {
+                    bodies.push(Body { sha2, content_type, bytes });
+                }
+            }
+        }
+        let name = &self.forwarder.name;
+        Ok(self.deliverer.deliver(&self.forwarder.target, name, delivery, statements, &bodies).await)
     }
 
     fn delivered(&self, tenant: &TenantId, state: &mut ForwarderState, count: usize) {
@@ -239,7 +255,7 @@ impl Worker {
             let outcome = if statements.is_empty() {
                 Outcome::Delivered
             } else {
-                self.deliverer.deliver(&self.forwarder.target, name, &delivery, &statements).await
+                self.send(tenant, &delivery, &statements).await?
             };
             match outcome {
                 Outcome::Delivered => {

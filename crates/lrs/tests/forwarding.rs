@@ -428,3 +428,52 @@ fn a_template_filter_forwards_the_statements_that_match_and_follow_the_template(
     let wanted: Vec<String> = follows.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(sent, wanted, "only the statements that match and follow the template, in stored order");
 }
+
+#[test]
+fn statements_with_attachment_bodies_reach_the_target_lrs_with_their_bodies() {
+    use sha2::Digest as _;
+    let target = Lrs::start();
+    let source = source(&[]);
+    let body = format!("the body of an attachment {}", Uuid::new_v4()).into_bytes();
+    let sha2: String = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+    let verb = unique_verb();
+    let id = Uuid::new_v4().to_string();
+    let mut with_body = statement(&id, &verb);
+    with_body["attachments"] = json!([{"usageType": "http://example.com/attachment", "display": {"en-US": "notes"},
+        "contentType": "text/plain", "length": body.len(), "sha2": sha2}]);
+    let plain = statement(&Uuid::new_v4().to_string(), &verb);
+    let boundary = "forwarding-test-boundary";
+    let mut multipart =
+        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{}\r\n", json!([with_body, plain])).into_bytes();
+    multipart.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\nX-Experience-API-Hash: {sha2}\r\n\r\n")
+            .as_bytes(),
+    );
+    multipart.extend_from_slice(&body);
+    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = source
+        .authed(Method::POST, "/xapi/statements")
+        .header("Content-Type", format!("multipart/mixed; boundary={boundary}"))
+        .body(multipart)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{:?}", response.text());
+    let forwarder = json!({
+        "name": "with-bodies",
+        "target": {"kind": "lrs", "endpoint": target.endpoint, "key": KEY, "secret": target.secret},
+        "filter": {"verb": verb},
+    });
+    let (status, answer) = admin(&source.origin, Method::POST, "/admin/tenants/default/forwarders", Some(&forwarder));
+    assert_eq!(status, 201, "{answer}");
+    let status = wait_for_status(&source.origin, "default", "with-bodies", FORWARDER_STATUS_TIMEOUT, |s| {
+        s["delivered"] == 2 || s["dead_lettered"].as_u64() > Some(0)
+    });
+    assert_eq!((status["delivered"].clone(), status["dead_lettered"].clone()), (json!(2), json!(0)), "{status}");
+    let answer = target
+        .authed(Method::GET, &common::statements_query(&[("statementId", &id), ("attachments", "true")]))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let bytes = answer.bytes().unwrap();
+    assert!(bytes.windows(body.len()).any(|w| w == body.as_slice()), "the target answers the statement with its body");
+}
