@@ -33,9 +33,6 @@ use crate::tenant::TenantId;
 /// Outbox entries applied in one write at most.
 const ENTRIES_PER_WRITE: usize = 20_000;
 
-/// Outbox rows read at a time (each holds a projector batch's entries).
-const ROWS_PER_READ: usize = 64;
-
 /// Stale whole-time values refreshed in one write at most.
 const GROUPS_PER_REFRESH: usize = 2_000;
 
@@ -237,34 +234,22 @@ impl RollupBuilder {
         }
     }
 
-    /// Applies the outbox rows after the position, up to about `max`
-    /// entries, in one write; returns how many entries.
+    /// Applies up to `max` entries after the position in one write; returns how many.
     pub async fn apply_next(&self, max: usize) -> Result<usize, StoreError> {
         let store = self.store.as_ref();
         let position = BuilderPosition::load(store, self.partition).await?;
         let partition = outbox_partition(self.partition);
+        let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
+        let Some((last, _)) = rows.last() else { return Ok(0) };
         let mut batch = WriteBatch::default();
-        let mut entries = Vec::new();
-        let mut range = after(&position);
-        let mut last = None;
-        while entries.len() < max {
-            let rows =
-                store.scan(Table::AnalyticsOutbox, &partition, range.clone(), Order::Ascending, ROWS_PER_READ).await?;
-            for (clustering, value) in &rows {
-                batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
-                match OutboxEntry::decode_all(value) {
-                    Some(decoded) => entries.extend(decoded),
-                    None => warn!(partition = self.partition, "skipping an unreadable analytics outbox row"),
-                }
-                last = Some(clustering.clone());
-            }
-            match rows.last() {
-                Some((clustering, _)) if rows.len() == ROWS_PER_READ => range.0 = Bound::Excluded(clustering.clone()),
-                _ => break,
+        let mut entries = Vec::with_capacity(rows.len());
+        for (clustering, value) in &rows {
+            batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
+            match OutboxEntry::decode(value) {
+                Some(entry) => entries.push(entry),
+                None => warn!(partition = self.partition, "skipping an unreadable analytics outbox entry"),
             }
         }
-        let Some(last) = last else { return Ok(0) };
-        let last = &last;
         let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
         // Unique to this write: the builder's partition and its last entry.
         let mut version = self.partition.to_be_bytes().to_vec();
@@ -273,7 +258,7 @@ impl RollupBuilder {
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         store.write_rebuildable(batch).await?;
-        Ok(entries.len().max(1))
+        Ok(rows.len())
     }
 }
 

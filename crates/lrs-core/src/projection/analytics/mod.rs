@@ -9,8 +9,8 @@
 //!
 //! It runs in two steps. Downstream of the statement projection, in the
 //! same batch (and so at the same log position), [`Analytics`] writes what
-//! each change means for analytics into an outbox: one row per projector
-//! batch, holding an entry per statement. The [`builder::RollupBuilder`] applies the outbox in log
+//! each change means for analytics into an outbox: one small row per
+//! statement. The [`builder::RollupBuilder`] applies the outbox in log
 //! order, many batches at a time, writing the facts, rollups and progress
 //! rows and deleting the entries it applied in one atomic write, so that a
 //! crash neither loses nor repeats an effect and a group touched by a
@@ -79,12 +79,7 @@ pub enum OutboxChange {
     Forgotten(String),
 }
 
-/// The first byte of an outbox row holding a batch's entries. A row of one
-/// entry (as earlier versions wrote) starts with its tenant id's length, a
-/// one-byte varint below 0x80.
-const BATCH_ROW: u8 = 0xFF;
-
-/// One change in the outbox.
+/// One row of the outbox.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// The tenant.
@@ -104,21 +99,6 @@ impl OutboxEntry {
     /// Reads a row value back.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         postcard::from_bytes(bytes).ok()
-    }
-
-    /// The row value of a batch's entries: [`BATCH_ROW`], then the entries.
-    pub fn encode_all(entries: &[OutboxEntry]) -> Vec<u8> {
-        let row = vec![BATCH_ROW];
-        postcard::to_extend(entries, row).expect("outbox entries serialise")
-    }
-
-    /// Reads the entries of a row: a batch's, or the one entry of a row an
-    /// earlier version wrote.
-    pub fn decode_all(bytes: &[u8]) -> Option<Vec<Self>> {
-        match bytes.split_first() {
-            Some((&BATCH_ROW, rest)) => postcard::from_bytes(rest).ok(),
-            _ => Self::decode(bytes).map(|entry| vec![entry]),
-        }
     }
 }
 
@@ -274,54 +254,45 @@ impl Downstream for Analytics {
         _store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
-        // One outbox row per batch, so that the builder reads and deletes one
-        // row for hundreds of statements; keyed by its last entry's record
-        // and place in it (no other batch has that record), as a replay,
-        // whatever its batches, keys its last row too.
-        let mut last = None;
-        let mut entries = Vec::new();
+        // Keyed by the record and the change's place in it, as a replay keys them too.
+        let mut head = None;
+        let mut seq = 0u32;
+        let mut last_offset = None;
         for Changed { offset, log_time_micros, change } in changes {
-            let tenant = match change {
-                Change::Stored { tenant, .. } | Change::Removed { tenant, .. } | Change::Forgotten { tenant, .. } => {
-                    tenant
-                }
-                Change::Checked { .. } | Change::Resent { .. } | Change::Rejected { .. } => continue,
+            if last_offset != Some(*offset) {
+                (seq, last_offset) = (0, Some(*offset));
+            }
+            let mut put = |tenant: &TenantId, change: OutboxChange, batch: &mut WriteBatch| {
+                let entry = OutboxEntry { tenant: tenant.clone(), log_time_micros: *log_time_micros, change };
+                let clustering = outbox_clustering(*offset, seq);
+                batch.put(Table::AnalyticsOutbox, outbox_partition(partition), clustering.clone(), entry.encode());
+                head = Some(clustering);
+                seq += 1;
             };
-            let change = match change {
-                Change::Stored { statement, learner, .. } => {
+            match change {
+                Change::Stored { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
                     if let Some(learner) = learner {
                         self.remember_learner(tenant, learner, batch);
                     }
-                    OutboxChange::Added(fact)
+                    put(tenant, OutboxChange::Added(fact), batch);
                 }
-                Change::Removed { statement, learner, .. } => {
+                Change::Removed { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
-                    OutboxChange::Removed(fact)
+                    put(tenant, OutboxChange::Removed(fact), batch);
                 }
-                Change::Forgotten { subject, .. } => {
+                Change::Forgotten { tenant, subject } => {
                     self.identities.remove(&(tenant.clone(), crate::vault::subject_index_key(*subject)));
-                    OutboxChange::Forgotten(crate::vault::subject_index_key(*subject))
+                    put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)), batch);
                 }
-                _ => continue,
-            };
-            last = match last {
-                Some((at, seq)) if at == *offset => Some((at, seq + 1)),
-                _ => Some((*offset, 0)),
-            };
-            entries.push(OutboxEntry { tenant: tenant.clone(), log_time_micros: *log_time_micros, change });
+                Change::Checked { .. } | Change::Resent { .. } | Change::Rejected { .. } => {}
+            }
         }
-        let Some((offset, seq)) = last else { return Ok(()) };
-        let clustering = outbox_clustering(offset, seq);
-        batch.put(
-            Table::AnalyticsOutbox,
-            outbox_partition(partition),
-            clustering.clone(),
-            OutboxEntry::encode_all(&entries),
-        );
         // Where the outbox ends, so that a reader knows whether the builder
         // caught up without scanning the outbox (and the deleted entries in it).
-        batch.put(Table::Meta, crate::tables::analytics::outbox_head_partition(partition), Vec::new(), clustering);
+        if let Some(head) = head {
+            batch.put(Table::Meta, crate::tables::analytics::outbox_head_partition(partition), Vec::new(), head);
+        }
         Ok(())
     }
 }
