@@ -39,11 +39,19 @@ impl Drop for Telemetry {
     }
 }
 
+/// What is logged when `LRS_LOG` is unset: this project's crates at info,
+/// its dependencies (the store's flushes, the HTTP server's workers) at
+/// warn, so that the start-up banner is not buried.
+const DEFAULT_LOG: &str = "warn,lrs=info,lrs_core=info,lrs_http=info,lrs_embedded=info,lrs_kafka=info,\
+lrs_scylla=info,lrs_forward=info,lrs_export=info,xapi=info,xapi_profiles=info";
+
 /// Installs the global subscriber: logs filtered by `LRS_LOG` (default
-/// `info`), JSON with `LRS_LOG_FORMAT=json`, and span export as
+/// [`DEFAULT_LOG`]), JSON with `LRS_LOG_FORMAT=json`, and span export as
 /// `service_name` when an OTLP endpoint is configured.
 pub(crate) fn init(service_name: &str) -> Telemetry {
-    let filter = EnvFilter::try_from_env("LRS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // An empty LRS_LOG is taken as unset.
+    let wanted = std::env::var("LRS_LOG").ok().filter(|text| !text.trim().is_empty());
+    let filter = wanted.and_then(|text| EnvFilter::try_new(text).ok()).unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG));
     let json = std::env::var("LRS_LOG_FORMAT").is_ok_and(|v| v == "json");
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = if json { logs.json().with_filter(filter).boxed() } else { logs.with_filter(filter).boxed() };
