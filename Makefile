@@ -17,8 +17,9 @@ test: fmt lint unit ## The whole test suite, as CI runs it: format, lints, every
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
 
-lint: ## Clippy on every target, warnings are errors
+lint: ## Clippy on every target, warnings are errors; no declared dependency unused (cargo-machete)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/unused-deps.sh
 
 unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set)
 	scripts/kafka-broker.sh run $(CARGO) test --workspace --no-fail-fast
