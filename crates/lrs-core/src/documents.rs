@@ -145,7 +145,7 @@ pub struct Document {
     /// Its media type.
     pub content_type: String,
     /// Its bytes (base64 in the stored row).
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::serde_base64::bytes")]
     pub content: Vec<u8>,
     /// Hex SHA-1 of the content, the ETag without quotes.
     pub etag: String,
@@ -156,7 +156,7 @@ pub struct Document {
 impl Document {
     /// A document with its ETag computed.
     pub fn new(content_type: String, content: Vec<u8>, updated_micros: u64) -> Self {
-        let etag = Sha1::digest(&content).iter().map(|b| format!("{b:02x}")).collect();
+        let etag = hex::encode(Sha1::digest(&content));
         Self { content_type, content, etag, updated_micros }
     }
 
@@ -195,20 +195,6 @@ pub fn merge_json(existing: &Document, posted: &[u8]) -> Result<Vec<u8>, String>
     };
     base.extend(update);
     Ok(serde_json::to_vec(&serde_json::Value::Object(base)).expect("json"))
-}
-
-mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Encodes document bytes for a command payload.

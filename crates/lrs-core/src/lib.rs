@@ -17,6 +17,7 @@ pub mod ops;
 pub mod ports;
 pub mod projection;
 pub mod read;
+mod serde_base64;
 pub mod tables;
 pub mod tenancy;
 #[cfg(feature = "testsuite")]

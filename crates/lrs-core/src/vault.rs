@@ -413,11 +413,11 @@ pub struct Sealed {
     /// The subjects whose keys open it.
     pub subjects: Vec<Uuid>,
     /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext).
-    #[serde(with = "base64_list")]
+    #[serde(with = "crate::serde_base64::list")]
     pub shares: Vec<Vec<u8>>,
     /// The value encrypted with the data key (nonce ‖ ciphertext); the value
     /// itself when there are no subjects.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::serde_base64::bytes")]
     pub ciphertext: Vec<u8>,
 }
 
@@ -451,48 +451,6 @@ pub fn row_seal(row: &[u8]) -> Option<Sealed> {
     match row {
         [SEALED_ROW, rest @ ..] => Sealed::from_bytes(rest),
         _ => None,
-    }
-}
-
-/// Bytes as one base64 string.
-mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes the bytes as base64.
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    /// Reads base64 back into bytes.
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A list of byte strings as base64 strings.
-mod base64_list {
-    use base64::Engine as _;
-    use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes each byte string as base64.
-    pub(super) fn serialize<S: Serializer>(list: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(list.len()))?;
-        for bytes in list {
-            seq.serialize_element(&base64::engine::general_purpose::STANDARD.encode(bytes))?;
-        }
-        seq.end()
-    }
-
-    /// Reads base64 strings back into byte strings.
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        let texts = Vec::<String>::deserialize(deserializer)?;
-        texts
-            .iter()
-            .map(|text| base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom))
-            .collect()
     }
 }
 

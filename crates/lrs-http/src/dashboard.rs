@@ -31,7 +31,7 @@ const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'
 
 /// The first 16 hex digits of an asset's SHA-256.
 fn content_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&Sha256::digest(bytes)[..8])
 }
 
 /// Registers the page's routes.

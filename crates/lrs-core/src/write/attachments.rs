@@ -32,7 +32,7 @@ fn digest_like(claimed: &str, body: &[u8]) -> Option<String> {
         128 => Sha512::digest(body).to_vec(),
         _ => return None,
     };
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(bytes))
 }
 
 /// Checks the bodies against the statements' attachment metadata: each body's
@@ -93,7 +93,7 @@ mod tests {
     use serde_json::json;
 
     fn part(body: &[u8]) -> AttachmentPart {
-        let sha2 = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+        let sha2 = hex::encode(Sha256::digest(body));
         AttachmentPart { sha2, content_type: "text/plain".into(), body: body.to_vec() }
     }
 
