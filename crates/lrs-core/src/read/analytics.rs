@@ -382,7 +382,8 @@ impl AnalyticsService {
                 // A row of another layout of the measures: from the months.
                 None => {
                     let days = self.fact_days(tenant).await?;
-                    let aggregate = whole_aggregate(self.store.as_ref(), tenant, dimension, &group, days).await?;
+                    let aggregate =
+                        whole_aggregate((self.store.as_ref(), None), tenant, dimension, &group, days).await?;
                     query.measure.of(&aggregate)
                 }
             };

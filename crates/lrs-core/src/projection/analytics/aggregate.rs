@@ -62,12 +62,81 @@ impl BuildHasher for PassThrough {
 type Hll = HyperLogLogPlus<u64, PassThrough>;
 
 /// Distinct values: exact while few, a HyperLogLog++ beyond [`EXACT_DISTINCT`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// A row holds exact hashes as 8 bytes each (the variant `Packed`), copied
+/// in and out in one piece: random 64-bit hashes as varints take 10 bytes
+/// each and a loop to write and read (rows of an earlier version, variant
+/// `Exact`, still read).
+#[derive(Clone, Debug)]
 pub enum Distinct {
     /// The hashes, sorted, without repeats.
     Exact(Vec<u64>),
     /// A sketch of them.
     Sketch(Box<Hll>),
+}
+
+/// How a [`Distinct`] is written in a row, by variant number.
+#[derive(Deserialize)]
+enum DistinctRow {
+    /// Hashes as varints (rows written before `Packed`).
+    Exact(Vec<u64>),
+    /// A sketch.
+    Sketch(Box<Hll>),
+    /// Hashes as 8 little-endian bytes each.
+    Packed(PackedHashes),
+}
+
+/// Hashes read from 8 little-endian bytes each.
+struct PackedHashes(Vec<u64>);
+
+impl<'de> Deserialize<'de> for PackedHashes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PackedHashes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("8 bytes per hash")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<PackedHashes, E> {
+                if !bytes.len().is_multiple_of(8) {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
+                let hashes = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+                Ok(PackedHashes(hashes.collect()))
+            }
+        }
+        deserializer.deserialize_bytes(Visitor)
+    }
+}
+
+/// Bytes written as bytes (one length, then the bytes as they are).
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl Serialize for Distinct {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Distinct::Exact(hashes) => {
+                let bytes: Vec<u8> = hashes.iter().flat_map(|hash| hash.to_le_bytes()).collect();
+                serializer.serialize_newtype_variant("Distinct", 2, "Packed", &RawBytes(&bytes))
+            }
+            Distinct::Sketch(hll) => serializer.serialize_newtype_variant("Distinct", 1, "Sketch", hll),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Distinct {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match DistinctRow::deserialize(deserializer)? {
+            DistinctRow::Exact(hashes) | DistinctRow::Packed(PackedHashes(hashes)) => Distinct::Exact(hashes),
+            DistinctRow::Sketch(hll) => Distinct::Sketch(hll),
+        })
+    }
 }
 
 impl Default for Distinct {
@@ -108,9 +177,31 @@ impl Distinct {
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Distinct) {
-        match other {
-            Distinct::Exact(hashes) => hashes.iter().for_each(|hash| self.insert(*hash)),
-            Distinct::Sketch(theirs) => {
+        match (&mut *self, other) {
+            // Two sorted lists: one pass (inserting one by one shifts the
+            // list once per value).
+            (Distinct::Exact(ours), Distinct::Exact(theirs)) if theirs.len() > 4 => {
+                let mut merged = Vec::with_capacity(ours.len() + theirs.len());
+                let (mut a, mut b) = (ours.iter().peekable(), theirs.iter().peekable());
+                while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                    match x.cmp(y) {
+                        std::cmp::Ordering::Less => merged.push(*a.next().expect("peeked")),
+                        std::cmp::Ordering::Greater => merged.push(*b.next().expect("peeked")),
+                        std::cmp::Ordering::Equal => {
+                            merged.push(*a.next().expect("peeked"));
+                            b.next();
+                        }
+                    }
+                }
+                merged.extend(a);
+                merged.extend(b);
+                *ours = merged;
+                if ours.len() > EXACT_DISTINCT {
+                    self.become_sketch();
+                }
+            }
+            (_, Distinct::Exact(hashes)) => hashes.iter().for_each(|hash| self.insert(*hash)),
+            (_, Distinct::Sketch(theirs)) => {
                 self.become_sketch();
                 if let Distinct::Sketch(ours) = self {
                     ours.merge(theirs).expect("sketches of one precision merge");
@@ -250,6 +341,21 @@ impl Aggregate {
         self.completed.merge(&other.completed);
     }
 
+    /// About how many bytes it takes in memory (a sketch of distinct values
+    /// counted at its dense size).
+    pub fn weight(&self) -> usize {
+        let distinct = |d: &Distinct| match d {
+            Distinct::Exact(hashes) => hashes.len() * 8,
+            Distinct::Sketch(_) => 1 << HLL_PRECISION,
+        };
+        let bins = |s: &DDSketch| s.length().min(4_096) * 8;
+        256 + distinct(&self.learners)
+            + distinct(&self.pairs)
+            + distinct(&self.completed)
+            + bins(&self.scores)
+            + bins(&self.durations)
+    }
+
     /// The row value.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("aggregates serialise")
@@ -339,6 +445,58 @@ mod tests {
             halves.0.merge(&halves.1);
             let error = (halves.0.count() as f64 - total as f64).abs() / total as f64;
             assert!(error <= 0.02, "{total} merged: counted {}", halves.0.count());
+        }
+    }
+
+    #[test]
+    fn exact_hashes_are_written_packed_and_rows_of_varints_still_read() {
+        let hashes: Vec<u64> = (0..300u64).map(|n| distinct_hash(&n.to_string())).collect();
+        let mut sorted = hashes.clone();
+        sorted.sort_unstable();
+        let mut distinct = Distinct::default();
+        hashes.iter().for_each(|h| distinct.insert(*h));
+        let row = postcard::to_stdvec(&distinct).unwrap();
+        // Variant 2, a varint length of 2,400 bytes, then 8 bytes per hash.
+        assert_eq!(row.len(), 1 + 2 + 8 * 300);
+        let Distinct::Exact(back) = postcard::from_bytes::<Distinct>(&row).unwrap() else { panic!("exact") };
+        assert_eq!(back, sorted);
+        // What an earlier version wrote: variant 0 and the hashes as varints.
+        #[derive(Serialize)]
+        enum Earlier {
+            Exact(Vec<u64>),
+        }
+        let earlier = postcard::to_stdvec(&Earlier::Exact(sorted.clone())).unwrap();
+        let Distinct::Exact(back) = postcard::from_bytes::<Distinct>(&earlier).unwrap() else { panic!("exact") };
+        assert_eq!(back, sorted);
+        assert!(postcard::from_bytes::<Distinct>(&[2, 3, 1, 2, 3]).is_err(), "not a multiple of 8 bytes");
+    }
+
+    #[test]
+    fn merging_lists_counts_what_inserting_each_value_counts() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for (left, right) in [(0, 10), (500, 3), (400, 400), (700, 600), (10, 0), (990, 20)] {
+            let pick = |rng: &mut rand::rngs::StdRng, n: usize| -> Vec<u64> {
+                (0..n).map(|_| distinct_hash(&rng.gen_range(0..1_500u32).to_string())).collect()
+            };
+            let (a, b) = (pick(&mut rng, left), pick(&mut rng, right));
+            let (mut merged, mut other, mut one_by_one) =
+                (Distinct::default(), Distinct::default(), Distinct::default());
+            a.iter().for_each(|h| merged.insert(*h));
+            b.iter().for_each(|h| other.insert(*h));
+            a.iter().chain(&b).for_each(|h| one_by_one.insert(*h));
+            merged.merge(&other);
+            let truth: std::collections::BTreeSet<u64> = a.iter().chain(&b).copied().collect();
+            match (&merged, &one_by_one) {
+                (Distinct::Exact(m), Distinct::Exact(o)) => {
+                    assert_eq!(m, o);
+                    assert_eq!(m.iter().copied().collect::<std::collections::BTreeSet<_>>(), truth);
+                }
+                (Distinct::Sketch(_), Distinct::Sketch(_)) => assert!(truth.len() > EXACT_DISTINCT),
+                _ => panic!("{left} + {right}: one exact, one sketched"),
+            }
+            let error = (merged.count() as f64 - truth.len() as f64).abs() / truth.len().max(1) as f64;
+            assert!(error <= 0.02, "{left} + {right}: {} of {}", merged.count(), truth.len());
         }
     }
 

@@ -112,17 +112,68 @@ pub async fn caught_up(store: &dyn QueryStore, log_partition: u32) -> Result<boo
     Ok(pending.is_empty())
 }
 
+/// Bytes of decoded rollups a builder keeps.
+const CACHE_BYTES: u64 = 64 << 20;
+
+/// The rollups a builder read or wrote last, decoded (a row that is absent
+/// as `None`), bounded by their size: a group that statements touch in
+/// every pass is read and decoded once, not in every pass. It mirrors the
+/// store because the builder is the only writer of its tenants' rollups (a
+/// tenant's records are all in one log partition): a rollup enters when it
+/// is read from the store, or once the write of its new value succeeded;
+/// after a failed write (which may have landed) it is emptied.
+pub(crate) struct RollupCache(quick_cache::sync::Cache<RollupKey, Option<Aggregate>, RollupWeight>);
+
+/// What a decoded rollup weighs: about its bytes in memory.
+#[derive(Clone)]
+pub(crate) struct RollupWeight;
+
+impl quick_cache::Weighter<RollupKey, Option<Aggregate>> for RollupWeight {
+    fn weight(&self, key: &RollupKey, value: &Option<Aggregate>) -> u64 {
+        (key.0.as_str().len() + key.4.len() + value.as_ref().map_or(0, Aggregate::weight)) as u64 + 64
+    }
+}
+
+impl RollupCache {
+    fn new(bytes: u64) -> Self {
+        Self(quick_cache::sync::Cache::with_weighter((bytes / 4096) as usize, bytes, RollupWeight))
+    }
+
+    /// A rollup: from the cache, else from the store (then kept).
+    pub(crate) async fn read(&self, store: &dyn QueryStore, key: &RollupKey) -> Result<Option<Aggregate>, StoreError> {
+        if let Some(known) = self.0.get(key) {
+            return Ok(known);
+        }
+        let stored = read_rollup(store, key).await?;
+        self.0.insert(key.clone(), stored.clone());
+        Ok(stored)
+    }
+
+    /// Keeps what a successful write wrote.
+    fn wrote(&self, written: Vec<(RollupKey, Option<Aggregate>)>) {
+        for (key, aggregate) in written {
+            self.0.insert(key, aggregate);
+        }
+    }
+
+    /// Forgets everything (after a write that failed, or may have).
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
 /// Applies one log partition's analytics outbox.
 #[derive(Clone)]
 pub struct RollupBuilder {
     store: Arc<dyn QueryStore>,
     partition: u32,
+    cache: Arc<RollupCache>,
 }
 
 impl RollupBuilder {
     /// The builder of `partition`'s outbox in `store`.
     pub fn new(store: Arc<dyn QueryStore>, partition: u32) -> Self {
-        Self { store, partition }
+        Self { store, partition, cache: Arc::new(RollupCache::new(CACHE_BYTES)) }
     }
 
     /// Applies the outbox until `shutdown` turns true, retrying after a
@@ -180,6 +231,14 @@ impl RollupBuilder {
     /// its months, and records up to which log time they are complete.
     /// Returns how many groups it refreshed.
     pub async fn refresh_whole(&self) -> Result<usize, StoreError> {
+        let refreshed = self.refresh_stale().await;
+        if refreshed.is_err() {
+            self.cache.clear();
+        }
+        refreshed
+    }
+
+    async fn refresh_stale(&self) -> Result<usize, StoreError> {
         let store = self.store.as_ref();
         let through = BuilderPosition::load(store, self.partition).await?.log_time_micros;
         let partition = stale_partition(self.partition);
@@ -202,10 +261,10 @@ impl RollupBuilder {
                         days
                     }
                 };
-                let aggregate = whole_aggregate(store, &tenant, dimension, &value, days).await?;
-                write_whole_values(&mut batch, &tenant, dimension, &value, &aggregate);
+                let aggregate = whole_aggregate((store, Some(&self.cache)), &tenant, dimension, &value, days).await?;
+                let new = if aggregate.statements > 0 { values(&aggregate) } else { Vec::new() };
+                write_whole_values(&mut batch, &tenant, dimension, &value, &new);
                 if dimension != Dimension::All {
-                    let new = if aggregate.statements > 0 { values(&aggregate) } else { Vec::new() };
                     moved.entry((tenant, dimension)).or_default().push((value, new));
                 }
             }
@@ -254,10 +313,15 @@ impl RollupBuilder {
         // Unique to this write: the builder's partition and its last entry.
         let mut version = self.partition.to_be_bytes().to_vec();
         version.extend_from_slice(last);
-        apply_entries(&entries, (self.partition, &version), store, &mut batch).await?;
+        let mut written = Vec::new();
+        apply_entries(&entries, (self.partition, &version), (store, &self.cache), &mut batch, &mut written).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
-        store.write_rebuildable(batch).await?;
+        if let Err(error) = store.write_rebuildable(batch).await {
+            self.cache.clear();
+            return Err(error);
+        }
+        self.cache.wrote(written);
         Ok(rows.len())
     }
 }
@@ -268,8 +332,9 @@ impl RollupBuilder {
 async fn apply_entries(
     entries: &[OutboxEntry],
     (log_partition, version): (u32, &[u8]),
-    store: &dyn QueryStore,
+    (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
+    written: &mut Vec<(RollupKey, Option<Aggregate>)>,
 ) -> Result<(), StoreError> {
     // Per day: the facts these entries add (as they stand at the end: a
     // statement stored and removed here is not there), and those they
@@ -307,7 +372,7 @@ async fn apply_entries(
     for (tenant, day) in added.keys().chain(removed.keys()) {
         batch.put(Table::Meta, day_versions_partition(tenant), day_version_clustering(*day), version.to_vec());
     }
-    let touched = roll_up(&added, &removed, store, batch).await?;
+    let touched = roll_up(&added, &removed, (store, cache), batch, written).await?;
     if !touched.is_empty() {
         batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
     }
@@ -339,12 +404,15 @@ fn coarse_keys(tenant: &TenantId, day: u32, dimension: Dimension, value: &str) -
 
 /// Updates the rollups: adds the new facts to the groups they count in,
 /// and recomputes the groups of days (and their weeks and months) that lost
-/// facts. Returns the groups it touched (whose whole-time values are now stale).
+/// facts. Returns the groups it touched (whose whole-time values are now
+/// stale), and adds the rollups it writes to `written` (for the cache, once
+/// the write succeeded).
 async fn roll_up(
     added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
     removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
-    store: &dyn QueryStore,
+    (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
+    written: &mut Vec<(RollupKey, Option<Aggregate>)>,
 ) -> Result<BTreeSet<GroupKey>, StoreError> {
     // The day aggregates as they are after this batch.
     let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
@@ -395,15 +463,12 @@ async fn roll_up(
                         coarse_deltas.entry(coarse).or_default().merge(&delta);
                     }
                     let day_key = (tenant.clone(), Tier::Day, *day, dimension, value);
-                    let mut aggregate = read_rollup(store, &day_key).await?.unwrap_or_default();
+                    let mut aggregate = cache.read(store, &day_key).await?.unwrap_or_default();
                     aggregate.merge(&delta);
                     days.insert(day_key, aggregate);
                 }
             }
         }
-    }
-    for (key, aggregate) in &days {
-        write_rollup(batch, key, Some(aggregate));
     }
     // Weeks and months: from their days when one of them lost facts, else by adding.
     let mut coarse: HashMap<RollupKey, Aggregate> = HashMap::new();
@@ -415,7 +480,7 @@ async fn roll_up(
             match days.get(&day_key) {
                 Some(known) => aggregate.merge(known),
                 None => {
-                    if let Some(stored) = read_rollup(store, &day_key).await? {
+                    if let Some(stored) = cache.read(store, &day_key).await? {
                         aggregate.merge(&stored);
                     }
                 }
@@ -427,7 +492,7 @@ async fn roll_up(
         if recompute.contains(&key) {
             continue;
         }
-        let mut aggregate = read_rollup(store, &key).await?.unwrap_or_default();
+        let mut aggregate = cache.read(store, &key).await?.unwrap_or_default();
         aggregate.merge(&delta);
         coarse.insert(key, aggregate);
     }
@@ -437,11 +502,16 @@ async fn roll_up(
             write_time_values(batch, key, aggregate);
         }
     }
-    Ok(coarse
-        .into_keys()
+    let touched = coarse
+        .keys()
         .filter(|key| key.1 == Tier::Month)
-        .map(|(tenant, _, _, dimension, value)| (tenant, dimension, value))
-        .collect())
+        .map(|(tenant, _, _, dimension, value)| (tenant.clone(), *dimension, value.clone()))
+        .collect();
+    written.extend(days.into_iter().chain(coarse).map(|(key, aggregate)| {
+        let kept = (aggregate.statements > 0).then_some(aggregate);
+        (key, kept)
+    }));
+    Ok(touched)
 }
 
 /// Writes the measure values of all statements of a day, week or month
@@ -481,14 +551,12 @@ async fn move_in_tops(
             Some(list) => list,
             None => from_whole_values(store, tenant, dimension, place, &mut every).await?,
         };
-        for (group, values) in groups {
-            changed |= list.update(group, values.get(place).copied().flatten());
-        }
+        let moves: Vec<(&str, Option<f64>)> =
+            groups.iter().map(|(group, values)| (group.as_str(), values.get(place).copied().flatten())).collect();
+        changed |= list.update_all(&moves);
         if list.too_short() {
             list = from_whole_values(store, tenant, dimension, place, &mut every).await?;
-            for (group, values) in groups {
-                list.update(group, values.get(place).copied().flatten());
-            }
+            list.update_all(&moves);
             changed = true;
         }
         if changed {

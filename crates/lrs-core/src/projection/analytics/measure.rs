@@ -106,12 +106,30 @@ impl Measure {
 /// Encodes the value of every measure over an aggregate (in the order of
 /// [`Measure::ALL`]): a row read without decoding the aggregate.
 pub fn encode_values(aggregate: &Aggregate) -> Vec<u8> {
-    postcard::to_stdvec(&values(aggregate)).expect("values serialise")
+    encode_value_list(&values(aggregate))
 }
 
-/// The value of every measure over an aggregate, in the order of [`Measure::ALL`].
+/// Encodes values computed by [`values`].
+pub fn encode_value_list(values: &[Option<f64>]) -> Vec<u8> {
+    postcard::to_stdvec(values).expect("values serialise")
+}
+
+/// The value of every measure over an aggregate, in the order of
+/// [`Measure::ALL`] (each distinct count counted once: a sketch's count
+/// copies it).
 pub fn values(aggregate: &Aggregate) -> Vec<Option<f64>> {
-    Measure::ALL.iter().map(|measure| measure.of(aggregate)).collect()
+    let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+    let (learners, completed) = (aggregate.learners.count(), aggregate.completed.count());
+    Measure::ALL
+        .iter()
+        .map(|measure| match measure {
+            Measure::Learners => Some(learners as f64),
+            Measure::Completions => Some(completed as f64),
+            Measure::CompletionRate => ratio(completed, aggregate.pairs.count()),
+            Measure::InteractionsPerLearner => ratio(aggregate.statements, learners),
+            other => other.of(aggregate),
+        })
+        .collect()
 }
 
 /// Every measure's value in a row of [`encode_values`]; `None` for a row of
@@ -134,4 +152,35 @@ pub fn decode_value(bytes: &[u8], measure: Measure) -> Option<Option<f64>> {
     let values: Vec<Option<f64>> = postcard::from_bytes(bytes).ok()?;
     let at = Measure::ALL.iter().position(|m| *m == measure)?;
     values.get(at).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::analytics::fact::Fact;
+
+    #[test]
+    fn every_value_at_once_is_each_measure_of_the_aggregate() {
+        let mut aggregate = Aggregate::default();
+        assert_eq!(values(&aggregate), Measure::ALL.map(|m| m.of(&aggregate)).to_vec());
+        for n in 0..1_500u32 {
+            aggregate.add(&Fact {
+                id: uuid::Uuid::new_v4(),
+                timestamp_micros: 0,
+                learner: Some(format!("l{}", n % 1_200)),
+                verb: "v".into(),
+                activity: Some(format!("a{}", n % 7)),
+                parents: vec![],
+                platform: None,
+                source: None,
+                success: (n % 3 != 0).then_some(n % 2 == 0),
+                completes: n % 5 == 0,
+                score: Some(f64::from(n % 100) / 100.0),
+                duration: Some(f64::from(n)),
+            });
+        }
+        let each: Vec<Option<f64>> = Measure::ALL.iter().map(|m| m.of(&aggregate)).collect();
+        assert_eq!(values(&aggregate), each);
+        assert!(each.iter().all(Option::is_some));
+    }
 }

@@ -170,9 +170,9 @@ pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: O
 }
 
 /// A group's aggregate over all of a tenant's days (`days`): the merge of
-/// its months.
-pub async fn whole_aggregate(
-    store: &dyn QueryStore,
+/// its months (read through the builder's cache when given one).
+pub(crate) async fn whole_aggregate(
+    (store, cache): (&dyn QueryStore, Option<&builder::RollupCache>),
     tenant: &TenantId,
     dimension: Dimension,
     value: &str,
@@ -181,28 +181,32 @@ pub async fn whole_aggregate(
     let mut aggregate = Aggregate::default();
     let Some(days) = days else { return Ok(aggregate) };
     for month in fact::month_of_day(days.first)..=fact::month_of_day(days.last) {
-        if let Some(stored) =
-            read_rollup(store, &(tenant.clone(), Tier::Month, month, dimension, value.to_owned())).await?
-        {
+        let key = (tenant.clone(), Tier::Month, month, dimension, value.to_owned());
+        let stored = match cache {
+            Some(cache) => cache.read(store, &key).await?,
+            None => read_rollup(store, &key).await?,
+        };
+        if let Some(stored) = stored {
             aggregate.merge(&stored);
         }
     }
     Ok(aggregate)
 }
 
-/// Writes a group's whole-time measure values (deletes them when the group
+/// Writes a group's whole-time measure values (in the order of
+/// [`measure::Measure::ALL`]; deletes them when there are none: the group
 /// counts nothing).
 pub(crate) fn write_whole_values(
     batch: &mut WriteBatch,
     tenant: &TenantId,
     dimension: Dimension,
     value: &str,
-    aggregate: &Aggregate,
+    values: &[Option<f64>],
 ) {
     let partition = rollup_partition(tenant, Tier::Whole, 0);
     let clustering = rollup_clustering(dimension.name(), value);
-    if aggregate.statements > 0 {
-        batch.put(Table::AnalyticsRollups, partition, clustering, measure::encode_values(aggregate));
+    if !values.is_empty() {
+        batch.put(Table::AnalyticsRollups, partition, clustering, measure::encode_value_list(values));
     } else {
         batch.delete(Table::AnalyticsRollups, partition, clustering);
     }

@@ -45,31 +45,45 @@ impl TopList {
         Self { complete, entries: groups }
     }
 
-    /// Moves a group to its new value (`None`: it has none, or is gone).
-    /// Returns whether the list changed.
-    pub fn update(&mut self, group: &str, value: Option<f64>) -> bool {
-        let before = self.entries.iter().position(|(_, g)| g == group);
-        if let (Some(at), Some(value)) = (before, value) {
-            if self.entries[at].0.to_bits() == value.to_bits() {
-                return false;
+    /// Moves groups to their new values (`None`: it has none, or is gone;
+    /// the last value of a group given twice counts), in one pass and one
+    /// sort. Returns whether the list changed. A group that moves is taken
+    /// out; then those that come before the last entry left (or all, when
+    /// the list holds every group) go in, and the list is cut to
+    /// [`TOP_KEPT`].
+    pub fn update_all(&mut self, updates: &[(&str, Option<f64>)]) -> bool {
+        let new: std::collections::HashMap<&str, Option<f64>> = updates.iter().copied().collect();
+        let mut stayed = std::collections::HashSet::new();
+        let before = self.entries.len();
+        self.entries.retain(|(value, group)| match new.get(group.as_str()) {
+            None => true,
+            Some(Some(now)) if now.to_bits() == value.to_bits() => {
+                stayed.insert(group.clone());
+                true
+            }
+            Some(_) => false,
+        });
+        let mut changed = self.entries.len() != before;
+        let last = self.entries.last().cloned();
+        for (group, value) in new {
+            let Some(value) = value else { continue };
+            if stayed.contains(group) {
+                continue;
+            }
+            let entry = (value, group.to_owned());
+            if self.complete || last.as_ref().is_some_and(|last| order(&entry, last) == Ordering::Less) {
+                self.entries.push(entry);
+                changed = true;
             }
         }
-        if let Some(at) = before {
-            self.entries.remove(at);
-        }
-        let Some(value) = value else { return before.is_some() };
-        let entry = (value, group.to_owned());
-        let at = self.entries.partition_point(|e| order(e, &entry) == Ordering::Less);
-        // Outside the list unless it comes before the last entry (or every group is here).
-        if at < self.entries.len() || self.complete {
-            self.entries.insert(at, entry);
+        if changed {
+            self.entries.sort_by(order);
             if self.entries.len() > TOP_KEPT {
                 self.entries.truncate(TOP_KEPT);
                 self.complete = false;
             }
-            return true;
         }
-        before.is_some()
+        changed
     }
 
     /// Whether it must be rebuilt from every group's values.
@@ -127,7 +141,7 @@ mod tests {
                 Some(v) => values.insert(group.clone(), v),
                 None => values.remove(&group),
             };
-            list.update(&group, value);
+            list.update_all(&[(group.as_str(), value)]);
             short |= list.entries.len() < 400 && !list.complete;
             if list.too_short() {
                 list = TopList::of(values.iter().map(|(g, v)| (*v, g.clone())).collect());
@@ -138,6 +152,39 @@ mod tests {
             assert_eq!(first, truth(&values, limit).as_slice(), "step {step}");
         }
         assert!(short && rebuilt > 0, "falls made the list short, and it was rebuilt");
+        // The same moves, many groups at a time.
+        let mut values = std::collections::BTreeMap::new();
+        let mut list = TopList { complete: true, entries: Vec::new() };
+        let mut rebuilt = 0;
+        for round in 0..300 {
+            let falls = if round < 200 { 1 } else { 8 };
+            let moves: Vec<(String, Option<f64>)> = (0..rng.gen_range(1..120))
+                .map(|_| {
+                    let group = format!("g{}", rng.gen_range(0..1_000));
+                    let value = match rng.gen_range(0..10) {
+                        0 => None,
+                        n if n <= falls => Some(f64::from(rng.gen_range(0..50))),
+                        _ => Some(values.get(&group).copied().unwrap_or(0.0) + f64::from(rng.gen_range(1..20))),
+                    };
+                    (group, value)
+                })
+                .collect();
+            for (group, value) in &moves {
+                match value {
+                    Some(v) => values.insert(group.clone(), *v),
+                    None => values.remove(group),
+                };
+            }
+            let moves: Vec<(&str, Option<f64>)> = moves.iter().map(|(g, v)| (g.as_str(), *v)).collect();
+            list.update_all(&moves);
+            if list.too_short() {
+                list = TopList::of(values.iter().map(|(g, v)| (*v, g.clone())).collect());
+                rebuilt += 1;
+            }
+            let first = list.first(100).expect("a list never shorter than the rebuild mark");
+            assert_eq!(first, truth(&values, 100).as_slice(), "round {round}");
+        }
+        assert!(rebuilt > 0, "falls made the list short, and it was rebuilt");
         assert_eq!(TopList::decode(&list.encode()), Some(list));
     }
 }
