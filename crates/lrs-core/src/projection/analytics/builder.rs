@@ -31,7 +31,7 @@ use crate::tables::analytics::{
 use crate::tenant::TenantId;
 
 /// Outbox entries applied in one write at most.
-const ENTRIES_PER_WRITE: usize = 20_000;
+const ENTRIES_PER_WRITE: usize = 50_000;
 
 /// Stale whole-time values refreshed in one write at most.
 const GROUPS_PER_REFRESH: usize = 2_000;
@@ -46,6 +46,15 @@ const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// that time is written once. The bound on how far analytics trail the
 /// statements.
 const IDLE: Duration = Duration::from_millis(1000);
+
+/// How long the builder waits after a pass that applied at least
+/// [`BUSY_ENTRIES`] (statements keep coming): the groups they touch are
+/// written once in this time, not once a second. Under load, the bound on
+/// how far analytics trail the statements.
+const BUSY: Duration = Duration::from_millis(5000);
+
+/// Entries in a pass from which the builder counts as busy.
+const BUSY_ENTRIES: usize = 1_000;
 
 /// Where the builder of a log partition stands: the outbox entry it applied
 /// last, and that entry's log time.
@@ -197,7 +206,11 @@ impl RollupBuilder {
             let wait = match step {
                 Ok(applied) if applied < ENTRIES_PER_WRITE => {
                     pause = IDLE;
-                    IDLE
+                    if applied >= BUSY_ENTRIES {
+                        BUSY
+                    } else {
+                        IDLE
+                    }
                 }
                 Ok(_) => continue,
                 Err(error) => {
