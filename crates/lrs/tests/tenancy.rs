@@ -319,3 +319,51 @@ fn the_admin_cli_creates_a_tenant_and_a_working_credential() {
     let credentials = cli(&["credentials", "list", "cli-tenant"]);
     assert!(credentials.to_string().find("secret").is_none(), "secrets are never listed: {credentials}");
 }
+
+/// A token of `tenant` with `scope`, signed RS256 with a key of tests/fixtures.
+fn rs256_token(key_file: &str, tenant: &str, scope: &str) -> String {
+    let pem = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(key_file))
+        .expect("a fixture key");
+    let claims = json!({ "tenant": tenant, "scope": scope, "exp": 4_000_000_000u64, "sub": "rsa-tester" });
+    let header = Header::new(jsonwebtoken::Algorithm::RS256);
+    encode(&header, &claims, &EncodingKey::from_rsa_pem(&pem).expect("an RSA private key")).unwrap()
+}
+
+#[test]
+fn rs256_bearer_tokens_are_checked_with_the_configured_public_key() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap().keep();
+    // RS256 only: no HS256 secret, so no HS256 token can pass either.
+    let env = vec![
+        ("LRS_OPERATOR_TOKEN".to_owned(), OPERATOR.to_owned()),
+        ("LRS_JWT_RS256_PUBLIC_KEY".to_owned(), fixtures.join("jwt-rs256-public.pem").display().to_string()),
+    ];
+    let args = ["serve".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned(), "--data-dir".to_owned()];
+    let lrs = Lrs::start_with(&args, &dir, "bootstrap-secret", &env);
+    let http = client();
+    tenant(&lrs, "rsa", None);
+    tenant(&lrs, "elsewhere", None);
+
+    let writer = Auth::Bearer(rs256_token("jwt-rs256-private.pem", "rsa", "all"));
+    let id = uuid::Uuid::new_v4().to_string();
+    let statement = json!({"id": id, "actor": {"mbox": "mailto:rsa@example.com"},
+        "verb": {"id": "http://example.com/verbs/signed-in"}, "object": {"id": "http://example.com/rsa"}});
+    let (status, body) = xapi(&http, &lrs, &writer, Method::POST, "/xapi/statements", Some(&statement));
+    assert_eq!(status, 200, "a token signed with the trusted key writes: {body}");
+    let reader = Auth::Bearer(rs256_token("jwt-rs256-private.pem", "rsa", "statements/read"));
+    let (status, found) = xapi(&http, &lrs, &reader, Method::GET, &format!("/xapi/statements?statementId={id}"), None);
+    assert_eq!((status, found["id"].as_str()), (200, Some(id.as_str())), "and reads back: {found}");
+    let (status, _) = xapi(&http, &lrs, &reader, Method::POST, "/xapi/statements", Some(&statement));
+    assert_eq!(status, 403, "the token's scope holds");
+    let other_tenant = Auth::Bearer(rs256_token("jwt-rs256-private.pem", "elsewhere", "all"));
+    let (status, _) =
+        xapi(&http, &lrs, &other_tenant, Method::GET, &format!("/xapi/statements?statementId={id}"), None);
+    assert_eq!(status, 404, "the token's tenant holds");
+
+    let untrusted = Auth::Bearer(rs256_token("jwt-rs256-other-private.pem", "rsa", "all"));
+    let (status, body) = xapi(&http, &lrs, &untrusted, Method::GET, "/xapi/statements", None);
+    assert_eq!(status, 401, "a token signed with another RSA key is refused: {body}");
+    assert!(body.is_object(), "with a JSON message: {body}");
+    let hs256 = Auth::Bearer(token("rsa", "all", 600));
+    assert_eq!(xapi(&http, &lrs, &hs256, Method::GET, "/xapi/statements", None).0, 401, "HS256 is not configured");
+}
