@@ -21,10 +21,8 @@ lint: ## Clippy on every target, warnings are errors; no declared dependency unu
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/unused-deps.sh
 
-unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set)
-	scripts/kafka-broker.sh run $(CARGO) test --workspace --no-fail-fast
-	if [ -n "$$SCYLLA_URI" ]; then $(CARGO) test -p lrs-scylla -- --ignored; \
-	else echo "SKIPPED: the ScyllaDB tests marked ignored above (set SCYLLA_URI=host:port to run them)"; fi
+unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set); lists each skipped test
+	CARGO=$(CARGO) scripts/test-all.sh
 
 deps: ## Install what the tests need beside cargo (tansu, nginx, Prometheus; once, then reused)
 	scripts/test-deps.sh

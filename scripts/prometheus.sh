@@ -4,6 +4,7 @@
 # needs root) and reused while present.
 #
 #   scripts/prometheus.sh install                  apt-get install prometheus unless promtool is there
+#   scripts/prometheus.sh installed                exit 0 when prometheus and promtool are there
 #   scripts/prometheus.sh start PORT DIR TARGET…   start a server on 127.0.0.1:PORT, data and config in DIR,
 #                                                  scraping every TARGET (host:port, /metrics) each second
 #   scripts/prometheus.sh stop DIR                 stop the server started in DIR
@@ -11,8 +12,18 @@
 #   scripts/prometheus.sh check-metrics FILE       promtool check metrics on a saved exposition
 set -euo pipefail
 
+installed() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null
+}
+
+# What needs them fails when they are missing: installing is scripts/test-deps.sh's
+# (make deps) or the operator's job, not a test's.
+require() {
+  installed || { echo "prometheus and promtool are missing: run scripts/prometheus.sh install" >&2; exit 1; }
+}
+
 install() {
-  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then return 0; fi
+  if installed; then return 0; fi
   echo "installing Debian's prometheus package (once)" >&2
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not try to start their services here (no init system in
@@ -37,7 +48,7 @@ wait_for_ready() {
 start() {
   local port=$1 dir=$2
   shift 2
-  install
+  require
   mkdir -p "$dir/data"
   local targets
   targets=$(printf '"%s",' "$@")
@@ -73,9 +84,10 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
+  installed) installed ;;
   start) shift; start "$@" ;;
   stop) stop "$2" ;;
-  check-rules) shift; install; promtool check rules "$@" ;;
-  check-metrics) install; promtool check metrics <"$2" ;;
+  check-rules) shift; require; promtool check rules "$@" ;;
+  check-metrics) require; promtool check metrics <"$2" ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -25,7 +25,16 @@ fn real_broker() -> Option<String> {
         Ok(brokers) if !brokers.is_empty() => Some(brokers),
         _ => {
             assert!(std::env::var("CI").is_err(), "CI must run the Kafka tests: LRS_KAFKA_BROKERS is not set");
-            eprintln!("SKIPPED: LRS_KAFKA_BROKERS is not set; run `make test` to start a broker");
+            let why = "LRS_KAFKA_BROKERS is not set; run `make test` to start a broker";
+            eprintln!("SKIPPED: {why}");
+            // The line scripts/test-all.sh lists after the tests.
+            if let Ok(path) = std::env::var("LRS_SKIP_LOG") {
+                use std::io::Write as _;
+                let test = std::thread::current().name().unwrap_or("a test").to_owned();
+                if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    let _ = writeln!(file, "lrs-kafka {test}: {why}");
+                }
+            }
             None
         }
     }

@@ -4,7 +4,7 @@
 //! a Kafka-protocol broker that is stopped and started again.
 //!
 //! Prometheus and promtool come from scripts/prometheus.sh (apt-get, once;
-//! needs root). The broker test needs tansu (scripts/kafka-broker.sh
+//! needs root), which scripts/test-deps.sh runs before the tests. The broker test needs tansu (scripts/kafka-broker.sh
 //! install). Outside CI a missing tool skips the test saying so; under CI it
 //! fails.
 
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 fn skip_or_fail(what: &str) {
     assert!(std::env::var("CI").is_err(), "CI must run the operations tests: {what}");
-    eprintln!("SKIPPED: {what}");
+    common::note_skip(what);
 }
 
 fn repo_path(relative: &str) -> PathBuf {
@@ -34,17 +34,14 @@ fn prometheus_script(args: &[&str]) -> Output {
     Command::new("bash").arg(repo_path("scripts/prometheus.sh")).args(args).output().expect("run prometheus.sh")
 }
 
-/// Installs Prometheus and promtool through the project's script; false
-/// (after saying so) when that cannot be done here.
+/// Whether Prometheus and promtool are installed (scripts/test-deps.sh
+/// installs them before the tests; a test installs nothing); false after
+/// saying so when they are not.
 fn prometheus_installed() -> bool {
-    let output = prometheus_script(&["install"]);
-    if output.status.success() {
+    if prometheus_script(&["installed"]).status.success() {
         return true;
     }
-    skip_or_fail(&format!(
-        "scripts/prometheus.sh install failed (root and Debian's packages are needed): {}",
-        String::from_utf8_lossy(&output.stderr)
-    ));
+    skip_or_fail("Prometheus and promtool are not installed (scripts/test-deps.sh, or scripts/prometheus.sh install)");
     false
 }
 

@@ -259,7 +259,7 @@ fn one_post_through_kafka_has_one_trace_across_gateway_and_projector_processes()
         Ok(brokers) if !brokers.is_empty() => brokers,
         _ => {
             assert!(std::env::var("CI").is_err(), "CI must run the Kafka trace test: LRS_KAFKA_BROKERS is not set");
-            eprintln!("SKIPPED: LRS_KAFKA_BROKERS is not set; run `make test` to start a broker");
+            common::note_skip("LRS_KAFKA_BROKERS is not set; run `make test` to start a broker");
             return;
         }
     };

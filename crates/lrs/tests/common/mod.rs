@@ -408,10 +408,24 @@ pub(crate) fn iso_utc_seconds(text: &str) -> i64 {
     days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
 }
 
-/// Fails under CI (which must run every test), else says on stderr that the test is skipped.
+/// Fails under CI (which must run every test), else says that the test is skipped.
 pub(crate) fn skip_or_fail(what: &str) {
     assert!(std::env::var("CI").is_err(), "CI must run the distributed tests: {what}");
-    eprintln!("SKIPPED: {what}; run `make test` to start a broker");
+    note_skip(&format!("{what}; run `make test` to start a broker"));
+}
+
+/// Says that the running test is skipped and why: on stderr, and as a line
+/// of $LRS_SKIP_LOG, which scripts/test-all.sh lists after the tests (cargo
+/// shows a passing test's stderr to no one).
+pub(crate) fn note_skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED: {test}: {why}");
+    if let Ok(path) = std::env::var("LRS_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{} {test}: {why}", env!("CARGO_CRATE_NAME"));
+        }
+    }
 }
 
 /// The Kafka-protocol broker of `make test` (LRS_KAFKA_BROKERS), or `None` after saying the test is skipped.
