@@ -312,21 +312,133 @@ mod tests {
         assert!(decode(&[]).is_err());
     }
 
-    #[test]
-    fn envelope_matches_proto_schema() {
-        // Every field of proto/event.proto, by number and name, is in the Rust type.
-        let proto = include_str!("../../../proto/event.proto");
-        for (name, tag) in [
-            ("schema_version", 1),
-            ("tenant", 2),
-            ("command_id", 3),
-            ("kind", 4),
-            ("time_micros", 5),
-            ("trace_context", 6),
-            ("payload", 7),
-            ("sealed_statements", 8),
-        ] {
-            assert!(proto.contains(&format!(" {name} = {tag};")), "proto lacks {name} = {tag}");
+    /// The fields of `proto/event.proto` this test checks, by name, in the
+    /// file's order; the descriptor must have exactly these.
+    const ENVELOPE_FIELDS: [&str; 8] = [
+        "schema_version",
+        "tenant",
+        "command_id",
+        "kind",
+        "time_micros",
+        "trace_context",
+        "payload",
+        "sealed_statements",
+    ];
+    const SEALED_FIELDS: [&str; 3] = ["subjects", "shares", "ciphertext"];
+
+    /// `proto/event.proto` compiled now (protox, no protoc): the descriptors
+    /// of `Envelope` and `Sealed`.
+    fn proto_descriptors() -> (prost_reflect::MessageDescriptor, prost_reflect::MessageDescriptor) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+        let mut compiler = protox::Compiler::new([dir]).expect("the proto directory");
+        let pool = compiler.open_file("event.proto").expect("proto/event.proto compiles").descriptor_pool();
+        let envelope = pool.get_message_by_name("lrs.event.v1.Envelope").expect("lrs.event.v1.Envelope");
+        let sealed = pool.get_message_by_name("lrs.event.v1.Sealed").expect("lrs.event.v1.Sealed");
+        (envelope, sealed)
+    }
+
+    /// An envelope whose every field, and every field of its seals, holds a
+    /// value of its own that is not the default.
+    fn full_envelope() -> Envelope {
+        let sealed = |n: u8| SealedProto {
+            subjects: vec![vec![n; 16], vec![n + 1; 16]],
+            shares: vec![vec![n + 2; 60], vec![n + 3; 61]],
+            ciphertext: vec![n + 4; 90],
+        };
+        Envelope {
+            schema_version: 7,
+            tenant: "tenant-a".to_owned(),
+            command_id: vec![0xc1; 16],
+            kind: "statements.store.sealed".to_owned(),
+            time_micros: 1_700_000_000_123_456,
+            trace_context: [
+                ("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned()),
+                ("tracestate".to_owned(), "vendor=opaque".to_owned()),
+            ]
+            .into(),
+            payload: br#"{"command":"store_sealed_statements"}"#.to_vec(),
+            sealed_statements: vec![sealed(10), sealed(20)],
         }
+    }
+
+    fn field(message: &prost_reflect::DynamicMessage, name: &str) -> prost_reflect::Value {
+        message.get_field_by_name(name).unwrap_or_else(|| panic!("the proto has no field {name}")).into_owned()
+    }
+
+    fn bytes_list(value: &prost_reflect::Value) -> Vec<Vec<u8>> {
+        let list = value.as_list().expect("a repeated field");
+        list.iter().map(|v| v.as_bytes().expect("bytes").to_vec()).collect()
+    }
+
+    #[test]
+    fn envelope_type_encodes_what_the_proto_schema_decodes_and_back() {
+        use prost::bytes::Bytes;
+        use prost::Message;
+        use prost_reflect::{DynamicMessage, MapKey, ReflectMessage, Value};
+
+        let (envelope_desc, sealed_desc) = proto_descriptors();
+        let names = |d: &prost_reflect::MessageDescriptor| d.fields().map(|f| f.name().to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&envelope_desc),
+            ENVELOPE_FIELDS,
+            "Envelope's fields in the proto are not the ones checked here"
+        );
+        assert_eq!(names(&sealed_desc), SEALED_FIELDS, "Sealed's fields in the proto are not the ones checked here");
+        let sealed_statements = envelope_desc.get_field_by_name("sealed_statements").unwrap();
+        assert_eq!(sealed_statements.kind().as_message(), Some(&sealed_desc));
+
+        // What the Rust type encodes, read with the proto's descriptor, by name.
+        let rust = full_envelope();
+        let dynamic = DynamicMessage::decode(envelope_desc.clone(), rust.encode_to_vec().as_slice())
+            .expect("the proto decodes what the Rust type encodes");
+        assert_eq!(dynamic.unknown_fields().count(), 0, "the Rust type wrote fields the proto does not have");
+        assert_eq!(field(&dynamic, "schema_version").as_u32(), Some(rust.schema_version));
+        assert_eq!(field(&dynamic, "tenant").as_str(), Some(rust.tenant.as_str()));
+        assert_eq!(field(&dynamic, "command_id").as_bytes().map(|b| b.to_vec()), Some(rust.command_id.clone()));
+        assert_eq!(field(&dynamic, "kind").as_str(), Some(rust.kind.as_str()));
+        assert_eq!(field(&dynamic, "time_micros").as_i64(), Some(rust.time_micros));
+        let trace_context = field(&dynamic, "trace_context");
+        let trace_context = trace_context.as_map().expect("trace_context is a map");
+        let trace_context: std::collections::HashMap<String, String> = trace_context
+            .iter()
+            .map(|(k, v)| (k.as_str().expect("string keys").to_owned(), v.as_str().expect("string values").to_owned()))
+            .collect();
+        assert_eq!(trace_context, rust.trace_context);
+        assert_eq!(field(&dynamic, "payload").as_bytes().map(|b| b.to_vec()), Some(rust.payload.clone()));
+        let seals = field(&dynamic, "sealed_statements");
+        let seals = seals.as_list().expect("sealed_statements is repeated");
+        assert_eq!(seals.len(), rust.sealed_statements.len());
+        for (seal, expected) in seals.iter().zip(&rust.sealed_statements) {
+            let seal = seal.as_message().expect("a Sealed message");
+            assert_eq!(seal.descriptor(), sealed_desc);
+            assert_eq!(seal.unknown_fields().count(), 0, "the Rust type wrote fields Sealed does not have");
+            assert_eq!(bytes_list(&field(seal, "subjects")), expected.subjects);
+            assert_eq!(bytes_list(&field(seal, "shares")), expected.shares);
+            assert_eq!(field(seal, "ciphertext").as_bytes().map(|b| b.to_vec()), Some(expected.ciphertext.clone()));
+        }
+
+        // And back: a message built by name from the proto's descriptor, read
+        // with the Rust type.
+        let bytes_value = |b: &[u8]| Value::Bytes(Bytes::copy_from_slice(b));
+        let mut built = DynamicMessage::new(envelope_desc);
+        built.set_field_by_name("schema_version", Value::U32(rust.schema_version));
+        built.set_field_by_name("tenant", Value::String(rust.tenant.clone()));
+        built.set_field_by_name("command_id", bytes_value(&rust.command_id));
+        built.set_field_by_name("kind", Value::String(rust.kind.clone()));
+        built.set_field_by_name("time_micros", Value::I64(rust.time_micros));
+        let map = rust.trace_context.iter().map(|(k, v)| (MapKey::String(k.clone()), Value::String(v.clone())));
+        built.set_field_by_name("trace_context", Value::Map(map.collect()));
+        built.set_field_by_name("payload", bytes_value(&rust.payload));
+        let seals = rust.sealed_statements.iter().map(|s| {
+            let mut seal = DynamicMessage::new(sealed_desc.clone());
+            seal.set_field_by_name("subjects", Value::List(s.subjects.iter().map(|b| bytes_value(b)).collect()));
+            seal.set_field_by_name("shares", Value::List(s.shares.iter().map(|b| bytes_value(b)).collect()));
+            seal.set_field_by_name("ciphertext", bytes_value(&s.ciphertext));
+            Value::Message(seal)
+        });
+        built.set_field_by_name("sealed_statements", Value::List(seals.collect()));
+        let decoded =
+            Envelope::decode(built.encode_to_vec().as_slice()).expect("the Rust type decodes the proto's encoding");
+        assert_eq!(decoded, rust);
     }
 }
