@@ -354,7 +354,10 @@ async fn a_replay_into_empty_tables_rebuilds_the_live_ones_exactly() {
         if table == lrs_core::Table::Credentials {
             continue; // written by the bootstrap, not by the projector
         }
-        let live_rows = live.dump(table).await.unwrap();
+        // Where the live projector's sweep of expired verdicts stands is not
+        // projected from the log (a replay does not sweep).
+        let swept = lrs_core::tables::verdict_sweep_partition(0);
+        let live_rows: Vec<_> = live.dump(table).await.unwrap().into_iter().filter(|row| row.0 != swept).collect();
         assert_eq!(rebuilt.dump(table).await.unwrap(), live_rows, "table {} differs after replay", table.name());
     }
     assert!(!live.dump(lrs_core::Table::Statements).await.unwrap().is_empty());

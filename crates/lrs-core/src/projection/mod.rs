@@ -29,7 +29,7 @@ use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 pub use crate::tables::load_position;
 use crate::tables::{
     destroy_clustering, destroy_partition, parse_destroy_clustering, position_clustering, positions_partition,
-    verdict_partition,
+    verdict_bucket, verdict_key, verdict_sweep_partition,
 };
 use crate::tenant::TenantId;
 use crate::vault::KeyVault;
@@ -145,6 +145,17 @@ pub trait Downstream: Send + Sync + 'static {
 /// Records read from the log per projection batch.
 const BATCH_RECORDS: usize = 512;
 
+/// How long a verdict row is kept: the gateway that awaits it reads it (when
+/// its answer did not come on the bus) within its deadline, seconds; no one
+/// reads it after that.
+pub const VERDICT_RETENTION: Duration = Duration::from_secs(3600);
+
+/// How often a projector drops the verdict buckets past the retention.
+const VERDICT_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Minutes of buckets a projector's first sweep looks back over, beyond the retention.
+const FIRST_SWEEP_MINUTES: u64 = 24 * 60;
+
 /// Failures that stop the projector.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -172,6 +183,8 @@ pub struct Projector {
     /// before their key was destroyed is refused all the same. Each batch
     /// takes a snapshot (a cheap clone of the Arc).
     forgotten: Mutex<Arc<HashSet<Uuid>>>,
+    /// How long its verdict rows are kept ([`VERDICT_RETENTION`]).
+    verdict_retention: Duration,
 }
 
 impl Projector {
@@ -191,7 +204,56 @@ impl Projector {
             directory: None,
             downstream: Vec::new(),
             forgotten: Mutex::default(),
+            verdict_retention: VERDICT_RETENTION,
         }
+    }
+
+    /// Keeps verdict rows for `retention` instead of [`VERDICT_RETENTION`] (tests).
+    pub fn with_verdict_retention(mut self, retention: Duration) -> Self {
+        self.verdict_retention = retention;
+        self
+    }
+
+    /// Drops the buckets of verdicts whose commands are older than the
+    /// retention, from the one after the last bucket it dropped (kept in
+    /// Meta). The first sweep of a store also drops the verdict rows of
+    /// earlier versions (keyed by tenant and command, never dropped then).
+    /// Returns how many rows it deleted.
+    pub async fn sweep_verdicts(&self) -> Result<usize, StoreError> {
+        let now_minute = chrono::Utc::now().timestamp().max(0) as u64 / 60;
+        let retention_minutes = self.verdict_retention.as_secs().div_ceil(60);
+        let Some(cutoff) = now_minute.checked_sub(retention_minutes + 1) else { return Ok(0) };
+        let marker = verdict_sweep_partition(self.partition);
+        let swept = self.store.get(Table::Meta, &marker, &[]).await?;
+        let mut deleted = 0;
+        let mut batch = WriteBatch::default();
+        let from = match swept.and_then(|bytes| Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))) {
+            Some(through) => through + 1,
+            None => {
+                // The first sweep here: rows of earlier versions (and of any
+                // partition layout) go once.
+                for (partition, clustering, _) in self.store.dump(Table::Verdicts).await? {
+                    if !crate::tables::is_verdict_bucket(&partition) {
+                        batch.delete(Table::Verdicts, partition, clustering);
+                        deleted += 1;
+                    }
+                }
+                cutoff.saturating_sub(FIRST_SWEEP_MINUTES)
+            }
+        };
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        for minute in from..=cutoff {
+            let bucket = verdict_bucket(self.partition, minute);
+            for (clustering, _) in
+                self.store.scan(Table::Verdicts, &bucket, all.clone(), Order::Ascending, usize::MAX).await?
+            {
+                batch.delete(Table::Verdicts, bucket.clone(), clustering);
+                deleted += 1;
+            }
+        }
+        batch.put(Table::Meta, marker, Vec::new(), cutoff.to_be_bytes().to_vec());
+        self.store.write(batch).await?;
+        Ok(deleted)
     }
 
     /// Also runs `projection` on what each batch did to statements.
@@ -245,6 +307,7 @@ impl Projector {
         self.destroy_pending_keys().await?;
         let mut next = self.position().await?;
         let mut last_applied_micros = None;
+        let mut swept: Option<tokio::time::Instant> = None;
         let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
         let reader = ReadAhead { log: self.log.clone(), vault: self.vault.clone(), partition: self.partition };
         let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
@@ -262,6 +325,14 @@ impl Projector {
                 self.apply(batch).await?;
             }
             self.observe_lag(next, last_applied_micros).await;
+            if swept.is_none_or(|at| at.elapsed() >= VERDICT_SWEEP_EVERY) {
+                swept = Some(tokio::time::Instant::now());
+                match self.sweep_verdicts().await {
+                    Ok(0) => {}
+                    Ok(rows) => debug!(rows, partition = self.partition, "dropped expired verdicts"),
+                    Err(error) => warn!(%error, partition = self.partition, "dropping expired verdicts failed"),
+                }
+            }
         }
     }
 
@@ -322,16 +393,22 @@ impl Projector {
         let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
         let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten);
         let mut verdicts = Vec::with_capacity(records.len());
+        let now_seconds = chrono::Utc::now().timestamp().max(0) as u64;
         for Prepared { record, event, statements } in &mut records {
             let Some(event) = event else { continue };
             let span = command_span(event, record);
             let verdict = step.apply_command(event, record, std::mem::take(statements)).instrument(span).await?;
-            step.batch.put(
-                Table::Verdicts,
-                verdict_partition(&event.tenant, event.command_id),
-                Vec::new(),
-                serde_json::to_vec(&verdict).expect("verdicts serialise"),
-            );
+            // Kept for the gateway that awaits it (the bus may miss it),
+            // while it can still be waiting: not for a command no one
+            // awaits, nor for one older than the retention (a replay).
+            let young = crate::tables::command_minute(event.command_id)
+                .is_some_and(|minute| minute * 60 + self.verdict_retention.as_secs() >= now_seconds);
+            if let (true, Some((partition, clustering))) =
+                (young, verdict_key(self.partition, &event.tenant, event.command_id))
+            {
+                let value = serde_json::to_vec(&verdict).expect("verdicts serialise");
+                step.batch.put(Table::Verdicts, partition, clustering, value);
+            }
             verdicts.push((event.command_id, verdict));
         }
         let last = &records.last().expect("apply is called with records").record;

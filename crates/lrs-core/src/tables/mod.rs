@@ -96,9 +96,38 @@ pub fn statement_partition(tenant: &TenantId, id: Uuid) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).bytes(id.as_bytes()).build()
 }
 
-/// Partition key of a verdict row.
-pub fn verdict_partition(tenant: &TenantId, command_id: Uuid) -> Vec<u8> {
-    KeyBuilder::new().str(tenant.as_str()).bytes(command_id.as_bytes()).build()
+/// The first byte of a verdict partition: no tenant id (the first part of
+/// the partitions of earlier versions) starts with it.
+const VERDICT_BUCKET: u8 = 0xFF;
+
+/// The minute (since the Unix epoch) of a command id: the time in a UUIDv7,
+/// which the gateway gives every command it awaits; `None` for others.
+pub fn command_minute(command_id: Uuid) -> Option<u64> {
+    let (seconds, _) = command_id.get_timestamp()?.to_unix();
+    (command_id.get_version_num() == 7).then_some(seconds / 60)
+}
+
+/// The partition of the verdicts of one log partition and one minute of
+/// command ids: what expires together.
+pub fn verdict_bucket(log_partition: u32, minute: u64) -> Vec<u8> {
+    let mut key = vec![VERDICT_BUCKET];
+    key.extend_from_slice(&log_partition.to_be_bytes());
+    key.extend_from_slice(&minute.to_be_bytes());
+    key
+}
+
+/// Whether a verdict partition is a bucket of this version (not a row of an
+/// earlier version, keyed by tenant and command id).
+pub fn is_verdict_bucket(partition: &[u8]) -> bool {
+    partition.len() == 13 && partition[0] == VERDICT_BUCKET
+}
+
+/// Partition and clustering key of the verdict of an awaited command
+/// (`None`: the id is not a UUIDv7, and no one awaits it).
+pub fn verdict_key(log_partition: u32, tenant: &TenantId, command_id: Uuid) -> Option<(Vec<u8>, Vec<u8>)> {
+    let minute = command_minute(command_id)?;
+    let clustering = KeyBuilder::new().str(tenant.as_str()).bytes(command_id.as_bytes()).build();
+    Some((verdict_bucket(log_partition, minute), clustering))
 }
 
 /// Partition key of an attachment body, by its lowercase hex SHA-2.
@@ -217,6 +246,11 @@ pub fn parse_agent_documents_clustering(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8
 /// events sealed for them after their erasure are refused, also in a replay.
 pub fn forgotten_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str("forgotten").str(tenant.as_str()).build()
+}
+
+/// Meta row of the last minute of verdicts a projector of a log partition dropped.
+pub fn verdict_sweep_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("verdict-sweep").u32(log_partition).build()
 }
 
 /// Meta partition of the subjects a projector of a log partition has

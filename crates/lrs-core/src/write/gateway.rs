@@ -17,7 +17,7 @@ use crate::log::EventLog;
 use crate::metrics;
 use crate::plan::PlanCheck;
 use crate::store::{QueryStore, StoreError, Table};
-use crate::tables::verdict_partition;
+use crate::tables::verdict_key;
 use crate::tenant::TenantId;
 use crate::trace::current_trace_context;
 use crate::vault::{personal_agents, SealingKeys};
@@ -301,27 +301,31 @@ impl Gateway {
 
     /// Appends a command and awaits its verdict.
     async fn submit(&self, tenant: &TenantId, command: &Command) -> Result<Verdict, GatewayError> {
-        let command_id = Uuid::new_v4();
+        // A UUIDv7: the time in it says which bucket of the verdict table
+        // holds its verdict, and when that expires (tables::verdict_key).
+        let command_id = Uuid::now_v7();
         let mut wait = self.bus.register(command_id);
         let now = chrono::Utc::now().timestamp_micros();
         let trace_context = current_trace_context();
         let payload = event::encode_traced(tenant, command_id, now, command, &trace_context);
-        metrics::timed_append(self.log.append_traced(tenant.as_str().as_bytes(), payload, &trace_context))
-            .await
-            .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        let (log_partition, _) =
+            metrics::timed_append(self.log.append_traced(tenant.as_str().as_bytes(), payload, &trace_context))
+                .await
+                .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
         let waited = std::time::Instant::now();
         if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {
             metrics::verdict_waited(waited, "bus");
             return Ok(verdict);
         }
         // A verdict missed on the way may still be in the verdict table.
-        let stored = match &self.store {
-            Some(store) => store
-                .get(Table::Verdicts, &verdict_partition(tenant, command_id), &[])
-                .await
-                .map_err(|error| GatewayError::Unavailable(error.to_string()))?,
-            None => None,
-        };
+        let stored =
+            match (&self.store, verdict_key(log_partition, tenant, command_id)) {
+                (Some(store), Some((partition, clustering))) => store
+                    .get(Table::Verdicts, &partition, &clustering)
+                    .await
+                    .map_err(|error| GatewayError::Unavailable(error.to_string()))?,
+                _ => None,
+            };
         let verdict: Option<Verdict> = stored.and_then(|bytes| serde_json::from_slice(&bytes).ok());
         metrics::verdict_waited(waited, if verdict.is_some() { "table" } else { "timeout" });
         verdict.ok_or_else(|| {
