@@ -572,6 +572,7 @@ impl<'a> Step<'a> {
                 credential.revision = revision;
                 let value = serde_json::to_vec(&credential).expect("json");
                 self.batch.put(Table::Credentials, partition.clone(), Vec::new(), value);
+                crate::auth::list_credential(&mut self.batch, &credential);
                 self.admin_written.insert((Table::Credentials, partition), revision);
                 self.audit(record, action, credential.tenant.as_str(), Some(&credential.key));
                 self.directory.push(DirectoryEntry::Credential { credential });

@@ -185,6 +185,29 @@ pub fn credential_partition(key: &str) -> Vec<u8> {
     KeyBuilder::new().str(key).build()
 }
 
+/// Meta partition listing a tenant's credential keys (one row each, the key
+/// as clustering): what listing a tenant's credentials reads.
+pub fn tenant_credentials_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str("tenant-credentials").str(tenant.as_str()).build()
+}
+
+/// Meta row present once the lists of every tenant's credential keys hold
+/// every credential (written after the first listing filled them from
+/// credentials stored before the lists existed).
+fn credential_lists_partition() -> Vec<u8> {
+    KeyBuilder::new().str("tenant-credentials-complete").build()
+}
+
+/// Adds a credential to its tenant's list of keys.
+pub fn list_credential(batch: &mut WriteBatch, credential: &Credential) {
+    batch.put(
+        Table::Meta,
+        tenant_credentials_partition(&credential.tenant),
+        credential.key.as_bytes().to_vec(),
+        Vec::new(),
+    );
+}
+
 impl CredentialStore {
     /// Credentials kept in `store`.
     pub fn new(store: Arc<dyn QueryStore>) -> Self {
@@ -202,6 +225,7 @@ impl CredentialStore {
         let mut batch = WriteBatch::default();
         let value = serde_json::to_vec(credential).expect("credentials serialise");
         batch.put(Table::Credentials, credential_partition(&credential.key), Vec::new(), value);
+        list_credential(&mut batch, credential);
         self.store.write(batch).await
     }
 
@@ -213,14 +237,39 @@ impl CredentialStore {
         self.store.write(batch).await
     }
 
-    /// Every credential of a tenant.
+    /// Every credential of a tenant, by its list of keys (not a read of
+    /// every tenant's credentials), in key order.
     pub async fn of_tenant(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
-        let rows = self.store.dump(Table::Credentials).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(_, _, value)| serde_json::from_slice::<Credential>(&value).ok())
-            .filter(|credential| credential.tenant == *tenant)
-            .collect())
+        self.complete_lists().await?;
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        let partition = tenant_credentials_partition(tenant);
+        let keys = self.store.scan(Table::Meta, &partition, all, crate::store::Order::Ascending, usize::MAX).await?;
+        let mut credentials = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let Ok(key) = String::from_utf8(key) else { continue };
+            if let Some(credential) = self.get(&key).await?.filter(|c| c.tenant == *tenant) {
+                credentials.push(credential);
+            }
+        }
+        Ok(credentials)
+    }
+
+    /// Fills the tenants' lists of credential keys from the credentials
+    /// table, once per store: credentials stored before the lists existed.
+    /// Idempotent, so two processes doing it at once do no harm.
+    async fn complete_lists(&self) -> Result<(), StoreError> {
+        let marker = credential_lists_partition();
+        if self.store.get(Table::Meta, &marker, &[]).await?.is_some() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for (_, _, value) in self.store.dump(Table::Credentials).await? {
+            if let Ok(credential) = serde_json::from_slice::<Credential>(&value) {
+                list_credential(&mut batch, &credential);
+            }
+        }
+        batch.put(Table::Meta, marker, Vec::new(), vec![1]);
+        self.store.write(batch).await
     }
 
     /// The tenant record, if any.
