@@ -5,35 +5,12 @@ use serde_json::Value;
 use super::{as_object, as_str, err, keyed, type_name, Ctx, VResult};
 use crate::timestamp::{self, Strictness};
 
-/// True if `s` is an absolute IRI: a scheme, a colon, and no characters IRIs forbid.
+/// True if `s` is an absolute IRI (RFC 3987, as `oxiri` parses it: a
+/// scheme, then a hierarchical part, query and fragment of the characters
+/// and percent-encodings IRIs allow) with something after the scheme: a
+/// bare `http:` identifies nothing.
 pub fn is_iri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut sb = scheme.bytes();
-    if !sb.next().is_some_and(|b| b.is_ascii_alphabetic()) {
-        return false;
-    }
-    if !sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
-        return false;
-    }
-    if rest.is_empty() {
-        return false;
-    }
-    let bytes = rest.as_bytes();
-    for (i, ch) in rest.char_indices() {
-        if ch.is_whitespace() || ch.is_control() || matches!(ch, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`') {
-            return false;
-        }
-        if ch == '%' {
-            let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
+    s.split_once(':').is_some_and(|(_, rest)| !rest.is_empty()) && oxiri::Iri::parse(s).is_ok()
 }
 
 /// Checks that the value is a string holding an absolute IRI.
@@ -288,6 +265,8 @@ mod tests {
             "http://x/%zz",
             "http://x/<a>",
             ":foo",
+            "http://example.com:80a/",
+            "http://[::1/x",
         ] {
             assert!(!is_iri(s), "{s}");
         }
