@@ -248,7 +248,10 @@ impl<'a> Step<'a> {
             .u64(record.offset)
             .build();
         let value = serde_json::to_vec(&entry).expect("json");
-        self.batch.put(Table::Audit, KeyBuilder::new().str("audit").build(), clustering, value);
+        let month = crate::tables::month_of_micros(record.timestamp_micros);
+        self.batch.put(Table::Audit, crate::tables::audit_partition(month), clustering, value);
+        let months = crate::tables::audit_months_partition();
+        self.batch.put(Table::Meta, months, month.to_be_bytes().to_vec(), Vec::new());
     }
 
     /// Adds the rows kept in memory during the step to the batch.

@@ -248,6 +248,30 @@ pub fn forgotten_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str("forgotten").str(tenant.as_str()).build()
 }
 
+/// The one audit partition of earlier versions (still read, no longer written).
+pub fn audit_partition_before_months() -> Vec<u8> {
+    KeyBuilder::new().str("audit").build()
+}
+
+/// The audit partition of a month (a month index: year × 12 + month − 1, UTC):
+/// the trail is one partition per month, not one for ever.
+pub fn audit_partition(month: u32) -> Vec<u8> {
+    KeyBuilder::new().str("audit").u32(month).build()
+}
+
+/// The month index (year × 12 + month − 1) of a time in microseconds, UTC.
+pub fn month_of_micros(micros: i64) -> u32 {
+    use chrono::Datelike;
+    let date = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().date_naive();
+    u32::try_from(date.year()).unwrap_or(0) * 12 + date.month0()
+}
+
+/// Meta partition of the months the audit trail has entries in (a row each,
+/// the month as clustering).
+pub fn audit_months_partition() -> Vec<u8> {
+    KeyBuilder::new().str("audit-months").build()
+}
+
 /// Meta row of the last minute of verdicts a projector of a log partition dropped.
 pub fn verdict_sweep_partition(log_partition: u32) -> Vec<u8> {
     KeyBuilder::new().str("verdict-sweep").u32(log_partition).build()

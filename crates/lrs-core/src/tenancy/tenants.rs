@@ -157,11 +157,25 @@ pub struct AuditEntry {
     pub detail: Option<serde_json::Value>,
 }
 
-/// The audit trail, oldest first.
+/// The audit trail, oldest first: the partition of earlier versions, then
+/// each month's partition (the months listed in Meta).
 pub async fn audit_trail(store: &dyn QueryStore) -> Result<Vec<AuditEntry>, StoreError> {
-    let rows = store.dump(Table::Audit).await?;
-    let mut entries: Vec<(Vec<u8>, Vec<u8>, AuditEntry)> =
-        rows.into_iter().filter_map(|(p, c, value)| Some((p, c, serde_json::from_slice(&value).ok()?))).collect();
-    entries.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    Ok(entries.into_iter().map(|(_, _, entry)| entry).collect())
+    use crate::tables::{audit_months_partition, audit_partition, audit_partition_before_months};
+    let all = || (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+    let ascending = crate::store::Order::Ascending;
+    let months = store.scan(Table::Meta, &audit_months_partition(), all(), ascending, usize::MAX).await?;
+    let mut partitions = vec![audit_partition_before_months()];
+    partitions.extend(
+        months
+            .iter()
+            .filter_map(|(month, _)| Some(audit_partition(u32::from_be_bytes(month.as_slice().try_into().ok()?)))),
+    );
+    let mut entries: Vec<(Vec<u8>, AuditEntry)> = Vec::new();
+    for partition in partitions {
+        let rows = store.scan(Table::Audit, &partition, all(), ascending, usize::MAX).await?;
+        entries.extend(rows.into_iter().filter_map(|(c, value)| Some((c, serde_json::from_slice(&value).ok()?))));
+    }
+    // The clustering key starts with the time: one order across partitions.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries.into_iter().map(|(_, entry)| entry).collect())
 }
