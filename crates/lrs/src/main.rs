@@ -61,7 +61,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    settings::apply_config_file(std::env::args())?;
+    settings::apply_config_file(
+        std::env::args(),
+        &settings::known_variables(&<Cli as clap::CommandFactory>::command()),
+    )?;
     let cli = Cli::parse();
     let _ = &cli.config;
     // Dropped last (after the runtime): flushes the span exporter on exit.

@@ -238,7 +238,10 @@ impl Settings {
 /// second layering library would need each of them declared again, and
 /// the two lists would drift. Writing the environment is safe here because
 /// it happens in `main` before the runtime or any other thread exists.
-pub(crate) fn apply_config_file(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+pub(crate) fn apply_config_file(
+    args: impl Iterator<Item = String>,
+    known: &std::collections::HashSet<String>,
+) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let args: Vec<String> = args.collect();
     let from_args = args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix("--config=") {
@@ -250,6 +253,9 @@ pub(crate) fn apply_config_file(args: impl Iterator<Item = String>) -> anyhow::R
     let table: toml::Table = text.parse().with_context(|| format!("settings file {path} is not TOML"))?;
     for (name, value) in table {
         let variable = format!("LRS_{}", name.to_uppercase().replace('-', "_"));
+        if !known.contains(&variable) {
+            anyhow::bail!("settings file {path}: `{name}` is not a setting (no command reads {variable})");
+        }
         let value = match value {
             toml::Value::String(text) => text,
             toml::Value::Array(items) => items
@@ -265,6 +271,19 @@ pub(crate) fn apply_config_file(args: impl Iterator<Item = String>) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// Every LRS_ variable a command or subcommand of `command` reads: the
+/// names a settings file may set.
+pub(crate) fn known_variables(command: &clap::Command) -> std::collections::HashSet<String> {
+    let mut known: std::collections::HashSet<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env().and_then(|env| env.to_str()).map(str::to_owned))
+        .collect();
+    for sub in command.get_subcommands() {
+        known.extend(known_variables(sub));
+    }
+    known
 }
 
 fn set_env(name: &str, value: &str) {

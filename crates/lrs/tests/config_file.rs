@@ -62,3 +62,18 @@ fn the_environment_wins_over_the_file_and_a_flag_over_both() {
     assert_eq!(lrs.endpoint, format!("http://127.0.0.1:{flag_port}/xapi"), "--listen over LRS_LISTEN and the file");
     assert_eq!(operator_status(&lrs, "token-from-the-environment"), 200, "what no flag sets still layers");
 }
+
+#[test]
+fn a_setting_the_file_misspells_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lrs.toml");
+    std::fs::write(&config, "listn = \"127.0.0.1:1\"\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
+        .args(["serve", "--config", &config.display().to_string(), "--data-dir", &dir.path().display().to_string()])
+        .env_remove("LRS_LISTN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an unknown setting does not start the LRS");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`listn` is not a setting"), "the message names it: {stderr}");
+}
