@@ -273,15 +273,26 @@ pub(crate) fn apply_config_file(
     Ok(())
 }
 
-/// Every LRS_ variable a command or subcommand of `command` reads: the
-/// names a settings file may set.
+/// LRS_ variables read outside clap (bootstrap and telemetry, before or
+/// beside the parsed settings).
+const READ_DIRECTLY: [&str; 5] =
+    ["LRS_BOOTSTRAP_KEY", "LRS_BOOTSTRAP_SECRET", "LRS_LOG", "LRS_LOG_FORMAT", "LRS_OTLP_ENDPOINT"];
+
+/// Every LRS_ variable a command or subcommand of `command` reads (and
+/// those read directly): the names a settings file may set.
 pub(crate) fn known_variables(command: &clap::Command) -> std::collections::HashSet<String> {
+    let mut known: std::collections::HashSet<String> = READ_DIRECTLY.iter().map(|name| (*name).to_owned()).collect();
+    known.extend(clap_variables(command));
+    known
+}
+
+fn clap_variables(command: &clap::Command) -> std::collections::HashSet<String> {
     let mut known: std::collections::HashSet<String> = command
         .get_arguments()
         .filter_map(|arg| arg.get_env().and_then(|env| env.to_str()).map(str::to_owned))
         .collect();
     for sub in command.get_subcommands() {
-        known.extend(known_variables(sub));
+        known.extend(clap_variables(sub));
     }
     known
 }

@@ -34,7 +34,11 @@ fn operator_status(lrs: &Lrs, token: &str) -> u16 {
 fn a_settings_file_sets_what_flags_and_variables_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let text = format!("listen = \"127.0.0.1:{port}\"\noperator_token = \"token-from-the-file\"\n");
+    // bootstrap_secret is read beside clap, not by it: a file may name it too
+    // (here the environment sets it as well, and wins).
+    let text = format!(
+        "listen = \"127.0.0.1:{port}\"\noperator_token = \"token-from-the-file\"\nbootstrap_secret = \"ignored\"\n"
+    );
     let lrs = serve(dir.path(), &text, &[], &[]);
     assert_eq!(lrs.endpoint, format!("http://127.0.0.1:{port}/xapi"), "listen came from the file");
     assert_eq!(lrs.get("/xapi/about").0, 200);
