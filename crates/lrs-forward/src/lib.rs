@@ -128,13 +128,22 @@ impl ForwardingEngine {
                 wanted.insert(key, (shared.clone(), forwarder.clone()));
             }
         }
-        running.retain(|key, worker| {
-            let keep = wanted.contains_key(key) && !worker.task.is_finished();
-            if !keep {
-                let _ = worker.stop.send(true);
+        let stopped: Vec<_> = running
+            .iter()
+            .filter(|(key, worker)| !wanted.contains_key(*key) || worker.task.is_finished())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in stopped {
+            let Some(worker) = running.remove(&key) else { continue };
+            let _ = worker.stop.send(true);
+            if !wanted.contains_key(&key) {
+                // Removed: its series go once its worker has stopped setting them.
+                tokio::spawn(async move {
+                    let _ = worker.task.await;
+                    metrics::forget(&key.0, &key.1);
+                });
             }
-            keep
-        });
+        }
         for (key, (tenant, forwarder)) in wanted {
             if let Some(worker) = running.get(&key) {
                 if worker.tenant.borrow().revision != tenant.revision {

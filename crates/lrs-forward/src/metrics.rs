@@ -64,6 +64,16 @@ pub(crate) fn failed(tenant: &TenantId, forwarder: &str) {
     FAILURES.with_label_values(&[tenant_label(tenant), forwarder]).inc();
 }
 
+/// Drops a removed forwarder's series, so that its last lag does not stay
+/// (and keep an alert firing) after it is gone.
+pub(crate) fn forget(tenant: &TenantId, forwarder: &str) {
+    let labels = [tenant_label(tenant), forwarder];
+    let _ = DELIVERED.remove_label_values(&labels);
+    let _ = DEAD_LETTERED.remove_label_values(&labels);
+    let _ = FAILURES.remove_label_values(&labels);
+    let _ = LAG.remove_label_values(&labels);
+}
+
 pub(crate) fn lag(tenant: &TenantId, forwarder: &str, seconds: f64) {
     LAG.with_label_values(&[tenant_label(tenant), forwarder]).set(seconds);
 }

@@ -105,19 +105,24 @@ impl Worker {
         }
         let newest = self.query.last_stored(tenant).await?;
         let bound = settled.bound(newest);
-        metrics::lag(tenant, &self.forwarder.name, newest.saturating_sub(state.position) as f64 / 1e6);
+        // The lag: from the oldest statement still to deliver (not from the
+        // position, which is 0 before the first delivery) to the newest.
+        let lag = |since: u64| metrics::lag(tenant, &self.forwarder.name, newest.saturating_sub(since) as f64 / 1e6);
         if bound <= state.position {
+            lag(state.position);
             return Ok(Step::Idle);
         }
         let query = self.filter_query()?;
         let limit = self.forwarder.batch_size as usize;
         let found = self.query.statements_after(tenant, &query, (state.position, bound), limit).await?;
-        let Some(&(last_stored, _)) = found.last() else {
+        let (Some(&(first_stored, _)), Some(&(last_stored, _))) = (found.first(), found.last()) else {
             // Nothing matches up to the bound: the position moves there
             // only in memory (the next write carries it).
             state.position = bound;
+            lag(bound);
             return Ok(Step::Idle);
         };
+        lag(state.position.max(first_stored));
         let page = Page { statements: found.into_iter().filter(|(_, s)| template.passes(s)).collect(), last_stored };
         self.deliver_page(tenant, state, page).await
     }

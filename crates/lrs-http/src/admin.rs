@@ -400,11 +400,14 @@ async fn forwarder_view(
     forwarder: &Forwarder,
     state: &ForwarderState,
 ) -> Result<serde_json::Value, ApiError> {
-    let (pending, newest) = pending(app, tenant, forwarder, state.position).await?;
+    let (pending, newest, first_pending) = pending(app, tenant, forwarder, state.position).await?;
     let time =
         |micros: Option<i64>| micros.and_then(chrono::DateTime::from_timestamp_micros).map(xapi::format_timestamp);
     let position = i64::try_from(state.position).ok().filter(|p| *p > 0);
-    let lag_seconds = newest.map(|newest| newest.saturating_sub(state.position) as f64 / 1e6);
+    // From the oldest statement still to deliver to the newest (0: none to
+    // deliver); not from the position, which is 0 before the first delivery.
+    let lag_seconds = newest
+        .map(|newest| first_pending.map_or(0.0, |first| newest.saturating_sub(state.position.max(first)) as f64 / 1e6));
     Ok(serde_json::json!({
         "name": forwarder.name,
         "target": forwarder.target,
@@ -439,15 +442,17 @@ async fn pending(
     tenant: &TenantId,
     forwarder: &Forwarder,
     position: u64,
-) -> Result<(Option<(usize, bool)>, Option<u64>), ApiError> {
-    let Some(query) = &state.query else { return Ok((None, None)) };
+) -> Result<(Option<(usize, bool)>, Option<u64>, Option<u64>), ApiError> {
+    let Some(query) = &state.query else { return Ok((None, None, None)) };
     let newest = query.last_stored(tenant).await?;
     let filter = forwarder.filter.query().map_err(ApiError::BadRequest)?;
     let mut counted = 0;
     let mut after = position;
+    let mut first_pending = None;
     while counted < PENDING_COUNTED && after < newest {
         let page = query.statements_after(tenant, &filter, (after, newest), lrs_core::query::MAX_PAGE).await?;
         let Some(&(last, _)) = page.last() else { break };
+        first_pending = first_pending.or(page.first().map(|(stored, _)| *stored));
         counted += page.len();
         after = last;
         if page.len() < lrs_core::query::MAX_PAGE {
@@ -455,7 +460,7 @@ async fn pending(
         }
     }
     let capped = counted >= PENDING_COUNTED && after < newest;
-    Ok((Some((counted.min(PENDING_COUNTED), capped)), Some(newest)))
+    Ok((Some((counted.min(PENDING_COUNTED), capped)), Some(newest), first_pending))
 }
 
 /// GET /admin/tenants/{id}/forwarders

@@ -477,3 +477,43 @@ fn statements_with_attachment_bodies_reach_the_target_lrs_with_their_bodies() {
     let bytes = answer.bytes().unwrap();
     assert!(bytes.windows(body.len()).any(|w| w == body.as_slice()), "the target answers the statement with its body");
 }
+
+/// The series of a forwarder named `name` in the source's /metrics.
+fn forwarder_series(source: &Lrs, name: &str) -> Vec<String> {
+    let metrics = source.client.get(source.url("/metrics")).send().unwrap().text().unwrap();
+    let label = format!("forwarder=\"{name}\"");
+    metrics.lines().filter(|l| l.starts_with("lrs_forwarder_") && l.contains(&label)).map(str::to_owned).collect()
+}
+
+#[test]
+fn a_removed_forwarder_leaves_no_series_behind() {
+    let source = source(&[]);
+    // A webhook nothing answers: the forwarder fails, and its lag grows.
+    let body = json!({"name": "gone", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/hook",
+        "secret": "gone-secret-0123456789"}});
+    let (status, answer) = admin(&source.origin, Method::POST, "/admin/tenants/default/forwarders", Some(&body));
+    assert_eq!(status, 201, "{answer}");
+    let (status, _) = source.post(&statement(&Uuid::new_v4().to_string(), &unique_verb()));
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + FORWARDER_STATUS_TIMEOUT;
+    while !forwarder_series(&source, "gone").iter().any(|l| l.starts_with("lrs_forwarder_lag_seconds")) {
+        assert!(Instant::now() < deadline, "no lag series: {:?}", forwarder_series(&source, "gone"));
+        thread::sleep(Duration::from_millis(200));
+    }
+    let lag: f64 = forwarder_series(&source, "gone")
+        .iter()
+        .find(|l| l.starts_with("lrs_forwarder_lag_seconds"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("a lag value");
+    assert!(lag < 60.0, "the lag counts from the undelivered statement, not from 1970: {lag} s");
+    let (_, status) = admin(&source.origin, Method::GET, "/admin/tenants/default/forwarders/gone", None);
+    let lag = status["status"]["lag_seconds"].as_f64().expect("a lag in the status");
+    assert!(lag < 60.0, "the status's lag too: {status}");
+    let (status, _) = admin(&source.origin, Method::DELETE, "/admin/tenants/default/forwarders/gone", None);
+    assert_eq!(status, 204);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !forwarder_series(&source, "gone").is_empty() {
+        assert!(Instant::now() < deadline, "series left after removal: {:?}", forwarder_series(&source, "gone"));
+        thread::sleep(Duration::from_millis(200));
+    }
+}
