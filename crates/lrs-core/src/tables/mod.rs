@@ -263,7 +263,7 @@ pub fn audit_partition(month: u32) -> Vec<u8> {
 pub fn month_of_micros(micros: i64) -> u32 {
     use chrono::Datelike;
     let date = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().date_naive();
-    u32::try_from(date.year()).unwrap_or(0) * 12 + date.month0()
+    u32::try_from(date.year()).unwrap_or(1970) * 12 + date.month0()
 }
 
 /// Meta partition of the months the audit trail has entries in (a row each,

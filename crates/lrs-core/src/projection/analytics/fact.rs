@@ -246,11 +246,9 @@ impl<'a> FactRef<'a> {
     }
 }
 
-/// Days since 1970-01-01 of a calendar month (year, month 1–12) 's first day.
+/// The month index (year × 12 + month − 1, UTC) of a day since 1970-01-01.
 pub fn month_of_day(day: u32) -> u32 {
-    let date = chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0).unwrap_or_default().date_naive();
-    use chrono::Datelike;
-    u32::try_from(date.year()).unwrap_or(1970) * 12 + date.month0()
+    crate::tables::month_of_micros(i64::from(day) * DAY_MICROS)
 }
 
 #[cfg(test)]
