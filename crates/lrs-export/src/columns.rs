@@ -138,16 +138,12 @@ pub const COLUMNS: [Column; 21] = [
     column!(source, Text),
 ];
 
-fn text(value: &Value, pointer: &str) -> Option<String> {
-    value.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+fn text(value: &Value, path: &[&str]) -> Option<String> {
+    xapi::str_at(value, path).map(str::to_owned)
 }
 
-fn time(value: &Value, pointer: &str) -> Option<i64> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .and_then(|t| xapi::parse_timestamp(t).ok())
-        .map(|t| t.timestamp_micros())
+fn time(value: &Value, path: &[&str]) -> Option<i64> {
+    xapi::str_at(value, path).and_then(|t| xapi::parse_timestamp(t).ok()).map(|t| t.timestamp_micros())
 }
 
 /// A language map's text in en-US, else en, else its first language.
@@ -183,38 +179,35 @@ impl Row {
         let object = statement.get("object").unwrap_or(&Value::Null);
         let object_type = object.get("objectType").and_then(Value::as_str).unwrap_or("Activity");
         let (object_id, object_name) = match object_type {
-            "Agent" | "Group" => (ifi(object), text(object, "/name")),
+            "Agent" | "Group" => (ifi(object), text(object, &["name"])),
             "SubStatement" => (None, None),
-            "StatementRef" => (text(object, "/id"), None),
-            _ => (text(object, "/id"), in_english(object.pointer("/definition/name"))),
+            "StatementRef" => (text(object, &["id"]), None),
+            _ => (text(object, &["id"]), in_english(xapi::at_path(object, &["definition", "name"]))),
         };
-        let context_activities = statement.pointer("/context/contextActivities");
-        let source =
-            statement.pointer("/authority/account/homePage").and_then(|_| text(statement, "/authority/account/name"));
+        let context_activities = xapi::at_path(statement, &["context", "contextActivities"]);
+        let source = xapi::at_path(statement, &["authority", "account", "homePage"])
+            .and_then(|_| text(statement, &["authority", "account", "name"]));
         Row {
-            id: text(statement, "/id"),
-            timestamp: time(statement, "/timestamp"),
-            stored: time(statement, "/stored"),
+            id: text(statement, &["id"]),
+            timestamp: time(statement, &["timestamp"]),
+            stored: time(statement, &["stored"]),
             actor_ifi: statement.get("actor").and_then(ifi),
-            actor_name: text(statement, "/actor/name"),
-            verb_id: text(statement, "/verb/id"),
-            verb_display: in_english(statement.pointer("/verb/display")),
+            actor_name: text(statement, &["actor", "name"]),
+            verb_id: text(statement, &["verb", "id"]),
+            verb_display: in_english(xapi::at_path(statement, &["verb", "display"])),
             object_id,
             object_name,
             object_type: Some(object_type.to_owned()),
-            result_success: statement.pointer("/result/success").and_then(Value::as_bool),
-            result_completion: statement.pointer("/result/completion").and_then(Value::as_bool),
-            result_score_scaled: statement.pointer("/result/score/scaled").and_then(Value::as_f64),
-            result_score_raw: statement.pointer("/result/score/raw").and_then(Value::as_f64),
-            result_duration_seconds: statement
-                .pointer("/result/duration")
-                .and_then(Value::as_str)
-                .and_then(xapi::duration_seconds),
-            result_response: text(statement, "/result/response"),
-            registration: text(statement, "/context/registration"),
+            result_success: xapi::at_path(statement, &["result", "success"]).and_then(Value::as_bool),
+            result_completion: xapi::at_path(statement, &["result", "completion"]).and_then(Value::as_bool),
+            result_score_scaled: xapi::at_path(statement, &["result", "score", "scaled"]).and_then(Value::as_f64),
+            result_score_raw: xapi::at_path(statement, &["result", "score", "raw"]).and_then(Value::as_f64),
+            result_duration_seconds: xapi::str_at(statement, &["result", "duration"]).and_then(xapi::duration_seconds),
+            result_response: text(statement, &["result", "response"]),
+            registration: text(statement, &["context", "registration"]),
             parent_ids: ids(context_activities.and_then(|c| c.get("parent"))),
             grouping_ids: ids(context_activities.and_then(|c| c.get("grouping"))),
-            platform: text(statement, "/context/platform"),
+            platform: text(statement, &["context", "platform"]),
             source,
         }
     }

@@ -150,11 +150,10 @@ impl ProfileSet {
     /// The pattern groups a statement belongs to: one per applying profile
     /// with primary patterns, when the statement has a registration.
     pub fn groups(&self, statement: &Value) -> Vec<GroupKey> {
-        let Some(registration) = statement.pointer("/context/registration").and_then(Value::as_str) else {
+        let Some(registration) = xapi::str_at(statement, &["context", "registration"]) else {
             return Vec::new();
         };
-        let subregistrations = statement
-            .pointer("/context/extensions")
+        let subregistrations = xapi::at_path(statement, &["context", "extensions"])
             .and_then(|extensions| extensions.get(SUBREGISTRATION))
             .and_then(Value::as_array);
         self.applying(statement)

@@ -170,7 +170,7 @@ fn list(values: &[Value]) -> String {
 
 /// The activities of a context activities list (an object is a list of one).
 fn context_activities(statement: &Value, kind: ContextKind) -> Vec<&Value> {
-    match statement.pointer(&format!("/context/contextActivities/{}", kind.key())) {
+    match xapi::at_path(statement, &["context", "contextActivities", kind.key()]) {
         Some(Value::Array(activities)) => activities.iter().collect(),
         Some(activity @ Value::Object(_)) => vec![activity],
         _ => Vec::new(),
@@ -181,7 +181,7 @@ fn context_activities(statement: &Value, kind: ContextKind) -> Vec<&Value> {
 fn context_types(statement: &Value, kind: ContextKind) -> Vec<&str> {
     context_activities(statement, kind)
         .into_iter()
-        .filter_map(|activity| activity.pointer("/definition/type").and_then(Value::as_str))
+        .filter_map(|activity| xapi::str_at(activity, &["definition", "type"]))
         .collect()
 }
 
@@ -208,12 +208,12 @@ impl Template {
     /// attachment usage types the template names.
     pub fn matches(&self, statement: &Value) -> bool {
         if let Some(verb) = &self.verb {
-            if statement.pointer("/verb/id").and_then(Value::as_str) != Some(verb) {
+            if xapi::str_at(statement, &["verb", "id"]) != Some(verb) {
                 return false;
             }
         }
         if let Some(kind) = &self.object_activity_type {
-            if statement.pointer("/object/definition/type").and_then(Value::as_str) != Some(kind) {
+            if xapi::str_at(statement, &["object", "definition", "type"]) != Some(kind) {
                 return false;
             }
         }

@@ -176,6 +176,12 @@ pub struct WriteBatch {
 }
 
 impl WriteBatch {
+    /// An empty batch with room for `mutations` writes (a large batch then
+    /// grows without copying itself over and over).
+    pub fn with_capacity(mutations: usize) -> Self {
+        Self { mutations: Vec::with_capacity(mutations) }
+    }
+
     /// Adds a put.
     pub fn put(&mut self, table: Table, partition: Vec<u8>, clustering: Vec<u8>, value: Vec<u8>) {
         self.mutations.push(Mutation::Put { table, partition, clustering, value });

@@ -204,7 +204,7 @@ impl Downstream for Quality {
                     let source = source_of(statement);
                     let source = source.as_deref().unwrap_or("");
                     deltas.count(tenant, day, source, &["accepted"], 1);
-                    if statement.pointer("/context/registration").is_none() {
+                    if xapi::at_path(statement, &["context", "registration"]).is_none() {
                         deltas.count(tenant, day, source, &["missing_registration"], 1);
                     }
                     if !has_parent(statement) {
@@ -380,7 +380,7 @@ impl Quality {
         deltas: &mut Deltas,
         batch: &mut WriteBatch,
     ) -> Option<String> {
-        let name = statement.pointer("/actor/name").and_then(Value::as_str).map(normalise_name)?;
+        let name = xapi::str_at(statement, &["actor", "name"]).map(normalise_name)?;
         if name.is_empty() {
             return None;
         }
@@ -492,14 +492,15 @@ fn statement_id(statement: &Value) -> Option<Uuid> {
 }
 
 fn is_voiding(statement: &Value) -> bool {
-    statement.pointer("/verb/id").and_then(Value::as_str) == Some("http://adlnet.gov/expapi/verbs/voided")
+    xapi::str_at(statement, &["verb", "id"]) == Some("http://adlnet.gov/expapi/verbs/voided")
 }
 
 /// Whether the statement names its course or module: a parent or grouping context activity.
 fn has_parent(statement: &Value) -> bool {
+    let lists = xapi::at_path(statement, &["context", "contextActivities"]);
     ["parent", "grouping"].iter().any(|list| {
-        statement
-            .pointer(&format!("/context/contextActivities/{list}"))
+        lists
+            .and_then(|lists| lists.get(list))
             .is_some_and(|value| value.as_array().is_none_or(|items| !items.is_empty()))
     })
 }
@@ -522,7 +523,7 @@ fn signature(statement: &Value, learner: Option<&Learner>) -> [u8; 32] {
         None => canonical(statement.get("actor").unwrap_or(&Value::Null), &mut hash),
     }
     hash.update([0]);
-    hash.update(statement.pointer("/verb/id").and_then(Value::as_str).unwrap_or("").as_bytes());
+    hash.update(xapi::str_at(statement, &["verb", "id"]).unwrap_or("").as_bytes());
     hash.update([0]);
     canonical(statement.get("object").unwrap_or(&Value::Null), &mut hash);
     hash.update([0]);
@@ -589,14 +590,13 @@ fn names_of(statement: &Value) -> Vec<(NameKind, String, String)> {
             map.values().filter_map(Value::as_str).map(normalise_name).filter(|n| !n.is_empty()).collect();
         names.extend(distinct.into_iter().map(|name| (kind, name, iri.to_owned())));
     };
-    add(NameKind::Verb, statement.pointer("/verb/display"), statement.pointer("/verb/id").and_then(Value::as_str));
-    let object_is_activity =
-        statement.pointer("/object/objectType").and_then(Value::as_str).is_none_or(|kind| kind == "Activity");
+    add(NameKind::Verb, xapi::at_path(statement, &["verb", "display"]), xapi::str_at(statement, &["verb", "id"]));
+    let object_is_activity = xapi::str_at(statement, &["object", "objectType"]).is_none_or(|kind| kind == "Activity");
     if object_is_activity {
         add(
             NameKind::Activity,
-            statement.pointer("/object/definition/name"),
-            statement.pointer("/object/id").and_then(Value::as_str),
+            xapi::at_path(statement, &["object", "definition", "name"]),
+            xapi::str_at(statement, &["object", "id"]),
         );
     }
     names

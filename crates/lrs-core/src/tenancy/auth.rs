@@ -301,7 +301,7 @@ impl Principal {
 
     /// The credential key (or token subject) it acts with: its authority's account name.
     pub fn source(&self) -> Option<&str> {
-        self.authority.pointer("/account/name").and_then(serde_json::Value::as_str)
+        xapi::str_at(&self.authority, &["account", "name"])
     }
 
     /// True when it holds any of `scopes` (or `all`).

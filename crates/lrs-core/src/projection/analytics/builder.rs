@@ -313,7 +313,8 @@ impl RollupBuilder {
         let partition = outbox_partition(self.partition);
         let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
         let Some((last, _)) = rows.last() else { return Ok(0) };
-        let mut batch = WriteBatch::default();
+        // An outbox delete, a fact and a learner's entry per row, then the rollups.
+        let mut batch = WriteBatch::with_capacity(rows.len() * 3 + 1024);
         let mut entries = Vec::with_capacity(rows.len());
         for (clustering, value) in &rows {
             batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
@@ -327,7 +328,7 @@ impl RollupBuilder {
         let mut version = self.partition.to_be_bytes().to_vec();
         version.extend_from_slice(last);
         let mut written = Vec::new();
-        apply_entries(&entries, (self.partition, &version), (store, &self.cache), &mut batch, &mut written).await?;
+        apply_entries(entries, (self.partition, &version), (store, &self.cache), &mut batch, &mut written).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         if let Err(error) = store.write_rebuildable(batch).await {
@@ -343,7 +344,7 @@ impl RollupBuilder {
 /// rows; marks every day whose facts change, and every tenant that forgets
 /// a learner, with `version` (what readers' copies of facts are checked by).
 async fn apply_entries(
-    entries: &[OutboxEntry],
+    entries: Vec<OutboxEntry>,
     (log_partition, version): (u32, &[u8]),
     (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
@@ -357,7 +358,7 @@ async fn apply_entries(
     let mut forgotten: Vec<(TenantId, String)> = Vec::new();
     for entry in entries {
         let tenant = &entry.tenant;
-        match &entry.change {
+        match entry.change {
             OutboxChange::Added(fact) => {
                 let day = fact.day();
                 batch.put(Table::AnalyticsFacts, facts_partition(tenant, day), fact_clustering(fact.id), fact.encode());
@@ -365,7 +366,7 @@ async fn apply_entries(
                     let index = learner_fact_clustering(day, fact.id);
                     batch.put(Table::AnalyticsLearnerFacts, learner_partition(tenant, learner), index, Vec::new());
                 }
-                added.entry((tenant.clone(), day)).or_default().push(fact.clone());
+                added.entry((tenant.clone(), day)).or_default().push(fact);
             }
             OutboxChange::Removed(fact) => {
                 let day = fact.day();
@@ -377,9 +378,9 @@ async fn apply_entries(
                 if let Some(facts) = added.get_mut(&(tenant.clone(), day)) {
                     facts.retain(|f| f.id != fact.id);
                 }
-                removed.entry((tenant.clone(), day)).or_default().push(fact.clone());
+                removed.entry((tenant.clone(), day)).or_default().push(fact);
             }
-            OutboxChange::Forgotten(key) => forgotten.push((tenant.clone(), key.clone())),
+            OutboxChange::Forgotten(key) => forgotten.push((tenant.clone(), key)),
         }
     }
     for (tenant, day) in added.keys().chain(removed.keys()) {
@@ -464,18 +465,19 @@ async fn roll_up(
                 }
             }
             None => {
-                let mut deltas: HashMap<(Dimension, String), Aggregate> = HashMap::new();
+                // Keyed by the facts' own texts: a group is copied once, not once per fact.
+                let mut deltas: HashMap<(Dimension, &str), Aggregate> = HashMap::new();
                 for fact in new {
                     let hashes = FactHashes::of(fact);
-                    for (dimension, value) in fact.groups() {
-                        deltas.entry((dimension, value.to_owned())).or_default().add_hashed(fact, hashes);
+                    for group in fact.groups() {
+                        deltas.entry(group).or_default().add_hashed(fact, hashes);
                     }
                 }
                 for ((dimension, value), delta) in deltas {
-                    for coarse in coarse_keys(tenant, *day, dimension, &value) {
+                    for coarse in coarse_keys(tenant, *day, dimension, value) {
                         coarse_deltas.entry(coarse).or_default().merge(&delta);
                     }
-                    let day_key = (tenant.clone(), Tier::Day, *day, dimension, value);
+                    let day_key = (tenant.clone(), Tier::Day, *day, dimension, value.to_owned());
                     let mut aggregate = cache.read(store, &day_key).await?.unwrap_or_default();
                     aggregate.merge(&delta);
                     days.insert(day_key, aggregate);

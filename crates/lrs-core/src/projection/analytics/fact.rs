@@ -103,16 +103,23 @@ pub struct Fact {
     pub duration: Option<f64>,
 }
 
-fn text(value: &Value, pointer: &str) -> Option<String> {
-    value.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+fn text(value: &Value, path: &[&str]) -> Option<String> {
+    xapi::str_at(value, path).map(str::to_owned)
 }
 
 /// The ids of a context activities list (an object or an array of them).
-fn activity_ids(list: Option<&Value>) -> Vec<String> {
+fn activity_ids(list: Option<&Value>, ids: &mut Vec<String>) {
+    let mut add = |item: &Value| {
+        if let Some(id) = item.get("id").and_then(Value::as_str) {
+            if !ids.iter().any(|known| known == id) {
+                ids.push(id.to_owned());
+            }
+        }
+    };
     match list {
-        Some(Value::Array(items)) => items.iter().filter_map(|item| text(item, "/id")).collect(),
-        Some(single @ Value::Object(_)) => text(single, "/id").into_iter().collect(),
-        _ => Vec::new(),
+        Some(Value::Array(items)) => items.iter().for_each(&mut add),
+        Some(single @ Value::Object(_)) => add(single),
+        _ => {}
     }
 }
 
@@ -120,7 +127,7 @@ impl Fact {
     /// The fact of a stored statement, `None` for a voiding statement (which
     /// counts in no measure). `learner` is the key of its actor.
     pub fn of(statement: &Value, learner: Option<String>) -> Option<Fact> {
-        let verb = text(statement, "/verb/id")?;
+        let verb = xapi::str_at(statement, &["verb", "id"])?;
         if verb == "http://adlnet.gov/expapi/verbs/voided" {
             return None;
         }
@@ -130,30 +137,30 @@ impl Fact {
         let object = statement.get("object");
         let is_activity =
             object.and_then(|o| o.get("objectType")).and_then(Value::as_str).is_none_or(|kind| kind == "Activity");
-        let activity = if is_activity { object.and_then(|o| text(o, "/id")) } else { None };
-        let context = statement.pointer("/context/contextActivities");
-        let mut parents = activity_ids(context.and_then(|c| c.get("parent")));
-        for grouping in activity_ids(context.and_then(|c| c.get("grouping"))) {
-            if !parents.contains(&grouping) {
-                parents.push(grouping);
-            }
-        }
-        let authority_home = text(statement, "/authority/account/homePage");
-        let source = authority_home.and_then(|_| text(statement, "/authority/account/name"));
-        let completion = statement.pointer("/result/completion").and_then(Value::as_bool) == Some(true);
+        let activity = if is_activity { object.and_then(|o| text(o, &["id"])) } else { None };
+        let context = statement.get("context");
+        let context_activities = context.and_then(|c| c.get("contextActivities"));
+        let mut parents = Vec::new();
+        activity_ids(context_activities.and_then(|c| c.get("parent")), &mut parents);
+        activity_ids(context_activities.and_then(|c| c.get("grouping")), &mut parents);
+        let account = xapi::at_path(statement, &["authority", "account"]);
+        let source =
+            account.filter(|a| a.get("homePage").is_some_and(Value::is_string)).and_then(|a| text(a, &["name"]));
+        let result = statement.get("result");
+        let completion = result.and_then(|r| r.get("completion")).and_then(Value::as_bool) == Some(true);
         Some(Fact {
             id,
             timestamp_micros,
             learner,
-            completes: completion || COMPLETING_VERBS.contains(&verb.as_str()),
-            verb,
+            completes: completion || COMPLETING_VERBS.contains(&verb),
+            verb: verb.to_owned(),
             activity,
             parents,
-            platform: text(statement, "/context/platform"),
+            platform: context.and_then(|c| text(c, &["platform"])),
             source,
-            success: statement.pointer("/result/success").and_then(Value::as_bool),
-            score: statement.pointer("/result/score/scaled").and_then(Value::as_f64),
-            duration: statement.pointer("/result/duration").and_then(Value::as_str).and_then(xapi::duration_seconds),
+            success: result.and_then(|r| r.get("success")).and_then(Value::as_bool),
+            score: result.and_then(|r| xapi::at_path(r, &["score", "scaled"])).and_then(Value::as_f64),
+            duration: result.and_then(|r| r.get("duration")).and_then(Value::as_str).and_then(xapi::duration_seconds),
         })
     }
 
