@@ -28,8 +28,9 @@ use crate::metrics;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 pub use crate::tables::load_position;
 use crate::tables::{
-    destroy_clustering, destroy_partition, parse_destroy_clustering, position_clustering, positions_partition,
-    verdict_bucket, verdict_key, verdict_sweep_partition,
+    attachment_kept_partition, attachment_partition, attachment_pending_partition, attachment_sent_partition,
+    destroy_clustering, destroy_partition, parse_attachment_pending_clustering, parse_destroy_clustering,
+    position_clustering, positions_partition, verdict_bucket, verdict_key, verdict_sweep_partition,
 };
 use crate::tenant::TenantId;
 use crate::vault::KeyVault;
@@ -150,6 +151,15 @@ const BATCH_RECORDS: usize = 512;
 /// reads it after that.
 pub const VERDICT_RETENTION: Duration = Duration::from_secs(3600);
 
+/// How long an attachment body waits, in log time, for a statement to keep
+/// it before it is collected: its statements' command follows its chunks in
+/// the log within moments; one that never comes (refused, or its gateway
+/// stopped between the two) leaves the body to collect.
+pub const ATTACHMENT_GRACE: Duration = Duration::from_secs(3600);
+
+/// Pending attachment bodies one sweep looks at, at most.
+const ATTACHMENT_SWEEP_ROWS: usize = 1000;
+
 /// How often a projector drops the verdict buckets past the retention.
 const VERDICT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -185,6 +195,8 @@ pub struct Projector {
     forgotten: Mutex<Arc<HashSet<Uuid>>>,
     /// How long its verdict rows are kept ([`VERDICT_RETENTION`]).
     verdict_retention: Duration,
+    /// How long an attachment body waits to be kept ([`ATTACHMENT_GRACE`]).
+    attachment_grace: Duration,
 }
 
 impl Projector {
@@ -205,7 +217,57 @@ impl Projector {
             downstream: Vec::new(),
             forgotten: Mutex::default(),
             verdict_retention: VERDICT_RETENTION,
+            attachment_grace: ATTACHMENT_GRACE,
         }
+    }
+
+    /// Collects attachment bodies after `grace` instead of [`ATTACHMENT_GRACE`] (tests).
+    pub fn with_attachment_grace(mut self, grace: Duration) -> Self {
+        self.attachment_grace = grace;
+        self
+    }
+
+    /// Collects the attachment bodies that no stored statement kept within
+    /// the grace, counted in log time up to `log_now_micros` (the time of the
+    /// last record applied, so that a replay collects as the first run did):
+    /// the bodies sent with statements that were refused, or whose command
+    /// never reached the log. A body a statement kept stays. Returns how many
+    /// bodies it collected.
+    pub async fn sweep_attachments(&self, log_now_micros: i64) -> Result<usize, StoreError> {
+        let grace = i64::try_from(self.attachment_grace.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = log_now_micros.saturating_sub(grace);
+        let pending = attachment_pending_partition(self.partition);
+        let before = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(cutoff.max(0).to_be_bytes().to_vec()));
+        let rows = self.store.scan(Table::Meta, &pending, before, Order::Ascending, ATTACHMENT_SWEEP_ROWS).await?;
+        let mut batch = WriteBatch::default();
+        let mut collected = 0;
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        for (clustering, _) in rows {
+            batch.delete(Table::Meta, pending.clone(), clustering.clone());
+            let Some((tenant, sha2)) = parse_attachment_pending_clustering(&clustering) else { continue };
+            let sent_at = clustering.get(..8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes);
+            let sent = attachment_sent_partition(&tenant, &sha2);
+            let last_sent = self.store.get(Table::Meta, &sent, &[]).await?;
+            let last_sent = last_sent.and_then(|b| b.get(..8)?.try_into().ok()).map(i64::from_be_bytes);
+            if last_sent > sent_at {
+                continue; // sent again since: its later row decides
+            }
+            batch.delete(Table::Meta, sent, Vec::new());
+            if self.store.get(Table::Meta, &attachment_kept_partition(&tenant, &sha2), &[]).await?.is_some() {
+                continue;
+            }
+            let body = attachment_partition(&tenant, &sha2);
+            for (chunk, _) in
+                self.store.scan(Table::Attachments, &body, all.clone(), Order::Ascending, usize::MAX).await?
+            {
+                batch.delete(Table::Attachments, body.clone(), chunk);
+            }
+            collected += 1;
+        }
+        if !batch.is_empty() {
+            self.store.write(batch).await?;
+        }
+        Ok(collected)
     }
 
     /// Keeps verdict rows for `retention` instead of [`VERDICT_RETENTION`] (tests).
@@ -319,6 +381,12 @@ impl Projector {
                 _ = shutdown.changed() => return Ok(()),
                 batch = prepared.recv() => batch.ok_or(ProjectorError::ReaderGone)??,
             };
+            // The log's time as far as this projector knows it: the last
+            // record it applied, or now when it has applied the whole log.
+            let log_now = match batch.last() {
+                Some(last) => last.record.timestamp_micros,
+                None => chrono::Utc::now().timestamp_micros(),
+            };
             if let Some(last) = batch.last() {
                 next = last.record.offset + 1;
                 last_applied_micros = Some(last.record.timestamp_micros);
@@ -331,6 +399,13 @@ impl Projector {
                     Ok(0) => {}
                     Ok(rows) => debug!(rows, partition = self.partition, "dropped expired verdicts"),
                     Err(error) => warn!(%error, partition = self.partition, "dropping expired verdicts failed"),
+                }
+                match self.sweep_attachments(log_now).await {
+                    Ok(0) => {}
+                    Ok(bodies) => {
+                        debug!(bodies, partition = self.partition, "collected attachment bodies no statement kept")
+                    }
+                    Err(error) => warn!(%error, partition = self.partition, "collecting attachment bodies failed"),
                 }
             }
         }

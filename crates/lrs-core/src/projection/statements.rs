@@ -25,10 +25,11 @@ use crate::keys::KeyBuilder;
 use crate::log::LogRecord;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
-    activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition, attachment_partition,
-    bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering, micros_to_datetime,
-    parse_agent_documents_clustering, statement_partition, statement_ref_target, tenant_meta_partition, IndexKey,
-    IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
+    activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition,
+    attachment_kept_partition, attachment_partition, attachment_pending_clustering, attachment_pending_partition,
+    attachment_sent_partition, bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering,
+    micros_to_datetime, parse_agent_documents_clustering, statement_partition, statement_ref_target,
+    tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
@@ -536,6 +537,25 @@ impl<'a> Step<'a> {
                     return Ok(Verdict::Rejected { message: "attachment chunk is not base64".into() });
                 };
                 let partition = attachment_partition(&event.tenant, sha2);
+                // A body waits for a statement to keep it; one that no
+                // statement keeps within the grace after it was last sent is
+                // collected (Projector::sweep_attachments). A body stored and
+                // not waiting (kept, or stored by an earlier version) stays.
+                if *offset == 0 {
+                    let sent = attachment_sent_partition(&event.tenant, sha2);
+                    let stored = self.store.get(Table::Attachments, &partition, &0u64.to_be_bytes()).await?.is_some();
+                    if !stored || self.store.get(Table::Meta, &sent, &[]).await?.is_some() {
+                        let at = record.timestamp_micros;
+                        let clustering = attachment_pending_clustering(at, &event.tenant, sha2);
+                        self.batch.put(
+                            Table::Meta,
+                            attachment_pending_partition(record.partition),
+                            clustering,
+                            Vec::new(),
+                        );
+                        self.batch.put(Table::Meta, sent, Vec::new(), at.to_be_bytes().to_vec());
+                    }
+                }
                 self.batch.put(Table::Attachments, partition, offset.to_be_bytes().to_vec(), content);
                 Ok(Verdict::Written)
             }
@@ -694,6 +714,7 @@ impl<'a> Step<'a> {
             }
             meta.last_stored = stored;
             let agents = seal.as_ref().map(|seal| seal.agents(statement.value())).unwrap_or_default();
+            self.keep_attachment_bodies(tenant, statement.value());
             self.put_indexes(tenant, id, stored, &statement, &agents).await?;
             self.learn_from(tenant, &statement, seal.as_deref(), &agents).await?;
             if let Some(target) = statement.voided_target() {
@@ -734,6 +755,15 @@ impl<'a> Step<'a> {
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })
+    }
+
+    /// Marks the bodies of a stored statement's attachments kept: they are
+    /// never collected as the bodies of refused statements are.
+    fn keep_attachment_bodies(&mut self, tenant: &TenantId, statement: &serde_json::Value) {
+        let Some(attachments) = statement.get("attachments").and_then(serde_json::Value::as_array) else { return };
+        for sha2 in attachments.iter().filter_map(|a| a.get("sha2").and_then(serde_json::Value::as_str)) {
+            self.batch.put(Table::Meta, attachment_kept_partition(tenant, sha2), Vec::new(), Vec::new());
+        }
     }
 
     /// Every index key of a statement: its own and those of the statements it
@@ -917,7 +947,9 @@ fn activity_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
                 found.push(object);
             }
         }
-        if let Some(context) = part.pointer("/context/contextActivities").and_then(serde_json::Value::as_object) {
+        if let Some(context) =
+            xapi::at_path(part, &["context", "contextActivities"]).and_then(serde_json::Value::as_object)
+        {
             for value in context.values() {
                 match value {
                     serde_json::Value::Array(items) => found.extend(items.iter()),
@@ -933,10 +965,12 @@ fn activity_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
 /// The Agents (not Groups) a statement names as actor, object, instructor or member.
 fn agent_objects(statement: &serde_json::Value) -> Vec<&serde_json::Value> {
     let mut found = Vec::new();
-    for pointer in ["/actor", "/object", "/context/instructor", "/object/actor", "/object/object"] {
-        if let Some(agent) = statement.pointer(pointer) {
+    let places: [&[&str]; 5] =
+        [&["actor"], &["object"], &["context", "instructor"], &["object", "actor"], &["object", "object"]];
+    for place in places {
+        if let Some(agent) = xapi::at_path(statement, place) {
             match agent.get("objectType").and_then(serde_json::Value::as_str) {
-                None | Some("Agent") if pointer != "/object" || agent.get("objectType").is_some() => found.push(agent),
+                None | Some("Agent") if place != ["object"] || agent.get("objectType").is_some() => found.push(agent),
                 Some("Group") => {
                     if let Some(members) = agent.get("member").and_then(serde_json::Value::as_array) {
                         found.extend(members.iter());
@@ -1011,5 +1045,5 @@ fn learner_of(
 
 /// The credential key (or token subject) that sent a statement: its authority's account name.
 pub(crate) fn source_of(statement: &serde_json::Value) -> Option<String> {
-    statement.pointer("/authority/account/name").and_then(serde_json::Value::as_str).map(str::to_owned)
+    xapi::str_at(statement, &["authority", "account", "name"]).map(str::to_owned)
 }

@@ -272,6 +272,40 @@ pub fn audit_months_partition() -> Vec<u8> {
     KeyBuilder::new().str("audit-months").build()
 }
 
+/// Meta partition of the attachment bodies a projector of a log partition
+/// stored and no statement has kept yet: a row each, clustering the log
+/// time of its first chunk (big-endian) and the body's tenant and SHA-2.
+pub fn attachment_pending_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("attachment-pending").u32(log_partition).build()
+}
+
+/// Clustering of a pending attachment body: its first chunk's log time, then its tenant and SHA-2.
+pub fn attachment_pending_clustering(log_micros: i64, tenant: &TenantId, sha2: &str) -> Vec<u8> {
+    let mut key = log_micros.max(0).to_be_bytes().to_vec();
+    key.extend(KeyBuilder::new().str(tenant.as_str()).str(&sha2.to_ascii_lowercase()).build());
+    key
+}
+
+/// The tenant and SHA-2 of a pending attachment's clustering key.
+pub fn parse_attachment_pending_clustering(key: &[u8]) -> Option<(TenantId, String)> {
+    let mut parts = keys::decode_strings(key.get(8..)?)?.into_iter();
+    let tenant = TenantId::parse(&parts.next()?).ok()?;
+    Some((tenant, parts.next()?))
+}
+
+/// Meta row of the log time (big-endian micros) at which the body was last
+/// sent while it waits to be kept: a sweep collects it only after the grace
+/// from then. No row: the body is kept, or was stored by an earlier version.
+pub fn attachment_sent_partition(tenant: &TenantId, sha2: &str) -> Vec<u8> {
+    KeyBuilder::new().str("attachment-sent").str(tenant.as_str()).str(&sha2.to_ascii_lowercase()).build()
+}
+
+/// Meta row present when a stored statement of the tenant has an attachment
+/// with this body: the body is kept (never collected).
+pub fn attachment_kept_partition(tenant: &TenantId, sha2: &str) -> Vec<u8> {
+    KeyBuilder::new().str("attachment-kept").str(tenant.as_str()).str(&sha2.to_ascii_lowercase()).build()
+}
+
 /// Meta row of the last minute of verdicts a projector of a log partition dropped.
 pub fn verdict_sweep_partition(log_partition: u32) -> Vec<u8> {
     KeyBuilder::new().str("verdict-sweep").u32(log_partition).build()
