@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ingest cost of a projection: the same `lrs bench` load against fresh `lrs serve`
-# processes with and without it, alternating, same binary (target/release/lrs).
+# processes with and without it, alternating, same binary (target/release/lrs,
+# or LRS_BIN: a build to compare).
 #
 #   scripts/bench-ingest-ab.sh analytics   # the analytics projection on / off
 #   scripts/bench-ingest-ab.sh quality     # the quality projection with ADL's cmi5 profile
@@ -19,6 +20,7 @@ set -eu
 cd "$(dirname "$0")/.."
 what=${1:?usage: scripts/bench-ingest-ab.sh analytics|quality|forward}
 N=${N:-200000}
+bin=${LRS_BIN:-target/release/lrs}
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 profile=crates/xapi-profiles/tests/fixtures/cmi5-v1.0.jsonld
@@ -26,7 +28,7 @@ if [ "$what" = forward ]; then
   # The target every forwarder delivers to, for the whole run.
   target_dir=$(mktemp -d); target_port=$((18900 + RANDOM % 90))
   LRS_BOOTSTRAP_KEY=tk LRS_BOOTSTRAP_SECRET=ts LRS_LOG=warn LRS_ANALYTICS=false LRS_QUALITY=false \
-    target/release/lrs serve --listen 127.0.0.1:$target_port --data-dir "$target_dir" >/dev/null 2>&1 &
+    "$bin" serve --listen 127.0.0.1:$target_port --data-dir "$target_dir" >/dev/null 2>&1 &
   target_pid=$!
   trap 'kill $target_pid 2>/dev/null; rm -rf "$target_dir"' EXIT
   for _ in $(seq 100); do curl -sf http://127.0.0.1:$target_port/healthz >/dev/null && break; sleep 0.1; done
@@ -41,7 +43,7 @@ for round in $(seq "${ROUNDS:-3}"); do
       *) echo "unknown: $what" >&2; exit 2 ;;
     esac
     env "${vars[@]}" LRS_OPERATOR_TOKEN=bench-operator LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn \
-      target/release/lrs serve --listen 127.0.0.1:$port --data-dir "$dir" >/dev/null 2>&1 &
+      "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
     if [ "$what" = quality ] && [ "$with" = true ] && [ -z "${NO_PROFILE:-}" ]; then
