@@ -244,12 +244,11 @@ impl Projector {
         let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
         for (clustering, _) in rows {
             batch.delete(Table::Meta, pending.clone(), clustering.clone());
-            let Some((tenant, sha2)) = parse_attachment_pending_clustering(&clustering) else { continue };
-            let sent_at = clustering.get(..8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes);
+            let Some((sent_at, tenant, sha2)) = parse_attachment_pending_clustering(&clustering) else { continue };
             let sent = attachment_sent_partition(&tenant, &sha2);
             let last_sent = self.store.get(Table::Meta, &sent, &[]).await?;
             let last_sent = last_sent.and_then(|b| b.get(..8)?.try_into().ok()).map(i64::from_be_bytes);
-            if last_sent > sent_at {
+            if last_sent > Some(sent_at) {
                 continue; // sent again since: its later row decides
             }
             batch.delete(Table::Meta, sent, Vec::new());

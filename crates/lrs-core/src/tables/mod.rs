@@ -286,11 +286,12 @@ pub fn attachment_pending_clustering(log_micros: i64, tenant: &TenantId, sha2: &
     key
 }
 
-/// The tenant and SHA-2 of a pending attachment's clustering key.
-pub fn parse_attachment_pending_clustering(key: &[u8]) -> Option<(TenantId, String)> {
+/// The log time, tenant and SHA-2 of a pending attachment's clustering key.
+pub fn parse_attachment_pending_clustering(key: &[u8]) -> Option<(i64, TenantId, String)> {
+    let log_micros = i64::from_be_bytes(key.get(..8)?.try_into().ok()?);
     let mut parts = keys::decode_strings(key.get(8..)?)?.into_iter();
     let tenant = TenantId::parse(&parts.next()?).ok()?;
-    Some((tenant, parts.next()?))
+    Some((log_micros, tenant, parts.next()?))
 }
 
 /// Meta row of the log time (big-endian micros) at which the body was last
@@ -384,6 +385,18 @@ pub fn micros_to_datetime(micros: u64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_attachment_key_reads_back_and_sorts_by_log_time() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let key = attachment_pending_clustering(1_700_000_000_000_000, &tenant, "ABCD");
+        assert_eq!(
+            parse_attachment_pending_clustering(&key),
+            Some((1_700_000_000_000_000, tenant.clone(), "abcd".into()))
+        );
+        assert!(attachment_pending_clustering(5, &tenant, "ff") < attachment_pending_clustering(6, &tenant, "00"));
+        assert_eq!(parse_attachment_pending_clustering(b"short"), None);
+    }
 
     #[test]
     fn statement_row_round_trips() {
