@@ -192,7 +192,10 @@ impl EmbeddedStore {
             return Ok(());
         }
         let mode = if sync { Some(PersistMode::SyncAll) } else { None };
-        let mut write = self.inner.db.batch().durability(mode);
+        // Sized up front: a batch of the analytics builder holds ~150k rows,
+        // and growing it would copy them and fault in fresh pages each time.
+        let mut write =
+            fjall::OwnedWriteBatch::with_capacity(self.inner.db.clone(), batch.mutations.len()).durability(mode);
         for mutation in batch.mutations {
             match mutation {
                 Mutation::Put { table, partition, clustering, value } => {
