@@ -48,6 +48,11 @@ pub enum Change {
         statement: serde_json::Value,
         /// Its actor.
         learner: Option<Learner>,
+        /// What analytics counts it as (`None` for a voiding statement), when
+        /// a projection downstream asked for it ([`Downstream::wants_facts`]):
+        /// worked out while the statement was at hand, not in a second walk
+        /// over the batch.
+        fact: Option<Box<analytics::fact::Fact>>,
     },
     /// Voided, or removed by an erasure or by retention.
     Removed {
@@ -132,6 +137,12 @@ pub trait Downstream: Send + Sync + 'static {
     /// Its name, for logs and metrics.
     fn name(&self) -> &'static str;
 
+    /// Whether it reads the analytics fact of each stored statement
+    /// ([`Change::Stored`]'s `fact`).
+    fn wants_facts(&self) -> bool {
+        false
+    }
+
     /// Adds the writes of `changes` (of log partition `partition`) to
     /// `batch`, reading `store` as it was before the batch.
     async fn apply(
@@ -189,6 +200,8 @@ pub struct Projector {
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
     downstream: Vec<Arc<dyn Downstream>>,
+    /// Whether a projection downstream wants each stored statement's analytics fact.
+    facts: bool,
     /// Subjects this projector forgot: a statement the read-ahead opened
     /// before their key was destroyed is refused all the same. Each batch
     /// takes a snapshot (a cheap clone of the Arc).
@@ -215,6 +228,7 @@ impl Projector {
             vault: None,
             directory: None,
             downstream: Vec::new(),
+            facts: false,
             forgotten: Mutex::default(),
             verdict_retention: VERDICT_RETENTION,
             attachment_grace: ATTACHMENT_GRACE,
@@ -319,6 +333,7 @@ impl Projector {
 
     /// Also runs `projection` on what each batch did to statements.
     pub fn with_downstream(mut self, projection: Arc<dyn Downstream>) -> Self {
+        self.facts |= projection.wants_facts();
         self.downstream.push(projection);
         self
     }
@@ -465,7 +480,7 @@ impl Projector {
     async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
         let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten);
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten).with_facts(self.facts);
         let mut verdicts = Vec::with_capacity(records.len());
         let now_seconds = chrono::Utc::now().timestamp().max(0) as u64;
         for Prepared { record, event, statements } in &mut records {

@@ -200,7 +200,7 @@ impl Downstream for Quality {
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
-                Change::Stored { tenant, statement, learner } => {
+                Change::Stored { tenant, statement, learner, .. } => {
                     let source = source_of(statement);
                     let source = source.as_deref().unwrap_or("");
                     deltas.count(tenant, day, source, &["accepted"], 1);

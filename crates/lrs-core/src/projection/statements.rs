@@ -12,6 +12,7 @@ use tracing::debug;
 use uuid::Uuid;
 use xapi::Statement;
 
+use super::analytics::fact::Fact;
 use super::prepare::{Incoming, OpenSeal};
 use super::{Change, Changed, Learner};
 use crate::auth::credential_partition;
@@ -68,6 +69,8 @@ pub(crate) struct Step<'a> {
     pub(crate) changes: Vec<Changed>,
     /// The log record being applied: (offset, log time).
     record_at: (u64, i64),
+    /// Whether stored statements' changes carry their analytics fact.
+    facts: bool,
 }
 
 /// Where a document row is: its partition and clustering keys.
@@ -118,7 +121,14 @@ impl<'a> Step<'a> {
             agent_documents: HashMap::new(),
             changes: Vec::new(),
             record_at: (0, 0),
+            facts: false,
         }
+    }
+
+    /// Has stored statements' changes carry their analytics fact (see [`Change::Stored`]).
+    pub(crate) fn with_facts(mut self, facts: bool) -> Self {
+        self.facts = facts;
+        self
     }
 
     async fn statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, StoreError> {
@@ -751,7 +761,11 @@ impl<'a> Step<'a> {
                 let check = check.clone();
                 self.change(Change::Checked { tenant: tenant.clone(), source, check, id, timestamp_micros });
             }
-            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner });
+            let fact = match self.facts {
+                true => Fact::of(&json, learner.as_ref().map(|l| l.key.clone())).map(Box::new),
+                false => None,
+            };
+            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, fact });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })

@@ -251,6 +251,10 @@ impl Downstream for Analytics {
         "analytics"
     }
 
+    fn wants_facts(&self) -> bool {
+        true
+    }
+
     async fn apply(
         &self,
         changes: &[Changed],
@@ -274,8 +278,9 @@ impl Downstream for Analytics {
                 seq += 1;
             };
             match change {
-                Change::Stored { tenant, statement, learner } => {
-                    let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
+                Change::Stored { tenant, learner, fact, .. } => {
+                    // Worked out by the statement projection (this projection wants facts).
+                    let Some(fact) = fact.as_deref().cloned() else { continue };
                     if let Some(learner) = learner {
                         self.remember_learner(tenant, learner, batch);
                     }
