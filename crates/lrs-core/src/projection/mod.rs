@@ -36,6 +36,17 @@ use crate::tenant::TenantId;
 use crate::vault::KeyVault;
 use crate::verdict::VerdictSink;
 
+/// What a projection downstream works out from a stored statement ([`Downstream::digest`]).
+pub type Digest = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The digests of one stored statement, by the name of the projection that asked.
+pub type Digests = Vec<(&'static str, Digest)>;
+
+/// The digest of type `T` that the projection `name` asked for, if there is one.
+pub fn digest_of<'d, T: 'static>(digests: &'d Digests, name: &str) -> Option<&'d T> {
+    digests.iter().find(|(asker, _)| *asker == name).and_then(|(_, digest)| digest.downcast_ref::<T>())
+}
+
 /// What the statement projection did to one statement: what the projections
 /// downstream of it (analytics, …) are fed with.
 #[derive(Clone, Debug)]
@@ -48,11 +59,10 @@ pub enum Change {
         statement: serde_json::Value,
         /// Its actor.
         learner: Option<Learner>,
-        /// What analytics counts it as (`None` for a voiding statement), when
-        /// a projection downstream asked for it ([`Downstream::wants_facts`]):
-        /// worked out while the statement was at hand, not in a second walk
-        /// over the batch.
-        fact: Option<Box<analytics::fact::Fact>>,
+        /// What each projection downstream needs of it
+        /// ([`Downstream::digest`]), worked out while the statement was at
+        /// hand rather than in a second walk over the batch.
+        digests: Digests,
     },
     /// Voided, or removed by an erasure or by retention.
     Removed {
@@ -137,10 +147,11 @@ pub trait Downstream: Send + Sync + 'static {
     /// Its name, for logs and metrics.
     fn name(&self) -> &'static str;
 
-    /// Whether it reads the analytics fact of each stored statement
-    /// ([`Change::Stored`]'s `fact`).
-    fn wants_facts(&self) -> bool {
-        false
+    /// What it needs of a stored statement, worked out by the statement
+    /// projection while the statement is at hand (in the cache), and handed
+    /// back in [`Change::Stored`]'s `digests` under this projection's name.
+    fn digest(&self, _statement: &serde_json::Value, _learner: Option<&Learner>) -> Option<Digest> {
+        None
     }
 
     /// Adds the writes of `changes` (of log partition `partition`) to
@@ -200,8 +211,6 @@ pub struct Projector {
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
     downstream: Vec<Arc<dyn Downstream>>,
-    /// Whether a projection downstream wants each stored statement's analytics fact.
-    facts: bool,
     /// Subjects this projector forgot: a statement the read-ahead opened
     /// before their key was destroyed is refused all the same. Each batch
     /// takes a snapshot (a cheap clone of the Arc).
@@ -228,7 +237,6 @@ impl Projector {
             vault: None,
             directory: None,
             downstream: Vec::new(),
-            facts: false,
             forgotten: Mutex::default(),
             verdict_retention: VERDICT_RETENTION,
             attachment_grace: ATTACHMENT_GRACE,
@@ -333,7 +341,6 @@ impl Projector {
 
     /// Also runs `projection` on what each batch did to statements.
     pub fn with_downstream(mut self, projection: Arc<dyn Downstream>) -> Self {
-        self.facts |= projection.wants_facts();
         self.downstream.push(projection);
         self
     }
@@ -480,7 +487,7 @@ impl Projector {
     async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
         let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten).with_facts(self.facts);
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten).with_downstream(&self.downstream);
         let mut verdicts = Vec::with_capacity(records.len());
         let now_seconds = chrono::Utc::now().timestamp().max(0) as u64;
         for Prepared { record, event, statements } in &mut records {

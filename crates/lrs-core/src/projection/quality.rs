@@ -175,6 +175,10 @@ impl Downstream for Quality {
         "quality"
     }
 
+    fn digest(&self, statement: &Value, learner: Option<&Learner>) -> Option<super::Digest> {
+        Some(std::sync::Arc::new(StoredDigest::of(statement, learner)))
+    }
+
     async fn apply(
         &self,
         changes: &[Changed],
@@ -200,17 +204,25 @@ impl Downstream for Quality {
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
-                Change::Stored { tenant, statement, learner, .. } => {
-                    let source = source_of(statement);
-                    let source = source.as_deref().unwrap_or("");
+                Change::Stored { tenant, statement, learner, digests } => {
+                    // Worked out by the statement projection while it had the statement.
+                    let computed;
+                    let stored = match super::digest_of::<StoredDigest>(digests, self.name()) {
+                        Some(digest) => digest,
+                        None => {
+                            computed = StoredDigest::of(statement, learner.as_ref());
+                            &computed
+                        }
+                    };
+                    let source = stored.source.as_deref().unwrap_or("");
                     deltas.count(tenant, day, source, &["accepted"], 1);
-                    if xapi::at_path(statement, &["context", "registration"]).is_none() {
+                    if stored.missing_registration {
                         deltas.count(tenant, day, source, &["missing_registration"], 1);
                     }
-                    if !has_parent(statement) {
+                    if stored.missing_parent {
                         deltas.count(tenant, day, source, &["missing_parent"], 1);
                     }
-                    match timestamp_offset(statement) {
+                    match stored.timestamp_offset {
                         Some(ahead) if ahead > FUTURE_SKEW_MICROS => {
                             deltas.count(tenant, day, source, &["future_timestamps"], 1)
                         }
@@ -219,11 +231,8 @@ impl Downstream for Quality {
                         }
                         _ => {}
                     }
-                    if is_voiding(statement) {
-                        continue;
-                    }
-                    let Some(id) = statement_id(statement) else { continue };
-                    let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
+                    let Some((id, signature)) = stored.signed else { continue };
+                    let partition = signature_partition(tenant, &signature);
                     let holder = signature_holder(&signatures, store, &partition).await?;
                     match holder {
                         Some(first) if first != id => deltas.count(tenant, day, source, &["duplicates"], 1),
@@ -233,15 +242,15 @@ impl Downstream for Quality {
                             signatures.insert(partition, Some(id));
                         }
                     }
-                    if let Some(learner) = learner {
-                        if let Some(hash) = self.count_learner_name(tenant, statement, learner, &mut deltas, batch) {
+                    if let (Some(learner), Some(name)) = (learner, &stored.learner_name) {
+                        if let Some(hash) = self.count_learner_name(tenant, name, learner, &mut deltas, batch) {
                             names_written.push((tenant.clone(), learner.key.clone(), hash));
                         }
                     }
-                    for (kind, name, iri) in names_of(statement) {
+                    for (kind, name, iri) in &stored.names {
                         *deltas
                             .names
-                            .entry((names_partition(tenant, kind), name_clustering(&name, &iri)))
+                            .entry((names_partition(tenant, *kind), name_clustering(name, iri)))
                             .or_default() += 1;
                     }
                 }
@@ -375,16 +384,12 @@ impl Quality {
     fn count_learner_name(
         &self,
         tenant: &TenantId,
-        statement: &Value,
+        name: &str,
         learner: &Learner,
         deltas: &mut Deltas,
         batch: &mut WriteBatch,
     ) -> Option<String> {
-        let name = xapi::str_at(statement, &["actor", "name"]).map(normalise_name)?;
-        if name.is_empty() {
-            return None;
-        }
-        let hash = learner_name_hash(&name);
+        let hash = learner_name_hash(name);
         let counted = name_clustering(&hash, &learner.key);
         *deltas.names.entry((names_partition(tenant, NameKind::Learner), counted)).or_default() += 1;
         let remembered = (tenant.clone(), learner.key.clone(), hash.clone());
@@ -481,6 +486,47 @@ async fn signature_holder(
 /// A count as stored.
 pub fn decode_count(bytes: &[u8]) -> u64 {
     bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+/// What the quality projection needs of a stored statement, worked out in
+/// one place (by the statement projection while it has the statement).
+#[derive(Debug)]
+struct StoredDigest {
+    /// The credential that sent it.
+    source: Option<String>,
+    /// It has no `context.registration`.
+    missing_registration: bool,
+    /// It names no parent or grouping activity.
+    missing_parent: bool,
+    /// How far its timestamp is ahead of `stored`, microseconds.
+    timestamp_offset: Option<i64>,
+    /// Its id and event signature; `None` for a voiding statement (counted
+    /// in no duplicate or name) or one without an id.
+    signed: Option<(Uuid, [u8; 32])>,
+    /// Its actor's name, normalised (when it has one).
+    learner_name: Option<String>,
+    /// The verb displays and activity names it uses.
+    names: Vec<(NameKind, String, String)>,
+}
+
+impl StoredDigest {
+    fn of(statement: &Value, learner: Option<&Learner>) -> Self {
+        let counted = !is_voiding(statement);
+        let signed = statement_id(statement).filter(|_| counted).map(|id| (id, signature(statement, learner)));
+        let learner_name = match signed {
+            Some(_) => xapi::str_at(statement, &["actor", "name"]).map(normalise_name).filter(|name| !name.is_empty()),
+            None => None,
+        };
+        Self {
+            source: source_of(statement),
+            missing_registration: xapi::at_path(statement, &["context", "registration"]).is_none(),
+            missing_parent: !has_parent(statement),
+            timestamp_offset: timestamp_offset(statement),
+            names: if signed.is_some() { names_of(statement) } else { Vec::new() },
+            signed,
+            learner_name,
+        }
+    }
 }
 
 fn source_of(statement: &Value) -> Option<String> {
@@ -714,6 +760,27 @@ mod tests {
                 (NameKind::Activity, "intro video".to_owned(), "http://a/1".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_digest_holds_what_the_counts_need_and_a_voiding_statement_signs_nothing() {
+        let id = Uuid::new_v4();
+        let statement = json!({"id": id.to_string(), "actor": {"mbox": "mailto:a@x", "name": " Ann "},
+            "verb": {"id": "http://v/watched", "display": {"en": "Watched"}}, "object": {"id": "http://a/1"},
+            "timestamp": "2026-01-01T10:00:00Z", "stored": "2026-01-01T09:00:00Z"});
+        let digest = StoredDigest::of(&statement, None);
+        assert_eq!(digest.signed, Some((id, signature(&statement, None))));
+        assert_eq!(digest.learner_name.as_deref(), Some("ann"));
+        assert_eq!(digest.names, names_of(&statement));
+        assert!(digest.missing_registration && digest.missing_parent);
+        assert_eq!(digest.timestamp_offset, Some(3_600_000_000), "an hour ahead of stored");
+        let voiding = json!({"id": Uuid::new_v4().to_string(), "actor": {"mbox": "mailto:a@x", "name": "Ann"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+            "object": {"objectType": "StatementRef", "id": id.to_string()},
+            "context": {"registration": Uuid::new_v4().to_string()}});
+        let digest = StoredDigest::of(&voiding, None);
+        assert_eq!((digest.signed, digest.learner_name, digest.names.len()), (None, None, 0));
+        assert!(!digest.missing_registration && digest.missing_parent);
     }
 
     #[test]

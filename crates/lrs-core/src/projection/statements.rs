@@ -12,9 +12,8 @@ use tracing::debug;
 use uuid::Uuid;
 use xapi::Statement;
 
-use super::analytics::fact::Fact;
 use super::prepare::{Incoming, OpenSeal};
-use super::{Change, Changed, Learner};
+use super::{Change, Changed, Downstream, Learner};
 use crate::auth::credential_partition;
 use crate::directory::DirectoryEntry;
 use crate::documents::{
@@ -69,8 +68,8 @@ pub(crate) struct Step<'a> {
     pub(crate) changes: Vec<Changed>,
     /// The log record being applied: (offset, log time).
     record_at: (u64, i64),
-    /// Whether stored statements' changes carry their analytics fact.
-    facts: bool,
+    /// The projections downstream, whose digests stored statements' changes carry.
+    downstream: &'a [Arc<dyn Downstream>],
 }
 
 /// Where a document row is: its partition and clustering keys.
@@ -121,13 +120,13 @@ impl<'a> Step<'a> {
             agent_documents: HashMap::new(),
             changes: Vec::new(),
             record_at: (0, 0),
-            facts: false,
+            downstream: &[],
         }
     }
 
-    /// Has stored statements' changes carry their analytics fact (see [`Change::Stored`]).
-    pub(crate) fn with_facts(mut self, facts: bool) -> Self {
-        self.facts = facts;
+    /// Has stored statements' changes carry the digests of `downstream` (see [`Change::Stored`]).
+    pub(crate) fn with_downstream(mut self, downstream: &'a [Arc<dyn Downstream>]) -> Self {
+        self.downstream = downstream;
         self
     }
 
@@ -761,11 +760,10 @@ impl<'a> Step<'a> {
                 let check = check.clone();
                 self.change(Change::Checked { tenant: tenant.clone(), source, check, id, timestamp_micros });
             }
-            let fact = match self.facts {
-                true => Fact::of(&json, learner.as_ref().map(|l| l.key.clone())).map(Box::new),
-                false => None,
-            };
-            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, fact });
+            let digests = (self.downstream.iter())
+                .filter_map(|projection| Some((projection.name(), projection.digest(&json, learner.as_ref())?)))
+                .collect();
+            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, digests });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })

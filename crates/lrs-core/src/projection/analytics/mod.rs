@@ -251,8 +251,8 @@ impl Downstream for Analytics {
         "analytics"
     }
 
-    fn wants_facts(&self) -> bool {
-        true
+    fn digest(&self, statement: &serde_json::Value, learner: Option<&super::Learner>) -> Option<super::Digest> {
+        Some(Arc::new(Fact::of(statement, learner.map(|l| l.key.clone()))))
     }
 
     async fn apply(
@@ -278,9 +278,13 @@ impl Downstream for Analytics {
                 seq += 1;
             };
             match change {
-                Change::Stored { tenant, learner, fact, .. } => {
-                    // Worked out by the statement projection (this projection wants facts).
-                    let Some(fact) = fact.as_deref().cloned() else { continue };
+                Change::Stored { tenant, statement, learner, digests } => {
+                    // Worked out by the statement projection while it had the statement.
+                    let fact = match super::digest_of::<Option<Fact>>(digests, self.name()) {
+                        Some(fact) => fact.clone(),
+                        None => Fact::of(statement, learner.as_ref().map(|l| l.key.clone())),
+                    };
+                    let Some(fact) = fact else { continue };
                     if let Some(learner) = learner {
                         self.remember_learner(tenant, learner, batch);
                     }
