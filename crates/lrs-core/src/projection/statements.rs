@@ -102,6 +102,7 @@ impl<'a> Step<'a> {
         store: &'a dyn QueryStore,
         vault: Option<&'a KeyVault>,
         forgotten_before: Arc<HashSet<Uuid>>,
+        downstream: &'a [Arc<dyn Downstream>],
     ) -> Self {
         Self {
             store,
@@ -120,14 +121,8 @@ impl<'a> Step<'a> {
             agent_documents: HashMap::new(),
             changes: Vec::new(),
             record_at: (0, 0),
-            downstream: &[],
+            downstream,
         }
-    }
-
-    /// Has stored statements' changes carry the digests of `downstream` (see [`Change::Stored`]).
-    pub(crate) fn with_downstream(mut self, downstream: &'a [Arc<dyn Downstream>]) -> Self {
-        self.downstream = downstream;
-        self
     }
 
     async fn statement(&mut self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, StoreError> {
