@@ -10,7 +10,8 @@
 #   LRS_ANALYTICS=false scripts/profile-ingest.sh /tmp/without
 #   scripts/profile-parts.py /tmp/with.txt /tmp/without.txt
 #
-# N (statements, default 100000); LRS_BIN (default target/prof/release/lrs).
+# N (statements, default 100000); LRS_BIN (default target/prof/release/lrs);
+# PLAN (an xAPI Profile file loaded for every statement, report mode).
 # Other LRS_ and MIMALLOC_ variables pass to the server.
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ LRS_OPERATOR_TOKEN=op LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn 
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+if [ -n "${PLAN:-}" ]; then
+  curl -sf -X POST -H 'Authorization: Bearer op' --data-binary @"$PLAN" \
+    "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
+fi
 perf record -F 299 --call-graph dwarf,16384 -p $pid -o "$out.data" >/dev/null 2>&1 &
 perf_pid=$!
 "$bin" bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "${N:-100000}" \

@@ -487,7 +487,8 @@ impl Projector {
     async fn apply(&self, mut records: Vec<Prepared>) -> Result<(), ProjectorError> {
         let started = std::time::Instant::now();
         let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten, &self.downstream);
+        let statements = records.iter().map(|prepared| prepared.statements.len()).sum();
+        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten, &self.downstream, statements);
         let mut verdicts = Vec::with_capacity(records.len());
         let now_seconds = chrono::Utc::now().timestamp().max(0) as u64;
         for Prepared { record, event, statements } in &mut records {

@@ -97,17 +97,26 @@ struct OpenedRow {
     agents: HashMap<String, Uuid>,
 }
 
+/// Rows a stored statement writes at most in the bench's shape, with every
+/// projection on (the statement, its index rows, agents, activities, the
+/// downstream projections' rows): what a step's batch is sized for.
+const ROWS_PER_STATEMENT: usize = 20;
+
 impl<'a> Step<'a> {
+    /// A step over `statements` statements (its batch and changes sized for
+    /// them at once: grown by doubling, they were copied over and over into
+    /// fresh pages the kernel had to zero).
     pub(crate) fn new(
         store: &'a dyn QueryStore,
         vault: Option<&'a KeyVault>,
         forgotten_before: Arc<HashSet<Uuid>>,
         downstream: &'a [Arc<dyn Downstream>],
+        statements: usize,
     ) -> Self {
         Self {
             store,
             vault,
-            batch: WriteBatch::default(),
+            batch: WriteBatch::with_capacity(statements * ROWS_PER_STATEMENT + 16),
             statements: HashMap::new(),
             tenants: HashMap::new(),
             documents: HashMap::new(),
@@ -119,7 +128,7 @@ impl<'a> Step<'a> {
             forgotten_now: HashSet::new(),
             purged: Vec::new(),
             agent_documents: HashMap::new(),
-            changes: Vec::new(),
+            changes: Vec::with_capacity(statements),
             record_at: (0, 0),
             downstream,
         }

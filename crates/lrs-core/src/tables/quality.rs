@@ -53,7 +53,7 @@ pub fn group_clustering(group: &PatternGroup) -> Vec<u8> {
 }
 
 /// What a drift row names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NameKind {
     /// A verb display.
     Verb,

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Instructions per statement of each part of the ingest, counted by
+# callgrind (not timed, so the machine's noise does not enter): a fresh
+# `lrs serve` under `valgrind --tool=callgrind`, collecting only inside the
+# gateway's write, the projector's read-ahead and loop, and the store's
+# writes (fjall's own worker threads, which spin re-queuing compactions,
+# are left out; none of these four runs inside another, as callgrind's
+# toggles require), while `lrs bench` loads N statements.
+#
+#   scripts/callgrind-ingest.sh OUT            # writes OUT.callgrind, prints the parts
+#   LRS_QUALITY=false scripts/callgrind-ingest.sh OUT
+#
+# N (statements, default 5000), CONCURRENCY (lrs bench's, default 4),
+# LRS_BIN (default target/release/lrs), PLAN (an xAPI Profile file loaded
+# for every statement, report mode). Other LRS_ variables pass to the server;
+# analytics is off unless LRS_ANALYTICS=true. docs/BENCHMARKS.md records the figures.
+set -eu
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/callgrind-ingest.sh OUT}
+bin=${LRS_BIN:-target/release/lrs}
+n=${N:-5000}
+dir=$(mktemp -d); port=$((18800 + RANDOM % 90))
+LRS_ANALYTICS=${LRS_ANALYTICS:-false} LRS_OPERATOR_TOKEN=op LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn \
+  LRS_VERDICT_DEADLINE_MS=600000 \
+  valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" \
+  --toggle-collect='*Gateway::store_statements*' --toggle-collect='*ReadAhead::run*' \
+  --toggle-collect='*Projector::run_until_error*' --toggle-collect='*EmbeddedStore::write_now*' \
+  "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >"$out.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 600); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.5; done
+if [ -n "${PLAN:-}" ]; then
+  curl -sf -X POST -H 'Authorization: Bearer op' --data-binary @"$PLAN" \
+    "http://127.0.0.1:$port/admin/tenants/default/profiles?applies=all" >/dev/null
+fi
+target/release/lrs bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "$n" \
+  --batch 100 --concurrency "${CONCURRENCY:-4}" --queries 0 --single-posts 0 >/dev/null 2>&1
+kill -INT $pid; wait $pid || true
+callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 -c '
+import re, sys
+n = int(sys.argv[1])
+parts = [
+    ("collected (all parts)", "PROGRAM TOTALS"),
+    ("gateway: store_statements", "Gateway::store_statements"),
+    ("  plan check", "StatementPlan::check"),
+    ("projector: read-ahead", "ReadAhead::run"),
+    ("projector: loop", "Projector::run_until_error"),
+    ("  quality projection", "quality::Quality as lrs_core::projection::Downstream>::apply"),
+    ("  quality digest", "quality::StoredDigest::of"),
+    ("  analytics (projector)", "analytics::Analytics"),
+    ("store writes (fjall)", "EmbeddedStore::write_now"),
+]
+best = {}
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)", line)
+    if not m:
+        continue
+    ir = int(m.group(1).replace(",", ""))
+    for name, marker in parts:
+        if marker in m.group(2):
+            best[name] = max(best.get(name, 0), ir)
+for name, _ in parts:
+    print(f"{name:32} {best.get(name, 0) / n:>12,.0f} instructions/statement")
+' "$n" | tee "$out.txt"
