@@ -27,7 +27,7 @@ LRS_ANALYTICS=${LRS_ANALYTICS:-false} LRS_OPERATOR_TOKEN=op LRS_BOOTSTRAP_KEY=bk
   --toggle-collect='*Projector::run_until_error*' --toggle-collect='*EmbeddedStore::write_now*' \
   "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >"$out.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 600); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.5; done
 if [ -n "${PLAN:-}" ]; then
   curl -sf -X POST -H 'Authorization: Bearer op' --data-binary @"$PLAN" \

@@ -297,3 +297,96 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A statement of learner `cy{learner}` (named "Cy"), verb `{verb}`
+/// displayed "Watched", activity `{activity}` named "Clip".
+fn watched(learner: usize, verb: usize, activity: usize) -> Value {
+    json!({
+        "actor": {"mbox": format!("mailto:cy{learner}@example.com"), "name": "Cy"},
+        "verb": {"id": format!("http://example.com/verbs/watched{verb}"), "display": {"en-US": "Watched"}},
+        "object": {"id": format!("http://example.com/clips/{activity}"), "definition": {"name": {"en-US": "Clip"}}},
+    })
+}
+
+/// The drift report's group of `name` in `kind`: its ids and counts.
+fn drift_group(report: &Value, kind: &str, name: &str) -> Option<(Vec<String>, Vec<u64>)> {
+    let groups = report["drift"][kind].as_array().unwrap();
+    let group = groups.iter().find(|group| group["name"] == name)?;
+    let ids = group["ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect();
+    let counts = group["counts"].as_array().unwrap().iter().map(|count| count.as_u64().unwrap()).collect();
+    Some((ids, counts))
+}
+
+/// Names are counted per projector batch in a pending row and added into
+/// their rows every few dozen batches: the report is exact whichever rows
+/// the counts are in, over many batches (each POST is one), across a
+/// restart (which starts with nothing known of the pending rows) and an
+/// erasure (the learner's pending counts go too).
+#[test]
+fn drift_counts_are_exact_over_many_batches_a_restart_and_an_erasure() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    let writer = Auth::Basic(common::KEY.to_owned(), SECRET.to_owned());
+    let reader = deployment.credential("default", &["analytics/read"]);
+    // (learner, verb, activity) → statements sent; learner → statements since it was last forgotten.
+    let mut sent: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
+    let mut named: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut post = |deployment: &Deployment, from: usize, to: usize, named: &mut BTreeMap<usize, u64>| {
+        for n in from..to {
+            let (learner, verb, activity) = (n % 2, n % 2, n % 3);
+            let body = json!([watched(learner, verb, activity)]);
+            let (status, answer) = deployment.xapi(&writer, Method::POST, "/xapi/statements", Some(&body));
+            assert_eq!(status, 200, "{answer}");
+            *sent.entry((learner, verb, activity)).or_default() += 1;
+            *named.entry(learner).or_default() += 1;
+        }
+        sent.clone()
+    };
+    let expect =
+        |deployment: &Deployment, sent: &BTreeMap<(usize, usize, usize), u64>, named: &BTreeMap<usize, u64>| {
+            let by = |pick: &dyn Fn(&(usize, usize, usize)) -> usize, of: usize| -> u64 {
+                sent.iter().filter(|(key, _)| pick(key) == of).map(|(_, count)| count).sum()
+            };
+            let report = report(deployment, &reader);
+            let verbs = drift_group(&report, "verbs", "watched").expect("the verbs' drift");
+            let verb_ids =
+                vec!["http://example.com/verbs/watched0".to_owned(), "http://example.com/verbs/watched1".to_owned()];
+            assert_eq!(verbs, (verb_ids, vec![by(&|k| k.1, 0), by(&|k| k.1, 1)]), "{report:#}");
+            let clips = drift_group(&report, "activities", "clip").expect("the activities' drift");
+            let clip_counts: Vec<u64> = (0..3).map(|activity| by(&|k| k.2, activity)).collect();
+            assert_eq!(clips.1, clip_counts, "{report:#}");
+            let learners: Vec<(usize, u64)> = named.iter().map(|(learner, count)| (*learner, *count)).collect();
+            let ids = learners.iter().map(|(learner, _)| format!("mailto:cy{learner}@example.com")).collect();
+            let counts = learners.iter().map(|(_, count)| *count).collect();
+            assert_eq!(drift_group(&report, "learners", "cy"), Some((ids, counts)), "{report:#}");
+        };
+    // More batches than a tenant's pending rows gather before they are added up.
+    let sent = post(&deployment, 0, 75, &mut named);
+    expect(&deployment, &sent, &named);
+    // A restart: the first batch after it adds up what is pending.
+    drop(lrs);
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    let sent = post(&deployment, 75, 120, &mut named);
+    expect(&deployment, &sent, &named);
+    // Forgetting cy1: its name counts leave the report, pending or not; the
+    // verbs and clips it used keep their counts (they were counted when
+    // its statements came).
+    let body = json!({"agent": {"mbox": "mailto:cy1@example.com"}});
+    assert_eq!(deployment.admin(Method::POST, "/admin/tenants/default/forget", Some(body)).0, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let report = report(&deployment, &reader);
+        if report["drift"]["learners"] == json!([]) {
+            assert!(!report.to_string().contains("cy1@"), "{report:#}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the forgotten learner stays: {report:#}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // cy1 again: counted from nothing.
+    named.remove(&1);
+    let sent = post(&deployment, 120, 190, &mut named);
+    expect(&deployment, &sent, &named);
+}

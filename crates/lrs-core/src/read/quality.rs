@@ -10,7 +10,10 @@ use crate::projection::quality::{decode_count, GroupProgress};
 use crate::read::analytics::display_ifi;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::keys::decode_strings;
-use crate::tables::quality::{counts_partition, groups_partition, learner_names_partition, names_partition, NameKind};
+use crate::tables::quality::{
+    counts_partition, decode_pending_names, groups_partition, learner_names_partition, names_partition,
+    pending_names_partition, NameKind,
+};
 use crate::tenant::TenantId;
 use crate::vault::{open_row, KeyVault};
 
@@ -249,14 +252,9 @@ impl QualityService {
     /// name's hash and learner key, shown with what the learner's sealed row
     /// says (a learner forgotten meanwhile is left out).
     async fn learner_drift(&self, tenant: &TenantId) -> Result<Vec<DriftGroup>, StoreError> {
-        let all = (Bound::Unbounded, Bound::Unbounded);
-        let partition = names_partition(tenant, NameKind::Learner);
-        let rows = self.store.scan(Table::QualityNames, &partition, all, Order::Ascending, usize::MAX).await?;
         let mut by_name: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
-        for (clustering, value) in rows {
-            let Some(parts) = decode_strings(&clustering) else { continue };
-            let [hash, key] = parts.as_slice() else { continue };
-            by_name.entry(hash.clone()).or_default().push((key.clone(), decode_count(&value)));
+        for ((hash, key), count) in self.name_counts(tenant, NameKind::Learner).await? {
+            by_name.entry(hash).or_default().push((key, count));
         }
         let mut groups = Vec::new();
         for (hash, learners) in by_name.into_iter().filter(|(_, learners)| learners.len() > 1) {
@@ -286,26 +284,42 @@ impl QualityService {
 
     /// The names of one kind used with two IRIs or more.
     async fn drift(&self, tenant: &TenantId, kind: NameKind) -> Result<Vec<DriftGroup>, StoreError> {
-        let all = (Bound::Unbounded, Bound::Unbounded);
-        let partition = names_partition(tenant, kind);
-        let rows = self.store.scan(Table::QualityNames, &partition, all, Order::Ascending, usize::MAX).await?;
         let mut groups: Vec<DriftGroup> = Vec::new();
-        for (clustering, value) in rows {
-            let Some(parts) = decode_strings(&clustering) else { continue };
-            let [name, iri] = parts.as_slice() else { continue };
+        for ((name, iri), count) in self.name_counts(tenant, kind).await? {
             match groups.last_mut() {
-                Some(group) if group.name == *name => {
-                    group.ids.push(iri.clone());
-                    group.counts.push(decode_count(&value));
+                Some(group) if group.name == name => {
+                    group.ids.push(iri);
+                    group.counts.push(count);
                 }
-                _ => groups.push(DriftGroup {
-                    name: name.clone(),
-                    ids: vec![iri.clone()],
-                    counts: vec![decode_count(&value)],
-                }),
+                _ => groups.push(DriftGroup { name, ids: vec![iri], counts: vec![count] }),
             }
         }
         groups.retain(|group| group.ids.len() > 1);
         Ok(groups)
+    }
+
+    /// A tenant's counts of names of one kind, by (name, IRI): their rows
+    /// and the counts the projector has not added to them yet.
+    async fn name_counts(
+        &self,
+        tenant: &TenantId,
+        kind: NameKind,
+    ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let partition = names_partition(tenant, kind);
+        let rows = self.store.scan(Table::QualityNames, &partition, all.clone(), Order::Ascending, usize::MAX).await?;
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (clustering, value) in rows {
+            let Some(parts) = decode_strings(&clustering) else { continue };
+            let [name, iri] = parts.as_slice() else { continue };
+            *counts.entry((name.clone(), iri.clone())).or_default() += decode_count(&value);
+        }
+        let pending = pending_names_partition(tenant);
+        for (_, value) in self.store.scan(Table::QualityNames, &pending, all, Order::Ascending, usize::MAX).await? {
+            for name in decode_pending_names(&value).into_iter().filter(|name| name.kind == kind) {
+                *counts.entry((name.name, name.iri)).or_default() += name.by;
+            }
+        }
+        Ok(counts)
     }
 }

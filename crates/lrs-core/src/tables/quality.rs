@@ -53,7 +53,7 @@ pub fn group_clustering(group: &PatternGroup) -> Vec<u8> {
 }
 
 /// What a drift row names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NameKind {
     /// A verb display.
     Verb,
@@ -95,4 +95,41 @@ pub fn learner_name_hash(name: &str) -> String {
 /// Clustering key of a (normalised name, IRI) pair: rows of one name are adjacent.
 pub fn name_clustering(name: &str, iri: &str) -> Vec<u8> {
     KeyBuilder::new().str(name).str(iri).build()
+}
+
+/// Partition of a tenant's name counts not yet added to their rows: a row
+/// per projector batch that counted names (clustering:
+/// [`pending_names_clustering`]), added to the rows and deleted every few
+/// batches ([`PendingName`]).
+pub fn pending_names_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("pending").build()
+}
+
+/// Clustering key of a batch's pending name counts: its log partition and
+/// first offset (a batch applied again writes the same row).
+pub fn pending_names_clustering(partition: u32, offset: u64) -> Vec<u8> {
+    KeyBuilder::new().u32(partition).u64(offset).build()
+}
+
+/// A name count a batch added, not yet in its row.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingName {
+    /// What it names.
+    pub kind: NameKind,
+    /// The normalised name (a learner's: its hash, [`learner_name_hash`]).
+    pub name: String,
+    /// The IRI it was used with (a learner's: the learner's key).
+    pub iri: String,
+    /// By how much the count grew.
+    pub by: u64,
+}
+
+/// A pending-names row's value.
+pub fn encode_pending_names(names: &[PendingName]) -> Vec<u8> {
+    postcard::to_allocvec(names).expect("pending names encode")
+}
+
+/// A pending-names row's names (none when it does not decode).
+pub fn decode_pending_names(bytes: &[u8]) -> Vec<PendingName> {
+    postcard::from_bytes(bytes).unwrap_or_default()
 }
