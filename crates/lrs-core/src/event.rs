@@ -39,6 +39,143 @@ pub struct Envelope {
     /// The sealed statements of a `statements.store.sealed` command, in binary.
     #[prost(message, repeated, tag = "8")]
     pub sealed_statements: Vec<SealedProto>,
+    /// What the statement plan found about a statements command's statements, in binary.
+    #[prost(message, optional, tag = "9")]
+    pub plan_checks: Option<PlanChecksProto>,
+}
+
+/// The statement plan's findings in binary, as defined in `proto/event.proto`:
+/// each IRI once, named by its place.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PlanChecksProto {
+    /// The template and profile IRIs.
+    #[prost(string, repeated, tag = "1")]
+    pub iris: Vec<String>,
+    /// One per statement the plan found something about.
+    #[prost(message, repeated, tag = "2")]
+    pub checks: Vec<PlanCheckProto>,
+}
+
+/// What the plan found about one statement, in binary.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PlanCheckProto {
+    /// The statement's place in its batch.
+    #[prost(uint32, tag = "1")]
+    pub index: u32,
+    /// The templates it follows (places in `iris`).
+    #[prost(uint32, repeated, tag = "2")]
+    pub followed: Vec<u32>,
+    /// The templates it breaks.
+    #[prost(message, repeated, tag = "3")]
+    pub broken: Vec<BrokenRuleProto>,
+    /// The pattern groups it belongs to.
+    #[prost(message, repeated, tag = "4")]
+    pub groups: Vec<PatternGroupProto>,
+}
+
+/// A broken template and rule, in binary.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BrokenRuleProto {
+    /// The template (a place in `iris`).
+    #[prost(uint32, tag = "1")]
+    pub template: u32,
+    /// The rule.
+    #[prost(string, tag = "2")]
+    pub rule: String,
+}
+
+/// A pattern group, in binary.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PatternGroupProto {
+    /// The profile (a place in `iris`).
+    #[prost(uint32, tag = "1")]
+    pub profile: u32,
+    /// The registration.
+    #[prost(string, tag = "2")]
+    pub registration: String,
+    /// The subregistration, if any.
+    #[prost(string, optional, tag = "3")]
+    pub subregistration: Option<String>,
+}
+
+impl PlanChecksProto {
+    /// The findings in binary (`None` when there are none).
+    fn from_checks(checks: &[crate::plan::PlanCheck]) -> Option<Self> {
+        if checks.is_empty() {
+            return None;
+        }
+        /// The place of an IRI in `iris`, added when new.
+        fn place<'c>(
+            iris: &mut Vec<String>,
+            places: &mut std::collections::HashMap<&'c str, u32>,
+            iri: &'c str,
+        ) -> u32 {
+            *places.entry(iri).or_insert_with(|| {
+                iris.push(iri.to_owned());
+                (iris.len() - 1) as u32
+            })
+        }
+        let mut iris: Vec<String> = Vec::new();
+        let mut places = std::collections::HashMap::new();
+        let mut binary = Vec::with_capacity(checks.len());
+        for check in checks {
+            let mut found = PlanCheckProto { index: check.index, ..Default::default() };
+            for template in &check.followed {
+                found.followed.push(place(&mut iris, &mut places, template));
+            }
+            for broken in &check.broken {
+                let template = place(&mut iris, &mut places, &broken.template);
+                found.broken.push(BrokenRuleProto { template, rule: broken.rule.clone() });
+            }
+            for group in &check.groups {
+                found.groups.push(PatternGroupProto {
+                    profile: place(&mut iris, &mut places, &group.profile),
+                    registration: group.registration.clone(),
+                    subregistration: group.subregistration.clone(),
+                });
+            }
+            binary.push(found);
+        }
+        let checks = binary;
+        Some(Self { iris, checks })
+    }
+
+    /// The findings back (an IRI place out of range is a decode error).
+    fn into_checks(self) -> Result<Vec<crate::plan::PlanCheck>, DecodeError> {
+        let iri = |place: u32| {
+            self.iris
+                .get(place as usize)
+                .cloned()
+                .ok_or_else(|| DecodeError::Field(format!("plan_checks: no IRI {place}")))
+        };
+        self.checks
+            .iter()
+            .map(|check| {
+                Ok(crate::plan::PlanCheck {
+                    index: check.index,
+                    followed: check.followed.iter().map(|&place| iri(place)).collect::<Result<_, _>>()?,
+                    broken: check
+                        .broken
+                        .iter()
+                        .map(|broken| {
+                            Ok(crate::plan::BrokenRule { template: iri(broken.template)?, rule: broken.rule.clone() })
+                        })
+                        .collect::<Result<_, DecodeError>>()?,
+                    groups: check
+                        .groups
+                        .iter()
+                        .map(|group| {
+                            Ok(crate::plan::PatternGroup {
+                                profile: iri(group.profile)?,
+                                registration: group.registration.clone(),
+                                subregistration: group.subregistration.clone(),
+                            })
+                        })
+                        .collect::<Result<_, DecodeError>>()?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A sealed value in binary, as defined in `proto/event.proto`.
@@ -82,8 +219,9 @@ pub enum Command {
     StoreStatements {
         /// The statements, validated and normalised.
         statements: Vec<serde_json::Value>,
-        /// What the tenant's statement plan found about them (report mode).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        /// What the tenant's statement plan found about them (report mode):
+        /// in binary in the envelope; read from the payload in older events.
+        #[serde(default, skip_serializing)]
         checks: Vec<crate::plan::PlanCheck>,
     },
     /// Store a batch of statements, each sealed (see `vault.rs`); the seals
@@ -92,8 +230,9 @@ pub enum Command {
         /// The sealed statements, each validated and normalised before sealing.
         #[serde(skip)]
         statements: Vec<Sealed>,
-        /// What the tenant's statement plan found about them (report mode).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        /// What the tenant's statement plan found about them (report mode):
+        /// in binary in the envelope; read from the payload in older events.
+        #[serde(default, skip_serializing)]
         checks: Vec<crate::plan::PlanCheck>,
     },
     /// A write the gateway refused: counted by the quality projection; the
@@ -264,6 +403,12 @@ pub fn encode_traced(
             }
             _ => Vec::new(),
         },
+        plan_checks: match command {
+            Command::StoreStatements { checks, .. } | Command::StoreSealedStatements { checks, .. } => {
+                PlanChecksProto::from_checks(checks)
+            }
+            _ => None,
+        },
     };
     envelope.encode_to_vec()
 }
@@ -277,6 +422,13 @@ pub fn decode(bytes: &[u8]) -> Result<CommandEvent, DecodeError> {
     let mut command = serde_json::from_slice(&envelope.payload)?;
     if let Command::StoreSealedStatements { statements, .. } = &mut command {
         *statements = envelope.sealed_statements.into_iter().map(SealedProto::into_sealed).collect::<Result<_, _>>()?;
+    }
+    if let (
+        Some(plan_checks),
+        Command::StoreStatements { checks, .. } | Command::StoreSealedStatements { checks, .. },
+    ) = (envelope.plan_checks, &mut command)
+    {
+        *checks = plan_checks.into_checks()?;
     }
     Ok(CommandEvent { tenant, command_id, command, trace_context: envelope.trace_context })
 }
@@ -314,7 +466,7 @@ mod tests {
 
     /// The fields of `proto/event.proto` this test checks, by name, in the
     /// file's order; the descriptor must have exactly these.
-    const ENVELOPE_FIELDS: [&str; 8] = [
+    const ENVELOPE_FIELDS: [&str; 9] = [
         "schema_version",
         "tenant",
         "command_id",
@@ -323,8 +475,13 @@ mod tests {
         "trace_context",
         "payload",
         "sealed_statements",
+        "plan_checks",
     ];
     const SEALED_FIELDS: [&str; 3] = ["subjects", "shares", "ciphertext"];
+    const PLAN_CHECKS_FIELDS: [&str; 2] = ["iris", "checks"];
+    const PLAN_CHECK_FIELDS: [&str; 4] = ["index", "followed", "broken", "groups"];
+    const BROKEN_RULE_FIELDS: [&str; 2] = ["template", "rule"];
+    const PATTERN_GROUP_FIELDS: [&str; 3] = ["profile", "registration", "subregistration"];
 
     /// `proto/event.proto` compiled now (protox, no protoc): the descriptors
     /// of `Envelope` and `Sealed`.
@@ -358,7 +515,64 @@ mod tests {
             .into(),
             payload: br#"{"command":"store_sealed_statements"}"#.to_vec(),
             sealed_statements: vec![sealed(10), sealed(20)],
+            plan_checks: Some(PlanChecksProto {
+                iris: vec!["http://example.com/templates/t".to_owned(), "http://example.com/profiles/p".to_owned()],
+                checks: vec![
+                    PlanCheckProto {
+                        index: 4,
+                        followed: vec![0],
+                        broken: vec![BrokenRuleProto { template: 0, rule: "$.result.success".to_owned() }],
+                        groups: vec![PatternGroupProto {
+                            profile: 1,
+                            registration: "r-1".to_owned(),
+                            subregistration: Some("s-1".to_owned()),
+                        }],
+                    },
+                    PlanCheckProto { index: 7, followed: vec![0, 0], ..Default::default() },
+                ],
+            }),
         }
+    }
+
+    #[test]
+    fn plan_checks_travel_in_binary_and_old_events_keep_theirs_in_the_payload() {
+        use crate::plan::{BrokenRule, PatternGroup, PlanCheck};
+        let tenant = TenantId::parse("t1").unwrap();
+        let template = "http://example.com/templates/a-rather-long-template-iri".to_owned();
+        let checks: Vec<PlanCheck> = (0..100)
+            .map(|index| PlanCheck {
+                index,
+                followed: vec![template.clone()],
+                broken: vec![BrokenRule { template: template.clone(), rule: "$.result".to_owned() }],
+                groups: vec![PatternGroup {
+                    profile: "http://example.com/profile".to_owned(),
+                    registration: format!("r-{index}"),
+                    subregistration: None,
+                }],
+            })
+            .collect();
+        let command = Command::StoreStatements { statements: vec![serde_json::json!({"id": "x"})], checks };
+        let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
+        assert_eq!(decode(&bytes).unwrap().command, command);
+        // Each IRI once: far less than a hundred copies of the template's.
+        assert!(bytes.len() < 100 * template.len(), "{} bytes", bytes.len());
+        // An event written before the binary field: its checks in the JSON payload.
+        let Command::StoreStatements { checks, .. } = &command else { unreachable!() };
+        let payload = serde_json::json!({"command": "store_statements", "statements": [{"id": "x"}], "checks": checks});
+        let old = Envelope {
+            schema_version: SCHEMA_VERSION,
+            tenant: "t1".to_owned(),
+            command_id: Uuid::new_v4().as_bytes().to_vec(),
+            kind: "statements.store".to_owned(),
+            payload: serde_json::to_vec(&payload).unwrap(),
+            ..Default::default()
+        };
+        use prost::Message;
+        assert_eq!(decode(&old.encode_to_vec()).unwrap().command, command);
+        // A place out of the IRIs is a decode error, not a panic.
+        let mut broken = Envelope::decode(bytes.as_slice()).unwrap();
+        broken.plan_checks.as_mut().unwrap().checks[0].followed = vec![9];
+        assert!(decode(&broken.encode_to_vec()).is_err());
     }
 
     fn field(message: &prost_reflect::DynamicMessage, name: &str) -> prost_reflect::Value {
@@ -386,6 +600,17 @@ mod tests {
         assert_eq!(names(&sealed_desc), SEALED_FIELDS, "Sealed's fields in the proto are not the ones checked here");
         let sealed_statements = envelope_desc.get_field_by_name("sealed_statements").unwrap();
         assert_eq!(sealed_statements.kind().as_message(), Some(&sealed_desc));
+        let message_of = |d: &prost_reflect::MessageDescriptor, name: &str| {
+            d.get_field_by_name(name).unwrap().kind().as_message().expect("a message field").clone()
+        };
+        let plan_desc = message_of(&envelope_desc, "plan_checks");
+        let check_desc = message_of(&plan_desc, "checks");
+        let broken_desc = message_of(&check_desc, "broken");
+        let group_desc = message_of(&check_desc, "groups");
+        assert_eq!(names(&plan_desc), PLAN_CHECKS_FIELDS);
+        assert_eq!(names(&check_desc), PLAN_CHECK_FIELDS);
+        assert_eq!(names(&broken_desc), BROKEN_RULE_FIELDS);
+        assert_eq!(names(&group_desc), PATTERN_GROUP_FIELDS);
 
         // What the Rust type encodes, read with the proto's descriptor, by name.
         let rust = full_envelope();
@@ -416,6 +641,57 @@ mod tests {
             assert_eq!(bytes_list(&field(seal, "shares")), expected.shares);
             assert_eq!(field(seal, "ciphertext").as_bytes().map(|b| b.to_vec()), Some(expected.ciphertext.clone()));
         }
+        let plan = field(&dynamic, "plan_checks");
+        let plan = plan.as_message().expect("plan_checks is a message");
+        assert_eq!(plan.unknown_fields().count(), 0, "the Rust type wrote fields PlanChecks does not have");
+        let expected = rust.plan_checks.as_ref().unwrap();
+        let strings = |value: &prost_reflect::Value| -> Vec<String> {
+            value.as_list().expect("a list").iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+        };
+        let u32s = |value: &prost_reflect::Value| -> Vec<u32> {
+            value.as_list().expect("a list").iter().map(|v| v.as_u32().expect("a u32")).collect()
+        };
+        assert_eq!(strings(&field(plan, "iris")), expected.iris);
+        let checks = field(plan, "checks");
+        let checks = checks.as_list().expect("checks is repeated");
+        assert_eq!(checks.len(), expected.checks.len());
+        for (check, expected) in checks.iter().zip(&expected.checks) {
+            let check = check.as_message().expect("a PlanCheck");
+            assert_eq!(check.unknown_fields().count(), 0);
+            assert_eq!(field(check, "index").as_u32(), Some(expected.index));
+            assert_eq!(u32s(&field(check, "followed")), expected.followed);
+            let broken = field(check, "broken");
+            let broken: Vec<BrokenRuleProto> = broken
+                .as_list()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let b = b.as_message().unwrap();
+                    BrokenRuleProto {
+                        template: field(b, "template").as_u32().unwrap(),
+                        rule: field(b, "rule").as_str().unwrap().to_owned(),
+                    }
+                })
+                .collect();
+            assert_eq!(broken, expected.broken);
+            let groups = field(check, "groups");
+            let groups: Vec<PatternGroupProto> = groups
+                .as_list()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    let g = g.as_message().unwrap();
+                    PatternGroupProto {
+                        profile: field(g, "profile").as_u32().unwrap(),
+                        registration: field(g, "registration").as_str().unwrap().to_owned(),
+                        subregistration: g
+                            .has_field_by_name("subregistration")
+                            .then(|| field(g, "subregistration").as_str().unwrap().to_owned()),
+                    }
+                })
+                .collect();
+            assert_eq!(groups, expected.groups);
+        }
 
         // And back: a message built by name from the proto's descriptor, read
         // with the Rust type.
@@ -437,6 +713,34 @@ mod tests {
             Value::Message(seal)
         });
         built.set_field_by_name("sealed_statements", Value::List(seals.collect()));
+        let expected = rust.plan_checks.as_ref().unwrap();
+        let mut plan = DynamicMessage::new(plan_desc);
+        plan.set_field_by_name("iris", Value::List(expected.iris.iter().map(|i| Value::String(i.clone())).collect()));
+        let checks = expected.checks.iter().map(|c| {
+            let mut check = DynamicMessage::new(check_desc.clone());
+            check.set_field_by_name("index", Value::U32(c.index));
+            check.set_field_by_name("followed", Value::List(c.followed.iter().map(|&f| Value::U32(f)).collect()));
+            let broken = c.broken.iter().map(|b| {
+                let mut broken = DynamicMessage::new(broken_desc.clone());
+                broken.set_field_by_name("template", Value::U32(b.template));
+                broken.set_field_by_name("rule", Value::String(b.rule.clone()));
+                Value::Message(broken)
+            });
+            check.set_field_by_name("broken", Value::List(broken.collect()));
+            let groups = c.groups.iter().map(|g| {
+                let mut group = DynamicMessage::new(group_desc.clone());
+                group.set_field_by_name("profile", Value::U32(g.profile));
+                group.set_field_by_name("registration", Value::String(g.registration.clone()));
+                if let Some(sub) = &g.subregistration {
+                    group.set_field_by_name("subregistration", Value::String(sub.clone()));
+                }
+                Value::Message(group)
+            });
+            check.set_field_by_name("groups", Value::List(groups.collect()));
+            Value::Message(check)
+        });
+        plan.set_field_by_name("checks", Value::List(checks.collect()));
+        built.set_field_by_name("plan_checks", Value::Message(plan));
         let decoded =
             Envelope::decode(built.encode_to_vec().as_slice()).expect("the Rust type decodes the proto's encoding");
         assert_eq!(decoded, rust);

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub use path::ProfilePath;
 pub use pattern::{Pattern, PatternKind, Progress};
 pub use profile::{Profile, PROFILE_CONTEXT};
-pub use template::{Presence, Rule, RuleFailure, Template};
+pub use template::{Determining, Presence, Rule, RuleFailure, Template};
 
 /// The subregistration extension of context (structure §9).
 pub const SUBREGISTRATION: &str = "https://w3id.org/xapi/profiles/extensions/subregistration";
@@ -115,9 +115,10 @@ impl ProfileSet {
     /// when that statement is available.
     pub fn validate(&self, statement: &Value, referenced: &dyn Fn(&str) -> Option<Vec<String>>) -> Verdict {
         let mut verdict = Verdict::default();
+        let determining = template::Determining::of(statement);
         for loaded in self.applying(statement) {
             for template in &loaded.profile.templates {
-                if !template.matches(statement) {
+                if !template.matches_determining(&determining) {
                     continue;
                 }
                 match template.check(statement, referenced) {

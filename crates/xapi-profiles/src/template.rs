@@ -193,6 +193,25 @@ pub(crate) fn category_ids(statement: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The determining properties of a statement most templates compare (its
+/// verb and object activity type), read once for all of them.
+pub struct Determining<'s> {
+    statement: &'s Value,
+    verb: Option<&'s str>,
+    object_activity_type: Option<&'s str>,
+}
+
+impl<'s> Determining<'s> {
+    /// Reads them from `statement`.
+    pub fn of(statement: &'s Value) -> Self {
+        Self {
+            statement,
+            verb: xapi::str_at(statement, &["verb", "id"]),
+            object_activity_type: xapi::str_at(statement, &["object", "definition", "type"]),
+        }
+    }
+}
+
 impl Template {
     /// Whether it has no determining property (it then matches every
     /// statement the profile applies to).
@@ -207,16 +226,23 @@ impl Template {
     /// activity type, and (a superset of) the context activity types and
     /// attachment usage types the template names.
     pub fn matches(&self, statement: &Value) -> bool {
+        self.matches_determining(&Determining::of(statement))
+    }
+
+    /// [`Template::matches`] against a statement's determining properties
+    /// read once for every template of a profile set.
+    pub fn matches_determining(&self, determining: &Determining<'_>) -> bool {
         if let Some(verb) = &self.verb {
-            if xapi::str_at(statement, &["verb", "id"]) != Some(verb) {
+            if determining.verb != Some(verb.as_str()) {
                 return false;
             }
         }
         if let Some(kind) = &self.object_activity_type {
-            if xapi::str_at(statement, &["object", "definition", "type"]) != Some(kind) {
+            if determining.object_activity_type != Some(kind.as_str()) {
                 return false;
             }
         }
+        let statement = determining.statement;
         for (context, wanted) in &self.context_types {
             let present = context_types(statement, *context);
             if !wanted.iter().all(|kind| present.contains(&kind.as_str())) {

@@ -672,35 +672,79 @@ struct StoredDigest {
 
 impl StoredDigest {
     fn of(statement: &Value, learner: Option<&Learner>) -> Self {
-        // Each member is looked up once (a lookup hashes its name).
-        let member = |name: &str| statement.get(name);
-        let (verb, object, context) = (member("verb"), member("object"), member("context"));
+        // The members, in one walk over the statement's (a dozen) members:
+        // a lookup by name hashes the name with SipHash.
+        let top = TopMembers::of(statement);
+        let (verb, object, context) = (top.verb, top.object, top.context);
         let verb_id = verb.and_then(|verb| verb.get("id")).and_then(Value::as_str);
         let counted = verb_id != Some("http://adlnet.gov/expapi/verbs/voided");
-        let timestamp = member("timestamp").and_then(Value::as_str);
+        let timestamp = top.timestamp.and_then(Value::as_str);
         let micros =
             |text: Option<&str>| chrono::DateTime::parse_from_rfc3339(text?).ok().map(|time| time.timestamp_micros());
         let timestamp_micros = micros(timestamp);
-        let id = member("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
+        let id = top.id.and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
         let signed = id.filter(|_| counted).map(|id| {
-            let parts = EventParts { actor: member("actor"), verb_id, object, result: member("result") };
+            let parts = EventParts { actor: top.actor, verb_id, object, result: top.result };
             (id, parts.signature(learner, timestamp.unwrap_or(""), timestamp_micros))
         });
         let learner_name = match signed {
-            Some(_) => xapi::str_at(statement, &["actor", "name"]).map(normalise_name).filter(|name| !name.is_empty()),
+            Some(_) => top
+                .actor
+                .and_then(|actor| actor.get("name"))
+                .and_then(Value::as_str)
+                .map(normalise_name)
+                .filter(|name| !name.is_empty()),
             None => None,
         };
         Self {
-            source: xapi::str_at(statement, &["authority", "account", "name"]).map(str::to_owned),
+            source: top
+                .authority
+                .and_then(|authority| xapi::str_at(authority, &["account", "name"]))
+                .map(str::to_owned),
             missing_registration: context.and_then(|context| context.get("registration")).is_none(),
             missing_parent: !has_parent(context),
-            timestamp_offset: timestamp_micros
-                .zip(micros(member("stored").and_then(Value::as_str)))
-                .map(|(t, s)| t - s),
+            timestamp_offset: timestamp_micros.zip(micros(top.stored.and_then(Value::as_str))).map(|(t, s)| t - s),
             names: if signed.is_some() { names_of(verb, verb_id, object) } else { Vec::new() },
             signed,
             learner_name,
         }
+    }
+}
+
+/// The top-level members of a statement the digest reads.
+#[derive(Default)]
+struct TopMembers<'s> {
+    id: Option<&'s Value>,
+    actor: Option<&'s Value>,
+    verb: Option<&'s Value>,
+    object: Option<&'s Value>,
+    result: Option<&'s Value>,
+    context: Option<&'s Value>,
+    timestamp: Option<&'s Value>,
+    stored: Option<&'s Value>,
+    authority: Option<&'s Value>,
+}
+
+impl<'s> TopMembers<'s> {
+    fn of(statement: &'s Value) -> Self {
+        let mut top = Self::default();
+        let Some(members) = statement.as_object() else { return top };
+        for (name, value) in members {
+            let slot = match name.as_str() {
+                "id" => &mut top.id,
+                "actor" => &mut top.actor,
+                "verb" => &mut top.verb,
+                "object" => &mut top.object,
+                "result" => &mut top.result,
+                "context" => &mut top.context,
+                "timestamp" => &mut top.timestamp,
+                "stored" => &mut top.stored,
+                "authority" => &mut top.authority,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        top
     }
 }
 
