@@ -284,13 +284,19 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
     check(&report(&deployment, &reader));
 
     // Erasure: the namesake's name and identifier leave the report.
-    let body = json!({"agent": {"mbox": "mailto:ann.smith@work.example.com"}});
+    forget_and_wait(&deployment, &reader, "ann.smith@work.example.com");
+}
+
+/// Forgets the learner of `mbox` (without `mailto:`) and waits until the
+/// report has no learner drift and no word of it.
+fn forget_and_wait(deployment: &Deployment, reader: &Auth, mbox: &str) {
+    let body = json!({"agent": {"mbox": format!("mailto:{mbox}")}});
     assert_eq!(deployment.admin(Method::POST, "/admin/tenants/default/forget", Some(body)).0, 204);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let after = report(&deployment, &reader);
+        let after = report(deployment, reader);
         if after["drift"]["learners"] == json!([]) {
-            assert!(!after.to_string().contains("ann.smith"), "{after:#}");
+            assert!(!after.to_string().contains(mbox), "{after:#}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the forgotten learner stays: {after:#}");
@@ -373,18 +379,7 @@ fn drift_counts_are_exact_over_many_batches_a_restart_and_an_erasure() {
     // Forgetting cy1: its name counts leave the report, pending or not; the
     // verbs and clips it used keep their counts (they were counted when
     // its statements came).
-    let body = json!({"agent": {"mbox": "mailto:cy1@example.com"}});
-    assert_eq!(deployment.admin(Method::POST, "/admin/tenants/default/forget", Some(body)).0, 204);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let report = report(&deployment, &reader);
-        if report["drift"]["learners"] == json!([]) {
-            assert!(!report.to_string().contains("cy1@"), "{report:#}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the forgotten learner stays: {report:#}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    forget_and_wait(&deployment, &reader, "cy1@example.com");
     // cy1 again: counted from nothing.
     named.remove(&1);
     let sent = post(&deployment, 120, 190, &mut named);
