@@ -22,5 +22,5 @@ pub use signature::{check_statement_signature, SIGNATURE_USAGE_TYPE};
 pub use statement::{agents_of, normalize_statement, Statement};
 pub use timestamp::{format_timestamp, parse_timestamp};
 pub use validate::primitives::{duration_seconds, is_iri};
-pub use validate::validate_statement;
+pub use validate::{validate_statement, VOIDED_VERB};
 pub use version::Version;

@@ -149,7 +149,9 @@ pub trait Downstream: Send + Sync + 'static {
 
     /// What it needs of a stored statement, worked out by the statement
     /// projection while the statement is at hand (in the cache), and handed
-    /// back in [`Change::Stored`]'s `digests` under this projection's name.
+    /// back in [`Change::Stored`]'s `digests` under this projection's name:
+    /// the projector asks every projection it applies, so a projection that
+    /// returns one finds it in every `Stored` change it is given.
     fn digest(&self, _statement: &serde_json::Value, _learner: Option<&Learner>) -> Option<Digest> {
         None
     }

@@ -254,18 +254,6 @@ impl Downstream for Quality {
         if changes.is_empty() {
             return Ok(());
         }
-        // Digests the statement projection did not hand over, worked out here.
-        let computed: Vec<Option<StoredDigest>> = changes
-            .iter()
-            .map(|changed| match &changed.change {
-                Change::Stored { statement, learner, digests, .. }
-                    if super::digest_of::<StoredDigest>(digests, self.name()).is_none() =>
-                {
-                    Some(StoredDigest::of(statement, learner.as_ref()))
-                }
-                _ => None,
-            })
-            .collect();
         let mut deltas = Deltas::default();
         // Signatures written or dropped in this batch (the store shows the
         // state before it): the statement id that holds each, or none.
@@ -277,15 +265,12 @@ impl Downstream for Quality {
         // Name counts this batch deletes (an erasure), and the learners forgotten.
         let mut forgotten_counts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut forgotten_learners: BTreeSet<(TenantId, String)> = BTreeSet::new();
-        for (Changed { log_time_micros, change, .. }, computed) in changes.iter().zip(&computed) {
+        for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
                 Change::Stored { tenant, learner, digests, .. } => {
                     // Worked out by the statement projection while it had the statement.
-                    let Some(stored) = super::digest_of::<StoredDigest>(digests, self.name()).or(computed.as_ref())
-                    else {
-                        continue;
-                    };
+                    let Some(stored) = super::digest_of::<StoredDigest>(digests, self.name()) else { continue };
                     let source = stored.source.as_deref().unwrap_or("");
                     deltas.count(tenant, day, source, &["accepted"], 1);
                     if stored.missing_registration {
@@ -677,7 +662,7 @@ impl StoredDigest {
         let top = TopMembers::of(statement);
         let (verb, object, context) = (top.verb, top.object, top.context);
         let verb_id = verb.and_then(|verb| verb.get("id")).and_then(Value::as_str);
-        let counted = verb_id != Some("http://adlnet.gov/expapi/verbs/voided");
+        let counted = verb_id != Some(xapi::VOIDED_VERB);
         let timestamp = top.timestamp.and_then(Value::as_str);
         let micros =
             |text: Option<&str>| chrono::DateTime::parse_from_rfc3339(text?).ok().map(|time| time.timestamp_micros());
@@ -697,10 +682,7 @@ impl StoredDigest {
             None => None,
         };
         Self {
-            source: top
-                .authority
-                .and_then(|authority| xapi::str_at(authority, &["account", "name"]))
-                .map(str::to_owned),
+            source: top.authority.and_then(super::statements::source_of_authority),
             missing_registration: context.and_then(|context| context.get("registration")).is_none(),
             missing_parent: !has_parent(context),
             timestamp_offset: timestamp_micros.zip(micros(top.stored.and_then(Value::as_str))).map(|(t, s)| t - s),

@@ -1061,5 +1061,10 @@ fn learner_of(
 
 /// The credential key (or token subject) that sent a statement: its authority's account name.
 pub(crate) fn source_of(statement: &serde_json::Value) -> Option<String> {
-    xapi::str_at(statement, &["authority", "account", "name"]).map(str::to_owned)
+    statement.get("authority").and_then(source_of_authority)
+}
+
+/// [`source_of`] from the statement's `authority`.
+pub(crate) fn source_of_authority(authority: &serde_json::Value) -> Option<String> {
+    xapi::str_at(authority, &["account", "name"]).map(str::to_owned)
 }

@@ -16,7 +16,7 @@ use crate::{ValidationError, Version};
 pub(crate) use agent::{validate_actor, validate_agent, validate_group};
 
 /// The verb that makes a statement a voiding statement.
-pub(crate) const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
+pub const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
 
 /// Validation settings shared by every validator.
 #[derive(Debug, Clone, Copy)]

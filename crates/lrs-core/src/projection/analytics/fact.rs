@@ -128,7 +128,7 @@ impl Fact {
     /// counts in no measure). `learner` is the key of its actor.
     pub fn of(statement: &Value, learner: Option<String>) -> Option<Fact> {
         let verb = xapi::str_at(statement, &["verb", "id"])?;
-        if verb == "http://adlnet.gov/expapi/verbs/voided" {
+        if verb == xapi::VOIDED_VERB {
             return None;
         }
         let id = Uuid::parse_str(statement.get("id")?.as_str()?).ok()?;

@@ -278,13 +278,10 @@ impl Downstream for Analytics {
                 seq += 1;
             };
             match change {
-                Change::Stored { tenant, statement, learner, digests } => {
+                Change::Stored { tenant, learner, digests, .. } => {
                     // Worked out by the statement projection while it had the statement.
-                    let fact = match super::digest_of::<Option<Fact>>(digests, self.name()) {
-                        Some(fact) => fact.clone(),
-                        None => Fact::of(statement, learner.as_ref().map(|l| l.key.clone())),
-                    };
-                    let Some(fact) = fact else { continue };
+                    let Some(Some(fact)) = super::digest_of::<Option<Fact>>(digests, self.name()) else { continue };
+                    let fact = fact.clone();
                     if let Some(learner) = learner {
                         self.remember_learner(tenant, learner, batch);
                     }
