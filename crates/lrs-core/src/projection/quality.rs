@@ -27,7 +27,8 @@ use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
     count_clustering, counts_partition, decode_pending_names, encode_pending_names, group_clustering, groups_partition,
     learner_name_hash, learner_names_partition, name_clustering, names_partition, pending_names_clustering,
-    pending_names_partition, signature_partition, step_clustering, step_micros, steps_partition, NameKind, PendingName,
+    pending_names_partition, signature_partition, step_clustering, step_micros, steps_partition, EventSignature,
+    NameKind, PendingName,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -648,7 +649,7 @@ struct StoredDigest {
     timestamp_offset: Option<i64>,
     /// Its id and event signature; `None` for a voiding statement (counted
     /// in no duplicate or name) or one without an id.
-    signed: Option<(Uuid, [u8; 32])>,
+    signed: Option<(Uuid, EventSignature)>,
     /// Its actor's name, normalised (when it has one).
     learner_name: Option<String>,
     /// The verb displays and activity names it uses.
@@ -746,7 +747,7 @@ fn has_parent(context: Option<&Value>) -> bool {
 
 /// What makes two statements the same event: actor (its pseudonymous key
 /// when it has one), verb, object, result and timestamp, as a SHA-256.
-fn signature(statement: &Value, learner: Option<&Learner>) -> [u8; 32] {
+fn signature(statement: &Value, learner: Option<&Learner>) -> EventSignature {
     let timestamp = statement.get("timestamp").and_then(Value::as_str).unwrap_or("");
     let micros = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|time| time.timestamp_micros());
     let parts = EventParts {
@@ -770,7 +771,7 @@ impl EventParts<'_> {
     /// The signature: the SHA-256 of the parts' canonical text, written out
     /// whole and hashed once (the same bytes, so the same signatures, as
     /// when they were fed to the hash piece by piece).
-    fn signature(&self, learner: Option<&Learner>, timestamp: &str, timestamp_micros: Option<i64>) -> [u8; 32] {
+    fn signature(&self, learner: Option<&Learner>, timestamp: &str, timestamp_micros: Option<i64>) -> EventSignature {
         let mut text = Vec::with_capacity(512);
         match learner {
             Some(learner) => text.extend_from_slice(learner.key.as_bytes()),
@@ -787,7 +788,7 @@ impl EventParts<'_> {
             Some(micros) => text.extend_from_slice(&micros.to_be_bytes()),
             None => text.extend_from_slice(timestamp.as_bytes()),
         }
-        Sha256::digest(&text).into()
+        EventSignature { timestamp_micros, hash: Sha256::digest(&text).into() }
     }
 }
 
@@ -864,7 +865,29 @@ mod tests {
     use serde_json::json;
 
     fn hash(statement: &Value) -> [u8; 32] {
-        signature(statement, None)
+        signature(statement, None).hash
+    }
+
+    #[test]
+    fn signature_rows_sort_by_the_event_timestamp() {
+        let tenant = TenantId::parse("t").unwrap();
+        let at = |timestamp: &str, verb: &str| {
+            let statement = json!({"actor": {"mbox": "mailto:a@x"}, "verb": {"id": verb},
+                "object": {"id": "o"}, "timestamp": timestamp});
+            signature_partition(&tenant, &signature(&statement, None))
+        };
+        // Whatever the rest of the event, a later timestamp sorts after:
+        // a live ingest reads and writes at the end of the table.
+        let mut keys =
+            vec![at("2026-01-01T10:00:02Z", "a"), at("2026-01-01T10:00:01Z", "z"), at("2025-12-31T23:00:00Z", "m")];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![at("2025-12-31T23:00:00Z", "m"), at("2026-01-01T10:00:01Z", "z"), at("2026-01-01T10:00:02Z", "a")]
+        );
+        // The same event, its timestamp written another way: the same row.
+        assert_eq!(at("2026-01-01T10:00:01Z", "z"), at("2026-01-01T11:00:01+01:00", "z"));
+        assert_ne!(at("2026-01-01T10:00:01Z", "z"), at("2026-01-01T10:00:01Z", "y"));
     }
 
     #[test]

@@ -17,12 +17,15 @@ impl KeyBuilder {
 
     /// Appends a string part (0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01).
     pub fn str(mut self, s: &str) -> Self {
-        for &b in s.as_bytes() {
-            self.0.push(b);
-            if b == 0 {
-                self.0.push(0xFF);
-            }
+        // The runs between zero bytes are copied whole, not a byte at a time.
+        let mut rest = s.as_bytes();
+        self.0.reserve(rest.len() + 2);
+        while let Some(zero) = rest.iter().position(|&b| b == 0) {
+            self.0.extend_from_slice(&rest[..=zero]);
+            self.0.push(0xFF);
+            rest = &rest[zero + 1..];
         }
+        self.0.extend_from_slice(rest);
         self.0.extend_from_slice(&[0, 1]);
         self
     }
@@ -97,6 +100,12 @@ mod tests {
         let key = KeyBuilder::new().str("a\0b").str("").str("c").build();
         assert_eq!(decode_strings(&key), Some(vec!["a\0b".to_owned(), String::new(), "c".to_owned()]));
         assert_eq!(decode_strings(&[1, 2]), None);
+    }
+
+    #[test]
+    fn every_zero_byte_of_a_string_is_escaped() {
+        let key = KeyBuilder::new().str("\0a\0\0").str("b").build();
+        assert_eq!(key, [0, 0xFF, b'a', 0, 0xFF, 0, 0xFF, 0, 1, b'b', 0, 1]);
     }
 
     #[test]

@@ -17,10 +17,22 @@ pub fn count_clustering(source: &str, name: &[&str]) -> Vec<u8> {
     name.iter().fold(KeyBuilder::new().str(source), |key, part| key.str(part)).build()
 }
 
-/// Partition of the statement signature of a tenant (a SHA-256 of what
-/// makes two statements the same event).
-pub fn signature_partition(tenant: &TenantId, signature: &[u8; 32]) -> Vec<u8> {
-    KeyBuilder::new().str(tenant.as_str()).bytes(signature).build()
+/// What makes two statements the same event: their timestamp, and a
+/// SHA-256 of it with their actor, verb, object and result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventSignature {
+    /// The timestamp (microseconds), when it reads as one.
+    pub timestamp_micros: Option<i64>,
+    /// The SHA-256.
+    pub hash: [u8; 32],
+}
+
+/// Partition of the statement signature of a tenant: in timestamp order,
+/// so that the signatures of a live ingest (timestamps about now) are
+/// looked up and written where the last ones were, not all over the table.
+pub fn signature_partition(tenant: &TenantId, signature: &EventSignature) -> Vec<u8> {
+    let time = signature.timestamp_micros.map_or(0, |micros| (micros as u64) ^ (1 << 63));
+    KeyBuilder::new().str(tenant.as_str()).u64(time).bytes(&signature.hash).build()
 }
 
 /// Partition of the statements of a pattern group.
