@@ -485,6 +485,26 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
             .collect()
     };
     let (abc, ab, a) = (ids_of("abc"), ids_of("ab"), ids_of("a"));
+    // The same in one batch: its statements are kept in one row of the
+    // group, which is written again without the voided one.
+    let abc_together: Vec<String> = {
+        let registration = Uuid::new_v4().to_string();
+        let start = chrono::Utc::now() - chrono::Duration::hours(1);
+        let statements: Vec<Value> = "abc"
+            .chars()
+            .enumerate()
+            .map(|(n, letter)| {
+                let mut statement = statement(&verb(&letter.to_string()), &json!({}));
+                statement["context"] = json!({"registration": registration,
+                    "contextActivities": {"category": [{"id": "http://example.com/profiles/sequence/v1"}]}});
+                statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
+                statement
+            })
+            .collect();
+        let (status, ids) = post(&deployment, &writer, &json!(statements));
+        assert_eq!(status, 200, "{ids}");
+        ids.as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect()
+    };
     let slots = want_sequence(&deployment, &reader, &sequence);
     let void = |id: &str| {
         let voiding = json!({"actor": {"mbox": "mailto:admin@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
@@ -494,9 +514,16 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
     void(&abc[2]);
     void(&ab[1]);
     void(&a[0]);
+    void(&abc_together[2]);
     let after = want_sequence(&deployment, &reader, &sequence);
-    // complete: +1 (a, b) −1 (a); in progress: +1 (a) −1 (the voided single a); broken: −1 (a, b, c).
-    assert_eq!(after, [slots[0], slots[1], slots[2] - 1], "before {slots:?}, after {after:?}");
+    // complete: +1 (a, b) −1 (a) +1 (a, b of the batch); in progress: +1 (a) −1 (the voided
+    // single a); broken: −1 (a, b, c) −1 (a, b, c of the batch).
+    assert_eq!(after, [slots[0] + 1, slots[1], slots[2] - 2], "before {slots:?}, after {after:?}");
+    // Voiding its b too leaves a alone, in progress (were c still in the
+    // row, a, c would break the sequence).
+    void(&abc_together[1]);
+    let last = want_sequence(&deployment, &reader, &sequence);
+    assert_eq!(last, [after[0] - 1, after[1] + 1, after[2]], "before {after:?}, after {last:?}");
 }
 
 /// The sequence pattern's [complete, in progress, broken] in the report.

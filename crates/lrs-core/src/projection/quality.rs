@@ -25,10 +25,10 @@ use super::{Change, Changed, Downstream, Learner};
 use crate::plan::{PatternGroup, PlanCompiler};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
-    count_clustering, counts_partition, decode_pending_names, encode_pending_names, group_clustering, groups_partition,
-    learner_name_hash, learner_names_partition, name_clustering, names_partition, pending_names_clustering,
-    pending_names_partition, signature_partition, step_clustering, step_micros, steps_partition, EventSignature,
-    NameKind, PendingName,
+    count_clustering, counts_partition, decode_pending_names, decode_steps, encode_pending_names, encode_steps,
+    group_clustering, groups_partition, learner_name_hash, learner_names_partition, name_clustering, names_partition,
+    pending_names_clustering, pending_names_partition, signature_partition, step_batch_clustering, step_clustering,
+    steps_partition, EventSignature, NameKind, PendingName, Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -192,9 +192,25 @@ pub struct GroupProgress {
     pub last_micros: i64,
 }
 
-/// The statements a batch added to pattern groups, by group partition:
-/// with the earliest timestamp among them.
-type NewSteps = HashMap<Vec<u8>, (TenantId, PatternGroup, BTreeMap<Vec<u8>, Vec<String>>, i64)>;
+/// The statements a batch added to pattern groups, by group partition.
+type NewSteps<'a> = HashMap<Vec<u8>, GroupSteps<'a>>;
+
+/// What a batch did to a pattern group.
+struct GroupSteps<'a> {
+    tenant: TenantId,
+    group: PatternGroup,
+    /// The statements it added: timestamp, id, the templates each followed.
+    added: Vec<(i64, Uuid, &'a [String])>,
+    /// The earliest timestamp among them (`i64::MIN` when it removed one:
+    /// the group is followed again).
+    earliest: i64,
+}
+
+impl GroupSteps<'_> {
+    fn new(tenant: &TenantId, group: PatternGroup) -> Self {
+        Self { tenant: tenant.clone(), group, added: Vec::new(), earliest: i64::MAX }
+    }
+}
 
 /// A count's name: its parts (one, or three for a template's or rule's count).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -260,8 +276,8 @@ impl Downstream for Quality {
         // state before it): the statement id that holds each, or none.
         let mut signatures: HashMap<Vec<u8>, Option<Uuid>> = HashMap::default();
         let mut steps: NewSteps = HashMap::default();
-        // Pattern steps of statements this batch removes, and the tenants' records.
-        let mut gone_steps: BTreeSet<Vec<u8>> = BTreeSet::new();
+        // Statements this batch removes from pattern groups, and the tenants' records.
+        let mut gone_steps: BTreeSet<Uuid> = BTreeSet::new();
         let mut tenants: TenantRecords = HashMap::default();
         // Name counts this batch deletes (an erasure), and the learners forgotten.
         let mut forgotten_counts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -331,15 +347,14 @@ impl Downstream for Quality {
                                 subregistration: key.subregistration,
                             };
                             let partition = steps_partition(tenant, &group);
+                            // Its row, when it was written in the first layout
+                            // (a batch's row loses it when the group is followed again).
                             let clustering = step_clustering(timestamp_micros, id);
-                            batch.delete(Table::QualityPatternSteps, partition.clone(), clustering.clone());
-                            let entry = steps
-                                .entry(partition)
-                                .or_insert_with(|| (tenant.clone(), group, BTreeMap::new(), i64::MIN));
-                            entry.2.remove(&clustering);
+                            batch.delete(Table::QualityPatternSteps, partition.clone(), clustering);
+                            let entry = steps.entry(partition).or_insert_with(|| GroupSteps::new(tenant, group));
                             // Followed again even when it was broken.
-                            entry.3 = i64::MIN;
-                            gone_steps.insert(clustering);
+                            entry.earliest = i64::MIN;
+                            gone_steps.insert(id);
                         }
                     }
                     let partition = signature_partition(tenant, &signature(statement, learner.as_ref()));
@@ -374,14 +389,9 @@ impl Downstream for Quality {
                 Change::Checked { tenant, source, check, id, timestamp_micros } => {
                     for group in &check.groups {
                         let partition = steps_partition(tenant, group);
-                        let clustering = step_clustering(*timestamp_micros, *id);
-                        let value = serde_json::to_vec(&check.followed).expect("json");
-                        batch.put(Table::QualityPatternSteps, partition.clone(), clustering.clone(), value);
-                        let entry = steps
-                            .entry(partition)
-                            .or_insert_with(|| (tenant.clone(), group.clone(), BTreeMap::new(), i64::MAX));
-                        entry.2.insert(clustering, check.followed.clone());
-                        entry.3 = entry.3.min(*timestamp_micros);
+                        let entry = steps.entry(partition).or_insert_with(|| GroupSteps::new(tenant, group.clone()));
+                        entry.added.push((*timestamp_micros, *id, &check.followed));
+                        entry.earliest = entry.earliest.min(*timestamp_micros);
                     }
                     let source = source.as_deref().unwrap_or("");
                     for template in &check.followed {
@@ -405,7 +415,8 @@ impl Downstream for Quality {
         let first_offset = changes.first().map_or(0, |changed| changed.offset);
         let last_offset = changes.last().map_or(0, |changed| changed.offset);
         let mut groups = self.groups.begin(partition, first_offset, last_offset);
-        self.follow_patterns(steps, &gone_steps, &mut tenants, &mut groups, store, batch).await?;
+        let steps_row = step_batch_clustering(partition, first_offset);
+        self.follow_patterns(steps, &gone_steps, &steps_row, &mut tenants, &mut groups, store, batch).await?;
         self.groups.end(partition, groups);
         // The counts as the last written batch left them (this projection
         // is their only writer), else as stored.
@@ -537,17 +548,32 @@ impl Quality {
     /// order. A group left without statements goes. `tenants`: the records
     /// this batch read already; `known`: the group rows as the last batches
     /// wrote them.
+    /// Writes each group's steps of the batch as one row, and follows
+    /// again the groups whose progress may have changed.
+    #[allow(clippy::too_many_arguments)]
     async fn follow_patterns(
         &self,
-        steps: NewSteps,
-        gone: &BTreeSet<Vec<u8>>,
+        steps: NewSteps<'_>,
+        gone: &BTreeSet<Uuid>,
+        steps_row: &[u8],
         tenants: &mut TenantRecords,
         known: &mut PartitionRows<Option<GroupProgress>>,
         store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
         const GROUPS: Table = Table::QualityPatternGroups;
-        for (partition, (tenant, group, added, earliest)) in steps {
+        const STEPS: Table = Table::QualityPatternSteps;
+        for (partition, GroupSteps { tenant, group, added, earliest }) in steps {
+            // The batch's steps of the group, in one row (a statement it
+            // also removed is left out).
+            let added: Vec<Step> = added
+                .into_iter()
+                .filter(|(_, id, _)| !gone.contains(id))
+                .map(|(timestamp_micros, id, followed)| Step { timestamp_micros, id, followed: followed.to_vec() })
+                .collect();
+            if !added.is_empty() {
+                batch.put(STEPS, partition.clone(), steps_row.to_vec(), encode_steps(&added));
+            }
             // A broken group stays broken when statements come after the
             // ones that broke it (the greedy match of the same beginning
             // fails the same way): it is not matched again.
@@ -566,19 +592,28 @@ impl Quality {
             let record = tenant_record(tenants, store, &tenant).await?;
             let Some(record) = record else { continue };
             let all = (Bound::Unbounded, Bound::Unbounded);
-            let stored = store.scan(Table::QualityPatternSteps, &partition, all, Order::Ascending, usize::MAX).await?;
-            let mut ordered: BTreeMap<Vec<u8>, Vec<String>> = stored
-                .into_iter()
-                .filter(|(clustering, _)| !gone.contains(clustering))
-                .map(|(clustering, value)| (clustering, serde_json::from_slice(&value).unwrap_or_default()))
-                .collect();
-            ordered.extend(added);
+            let stored = store.scan(STEPS, &partition, all, Order::Ascending, usize::MAX).await?;
+            // The group's statements in timestamp order; rows that held a
+            // removed statement are written again without it.
+            let mut ordered: BTreeMap<(i64, Uuid), Vec<String>> = BTreeMap::new();
+            for (clustering, value) in stored {
+                let (kept, removed): (Vec<Step>, Vec<Step>) =
+                    decode_steps(&clustering, &value).into_iter().partition(|step| !gone.contains(&step.id));
+                if !removed.is_empty() && clustering != steps_row {
+                    match kept.is_empty() {
+                        true => batch.delete(STEPS, partition.clone(), clustering),
+                        false => batch.put(STEPS, partition.clone(), clustering, encode_steps(&kept)),
+                    }
+                }
+                ordered.extend(kept.into_iter().map(|step| ((step.timestamp_micros, step.id), step.followed)));
+            }
+            ordered.extend(added.into_iter().map(|step| ((step.timestamp_micros, step.id), step.followed)));
             if ordered.is_empty() {
                 known.set(GROUPS, key.clone(), None);
                 batch.delete(GROUPS, key.0, key.1);
                 continue;
             }
-            let last_micros = ordered.keys().next_back().map_or(0, |key| step_micros(key));
+            let last_micros = ordered.keys().next_back().map_or(0, |(micros, _)| *micros);
             let sequence: Vec<BTreeSet<String>> =
                 ordered.into_values().map(|templates| templates.into_iter().collect()).collect();
             let profiles = self.plans.profiles(&record);
@@ -866,6 +901,20 @@ mod tests {
 
     fn hash(statement: &Value) -> [u8; 32] {
         signature(statement, None).hash
+    }
+
+    #[test]
+    fn steps_rows_of_both_layouts_decode() {
+        let id = Uuid::new_v4();
+        // The first layout: a row per statement, its templates as JSON.
+        let old = decode_steps(&step_clustering(-5, id), br#"["http://t/a"]"#);
+        assert_eq!(old, vec![Step { timestamp_micros: -5, id, followed: vec!["http://t/a".to_owned()] }]);
+        // A row per group and batch.
+        let steps = vec![
+            Step { timestamp_micros: 7, id, followed: vec![] },
+            Step { timestamp_micros: 3, id: Uuid::new_v4(), followed: vec!["http://t/b".to_owned()] },
+        ];
+        assert_eq!(decode_steps(&step_batch_clustering(1, 42), &encode_steps(&steps)), steps);
     }
 
     #[test]

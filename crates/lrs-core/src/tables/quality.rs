@@ -41,13 +41,53 @@ pub fn steps_partition(tenant: &TenantId, group: &PatternGroup) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str(&group.profile).str(&group.registration).str(subregistration).build()
 }
 
-/// Clustering key of a statement of a pattern group: in timestamp order.
+/// Clustering key of the steps one projector batch added to a pattern
+/// group: its log partition and first offset (a batch applied again writes
+/// the same row). A row per group and batch, not per statement: a group
+/// is followed from all its rows, in timestamp order.
+pub fn step_batch_clustering(partition: u32, offset: u64) -> Vec<u8> {
+    KeyBuilder::new().u32(partition).u64(offset).build()
+}
+
+/// A statement of a pattern group: when it happened, and the templates it followed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// Its timestamp (microseconds).
+    pub timestamp_micros: i64,
+    /// Its id.
+    pub id: Uuid,
+    /// The templates it followed (none: it breaks every pattern).
+    pub followed: Vec<String>,
+}
+
+/// A steps row's value.
+pub fn encode_steps(steps: &[Step]) -> Vec<u8> {
+    postcard::to_allocvec(steps).expect("steps encode")
+}
+
+/// The steps of a row: several for a batch's row ([`step_batch_clustering`]),
+/// one for a row of the first layout (clustering [`step_clustering`], a
+/// JSON list of templates). None when it does not decode.
+pub fn decode_steps(clustering: &[u8], value: &[u8]) -> Vec<Step> {
+    if clustering.len() == STEP_CLUSTERING_LEN {
+        let Some(id) = clustering.get(8..).and_then(|bytes| Uuid::from_slice(bytes).ok()) else { return Vec::new() };
+        let followed = serde_json::from_slice(value).unwrap_or_default();
+        return vec![Step { timestamp_micros: step_micros(clustering), id, followed }];
+    }
+    postcard::from_bytes(value).unwrap_or_default()
+}
+
+/// Length of a [`step_clustering`] key.
+const STEP_CLUSTERING_LEN: usize = 24;
+
+/// Clustering key of a statement of a pattern group in the first layout
+/// (a row per statement): in timestamp order.
 pub fn step_clustering(timestamp_micros: i64, id: Uuid) -> Vec<u8> {
     // Offset so that times before 1970 sort first.
     KeyBuilder::new().u64((timestamp_micros as u64) ^ (1 << 63)).bytes(id.as_bytes()).build()
 }
 
-/// The timestamp of a step's clustering key (microseconds).
+/// The timestamp of a [`step_clustering`] key (microseconds).
 pub fn step_micros(clustering: &[u8]) -> i64 {
     let bytes: [u8; 8] = clustering.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]);
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
