@@ -25,10 +25,11 @@ use super::{Change, Changed, Downstream, Learner};
 use crate::plan::{PatternGroup, PlanCompiler};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
-    count_clustering, counts_partition, decode_pending_names, decode_steps, encode_pending_names, encode_steps,
-    group_clustering, groups_partition, learner_name_hash, learner_names_partition, name_clustering, names_partition,
-    pending_names_clustering, pending_names_partition, signature_partition, step_batch_clustering, step_clustering,
-    steps_partition, EventSignature, NameKind, PendingName, Step,
+    count_clustering, counts_partition, decode_pending_names, decode_pending_steps, decode_steps, encode_pending_names,
+    encode_pending_steps, encode_steps, group_clustering, groups_partition, learner_name_hash, learner_names_partition,
+    name_clustering, names_partition, pending_names_clustering, pending_names_partition, pending_steps_partition,
+    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, NameKind,
+    PendingName, Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -60,6 +61,10 @@ pub struct Quality {
     /// Pending-names rows written per (log partition, tenant) since their
     /// last merge (none known: merge at the tenant's next batch).
     pending_rows: Arc<std::sync::Mutex<HashMap<(u32, TenantId), usize>>>,
+    /// Pending-steps rows written per (log partition, tenant) since they
+    /// were last moved into their groups' rows (none known: moved at the
+    /// tenant's next batch).
+    pending_steps: Arc<std::sync::Mutex<HashMap<(u32, TenantId), usize>>>,
 }
 
 impl Default for Quality {
@@ -70,6 +75,7 @@ impl Default for Quality {
             counts: Arc::default(),
             groups: Arc::default(),
             pending_rows: Arc::default(),
+            pending_steps: Arc::default(),
         }
     }
 }
@@ -165,6 +171,10 @@ impl<V: Clone> PartitionRows<V> {
 /// every this many batches they are added up into the name rows at once.
 /// The report adds the pending rows to the name rows, so it stays exact.
 const MERGE_PENDING_NAMES: usize = 32;
+
+/// Pending-steps rows a tenant gathers before they are moved into their
+/// groups' rows (see [`Quality::follow_patterns`]).
+const MERGE_PENDING_STEPS: usize = 32;
 
 /// A (tenant, learner key, name) of [`Quality::learner_names`], looked up
 /// without copying them (it hashes as the owned key does).
@@ -416,7 +426,8 @@ impl Downstream for Quality {
         let last_offset = changes.last().map_or(0, |changed| changed.offset);
         let mut groups = self.groups.begin(partition, first_offset, last_offset);
         let steps_row = step_batch_clustering(partition, first_offset);
-        self.follow_patterns(steps, &gone_steps, &steps_row, &mut tenants, &mut groups, store, batch).await?;
+        self.follow_patterns(steps, &gone_steps, partition, &steps_row, &mut tenants, &mut groups, store, batch)
+            .await?;
         self.groups.end(partition, groups);
         // The counts as the last written batch left them (this projection
         // is their only writer), else as stored.
@@ -548,13 +559,19 @@ impl Quality {
     /// order. A group left without statements goes. `tenants`: the records
     /// this batch read already; `known`: the group rows as the last batches
     /// wrote them.
-    /// Writes each group's steps of the batch as one row, and follows
-    /// again the groups whose progress may have changed.
+    ///
+    /// Each group's steps of the batch go in one row of the group. The steps of a group that
+    /// was broken and stays broken go in one pending row per tenant and
+    /// batch; they are moved into their groups' rows every
+    /// [`MERGE_PENDING_STEPS`] batches, on a process's first batch of the
+    /// tenant, and whenever a group of the tenant is followed again (then
+    /// every group's steps are in its rows when it is read).
     #[allow(clippy::too_many_arguments)]
     async fn follow_patterns(
         &self,
         steps: NewSteps<'_>,
         gone: &BTreeSet<Uuid>,
+        partition: u32,
         steps_row: &[u8],
         tenants: &mut TenantRecords,
         known: &mut PartitionRows<Option<GroupProgress>>,
@@ -563,20 +580,12 @@ impl Quality {
     ) -> Result<(), StoreError> {
         const GROUPS: Table = Table::QualityPatternGroups;
         const STEPS: Table = Table::QualityPatternSteps;
-        for (partition, GroupSteps { tenant, group, added, earliest }) in steps {
-            // The batch's steps of the group, in one row (a statement it
-            // also removed is left out).
-            let added: Vec<Step> = added
-                .into_iter()
-                .filter(|(_, id, _)| !gone.contains(id))
-                .map(|(timestamp_micros, id, followed)| Step { timestamp_micros, id, followed: followed.to_vec() })
-                .collect();
-            if !added.is_empty() {
-                batch.put(STEPS, partition.clone(), steps_row.to_vec(), encode_steps(&added));
-            }
-            // A broken group stays broken when statements come after the
-            // ones that broke it (the greedy match of the same beginning
-            // fails the same way): it is not matched again.
+        // Each group's progress, and whether it stays broken: it was broken
+        // and the batch's statements all come (by timestamp) after its
+        // latest one (the greedy match of the same beginning fails the
+        // same way), so it is not matched again.
+        let mut groups = Vec::with_capacity(steps.len());
+        for (group_partition, GroupSteps { tenant, group, added, earliest }) in steps {
             let key = (groups_partition(&tenant), group_clustering(&group));
             let progress = match known.get(GROUPS, &key) {
                 Some(progress) => progress,
@@ -585,14 +594,79 @@ impl Quality {
                     row.and_then(|bytes| serde_json::from_slice::<GroupProgress>(&bytes).ok())
                 }
             };
-            if progress.as_ref().is_some_and(|known| known.progress == "broken" && earliest >= known.last_micros) {
+            let stays_broken =
+                progress.as_ref().is_some_and(|known| known.progress == "broken" && earliest > known.last_micros);
+            // The batch's steps of the group (a statement it also removed is left out).
+            let added: Vec<Step> = added
+                .into_iter()
+                .filter(|(_, id, _)| !gone.contains(id))
+                .map(|(timestamp_micros, id, followed)| Step { timestamp_micros, id, followed: followed.to_vec() })
+                .collect();
+            groups.push((group_partition, tenant, group, added, key, progress, stays_broken));
+        }
+        // Per tenant: its pending steps moved into their groups' rows, or
+        // the batch's steps of groups that stay broken added to them.
+        let mut moved: HashMap<Vec<u8>, Vec<Step>> = HashMap::default();
+        let mut merging: BTreeSet<TenantId> = BTreeSet::new();
+        let mut staying: BTreeMap<TenantId, Vec<(Vec<u8>, Step)>> = BTreeMap::new();
+        for (group_partition, tenant, _, added, _, _, stays_broken) in &mut groups {
+            if *stays_broken {
+                let pending = staying.entry(tenant.clone()).or_default();
+                pending.extend(added.drain(..).map(|step| (group_partition.clone(), step)));
+            } else {
+                merging.insert(tenant.clone());
+            }
+        }
+        for tenant in staying.keys() {
+            let rows_key = (partition, tenant.clone());
+            let written =
+                self.pending_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&rows_key).copied();
+            if written.is_none_or(|written| written + 1 >= MERGE_PENDING_STEPS) {
+                merging.insert(tenant.clone());
+            }
+        }
+        for tenant in &merging {
+            let pending_partition = pending_steps_partition(tenant);
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            for (clustering, value) in store.scan(STEPS, &pending_partition, all, Order::Ascending, usize::MAX).await? {
+                for (group_partition, step) in decode_pending_steps(&value) {
+                    if !gone.contains(&step.id) {
+                        moved.entry(group_partition).or_default().push(step);
+                    }
+                }
+                batch.delete(STEPS, pending_partition.clone(), clustering);
+            }
+            if let Some(staying) = staying.remove(tenant) {
+                for (group_partition, step) in staying {
+                    moved.entry(group_partition).or_default().push(step);
+                }
+            }
+            self.pending_steps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert((partition, tenant.clone()), 0);
+        }
+        for (tenant, staying) in staying {
+            if !staying.is_empty() {
+                batch.put(STEPS, pending_steps_partition(&tenant), steps_row.to_vec(), encode_pending_steps(&staying));
+            }
+            let mut counts = self.pending_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *counts.entry((partition, tenant)).or_default() += 1;
+        }
+        for (group_partition, tenant, group, mut added, key, progress, stays_broken) in groups {
+            // The group's row of this batch: its steps, and those moved from pending rows.
+            added.extend(moved.remove(&group_partition).unwrap_or_default());
+            if !added.is_empty() {
+                batch.put(STEPS, group_partition.clone(), steps_row.to_vec(), encode_steps(&added));
+            }
+            if stays_broken {
                 known.set(GROUPS, key, progress);
                 continue;
             }
             let record = tenant_record(tenants, store, &tenant).await?;
             let Some(record) = record else { continue };
             let all = (Bound::Unbounded, Bound::Unbounded);
-            let stored = store.scan(STEPS, &partition, all, Order::Ascending, usize::MAX).await?;
+            let stored = store.scan(STEPS, &group_partition, all, Order::Ascending, usize::MAX).await?;
             // The group's statements in timestamp order; rows that held a
             // removed statement are written again without it.
             let mut ordered: BTreeMap<(i64, Uuid), Vec<String>> = BTreeMap::new();
@@ -601,8 +675,8 @@ impl Quality {
                     decode_steps(&clustering, &value).into_iter().partition(|step| !gone.contains(&step.id));
                 if !removed.is_empty() && clustering != steps_row {
                     match kept.is_empty() {
-                        true => batch.delete(STEPS, partition.clone(), clustering),
-                        false => batch.put(STEPS, partition.clone(), clustering, encode_steps(&kept)),
+                        true => batch.delete(STEPS, group_partition.clone(), clustering),
+                        false => batch.put(STEPS, group_partition.clone(), clustering, encode_steps(&kept)),
                     }
                 }
                 ordered.extend(kept.into_iter().map(|step| ((step.timestamp_micros, step.id), step.followed)));
@@ -630,6 +704,10 @@ impl Quality {
             let value = serde_json::to_vec(&progress).expect("json");
             known.set(GROUPS, key.clone(), Some(progress));
             batch.put(GROUPS, key.0, key.1, value);
+        }
+        // Pending steps of groups the batch did not touch.
+        for (group_partition, steps) in moved {
+            batch.put(STEPS, group_partition, steps_row.to_vec(), encode_steps(&steps));
         }
         Ok(())
     }

@@ -77,6 +77,25 @@ pub fn decode_steps(clustering: &[u8], value: &[u8]) -> Vec<Step> {
     postcard::from_bytes(value).unwrap_or_default()
 }
 
+/// Partition of a tenant's steps not yet in their groups' rows: the steps
+/// of groups that were broken and stay broken (their later statements
+/// cannot mend them), a row per projector batch (clustering
+/// [`step_batch_clustering`]), moved into the groups' rows every few
+/// batches and before a group of the tenant is followed again.
+pub fn pending_steps_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("pending-steps").build()
+}
+
+/// A pending steps row's value: each step with its group's partition ([`steps_partition`]).
+pub fn encode_pending_steps(steps: &[(Vec<u8>, Step)]) -> Vec<u8> {
+    postcard::to_allocvec(steps).expect("pending steps encode")
+}
+
+/// A pending steps row's steps (none when it does not decode).
+pub fn decode_pending_steps(bytes: &[u8]) -> Vec<(Vec<u8>, Step)> {
+    postcard::from_bytes(bytes).unwrap_or_default()
+}
+
 /// Length of a [`step_clustering`] key.
 const STEP_CLUSTERING_LEN: usize = 24;
 
