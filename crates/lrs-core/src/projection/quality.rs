@@ -608,11 +608,13 @@ impl Quality {
         // the batch's steps of groups that stay broken added to them.
         let mut moved: HashMap<Vec<u8>, Vec<Step>> = HashMap::default();
         let mut merging: BTreeSet<TenantId> = BTreeSet::new();
-        let mut staying: BTreeMap<TenantId, Vec<(Vec<u8>, Step)>> = BTreeMap::new();
+        let mut staying: BTreeMap<TenantId, Vec<(Vec<u8>, Vec<Step>)>> = BTreeMap::new();
         for (group_partition, tenant, _, added, _, _, stays_broken) in &mut groups {
             if *stays_broken {
-                let pending = staying.entry(tenant.clone()).or_default();
-                pending.extend(added.drain(..).map(|step| (group_partition.clone(), step)));
+                if !added.is_empty() {
+                    let pending = staying.entry(tenant.clone()).or_default();
+                    pending.push((group_partition.clone(), std::mem::take(added)));
+                }
             } else {
                 merging.insert(tenant.clone());
             }
@@ -629,16 +631,15 @@ impl Quality {
             let pending_partition = pending_steps_partition(tenant);
             let all = (Bound::Unbounded, Bound::Unbounded);
             for (clustering, value) in store.scan(STEPS, &pending_partition, all, Order::Ascending, usize::MAX).await? {
-                for (group_partition, step) in decode_pending_steps(&value) {
-                    if !gone.contains(&step.id) {
-                        moved.entry(group_partition).or_default().push(step);
-                    }
+                for (group_partition, steps) in decode_pending_steps(&value) {
+                    let steps = steps.into_iter().filter(|step| !gone.contains(&step.id));
+                    moved.entry(group_partition).or_default().extend(steps);
                 }
                 batch.delete(STEPS, pending_partition.clone(), clustering);
             }
             if let Some(staying) = staying.remove(tenant) {
-                for (group_partition, step) in staying {
-                    moved.entry(group_partition).or_default().push(step);
+                for (group_partition, steps) in staying {
+                    moved.entry(group_partition).or_default().extend(steps);
                 }
             }
             self.pending_steps
