@@ -28,8 +28,8 @@ use crate::tables::quality::{
     count_clustering, counts_partition, decode_pending_names, decode_pending_steps, decode_steps, encode_pending_names,
     encode_pending_steps, encode_steps, group_clustering, groups_partition, learner_name_hash, learner_names_partition,
     name_clustering, names_partition, pending_names_clustering, pending_names_partition, pending_steps_partition,
-    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, NameKind,
-    PendingName, Step,
+    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList,
+    NameKind, PendingName, Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -608,7 +608,7 @@ impl Quality {
         // the batch's steps of groups that stay broken added to them.
         let mut moved: HashMap<Vec<u8>, Vec<Step>> = HashMap::default();
         let mut merging: BTreeSet<TenantId> = BTreeSet::new();
-        let mut staying: BTreeMap<TenantId, Vec<(Vec<u8>, Vec<Step>)>> = BTreeMap::new();
+        let mut staying: BTreeMap<TenantId, Vec<GroupStepList>> = BTreeMap::new();
         for (group_partition, tenant, _, added, _, _, stays_broken) in &mut groups {
             if *stays_broken {
                 if !added.is_empty() {

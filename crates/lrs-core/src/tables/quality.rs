@@ -86,13 +86,16 @@ pub fn pending_steps_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str("pending-steps").build()
 }
 
-/// A pending steps row's value: each group's partition ([`steps_partition`]) with its steps.
-pub fn encode_pending_steps(steps: &[(Vec<u8>, Vec<Step>)]) -> Vec<u8> {
+/// The steps of one group, after its partition ([`steps_partition`]).
+pub type GroupStepList = (Vec<u8>, Vec<Step>);
+
+/// A pending steps row's value: each group's partition with its steps.
+pub fn encode_pending_steps(steps: &[GroupStepList]) -> Vec<u8> {
     postcard::to_allocvec(steps).expect("pending steps encode")
 }
 
 /// A pending steps row's steps by group (none when it does not decode).
-pub fn decode_pending_steps(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<Step>)> {
+pub fn decode_pending_steps(bytes: &[u8]) -> Vec<GroupStepList> {
     postcard::from_bytes(bytes).unwrap_or_default()
 }
 
