@@ -467,7 +467,8 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
         "http://example.com/profiles/sequence".to_owned(),
         "http://example.com/profiles/sequence/patterns/main".to_owned(),
     );
-    let ids_of = |letters: &str| -> Vec<String> {
+    // A new registration's statements, a second apart in letter order.
+    let statements_of = |letters: &str| -> Vec<Value> {
         let registration = Uuid::new_v4().to_string();
         let start = chrono::Utc::now() - chrono::Duration::hours(1);
         letters
@@ -478,7 +479,15 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
                 statement["context"] = json!({"registration": registration,
                     "contextActivities": {"category": [{"id": "http://example.com/profiles/sequence/v1"}]}});
                 statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
-                let (status, ids) = post(&deployment, &writer, &statement);
+                statement
+            })
+            .collect()
+    };
+    // Sent one at a time.
+    let ids_of = |letters: &str| -> Vec<String> {
+        (statements_of(letters).iter())
+            .map(|statement| {
+                let (status, ids) = post(&deployment, &writer, statement);
                 assert_eq!(status, 200, "{ids}");
                 ids[0].as_str().unwrap().to_owned()
             })
@@ -488,43 +497,14 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
     // The same in one batch: its statements are kept in one row of the
     // group, which is written again without the voided one.
     let abc_together: Vec<String> = {
-        let registration = Uuid::new_v4().to_string();
-        let start = chrono::Utc::now() - chrono::Duration::hours(1);
-        let statements: Vec<Value> = "abc"
-            .chars()
-            .enumerate()
-            .map(|(n, letter)| {
-                let mut statement = statement(&verb(&letter.to_string()), &json!({}));
-                statement["context"] = json!({"registration": registration,
-                    "contextActivities": {"category": [{"id": "http://example.com/profiles/sequence/v1"}]}});
-                statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
-                statement
-            })
-            .collect();
-        let (status, ids) = post(&deployment, &writer, &json!(statements));
+        let (status, ids) = post(&deployment, &writer, &json!(statements_of("abc")));
         assert_eq!(status, 200, "{ids}");
         ids.as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect()
     };
     // c, then a and b one at a time: the group broke at c, and a and b
     // come after it, so their steps wait in the tenant's pending row
     // until the group is followed again; voiding c then leaves a, b.
-    let broken_first: Vec<String> = {
-        let registration = Uuid::new_v4().to_string();
-        let start = chrono::Utc::now() - chrono::Duration::hours(1);
-        "cab"
-            .chars()
-            .enumerate()
-            .map(|(n, letter)| {
-                let mut statement = statement(&verb(&letter.to_string()), &json!({}));
-                statement["context"] = json!({"registration": registration,
-                    "contextActivities": {"category": [{"id": "http://example.com/profiles/sequence/v1"}]}});
-                statement["timestamp"] = json!((start + chrono::Duration::seconds(n as i64)).to_rfc3339());
-                let (status, ids) = post(&deployment, &writer, &statement);
-                assert_eq!(status, 200, "{ids}");
-                ids[0].as_str().unwrap().to_owned()
-            })
-            .collect()
-    };
+    let broken_first = ids_of("cab");
     let slots = want_sequence(&deployment, &reader, &sequence);
     let void = |id: &str| {
         let voiding = json!({"actor": {"mbox": "mailto:admin@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
