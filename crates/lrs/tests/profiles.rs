@@ -525,6 +525,34 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
     void(&abc_together[1]);
     let last = want_sequence(&deployment, &reader, &sequence);
     assert_eq!(last, [after[0] - 1, after[1] + 1, after[2]], "before {after:?}, after {last:?}");
+
+    // Steps still pending when the server stops are found after it starts
+    // again: c, a, b broke at c; with c voided after the restart, a, b complete.
+    let pending_at_stop = ids_of("cab");
+    let before_stop = want_sequence(&deployment, &reader, &sequence);
+    drop(lrs);
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    let voiding = json!({"actor": {"mbox": "mailto:admin@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": pending_at_stop[0]}});
+    assert_eq!(post(&deployment, &writer, &voiding).0, 200);
+    let restarted = want_sequence(&deployment, &reader, &sequence);
+    assert_eq!(restarted, [before_stop[0] + 1, before_stop[1], before_stop[2] - 1], "before {before_stop:?}");
+
+    // A replay rebuilds the same patterns.
+    let (_, report) = deployment.xapi(&reader, Method::GET, "/quality/v1/report", None);
+    drop(lrs);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
+        .args(["replay", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
+    let lrs = start(dir.path());
+    let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
+    let (status, replayed) = deployment.xapi(&reader, Method::GET, "/quality/v1/report", None);
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(replayed["patterns"], report["patterns"]);
 }
 
 /// The sequence pattern's [complete, in progress, broken] in the report.
