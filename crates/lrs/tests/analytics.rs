@@ -83,12 +83,7 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
 
     // A replay rebuilds the same rollups.
     drop(lrs);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
-        .args(["replay", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
+    common::replay(dir.path());
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     settled(&deployment, &bootstrap);

@@ -54,12 +54,7 @@ fn a_forgotten_agent_is_gone_from_every_answer_and_every_file_also_after_a_resta
 
     // Replaying the log into empty tables does not bring it back.
     drop(lrs);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
-        .args(["replay", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "replay failed: {}", String::from_utf8_lossy(&output.stderr));
+    common::replay(dir.path());
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     check_forgotten(&deployment, &auth, &world);

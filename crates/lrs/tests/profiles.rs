@@ -542,12 +542,7 @@ fn each_pattern_kind_is_followed_per_registration_in_timestamp_order() {
     // A replay rebuilds the same patterns.
     let (_, report) = deployment.xapi(&reader, Method::GET, "/quality/v1/report", None);
     drop(lrs);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
-        .args(["replay", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
+    common::replay(dir.path());
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     let (status, replayed) = deployment.xapi(&reader, Method::GET, "/quality/v1/report", None);

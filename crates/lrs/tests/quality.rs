@@ -273,12 +273,7 @@ fn the_report_counts_each_fault_per_source_on_serve_and_after_replay() {
 
     // A replay rebuilds the same report.
     drop(lrs);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lrs"))
-        .args(["replay", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
+    common::replay(dir.path());
     let lrs = start(dir.path());
     let deployment = Deployment::new(&lrs.origin, OPERATOR, "");
     check(&report(&deployment, &reader));

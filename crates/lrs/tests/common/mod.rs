@@ -59,6 +59,12 @@ fn fresh_secret() -> String {
     format!("e2e-secret-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Runs `lrs replay` on a stopped server's data dir and checks that it succeeded.
+pub(crate) fn replay(data_dir: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_lrs")).args(["replay", "--data-dir"]).arg(data_dir).output().unwrap();
+    assert!(output.status.success(), "replay: {}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// A blocking HTTP client with bounded timeouts.
 pub(crate) fn client() -> Client {
     Client::builder()
