@@ -107,7 +107,7 @@ impl PlanChecksProto {
         /// The place of an IRI in `iris`, added when new.
         fn place<'c>(
             iris: &mut Vec<String>,
-            places: &mut std::collections::HashMap<&'c str, u32>,
+            places: &mut std::collections::HashMap<&'c str, u32, foldhash::fast::RandomState>,
             iri: &'c str,
         ) -> u32 {
             *places.entry(iri).or_insert_with(|| {
@@ -116,7 +116,7 @@ impl PlanChecksProto {
             })
         }
         let mut iris: Vec<String> = Vec::new();
-        let mut places = std::collections::HashMap::new();
+        let mut places = std::collections::HashMap::default();
         let mut binary = Vec::with_capacity(checks.len());
         for check in checks {
             let mut found = PlanCheckProto { index: check.index, ..Default::default() };
@@ -142,33 +142,32 @@ impl PlanChecksProto {
 
     /// The findings back (an IRI place out of range is a decode error).
     fn into_checks(self) -> Result<Vec<crate::plan::PlanCheck>, DecodeError> {
+        let Self { iris, checks } = self;
         let iri = |place: u32| {
-            self.iris
-                .get(place as usize)
-                .cloned()
-                .ok_or_else(|| DecodeError::Field(format!("plan_checks: no IRI {place}")))
+            iris.get(place as usize).cloned().ok_or_else(|| DecodeError::Field(format!("plan_checks: no IRI {place}")))
         };
-        self.checks
-            .iter()
+        // The rules and registrations are moved, not copied.
+        checks
+            .into_iter()
             .map(|check| {
                 Ok(crate::plan::PlanCheck {
                     index: check.index,
                     followed: check.followed.iter().map(|&place| iri(place)).collect::<Result<_, _>>()?,
                     broken: check
                         .broken
-                        .iter()
+                        .into_iter()
                         .map(|broken| {
-                            Ok(crate::plan::BrokenRule { template: iri(broken.template)?, rule: broken.rule.clone() })
+                            Ok(crate::plan::BrokenRule { template: iri(broken.template)?, rule: broken.rule })
                         })
                         .collect::<Result<_, DecodeError>>()?,
                     groups: check
                         .groups
-                        .iter()
+                        .into_iter()
                         .map(|group| {
                             Ok(crate::plan::PatternGroup {
                                 profile: iri(group.profile)?,
-                                registration: group.registration.clone(),
-                                subregistration: group.subregistration.clone(),
+                                registration: group.registration,
+                                subregistration: group.subregistration,
                             })
                         })
                         .collect::<Result<_, DecodeError>>()?,

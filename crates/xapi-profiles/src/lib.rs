@@ -102,7 +102,9 @@ impl ProfileSet {
 
     /// The profiles that apply to a statement.
     fn applying<'a>(&'a self, statement: &'a Value) -> impl Iterator<Item = &'a LoadedProfile> + 'a {
-        let categories = template::category_ids(statement);
+        // Read only when a profile applies by category.
+        let by_category = self.profiles.iter().any(|loaded| matches!(loaded.applies, Applies::Category));
+        let categories = if by_category { template::category_ids(statement) } else { Vec::new() };
         self.profiles.iter().filter(move |loaded| match loaded.applies {
             Applies::All => true,
             Applies::Category => loaded.profile.versions.iter().any(|v| categories.contains(&v.as_str())),

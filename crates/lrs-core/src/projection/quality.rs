@@ -11,6 +11,7 @@
 //! the log position (nothing counted twice after a crash) and a replay
 //! rebuilds it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -202,13 +203,13 @@ pub struct GroupProgress {
     pub last_micros: i64,
 }
 
-/// The statements a batch added to pattern groups, by group partition.
-type NewSteps<'a> = HashMap<Vec<u8>, GroupSteps<'a>>;
+/// The pattern groups a batch added statements to (or removed some from),
+/// each with its tenant (its row's partition is built once per group, when
+/// it is followed).
+type NewSteps<'a> = HashMap<(&'a TenantId, Cow<'a, PatternGroup>), GroupSteps<'a>>;
 
 /// What a batch did to a pattern group.
 struct GroupSteps<'a> {
-    tenant: TenantId,
-    group: PatternGroup,
     /// The statements it added: timestamp, id, the templates each followed.
     added: Vec<(i64, Uuid, &'a [String])>,
     /// The earliest timestamp among them (`i64::MIN` when it removed one:
@@ -217,8 +218,8 @@ struct GroupSteps<'a> {
 }
 
 impl GroupSteps<'_> {
-    fn new(tenant: &TenantId, group: PatternGroup) -> Self {
-        Self { tenant: tenant.clone(), group, added: Vec::new(), earliest: i64::MAX }
+    fn new() -> Self {
+        Self { added: Vec::new(), earliest: i64::MAX }
     }
 }
 
@@ -247,6 +248,9 @@ impl<'a> CountName<'a> {
 /// than per statement saved the projector an allocation per count).
 #[derive(Default)]
 struct Deltas<'a> {
+    /// (tenant, day, source) → the counts every stored statement adds to,
+    /// one map entry for all of them.
+    statements: HashMap<(&'a TenantId, u32, &'a str), StatementCounts>,
     /// (tenant, day, source, count) → by how much.
     counts: HashMap<(&'a TenantId, u32, &'a str, CountName<'a>), u64>,
     /// (tenant, kind, name, IRI) → by how much.
@@ -258,6 +262,42 @@ struct Deltas<'a> {
 impl<'a> Deltas<'a> {
     fn count(&mut self, tenant: &'a TenantId, day: u32, source: &'a str, name: &[&'a str], by: u64) {
         *self.counts.entry((tenant, day, source, CountName::of(name))).or_default() += by;
+    }
+
+    /// The per-statement counts, added to the others by their names.
+    fn fold_statements(&mut self) {
+        for ((tenant, day, source), counts) in std::mem::take(&mut self.statements) {
+            for (name, by) in counts.named() {
+                if by > 0 {
+                    self.count(tenant, day, source, &[name], by);
+                }
+            }
+        }
+    }
+}
+
+/// What the stored statements of one source and day add to its counts.
+#[derive(Default)]
+struct StatementCounts {
+    accepted: u64,
+    missing_registration: u64,
+    missing_parent: u64,
+    future_timestamps: u64,
+    late_timestamps: u64,
+    duplicates: u64,
+}
+
+impl StatementCounts {
+    /// Each count with its name in the report.
+    fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("accepted", self.accepted),
+            ("missing_registration", self.missing_registration),
+            ("missing_parent", self.missing_parent),
+            ("future_timestamps", self.future_timestamps),
+            ("late_timestamps", self.late_timestamps),
+            ("duplicates", self.duplicates),
+        ]
     }
 }
 
@@ -299,27 +339,22 @@ impl Downstream for Quality {
                     // Worked out by the statement projection while it had the statement.
                     let Some(stored) = super::digest_of::<StoredDigest>(digests, self.name()) else { continue };
                     let source = stored.source.as_deref().unwrap_or("");
-                    deltas.count(tenant, day, source, &["accepted"], 1);
-                    if stored.missing_registration {
-                        deltas.count(tenant, day, source, &["missing_registration"], 1);
-                    }
-                    if stored.missing_parent {
-                        deltas.count(tenant, day, source, &["missing_parent"], 1);
-                    }
+                    let counts = deltas.statements.entry((tenant, day, source)).or_default();
+                    counts.accepted += 1;
+                    counts.missing_registration += u64::from(stored.missing_registration);
+                    counts.missing_parent += u64::from(stored.missing_parent);
                     match stored.timestamp_offset {
-                        Some(ahead) if ahead > FUTURE_SKEW_MICROS => {
-                            deltas.count(tenant, day, source, &["future_timestamps"], 1)
-                        }
-                        Some(ahead) if ahead < -LATE_MICROS => {
-                            deltas.count(tenant, day, source, &["late_timestamps"], 1)
-                        }
+                        Some(ahead) if ahead > FUTURE_SKEW_MICROS => counts.future_timestamps += 1,
+                        Some(ahead) if ahead < -LATE_MICROS => counts.late_timestamps += 1,
                         _ => {}
                     }
                     let Some((id, signature)) = stored.signed else { continue };
                     let partition = signature_partition(tenant, &signature);
                     let holder = signature_holder(&signatures, store, &partition).await?;
                     match holder {
-                        Some(first) if first != id => deltas.count(tenant, day, source, &["duplicates"], 1),
+                        Some(first) if first != id => {
+                            deltas.statements.entry((tenant, day, source)).or_default().duplicates += 1
+                        }
                         Some(_) => {}
                         None => {
                             batch.put(Table::QualitySignatures, partition.clone(), Vec::new(), id.as_bytes().to_vec());
@@ -361,7 +396,7 @@ impl Downstream for Quality {
                             // (a batch's row loses it when the group is followed again).
                             let clustering = step_clustering(timestamp_micros, id);
                             batch.delete(Table::QualityPatternSteps, partition.clone(), clustering);
-                            let entry = steps.entry(partition).or_insert_with(|| GroupSteps::new(tenant, group));
+                            let entry = steps.entry((tenant, Cow::Owned(group))).or_insert_with(GroupSteps::new);
                             // Followed again even when it was broken.
                             entry.earliest = i64::MIN;
                             gone_steps.insert(id);
@@ -398,8 +433,7 @@ impl Downstream for Quality {
                 }
                 Change::Checked { tenant, source, check, id, timestamp_micros } => {
                     for group in &check.groups {
-                        let partition = steps_partition(tenant, group);
-                        let entry = steps.entry(partition).or_insert_with(|| GroupSteps::new(tenant, group.clone()));
+                        let entry = steps.entry((tenant, Cow::Borrowed(group))).or_insert_with(GroupSteps::new);
                         entry.added.push((*timestamp_micros, *id, &check.followed));
                         entry.earliest = entry.earliest.min(*timestamp_micros);
                     }
@@ -437,6 +471,7 @@ impl Downstream for Quality {
         }
         // The batch's name counts, per tenant.
         let mut pending: BTreeMap<&TenantId, Vec<PendingName>> = BTreeMap::new();
+        deltas.fold_statements();
         for ((tenant, kind, name, iri), by) in deltas.names {
             let (name, iri) = (name.to_owned(), iri.to_owned());
             pending.entry(tenant).or_default().push(PendingName { kind, name, iri, by });
@@ -585,7 +620,9 @@ impl Quality {
         // latest one (the greedy match of the same beginning fails the
         // same way), so it is not matched again.
         let mut groups = Vec::with_capacity(steps.len());
-        for (group_partition, GroupSteps { tenant, group, added, earliest }) in steps {
+        for ((tenant, group), GroupSteps { added, earliest }) in steps {
+            let (tenant, group) = (tenant.clone(), group.into_owned());
+            let group_partition = steps_partition(&tenant, &group);
             let key = (groups_partition(&tenant), group_clustering(&group));
             let progress = match known.get(GROUPS, &key) {
                 Some(progress) => progress,
@@ -959,8 +996,11 @@ fn names_of(verb: Option<&Value>, verb_id: Option<&str>, object: Option<&Value>)
     let mut names = Vec::new();
     let mut add = |kind: NameKind, map: Option<&Value>, iri: Option<&str>| {
         let (Some(Value::Object(map)), Some(iri)) = (map, iri) else { return };
-        let distinct: BTreeSet<String> =
+        // Distinct and in order (a sorted vector: a map has a language or two).
+        let mut distinct: Vec<String> =
             map.values().filter_map(Value::as_str).map(normalise_name).filter(|n| !n.is_empty()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
         names.extend(distinct.into_iter().map(|name| (kind, name, iri.to_owned())));
     };
     add(NameKind::Verb, verb.and_then(|verb| verb.get("display")), verb_id);

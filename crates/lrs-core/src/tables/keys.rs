@@ -17,10 +17,11 @@ impl KeyBuilder {
 
     /// Appends a string part (0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01).
     pub fn str(mut self, s: &str) -> Self {
-        // The runs between zero bytes are copied whole, not a byte at a time.
+        // The runs between zero bytes are copied whole, not a byte at a time,
+        // and found with memchr (SIMD), not a byte at a time either.
         let mut rest = s.as_bytes();
         self.0.reserve(rest.len() + 2);
-        while let Some(zero) = rest.iter().position(|&b| b == 0) {
+        while let Some(zero) = memchr::memchr(0, rest) {
             self.0.extend_from_slice(&rest[..=zero]);
             self.0.push(0xFF);
             rest = &rest[zero + 1..];
