@@ -61,11 +61,38 @@ pub struct Quality {
     groups: Arc<KnownRows<Option<GroupProgress>>>,
     /// Pending-names rows written per (log partition, tenant) since their
     /// last merge (none known: merge at the tenant's next batch).
-    pending_rows: Arc<std::sync::Mutex<HashMap<(u32, TenantId), usize>>>,
+    pending_rows: Arc<PendingRows>,
     /// Pending-steps rows written per (log partition, tenant) since they
     /// were last moved into their groups' rows (none known: moved at the
     /// tenant's next batch).
-    pending_steps: Arc<std::sync::Mutex<HashMap<(u32, TenantId), usize>>>,
+    pending_steps: Arc<PendingRows>,
+}
+
+/// How many pending rows (of names, or of steps) a process wrote per (log
+/// partition, tenant) since they were last merged.
+#[derive(Default)]
+struct PendingRows(std::sync::Mutex<HashMap<(u32, TenantId), usize>>);
+
+impl PendingRows {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u32, TenantId), usize>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the tenant's pending rows are to be merged at this batch:
+    /// `every` rows were written, or none is known (a process's first batch).
+    fn due(&self, partition: u32, tenant: &TenantId, every: usize) -> bool {
+        self.lock().get(&(partition, tenant.clone())).is_none_or(|written| written + 1 >= every)
+    }
+
+    /// The tenant's pending rows were merged.
+    fn merged(&self, partition: u32, tenant: &TenantId) {
+        self.lock().insert((partition, tenant.clone()), 0);
+    }
+
+    /// The batch wrote a pending row of the tenant.
+    fn written(&self, partition: u32, tenant: &TenantId) {
+        *self.lock().entry((partition, tenant.clone())).or_default() += 1;
+    }
 }
 
 impl Default for Quality {
@@ -524,19 +551,12 @@ impl Quality {
     ) -> Result<HashMap<CountKey, u64>, StoreError> {
         let mut merged: HashMap<CountKey, u64> = HashMap::default();
         for (tenant, names) in batch_names {
-            let rows_key = (partition, tenant.clone());
-            let written =
-                self.pending_rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&rows_key).copied();
             let forgets = forgotten.iter().any(|(forgotten_tenant, _)| forgotten_tenant == tenant);
             let pending_partition = pending_names_partition(tenant);
-            let merge = forgets || written.is_none_or(|written| written + 1 >= MERGE_PENDING_NAMES);
-            if !merge {
+            if !forgets && !self.pending_rows.due(partition, tenant, MERGE_PENDING_NAMES) {
                 let clustering = pending_names_clustering(partition, first_offset);
                 batch.put(Table::QualityNames, pending_partition, clustering, encode_pending_names(&names));
-                self.pending_rows
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(rows_key, written.unwrap_or(0) + 1);
+                self.pending_rows.written(partition, tenant);
                 continue;
             }
             let all = (Bound::Unbounded, Bound::Unbounded);
@@ -558,7 +578,7 @@ impl Quality {
                 batch.delete(Table::QualityNames, pending_partition.clone(), clustering);
             }
             names.iter().for_each(&mut add);
-            self.pending_rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(rows_key, 0);
+            self.pending_rows.merged(partition, tenant);
         }
         Ok(merged)
     }
@@ -639,28 +659,25 @@ impl Quality {
                 .filter(|(_, id, _)| !gone.contains(id))
                 .map(|(timestamp_micros, id, followed)| Step { timestamp_micros, id, followed: followed.to_vec() })
                 .collect();
-            groups.push((group_partition, tenant, group, added, key, progress, stays_broken));
+            groups.push(TouchedGroup { partition: group_partition, tenant, group, added, key, progress, stays_broken });
         }
         // Per tenant: its pending steps moved into their groups' rows, or
         // the batch's steps of groups that stay broken added to them.
         let mut moved: HashMap<Vec<u8>, Vec<Step>> = HashMap::default();
         let mut merging: BTreeSet<TenantId> = BTreeSet::new();
         let mut staying: BTreeMap<TenantId, Vec<GroupStepList>> = BTreeMap::new();
-        for (group_partition, tenant, _, added, _, _, stays_broken) in &mut groups {
-            if *stays_broken {
-                if !added.is_empty() {
-                    let pending = staying.entry(tenant.clone()).or_default();
-                    pending.push((group_partition.clone(), std::mem::take(added)));
+        for touched in &mut groups {
+            if touched.stays_broken {
+                if !touched.added.is_empty() {
+                    let pending = staying.entry(touched.tenant.clone()).or_default();
+                    pending.push((touched.partition.clone(), std::mem::take(&mut touched.added)));
                 }
             } else {
-                merging.insert(tenant.clone());
+                merging.insert(touched.tenant.clone());
             }
         }
         for tenant in staying.keys() {
-            let rows_key = (partition, tenant.clone());
-            let written =
-                self.pending_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&rows_key).copied();
-            if written.is_none_or(|written| written + 1 >= MERGE_PENDING_STEPS) {
+            if self.pending_steps.due(partition, tenant, MERGE_PENDING_STEPS) {
                 merging.insert(tenant.clone());
             }
         }
@@ -679,19 +696,16 @@ impl Quality {
                     moved.entry(group_partition).or_default().extend(steps);
                 }
             }
-            self.pending_steps
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert((partition, tenant.clone()), 0);
+            self.pending_steps.merged(partition, tenant);
         }
         for (tenant, staying) in staying {
             if !staying.is_empty() {
                 batch.put(STEPS, pending_steps_partition(&tenant), steps_row.to_vec(), encode_pending_steps(&staying));
             }
-            let mut counts = self.pending_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            *counts.entry((partition, tenant)).or_default() += 1;
+            self.pending_steps.written(partition, &tenant);
         }
-        for (group_partition, tenant, group, mut added, key, progress, stays_broken) in groups {
+        for TouchedGroup { partition: group_partition, tenant, group, mut added, key, progress, stays_broken } in groups
+        {
             // The group's row of this batch: its steps, and those moved from pending rows.
             added.extend(moved.remove(&group_partition).unwrap_or_default());
             if !added.is_empty() {
@@ -749,6 +763,22 @@ impl Quality {
         }
         Ok(())
     }
+}
+
+/// A pattern group a batch touched, as [`Quality::follow_patterns`] works on it.
+struct TouchedGroup {
+    /// The partition of its steps rows.
+    partition: Vec<u8>,
+    tenant: TenantId,
+    group: PatternGroup,
+    /// The batch's steps of it (none when they went to the pending row).
+    added: Vec<Step>,
+    /// Its progress row's key.
+    key: CountKey,
+    /// Its progress as the last batch left it, if any.
+    progress: Option<GroupProgress>,
+    /// It was broken, and the batch's statements all come after its latest one.
+    stays_broken: bool,
 }
 
 /// The tenants' records a batch read, each once.
