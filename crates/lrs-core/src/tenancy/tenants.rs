@@ -1,6 +1,7 @@
 //! Tenants: isolated LRSs on one deployment, with their limits.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -128,10 +129,30 @@ pub fn tenant_partition(tenant: &TenantId) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).build()
 }
 
+/// Tenant records this process parsed, at most this many (the newest kept).
+const PARSED_TENANTS_KEPT: usize = 256;
+
+/// The tenant records this process parsed lately, each with the bytes it
+/// was parsed from. A record holds its profiles' JSON-LD documents (tens of
+/// KB) and is read on every request; it is parsed again only when its bytes
+/// changed (the same bytes parse to the same record, whichever store they
+/// came from).
+static PARSED_TENANTS: std::sync::LazyLock<quick_cache::sync::Cache<TenantId, (Arc<Vec<u8>>, Tenant)>> =
+    std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(PARSED_TENANTS_KEPT));
+
 /// Reads a tenant's record.
 pub async fn load_tenant(store: &dyn QueryStore, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
-    let row = store.get(Table::Tenants, &tenant_partition(tenant), &[]).await?;
-    Ok(row.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    let Some(bytes) = store.get(Table::Tenants, &tenant_partition(tenant), &[]).await? else { return Ok(None) };
+    if let Some((parsed_from, record)) = PARSED_TENANTS.get(tenant) {
+        if *parsed_from == bytes {
+            return Ok(Some(record));
+        }
+    }
+    let record: Option<Tenant> = serde_json::from_slice(&bytes).ok();
+    if let Some(record) = &record {
+        PARSED_TENANTS.insert(tenant.clone(), (Arc::new(bytes), record.clone()));
+    }
+    Ok(record)
 }
 
 /// Every tenant record.
