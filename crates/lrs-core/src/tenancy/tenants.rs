@@ -137,8 +137,11 @@ const PARSED_TENANTS_KEPT: usize = 256;
 /// KB) and is read on every request; it is parsed again only when its bytes
 /// changed (the same bytes parse to the same record, whichever store they
 /// came from).
-static PARSED_TENANTS: std::sync::LazyLock<quick_cache::sync::Cache<TenantId, (Arc<Vec<u8>>, Tenant)>> =
+static PARSED_TENANTS: std::sync::LazyLock<ParsedTenants> =
     std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(PARSED_TENANTS_KEPT));
+
+/// Tenant records by tenant, each with the bytes it was parsed from.
+type ParsedTenants = quick_cache::sync::Cache<TenantId, (Arc<Vec<u8>>, Tenant)>;
 
 /// Reads a tenant's record.
 pub async fn load_tenant(store: &dyn QueryStore, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
