@@ -19,7 +19,7 @@ use tracing::{debug, warn, Instrument};
 use uuid::Uuid;
 
 use prepare::{prepare_all, Prepared};
-use statements::Step;
+use statements::{Learned, Step};
 
 use crate::directory::DirectoryFeed;
 use crate::event::CommandEvent;
@@ -221,6 +221,9 @@ pub struct Projector {
     verdict_retention: Duration,
     /// How long an attachment body waits to be kept ([`ATTACHMENT_GRACE`]).
     attachment_grace: Duration,
+    /// What the last written batch left in the activity and agent rows,
+    /// for the batch right after it (dropped when a batch fails).
+    learned: Mutex<Option<statements::Learned>>,
 }
 
 impl Projector {
@@ -242,6 +245,7 @@ impl Projector {
             forgotten: Mutex::default(),
             verdict_retention: VERDICT_RETENTION,
             attachment_grace: ATTACHMENT_GRACE,
+            learned: Mutex::default(),
         }
     }
 
@@ -490,7 +494,13 @@ impl Projector {
         let started = std::time::Instant::now();
         let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
         let statements = records.iter().map(|prepared| prepared.statements.len()).sum();
-        let mut step = Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten, &self.downstream, statements);
+        // What the last written batch learned, if this batch follows it (a
+        // failed batch took it: it may hold rows the store does not).
+        let first = records.first().map_or(0, |prepared| prepared.record.offset);
+        let learned = self.learned.lock().expect("learned lock").take().filter(|learned| learned.next == first);
+        let learned = learned.unwrap_or_else(|| Learned::new(first));
+        let mut step =
+            Step::new(self.store.as_ref(), self.vault.as_ref(), forgotten, &self.downstream, statements, learned);
         let mut verdicts = Vec::with_capacity(records.len());
         let now_seconds = chrono::Utc::now().timestamp().max(0) as u64;
         for Prepared { record, event, statements } in &mut records {
@@ -530,6 +540,7 @@ impl Projector {
             feed.publish(&step.directory).await?;
         }
         let purged = std::mem::take(&mut step.purged);
+        let learned = step.learned.take();
         if purged.is_empty() {
             metrics::timed_store_write(self.store.write_rebuildable(step.batch)).await?;
         } else {
@@ -539,6 +550,10 @@ impl Projector {
             if let Some(vault) = &self.vault {
                 self.destroy_keys(vault, &purged).await?;
             }
+        }
+        if let Some(mut learned) = learned {
+            learned.next = last.offset + 1;
+            *self.learned.lock().expect("learned lock") = Some(learned);
         }
         metrics::batch_applied(self.partition, records.len(), started);
         debug!(next = last.offset + 1, "projected batch");

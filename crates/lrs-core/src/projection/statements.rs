@@ -68,6 +68,9 @@ pub(crate) struct Step<'a> {
     pub(crate) purged: Vec<(TenantId, Uuid)>,
     /// Documents written in this step for agents with a subject.
     agent_documents: BatchHashMap<Uuid, Vec<DocumentKey>>,
+    /// What earlier batches left in the activity and agent rows; `None`
+    /// once this step erased anything (then nothing is kept for the next).
+    pub(crate) learned: Option<Learned>,
     /// What it did to statements, for the projections downstream.
     pub(crate) changes: Vec<Changed>,
     /// The log record being applied: (offset, log time).
@@ -85,6 +88,35 @@ struct KnownAgent {
     names: Vec<String>,
     changed: bool,
     subject: Option<Subject>,
+}
+
+/// Activities kept between batches ([`Learned`]): a merged definition each.
+const LEARNED_ACTIVITIES: usize = 20_000;
+/// Agents kept between batches ([`Learned`]): their names.
+const LEARNED_AGENTS: usize = 100_000;
+
+/// What the projector's written batches left in the activity and agent rows
+/// (merged definitions, names), so that the next batch need not read, open
+/// and parse them again: most statements name an activity and agents an
+/// earlier batch named. The projector is the only writer of these rows (a
+/// tenant's commands all go to one log partition), and keeps this only
+/// from one written batch to the batch right after it.
+pub(crate) struct Learned {
+    /// The log offset it holds for: right after the last written batch.
+    pub(crate) next: u64,
+    activities: quick_cache::unsync::Cache<(TenantId, String), serde_json::Value>,
+    agents: quick_cache::unsync::Cache<(TenantId, String), Vec<String>>,
+}
+
+impl Learned {
+    /// Nothing learned yet, for the batch at offset `next`.
+    pub(crate) fn new(next: u64) -> Self {
+        Self {
+            next,
+            activities: quick_cache::unsync::Cache::new(LEARNED_ACTIVITIES),
+            agents: quick_cache::unsync::Cache::new(LEARNED_AGENTS),
+        }
+    }
 }
 
 /// A document write as the projector applies it.
@@ -116,6 +148,7 @@ impl<'a> Step<'a> {
         forgotten_before: Arc<HashSet<Uuid>>,
         downstream: &'a [Arc<dyn Downstream>],
         statements: usize,
+        learned: Learned,
     ) -> Self {
         Self {
             store,
@@ -133,6 +166,7 @@ impl<'a> Step<'a> {
             purged: Vec::new(),
             agent_documents: BatchHashMap::default(),
             changes: Vec::with_capacity(statements),
+            learned: Some(learned),
             record_at: (0, 0),
             downstream,
         }
@@ -277,10 +311,14 @@ impl<'a> Step<'a> {
         for (tenant, meta) in std::mem::take(&mut self.tenants) {
             self.batch.put(Table::Meta, tenant_meta_partition(&tenant), Vec::new(), meta.encode());
         }
+        // What the rows hold once the batch is written, kept for the next.
         for ((tenant, id), (activity, changed)) in std::mem::take(&mut self.activities) {
             if changed {
                 let value = serde_json::to_vec(&activity).expect("json");
                 self.batch.put(Table::Activities, activity_partition(&tenant, &id), Vec::new(), value);
+            }
+            if let Some(learned) = &mut self.learned {
+                learned.activities.insert((tenant, id), activity);
             }
         }
         for ((tenant, key), known) in std::mem::take(&mut self.agents) {
@@ -291,6 +329,9 @@ impl<'a> Step<'a> {
                     None => value,
                 };
                 self.batch.put(Table::Agents, agent_partition(&tenant, &key), Vec::new(), value);
+            }
+            if let Some(learned) = &mut self.learned {
+                learned.agents.insert((tenant, key), known.names);
             }
         }
     }
@@ -415,8 +456,14 @@ impl<'a> Step<'a> {
             let Some(id) = activity.get("id").and_then(serde_json::Value::as_str) else { continue };
             let key = (tenant.clone(), id.to_owned());
             if !self.activities.contains_key(&key) {
-                let stored = self.store.get(Table::Activities, &activity_partition(tenant, id), &[]).await?;
-                let known = stored.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+                let learned = self.learned.as_mut().and_then(|learned| learned.activities.remove(&key));
+                let known = match learned {
+                    Some((_, known)) => Some(known),
+                    None => {
+                        let stored = self.store.get(Table::Activities, &activity_partition(tenant, id), &[]).await?;
+                        stored.and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    }
+                };
                 let new = known.is_none();
                 let known = known.unwrap_or_else(|| serde_json::json!({ "objectType": "Activity", "id": id }));
                 self.activities.insert(key.clone(), (known, new));
@@ -432,13 +479,10 @@ impl<'a> Step<'a> {
             let index_key = subject.map_or_else(|| ifi.as_str().to_owned(), |s| subject_index_key(s.id));
             let map_key = (tenant.clone(), index_key.clone());
             if !self.agents.contains_key(&map_key) {
-                let stored = match self.store.get(Table::Agents, &agent_partition(tenant, &index_key), &[]).await? {
-                    Some(row) => open_row(self.vault, tenant, row).await?,
-                    None => None,
+                let names = match self.learned.as_mut().and_then(|learned| learned.agents.remove(&map_key)) {
+                    Some((_, names)) => Some(names),
+                    None => self.stored_agent_names(tenant, &index_key).await?,
                 };
-                let names: Option<Vec<String>> = stored
-                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                    .and_then(|mut v| serde_json::from_value(v["names"].take()).ok());
                 let changed = names.is_none();
                 let known = KnownAgent { names: names.unwrap_or_default(), changed, subject: subject.cloned() };
                 self.agents.insert(map_key.clone(), known);
@@ -452,6 +496,18 @@ impl<'a> Step<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The names an agent's row holds; `None` when it has no row or it
+    /// cannot be opened.
+    async fn stored_agent_names(&self, tenant: &TenantId, index_key: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let stored = match self.store.get(Table::Agents, &agent_partition(tenant, index_key), &[]).await? {
+            Some(row) => open_row(self.vault, tenant, row).await?,
+            None => None,
+        };
+        Ok(stored
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|mut v| serde_json::from_value(v["names"].take()).ok()))
     }
 
     /// Applies a command; `statements` are those of a statements command,
@@ -513,11 +569,14 @@ impl<'a> Step<'a> {
                 self.apply_plain(&mut inner, record, subject.as_ref()).await
             }
             Command::ApplyRetention { before_micros } => {
+                // Nothing learned is kept past an erasure (it may hold what goes).
+                self.learned = None;
                 self.apply_retention(&event.tenant, *before_micros).await?;
                 self.audit(record, "tenant.retention", event.tenant.as_str(), None);
                 Ok(Verdict::Written)
             }
             Command::ForgetSubject { subject } => {
+                self.learned = None;
                 let (tenant, subject) = (event.tenant.clone(), *subject);
                 self.purge_subject(&tenant, subject).await?;
                 self.batch.put(Table::Meta, forgotten_partition(&tenant), subject.as_bytes().to_vec(), Vec::new());
