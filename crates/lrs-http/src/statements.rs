@@ -46,7 +46,7 @@ fn media_type(req: &HttpRequest) -> (String, String) {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))
+    xapi::parse_json(bytes).map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))
 }
 
 /// The statements of a PUT or POST body and the attachment bodies beside them:

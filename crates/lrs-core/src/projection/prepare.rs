@@ -109,7 +109,7 @@ async fn open_statement(vault: Option<&KeyVault>, tenant: &TenantId, sealed: Sea
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
     Ok(match opening(vault, tenant, &sealed).await? {
         Opening::Shut { missing } => Incoming::Shut { missing },
-        Opening::Open { plaintext, key, subjects } => match serde_json::from_slice(&plaintext) {
+        Opening::Open { plaintext, key, subjects } => match xapi::parse_json(&plaintext) {
             Ok(json) => {
                 let sealed = Sealed { ciphertext: Vec::new(), ..sealed };
                 Incoming::Open { json, seal: Some(Box::new(OpenSeal { sealed, key, subjects })) }

@@ -191,12 +191,12 @@ impl<'a> Step<'a> {
     async fn open_row(&self, tenant: &TenantId, row: &StatementRow) -> Result<Option<OpenedRow>, StoreError> {
         match &row.body {
             RowBody::Clear(json) => {
-                Ok(serde_json::from_slice(json).ok().map(|json| OpenedRow { json, agents: HashMap::new() }))
+                Ok(xapi::parse_json(json).ok().map(|json| OpenedRow { json, agents: HashMap::new() }))
             }
             RowBody::Sealed(sealed) => {
                 let Some(vault) = self.vault else { return Ok(None) };
                 let Some(plaintext) = open_with(vault, tenant, sealed).await? else { return Ok(None) };
-                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&plaintext) else { return Ok(None) };
+                let Ok(json) = xapi::parse_json(&plaintext) else { return Ok(None) };
                 let agents = personal_agents(&json).into_iter().zip(sealed.subjects.iter().copied()).collect();
                 Ok(Some(OpenedRow { json, agents }))
             }

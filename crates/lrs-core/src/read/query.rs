@@ -227,7 +227,7 @@ impl QueryService {
                 None => return Ok(None),
             },
         };
-        Ok(serde_json::from_slice(&bytes).ok())
+        Ok(xapi::parse_json(&bytes).ok())
     }
 
     /// The `stored` time before which the tenant's statements are past retention.
