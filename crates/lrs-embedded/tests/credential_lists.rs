@@ -3,58 +3,14 @@
 //! store (to list the credentials stored before the lists existed), never
 //! again.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use lrs_core::store::{ClusteringRange, Order, Rows, TableRow};
-use lrs_core::{Credential, CredentialStore, QueryStore, Scope, StoreError, Table, TenantId, WriteBatch};
+use common::WatchedStore;
+use lrs_core::{Credential, CredentialStore, QueryStore, Scope, Table, TenantId, WriteBatch};
 use lrs_embedded::EmbeddedStore;
-
-/// The embedded store, counting the reads of the whole credentials table.
-struct Counting {
-    inner: EmbeddedStore,
-    credential_dumps: AtomicUsize,
-}
-
-#[async_trait]
-impl QueryStore for Counting {
-    async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(table, partition, clustering).await
-    }
-
-    async fn scan(
-        &self,
-        table: Table,
-        partition: &[u8],
-        range: ClusteringRange,
-        order: Order,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
-        self.inner.scan(table, partition, range, order, limit).await
-    }
-
-    async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.inner.write(batch).await
-    }
-
-    async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
-        if table == Table::Credentials {
-            self.credential_dumps.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.dump(table).await
-    }
-
-    async fn put_if_absent(
-        &self,
-        table: Table,
-        partition: &[u8],
-        clustering: &[u8],
-        value: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.put_if_absent(table, partition, clustering, value).await
-    }
-}
 
 fn keys(credentials: &[Credential]) -> Vec<String> {
     credentials.iter().map(|c| c.key.clone()).collect()
@@ -75,7 +31,7 @@ async fn a_tenants_credentials_are_listed_from_its_own_list() {
     }
     inner.write(batch).await.unwrap();
 
-    let store = Arc::new(Counting { inner, credential_dumps: AtomicUsize::new(0) });
+    let store = Arc::new(WatchedStore::new(inner));
     let credentials = CredentialStore::new(store.clone());
     assert_eq!(keys(&credentials.of_tenant(&acme).await.unwrap()), ["acme-1", "acme-2"]);
     assert_eq!(store.credential_dumps.load(Ordering::SeqCst), 1, "the earlier credentials were listed once");

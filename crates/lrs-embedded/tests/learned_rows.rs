@@ -4,66 +4,18 @@
 //! failed attempt learned: otherwise the retried batch would find its own
 //! merge already done and write nothing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lrs_core::store::{ClusteringRange, Order, Rows, TableRow};
-use lrs_core::{
-    EventLog, Gateway, Principal, Projector, QueryService, QueryStore, StoreError, Table, TenantId, VerdictBus,
-    WriteBatch,
-};
+use common::WatchedStore;
+use lrs_core::{EventLog, Gateway, Principal, Projector, QueryService, QueryStore, TenantId, VerdictBus};
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use xapi::Version;
-
-/// The embedded store, whose writes fail while `failing` is set (a store
-/// node away, a full disk).
-struct Flaky {
-    inner: EmbeddedStore,
-    failing: AtomicBool,
-}
-
-#[async_trait]
-impl QueryStore for Flaky {
-    async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(table, partition, clustering).await
-    }
-
-    async fn scan(
-        &self,
-        table: Table,
-        partition: &[u8],
-        range: ClusteringRange,
-        order: Order,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
-        self.inner.scan(table, partition, range, order, limit).await
-    }
-
-    async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Storage("the store is away (test)".into()));
-        }
-        self.inner.write(batch).await
-    }
-
-    async fn dump(&self, table: Table) -> Result<Vec<TableRow>, StoreError> {
-        self.inner.dump(table).await
-    }
-
-    async fn put_if_absent(
-        &self,
-        table: Table,
-        partition: &[u8],
-        clustering: &[u8],
-        value: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.put_if_absent(table, partition, clustering, value).await
-    }
-}
 
 const ACTIVITY: &str = "http://example.com/activities/learned";
 const MBOX: &str = "mailto:learned@example.com";
@@ -80,10 +32,7 @@ fn statement(name: &str, definition: Value) -> Value {
 async fn a_batch_retried_after_a_failed_write_still_merges_the_definition_and_names() {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let flaky = Arc::new(Flaky {
-        inner: EmbeddedStore::open(&dir.path().join("store")).unwrap(),
-        failing: AtomicBool::new(false),
-    });
+    let flaky = Arc::new(WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
     let store: Arc<dyn QueryStore> = flaky.clone();
     let bus = VerdictBus::new();
     let gateway = Arc::new(Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(20)));
