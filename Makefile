@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= lrs-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test fmt lint unit deps conformance broker cluster-up cluster-down lint-deploy bench
+.PHONY: help run test fmt lint unit export-memory deps conformance broker cluster-up cluster-down lint-deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -12,7 +12,7 @@ help: ## List the targets
 run: ## Run the LRS on the embedded log and store (lrs serve)
 	$(CARGO) run --release -p lrs -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: fmt lint unit ## The whole test suite, as CI runs it: format, lints, every test
+test: fmt lint unit export-memory ## The whole test suite, as CI runs it: format, lints, every test
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
@@ -24,7 +24,12 @@ lint: ## Clippy on every target, warnings are errors; no declared dependency unu
 unit: deps ## Every unit, integration and end-to-end test, with a real Kafka-protocol broker (and a real ScyllaDB when SCYLLA_URI is set); lists each skipped test
 	CARGO=$(CARGO) scripts/test-all.sh
 
-deps: ## Install what the tests need beside cargo (tansu, nginx, Prometheus; once, then reused)
+# A 32 MiB block cache for the store: what is measured is the export's own
+# memory, not the cache it fills; docs/BENCHMARKS.md has the default's figures.
+export-memory: deps ## Export 1M statements from a release lrs serve in every format: under 100 MB above idle (scripts/export-memory.sh)
+	SERVE_ARGS="--store-cache-mb 32" scripts/export-memory.sh
+
+deps: ## Install what the tests need beside cargo (tansu, nginx, Prometheus, DuckDB; once, then reused)
 	scripts/test-deps.sh
 
 broker: ## Install the Kafka-protocol broker used by the tests (tansu; once, then reused)

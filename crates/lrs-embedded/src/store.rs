@@ -22,8 +22,9 @@ use crate::EmbeddedError;
 /// batch's position is lost with it, all or nothing).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Block cache of the store.
-const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// Block cache of the store unless the operator sets another
+/// ([`EmbeddedStore::open_with_cache`]).
+const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Largest memtable of one table before it is flushed (fjall's default is 64
 /// MiB for each of the 16 tables).
@@ -117,12 +118,17 @@ fn spawn_syncer(inner: Weak<Inner>) {
 impl EmbeddedStore {
     /// Opens (or creates) the store in the directory `path`, creating every table.
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `path` with a block cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, EmbeddedError> {
         let open_error = |source: fjall::Error| EmbeddedError::OpenStore {
             path: path.display().to_string(),
             source: Box::new(source),
         };
         let db = Database::builder(path)
-            .cache_size(CACHE_BYTES)
+            .cache_size(cache_bytes)
             .max_journaling_size(JOURNAL_BYTES)
             .open()
             .map_err(open_error)?;

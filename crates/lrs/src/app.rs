@@ -77,7 +77,10 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Qu
             std::fs::create_dir_all(&settings.data_dir)
                 .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
             let path = settings.data_dir.join("store");
-            Ok(Arc::new(EmbeddedStore::open(&path).with_context(|| "is another lrs process using this data dir?")?))
+            Ok(Arc::new(
+                EmbeddedStore::open_with_cache(&path, settings.store_cache_mb << 20)
+                    .with_context(|| "is another lrs process using this data dir?")?,
+            ))
         }
         StoreBackend::Scylla => {
             let store = lrs_scylla::ScyllaStore::connect(settings.scylla()?)
