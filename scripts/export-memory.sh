@@ -28,7 +28,7 @@ cargo build --release -p lrs >&2
 # is 96 or 415 MB depending on which thread freed the start's temporary
 # memory, and an export reusing the 415 would hide its own).
 export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0}
-lrs=target/release/lrs
+lrs=${CARGO_TARGET_DIR:-target}/release/lrs
 dir=$(mktemp -d)
 # DATA_DIR: a data dir this script loaded before (kept with KEEP_DATA=1), to
 # measure again without loading; else a new one, removed at the end.
