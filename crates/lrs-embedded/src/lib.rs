@@ -11,7 +11,7 @@ mod store;
 mod vault;
 
 pub use log::EmbeddedLog;
-pub use store::EmbeddedStore;
+pub use store::{EmbeddedStore, DEFAULT_CACHE_MB};
 pub use vault::{open_vault_moving, FileVault};
 
 /// Failures opening the embedded storage.

@@ -22,9 +22,9 @@ use crate::EmbeddedError;
 /// batch's position is lost with it, all or nothing).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Block cache of the store unless the operator sets another
+/// Block cache of the store in MiB unless the operator sets another
 /// ([`EmbeddedStore::open_with_cache`]).
-const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// Largest memtable of one table before it is flushed (fjall's default is 64
 /// MiB for each of the 16 tables).
@@ -118,7 +118,7 @@ fn spawn_syncer(inner: Weak<Inner>) {
 impl EmbeddedStore {
     /// Opens (or creates) the store in the directory `path`, creating every table.
     pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
-        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+        Self::open_with_cache(path, DEFAULT_CACHE_MB << 20)
     }
 
     /// Opens (or creates) the store in `path` with a block cache of `cache_bytes`.

@@ -138,7 +138,7 @@ pub(crate) struct Settings {
     #[arg(long, env = "LRS_ANALYTICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) analytics: bool,
     /// Memory (MB) of the embedded store's block cache (recently read table blocks).
-    #[arg(long, env = "LRS_STORE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "LRS_STORE_CACHE_MB", default_value_t = lrs_embedded::DEFAULT_CACHE_MB, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) store_cache_mb: u64,
     /// Memory (MB) of the day blocks that answer analytics questions over bounded ranges and with filters.
     #[arg(long, env = "LRS_ANALYTICS_CACHE_MB", default_value_t = 256)]
