@@ -152,7 +152,23 @@ pub trait Downstream: Send + Sync + 'static {
     /// back in [`Change::Stored`]'s `digests` under this projection's name:
     /// the projector asks every projection it applies, so a projection that
     /// returns one finds it in every `Stored` change it is given.
-    fn digest(&self, _statement: &serde_json::Value, _learner: Option<&Learner>) -> Option<Digest> {
+    ///
+    /// `prepared` is what [`Downstream::prepare`] returned for the same
+    /// statement, when it returned something.
+    fn digest(
+        &self,
+        _statement: &serde_json::Value,
+        _learner: Option<&Learner>,
+        _prepared: Option<&Digest>,
+    ) -> Option<Digest> {
+        None
+    }
+
+    /// The part of [`Downstream::digest`] that does not depend on what the
+    /// projector decides (`stored`, and the `timestamp` of a statement sent
+    /// without one), worked out from the statement as sent by the read-ahead
+    /// task, beside the projector rather than on its single-writer path.
+    fn prepare(&self, _statement: &serde_json::Value, _learner: Option<&Learner>) -> Option<Digest> {
         None
     }
 
@@ -398,7 +414,12 @@ impl Projector {
         let mut last_applied_micros = None;
         let mut swept: Option<tokio::time::Instant> = None;
         let (sender, mut prepared) = mpsc::channel(READ_AHEAD_BATCHES);
-        let reader = ReadAhead { log: self.log.clone(), vault: self.vault.clone(), partition: self.partition };
+        let reader = ReadAhead {
+            log: self.log.clone(),
+            vault: self.vault.clone(),
+            downstream: self.downstream.clone(),
+            partition: self.partition,
+        };
         let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
         loop {
             if *shutdown.borrow() {
@@ -457,7 +478,7 @@ impl Projector {
             let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
             let Some(last) = records.last() else { continue };
             next = last.offset + 1;
-            self.apply(prepare_all(self.vault.as_ref(), records).await?).await?;
+            self.apply(prepare_all(self.vault.as_ref(), &self.downstream, records).await?).await?;
             progress(next);
         }
         Ok(())
@@ -589,6 +610,7 @@ const READ_AHEAD_BATCHES: usize = 2;
 struct ReadAhead {
     log: Arc<dyn EventLog>,
     vault: Option<KeyVault>,
+    downstream: Vec<Arc<dyn Downstream>>,
     partition: u32,
 }
 
@@ -601,7 +623,7 @@ impl ReadAhead {
             let prepared = match self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)).await {
                 Ok(records) => {
                     next = records.last().map_or(next, |last| last.offset + 1);
-                    prepare_all(self.vault.as_ref(), records).await.map_err(ProjectorError::from)
+                    prepare_all(self.vault.as_ref(), &self.downstream, records).await.map_err(ProjectorError::from)
                 }
                 Err(error) => Err(error.into()),
             };

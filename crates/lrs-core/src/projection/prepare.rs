@@ -1,17 +1,24 @@
 //! What the read-ahead stage does to each log record before the projector
-//! applies it: decode the envelope, open the statements sealed in it and
-//! parse them. Stateless (the vault keys it needs exist before an event is
-//! appended), so it runs beside the projector, not before it.
+//! applies it: decode the envelope, open the statements sealed in it, parse
+//! them, and work out what does not depend on the projector's decisions
+//! (whom each was sealed for, its learner, what the projections downstream
+//! prepare of it). Stateless (the vault keys it needs exist before an event
+//! is appended), so it runs beside the projector, not before it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize as _;
 use tracing::warn;
 use uuid::Uuid;
+use xapi::Statement;
 
+use super::statements::{index_keys, learner_of};
+use super::{Digests, Downstream, Learner};
 use crate::event::{self, Command, CommandEvent};
 use crate::log::LogRecord;
 use crate::store::StoreError;
+use crate::tables::IndexKey;
 use crate::tenant::TenantId;
 use crate::vault::{opening, personal_agents, DataKey, KeyVault, Opening, Sealed, Subject};
 
@@ -31,15 +38,49 @@ pub(crate) enum Incoming {
     /// Opened (or sent in the clear): its JSON, and its seal when it had one.
     Open {
         /// The statement.
-        json: serde_json::Value,
+        statement: Statement,
         /// How it was sealed, to seal its row the same way.
         seal: Option<Box<OpenSeal>>,
+        /// What the read-ahead worked out of it.
+        worked: Box<Worked>,
     },
     /// Sealed with a key that is gone.
     Shut {
         /// The subjects whose keys are gone.
         missing: Vec<Uuid>,
     },
+}
+
+/// What the read-ahead works out of an opened statement for the projector.
+pub(crate) struct Worked {
+    /// The subject of each personal agent it was sealed for, by IFI key.
+    pub(crate) agents: HashMap<String, Uuid>,
+    /// Its actor, as projections keep it.
+    pub(crate) learner: Option<Learner>,
+    /// The index keys of its own content (not those of the statements it
+    /// refers to, which the projector reads).
+    pub(crate) index_keys: Vec<IndexKey>,
+    /// What the projections downstream prepared of it ([`Downstream::prepare`]).
+    pub(crate) prepared: Digests,
+}
+
+impl Worked {
+    /// Works out what the projector needs of a statement of `tenant`, sealed as `seal` says.
+    fn of(
+        tenant: &TenantId,
+        statement: &Statement,
+        seal: Option<&OpenSeal>,
+        downstream: &[Arc<dyn Downstream>],
+    ) -> Box<Self> {
+        let json = statement.value();
+        let agents = seal.map(|seal| seal.agents(json)).unwrap_or_default();
+        let learner = learner_of(json, &agents, seal);
+        let index_keys = index_keys(tenant, statement, &agents);
+        let prepared = (downstream.iter())
+            .filter_map(|projection| Some((projection.name(), projection.prepare(json, learner.as_ref())?)))
+            .collect();
+        Box::new(Self { agents, learner, index_keys, prepared })
+    }
 }
 
 /// What the projector keeps of an opened seal to seal the stored row for
@@ -59,7 +100,11 @@ impl OpenSeal {
 }
 
 /// Decodes a record and opens the statements sealed in it.
-async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prepared, StoreError> {
+async fn prepare(
+    vault: Option<&KeyVault>,
+    downstream: &[Arc<dyn Downstream>],
+    mut record: LogRecord,
+) -> Result<Prepared, StoreError> {
     let payload = std::mem::take(&mut record.payload);
     let mut event = match event::decode(&payload) {
         Ok(event) => event,
@@ -73,15 +118,19 @@ async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prep
     match &mut event.command {
         Command::StoreSealedStatements { statements: sealed, .. } => {
             for sealed in std::mem::take(sealed) {
-                statements.push(open_statement(vault, &event.tenant, sealed).await?);
+                statements.push(open_statement(vault, downstream, &event.tenant, sealed).await?);
             }
         }
         Command::StoreStatements { statements: items, .. } => {
             for item in std::mem::take(items) {
                 // The JSON form of sealed statements, in logs written before they were sealed in binary.
                 let incoming = match item.get("sealed").map(Sealed::deserialize) {
-                    None => Incoming::Open { json: item, seal: None },
-                    Some(Ok(sealed)) => open_statement(vault, &event.tenant, sealed).await?,
+                    None => {
+                        let statement = Statement::from_trusted(item);
+                        let worked = Worked::of(&event.tenant, &statement, None, downstream);
+                        Incoming::Open { statement, seal: None, worked }
+                    }
+                    Some(Ok(sealed)) => open_statement(vault, downstream, &event.tenant, sealed).await?,
                     Some(Err(_)) => Incoming::Shut { missing: Vec::new() },
                 };
                 statements.push(incoming);
@@ -95,24 +144,33 @@ async fn prepare(vault: Option<&KeyVault>, mut record: LogRecord) -> Result<Prep
 /// [`prepare`] for each record, in order.
 pub(crate) async fn prepare_all(
     vault: Option<&KeyVault>,
+    downstream: &[Arc<dyn Downstream>],
     records: Vec<LogRecord>,
 ) -> Result<Vec<Prepared>, StoreError> {
     let mut prepared = Vec::with_capacity(records.len());
     for record in records {
-        prepared.push(prepare(vault, record).await?);
+        prepared.push(prepare(vault, downstream, record).await?);
     }
     Ok(prepared)
 }
 
 /// A sealed statement opened, or the subjects that keep it shut.
-async fn open_statement(vault: Option<&KeyVault>, tenant: &TenantId, sealed: Sealed) -> Result<Incoming, StoreError> {
+async fn open_statement(
+    vault: Option<&KeyVault>,
+    downstream: &[Arc<dyn Downstream>],
+    tenant: &TenantId,
+    sealed: Sealed,
+) -> Result<Incoming, StoreError> {
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
     Ok(match opening(vault, tenant, &sealed).await? {
         Opening::Shut { missing } => Incoming::Shut { missing },
         Opening::Open { plaintext, key, subjects } => match xapi::parse_json(&plaintext) {
             Ok(json) => {
                 let sealed = Sealed { ciphertext: Vec::new(), ..sealed };
-                Incoming::Open { json, seal: Some(Box::new(OpenSeal { sealed, key, subjects })) }
+                let seal = OpenSeal { sealed, key, subjects };
+                let statement = Statement::from_trusted(json);
+                let worked = Worked::of(tenant, &statement, Some(&seal), downstream);
+                Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
             }
             Err(_) => Incoming::Shut { missing: Vec::new() },
         },

@@ -334,8 +334,19 @@ impl Downstream for Quality {
         "quality"
     }
 
-    fn digest(&self, statement: &Value, learner: Option<&Learner>) -> Option<super::Digest> {
-        Some(std::sync::Arc::new(StoredDigest::of(statement, learner)))
+    fn prepare(&self, statement: &Value, learner: Option<&Learner>) -> Option<super::Digest> {
+        Some(Arc::new(PreparedDigest::of(statement, learner)))
+    }
+
+    fn digest(
+        &self,
+        statement: &Value,
+        learner: Option<&Learner>,
+        prepared: Option<&super::Digest>,
+    ) -> Option<super::Digest> {
+        let prepared = prepared.and_then(|prepared| prepared.clone().downcast::<PreparedDigest>().ok());
+        let prepared = prepared.unwrap_or_else(|| Arc::new(PreparedDigest::of(statement, learner)));
+        Some(Arc::new(StoredDigest::of(prepared, statement)))
     }
 
     async fn apply(
@@ -365,11 +376,11 @@ impl Downstream for Quality {
                 Change::Stored { tenant, learner, digests, .. } => {
                     // Worked out by the statement projection while it had the statement.
                     let Some(stored) = super::digest_of::<StoredDigest>(digests, self.name()) else { continue };
-                    let source = stored.source.as_deref().unwrap_or("");
+                    let source = stored.prepared.source.as_deref().unwrap_or("");
                     let counts = deltas.statements.entry((tenant, day, source)).or_default();
                     counts.accepted += 1;
-                    counts.missing_registration += u64::from(stored.missing_registration);
-                    counts.missing_parent += u64::from(stored.missing_parent);
+                    counts.missing_registration += u64::from(stored.prepared.missing_registration);
+                    counts.missing_parent += u64::from(stored.prepared.missing_parent);
                     match stored.timestamp_offset {
                         Some(ahead) if ahead > FUTURE_SKEW_MICROS => counts.future_timestamps += 1,
                         Some(ahead) if ahead < -LATE_MICROS => counts.late_timestamps += 1,
@@ -388,14 +399,14 @@ impl Downstream for Quality {
                             signatures.insert(partition, Some(id));
                         }
                     }
-                    if let (Some(learner), Some(name)) = (learner, &stored.learner_name) {
+                    if let (Some(learner), Some(name)) = (learner, &stored.prepared.learner_name) {
                         deltas
                             .learners
                             .entry((tenant, learner.key.as_str(), name.as_str()))
                             .or_insert((0, learner))
                             .0 += 1;
                     }
-                    for (kind, name, iri) in &stored.names {
+                    for (kind, name, iri) in &stored.prepared.names {
                         *deltas.names.entry((tenant, *kind, name.as_str(), iri.as_str())).or_default() += 1;
                     }
                 }
@@ -817,44 +828,71 @@ pub fn decode_count(bytes: &[u8]) -> u64 {
 }
 
 /// What the quality projection needs of a stored statement, worked out in
-/// one place (by the statement projection while it has the statement).
+/// two steps: what the statement as sent tells ([`PreparedDigest`], on the
+/// read-ahead task), and what depends on when it was stored (by the
+/// statement projection, on the projector's path).
 #[derive(Debug)]
 struct StoredDigest {
+    /// What was worked out of the statement as sent.
+    prepared: Arc<PreparedDigest>,
+    /// How far its timestamp is ahead of `stored`, microseconds.
+    timestamp_offset: Option<i64>,
+    /// Its id and event signature; `None` for a voiding statement (counted
+    /// in no duplicate or name) or one without an id.
+    signed: Option<(Uuid, EventSignature)>,
+}
+
+impl StoredDigest {
+    /// Finishes `prepared` with the statement as stored (its `stored`, and
+    /// the `timestamp` it was given when sent without one).
+    fn of(prepared: Arc<PreparedDigest>, statement: &Value) -> Self {
+        let micros = |value: Option<&Value>| {
+            let text = value?.as_str()?;
+            chrono::DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_micros())
+        };
+        let timestamp = statement.get("timestamp");
+        let timestamp_micros = micros(timestamp);
+        let signed = prepared.signing.as_ref().map(|(id, signing)| {
+            let timestamp = timestamp.and_then(Value::as_str).unwrap_or("");
+            (*id, EventParts::finish(signing.clone(), timestamp, timestamp_micros))
+        });
+        let timestamp_offset = timestamp_micros.zip(micros(statement.get("stored"))).map(|(t, s)| t - s);
+        Self { prepared, timestamp_offset, signed }
+    }
+}
+
+/// What the quality projection works out of a statement as sent, before
+/// the projector decides it.
+#[derive(Debug)]
+struct PreparedDigest {
     /// The credential that sent it.
     source: Option<String>,
     /// It has no `context.registration`.
     missing_registration: bool,
     /// It names no parent or grouping activity.
     missing_parent: bool,
-    /// How far its timestamp is ahead of `stored`, microseconds.
-    timestamp_offset: Option<i64>,
-    /// Its id and event signature; `None` for a voiding statement (counted
-    /// in no duplicate or name) or one without an id.
-    signed: Option<(Uuid, EventSignature)>,
-    /// Its actor's name, normalised (when it has one).
+    /// Its id and its event signature's hash over all but the timestamp;
+    /// `None` for a voiding statement (counted in no duplicate or name) or
+    /// one without an id.
+    signing: Option<(Uuid, Sha256)>,
+    /// Its actor's name, normalised (when it has one and is signed).
     learner_name: Option<String>,
-    /// The verb displays and activity names it uses.
+    /// The verb displays and activity names it uses (when it is signed).
     names: Vec<(NameKind, String, String)>,
 }
 
-impl StoredDigest {
+impl PreparedDigest {
     fn of(statement: &Value, learner: Option<&Learner>) -> Self {
-        // The members, in one walk over the statement's (a dozen) members:
-        // a lookup by name hashes the name with SipHash.
+        // The members, in one walk over the statement's (a dozen) members.
         let top = TopMembers::of(statement);
         let (verb, object, context) = (top.verb, top.object, top.context);
         let verb_id = verb.and_then(|verb| verb.get("id")).and_then(Value::as_str);
         let counted = verb_id != Some(xapi::VOIDED_VERB);
-        let timestamp = top.timestamp.and_then(Value::as_str);
-        let micros =
-            |text: Option<&str>| chrono::DateTime::parse_from_rfc3339(text?).ok().map(|time| time.timestamp_micros());
-        let timestamp_micros = micros(timestamp);
         let id = top.id.and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
-        let signed = id.filter(|_| counted).map(|id| {
-            let parts = EventParts { actor: top.actor, verb_id, object, result: top.result };
-            (id, parts.signature(learner, timestamp.unwrap_or(""), timestamp_micros))
-        });
-        let learner_name = match signed {
+        let signing = id
+            .filter(|_| counted)
+            .map(|id| (id, EventParts { actor: top.actor, verb_id, object, result: top.result }.prefix(learner)));
+        let learner_name = match signing {
             Some(_) => top
                 .actor
                 .and_then(|actor| actor.get("name"))
@@ -867,9 +905,8 @@ impl StoredDigest {
             source: top.authority.and_then(super::statements::source_of_authority),
             missing_registration: context.and_then(|context| context.get("registration")).is_none(),
             missing_parent: !has_parent(context),
-            timestamp_offset: timestamp_micros.zip(micros(top.stored.and_then(Value::as_str))).map(|(t, s)| t - s),
-            names: if signed.is_some() { names_of(verb, verb_id, object) } else { Vec::new() },
-            signed,
+            names: if signing.is_some() { names_of(verb, verb_id, object) } else { Vec::new() },
+            signing,
             learner_name,
         }
     }
@@ -937,7 +974,7 @@ fn signature(statement: &Value, learner: Option<&Learner>) -> EventSignature {
         object: statement.get("object"),
         result: statement.get("result"),
     };
-    parts.signature(learner, timestamp, micros)
+    EventParts::finish(parts.prefix(learner), timestamp, micros)
 }
 
 /// The members of a statement its signature is made of.
@@ -949,10 +986,11 @@ struct EventParts<'s> {
 }
 
 impl EventParts<'_> {
-    /// The signature: the SHA-256 of the parts' canonical text, written out
-    /// whole and hashed once (the same bytes, so the same signatures, as
-    /// when they were fed to the hash piece by piece).
-    fn signature(&self, learner: Option<&Learner>, timestamp: &str, timestamp_micros: Option<i64>) -> EventSignature {
+    /// The signature's hash fed with all but the timestamp: the SHA-256
+    /// of the parts' canonical text, which [`EventParts::finish`] ends with
+    /// the timestamp (the same bytes, so the same signatures, as when the
+    /// whole text was hashed at once).
+    fn prefix(&self, learner: Option<&Learner>) -> Sha256 {
         let mut text = Vec::with_capacity(512);
         match learner {
             Some(learner) => text.extend_from_slice(learner.key.as_bytes()),
@@ -965,11 +1003,17 @@ impl EventParts<'_> {
         text.push(0);
         canonical_text(self.result.unwrap_or(&Value::Null), &mut text);
         text.push(0);
+        Sha256::new_with_prefix(&text)
+    }
+
+    /// The signature: `prefix` ended with the timestamp (its microseconds
+    /// when it parses, else its text).
+    fn finish(mut prefix: Sha256, timestamp: &str, timestamp_micros: Option<i64>) -> EventSignature {
         match timestamp_micros {
-            Some(micros) => text.extend_from_slice(&micros.to_be_bytes()),
-            None => text.extend_from_slice(timestamp.as_bytes()),
+            Some(micros) => prefix.update(micros.to_be_bytes()),
+            None => prefix.update(timestamp.as_bytes()),
         }
-        EventSignature { timestamp_micros, hash: Sha256::digest(&text).into() }
+        EventSignature { timestamp_micros, hash: prefix.finalize().into() }
     }
 }
 
@@ -1210,22 +1254,45 @@ mod tests {
         let statement = json!({"id": id.to_string(), "actor": {"mbox": "mailto:a@x", "name": " Ann "},
             "verb": {"id": "http://v/watched", "display": {"en": "Watched"}}, "object": {"id": "http://a/1"},
             "timestamp": "2026-01-01T10:00:00Z", "stored": "2026-01-01T09:00:00Z"});
-        let digest = StoredDigest::of(&statement, None);
+        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&statement, None)), &statement);
         assert_eq!(digest.signed, Some((id, signature(&statement, None))));
-        assert_eq!(digest.learner_name.as_deref(), Some("ann"));
+        assert_eq!(digest.prepared.learner_name.as_deref(), Some("ann"));
         assert_eq!(
-            digest.names,
+            digest.prepared.names,
             names_of(statement.get("verb"), xapi::str_at(&statement, &["verb", "id"]), statement.get("object"))
         );
-        assert!(digest.missing_registration && digest.missing_parent);
+        assert!(digest.prepared.missing_registration && digest.prepared.missing_parent);
         assert_eq!(digest.timestamp_offset, Some(3_600_000_000), "an hour ahead of stored");
         let voiding = json!({"id": Uuid::new_v4().to_string(), "actor": {"mbox": "mailto:a@x", "name": "Ann"},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
             "object": {"objectType": "StatementRef", "id": id.to_string()},
             "context": {"registration": Uuid::new_v4().to_string()}});
-        let digest = StoredDigest::of(&voiding, None);
-        assert_eq!((digest.signed, digest.learner_name, digest.names.len()), (None, None, 0));
-        assert!(!digest.missing_registration && digest.missing_parent);
+        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&voiding, None)), &voiding);
+        let prepared = &digest.prepared;
+        assert_eq!((&digest.signed, &prepared.learner_name, prepared.names.len()), (&None, &None, 0));
+        assert!(!prepared.missing_registration && prepared.missing_parent);
+    }
+
+    #[test]
+    fn a_digest_prepared_before_the_statement_was_stored_signs_it_as_stored() {
+        // Prepared from the statement as sent (no timestamp, no stored),
+        // finished with the statement as the projector stored it: its
+        // signature is that of the stored statement, and with another
+        // timestamp it would differ.
+        let learner = Learner { key: "subject-key".into(), ifi: "mbox:mailto:a@x".into(), subject: None };
+        let sent = json!({"id": Uuid::new_v4().to_string(), "actor": {"mbox": "mailto:a@x"},
+            "verb": {"id": "http://v/watched"}, "object": {"id": "http://a/1"}, "result": {"success": true}});
+        let prepared = Arc::new(PreparedDigest::of(&sent, Some(&learner)));
+        let mut stored = sent.clone();
+        stored["timestamp"] = json!("2026-01-01T10:00:00.123456Z");
+        stored["stored"] = json!("2026-01-01T10:00:00.123456Z");
+        let digest = StoredDigest::of(prepared.clone(), &stored);
+        let (_, signed) = digest.signed.expect("signed");
+        assert_eq!(signed, signature(&stored, Some(&learner)));
+        assert_eq!(signed.timestamp_micros, Some(1_767_261_600_123_456));
+        assert_eq!(digest.timestamp_offset, Some(0));
+        stored["timestamp"] = json!("2026-01-01T10:00:01Z");
+        assert_ne!(StoredDigest::of(prepared, &stored).signed.expect("signed").1, signed);
     }
 
     #[test]

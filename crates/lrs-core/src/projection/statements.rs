@@ -12,7 +12,7 @@ use tracing::debug;
 use uuid::Uuid;
 use xapi::Statement;
 
-use super::prepare::{Incoming, OpenSeal};
+use super::prepare::{Incoming, OpenSeal, Worked};
 use super::{Change, Changed, Downstream, Learner};
 use crate::auth::credential_partition;
 use crate::directory::DirectoryEntry;
@@ -706,6 +706,7 @@ impl<'a> Step<'a> {
         // (met again in a replay) is skipped, as its erasure purged it.
         let mut forgotten = Vec::new();
         let mut statements = Vec::with_capacity(incoming.len());
+        let mut worked = Vec::with_capacity(incoming.len());
         for item in incoming {
             match item {
                 Incoming::Shut { missing } => {
@@ -715,11 +716,12 @@ impl<'a> Step<'a> {
                     }
                     forgotten.extend(gone);
                 }
-                Incoming::Open { json, seal } => {
+                Incoming::Open { statement, seal, worked: its } => {
                     if let Some(seal) = &seal {
                         forgotten.extend(seal.sealed.subjects.iter().filter(|s| self.is_forgotten(s)));
                     }
-                    statements.push((Statement::from_trusted(json), seal));
+                    statements.push((statement, seal));
+                    worked.push(its);
                 }
             }
         }
@@ -781,18 +783,18 @@ impl<'a> Step<'a> {
             self.change(Change::Resent { tenant: tenant.clone(), source });
         }
         let mut checks: BatchHashMap<u32, &crate::plan::PlanCheck> = checks.iter().map(|c| (c.index, c)).collect();
-        let fresh_statements = statements.into_iter().zip(&ids).zip(fresh).enumerate();
+        let fresh_statements = statements.into_iter().zip(worked).zip(&ids).zip(fresh).enumerate();
         let fresh_statements = fresh_statements.filter(|(_, (_, fresh))| *fresh).map(|(index, (s, _))| (index, s));
-        for (index, ((statement, seal), id)) in fresh_statements {
+        for (index, (((statement, seal), worked), id)) in fresh_statements {
+            let Worked { agents, learner, index_keys: own_keys, prepared } = *worked;
             let id = *id;
             let stored = log_time.max(meta.last_stored + 1);
             if meta.last_stored == 0 {
                 meta.first_bucket = bucket_of(stored);
             }
             meta.last_stored = stored;
-            let agents = seal.as_ref().map(|seal| seal.agents(statement.value())).unwrap_or_default();
             self.keep_attachment_bodies(tenant, statement.value());
-            self.put_indexes(tenant, id, stored, &statement, &agents).await?;
+            self.put_indexes(tenant, id, stored, &statement, own_keys).await?;
             self.learn_from(tenant, &statement, seal.as_deref(), &agents).await?;
             if let Some(target) = statement.voided_target() {
                 if let Some(mut target_row) = self.statement(tenant, target).await? {
@@ -818,7 +820,6 @@ impl<'a> Step<'a> {
                 None => RowBody::Clear(bytes),
             };
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
-            let learner = learner_of(&json, &agents, seal.as_deref());
             if let Some(check) = checks.remove(&(index as u32)) {
                 let source = source_of(&json);
                 let timestamp_micros = json["timestamp"]
@@ -829,7 +830,10 @@ impl<'a> Step<'a> {
                 self.change(Change::Checked { tenant: tenant.clone(), source, check, id, timestamp_micros });
             }
             let digests = (self.downstream.iter())
-                .filter_map(|projection| Some((projection.name(), projection.digest(&json, learner.as_ref())?)))
+                .filter_map(|projection| {
+                    let prepared = prepared.iter().find(|(asker, _)| *asker == projection.name()).map(|(_, it)| it);
+                    Some((projection.name(), projection.digest(&json, learner.as_ref(), prepared)?))
+                })
                 .collect();
             self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, digests });
         }
@@ -854,8 +858,17 @@ impl<'a> Step<'a> {
         statement: &Statement,
         agents: &HashMap<String, Uuid>,
     ) -> Result<Vec<IndexKey>, StoreError> {
-        let mut keys = vec![IndexKey::all(tenant)];
-        keys.extend(index_keys(tenant, statement, agents));
+        self.with_targets(tenant, statement, index_keys(tenant, statement, agents)).await
+    }
+
+    /// `keys` (a statement's own [`index_keys`]) with those of the
+    /// statements it targets through StatementRefs.
+    async fn with_targets(
+        &mut self,
+        tenant: &TenantId,
+        statement: &Statement,
+        mut keys: Vec<IndexKey>,
+    ) -> Result<Vec<IndexKey>, StoreError> {
         let mut target = statement_ref_target(statement.value());
         for _ in 0..MAX_REFERENCE_DEPTH {
             let Some(target_id) = target else { break };
@@ -880,10 +893,10 @@ impl<'a> Step<'a> {
         id: Uuid,
         stored: u64,
         statement: &Statement,
-        agents: &HashMap<String, Uuid>,
+        own_keys: Vec<IndexKey>,
     ) -> Result<(), StoreError> {
         let bucket = bucket_of(stored);
-        let keys = self.index_keys_with_targets(tenant, statement, agents).await?;
+        let keys = self.with_targets(tenant, statement, own_keys).await?;
         for key in keys {
             self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
         }
@@ -988,14 +1001,15 @@ impl<'a> Step<'a> {
     }
 }
 
-/// The filter index keys of a statement's own content; an agent with a
-/// subject (`agents`) is indexed under the subject, not its identifier.
-fn index_keys(tenant: &TenantId, statement: &Statement, agents: &HashMap<String, Uuid>) -> Vec<IndexKey> {
+/// The index keys of a statement's own content (the tenant's every
+/// statement, and each filter); an agent with a subject (`agents`) is
+/// indexed under the subject, not its identifier.
+pub(super) fn index_keys(tenant: &TenantId, statement: &Statement, agents: &HashMap<String, Uuid>) -> Vec<IndexKey> {
     let agent_key = |ifi: &str| match agents.get(ifi) {
         Some(subject) => subject_index_key(*subject),
         None => ifi.to_owned(),
     };
-    let mut keys = vec![IndexKey::verb(tenant, statement.verb_id())];
+    let mut keys = vec![IndexKey::all(tenant), IndexKey::verb(tenant, statement.verb_id())];
     keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
     keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
     keys.extend(
@@ -1109,7 +1123,7 @@ fn existence_verdict(create: bool, exists: bool, what: &str) -> Option<Verdict> 
 /// The learner of a statement: its actor, under its subject when it has one
 /// (`agents`: the subject of each agent the statement was sealed for; `seal`
 /// holds their keys when the statement was just opened).
-fn learner_of(
+pub(super) fn learner_of(
     statement: &serde_json::Value,
     agents: &HashMap<String, Uuid>,
     seal: Option<&OpenSeal>,

@@ -251,7 +251,12 @@ impl Downstream for Analytics {
         "analytics"
     }
 
-    fn digest(&self, statement: &serde_json::Value, learner: Option<&super::Learner>) -> Option<super::Digest> {
+    fn digest(
+        &self,
+        statement: &serde_json::Value,
+        learner: Option<&super::Learner>,
+        _prepared: Option<&super::Digest>,
+    ) -> Option<super::Digest> {
         Some(Arc::new(Fact::of(statement, learner.map(|l| l.key.clone()))))
     }
 
