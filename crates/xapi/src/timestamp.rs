@@ -161,7 +161,10 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, ValidationError> {
 
 /// Formats an instant as RFC 3339 in UTC with microsecond precision, e.g. `2024-05-04T17:00:00.123456Z`.
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    // Not `format("%Y-%m-%dT%H:%M:%S%.6fZ")`: that parses its pattern on
+    // every call (3,700 instructions, on the projector's path for every
+    // statement); the same text.
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Re-writes a statement timestamp in UTC keeping the number of fraction digits it had (at most 9).
@@ -225,6 +228,13 @@ mod tests {
     fn lenient_and_format() {
         let t = parse_timestamp("2023-05-04T12:00:00-05:00").unwrap();
         assert_eq!(format_timestamp(t), "2023-05-04T17:00:00.000000Z");
+        // The text of the strftime pattern it replaced, from 1900 to 3000.
+        let mut micros: i64 = -2_208_988_800_000_000;
+        while micros < 32_503_680_000_000_000 {
+            let t = DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(format_timestamp(t), t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            micros += 7_777_777_777_777;
+        }
         assert!(parse_timestamp("2023-05-04T12:00:00").is_ok());
         assert!(parse_timestamp("2023-05-04T12:00:00-00:00").is_ok());
         assert!(parse_timestamp("yesterday").is_err());
