@@ -15,10 +15,17 @@ TANSU_VERSION=0.6.0
 
 install() {
   if [ -x "$TANSU" ]; then return 0; fi
-  echo "installing tansu $TANSU_VERSION into $TOOLS (once; this takes a while)" >&2
   mkdir -p "$TOOLS"
+  # One install at a time (a test run and `make cluster-up` started together
+  # on a new machine): two `cargo install`s into one root race on its files,
+  # and the loser fails. The second waits, then finds tansu there.
+  exec 9>"$TOOLS/tansu.lock"
+  flock 9
+  if [ -x "$TANSU" ]; then exec 9>&-; return 0; fi
+  echo "installing tansu $TANSU_VERSION into $TOOLS (once; this takes a while)" >&2
   CARGO_TARGET_DIR="$TOOLS/tansu-build" cargo install tansu --locked --features libsql \
     --version "$TANSU_VERSION" --root "$TOOLS/tansu" >&2
+  exec 9>&-
 }
 
 wait_for_port() {
