@@ -9,7 +9,8 @@
 #   scripts/bench-ingest-ab.sh forward     # one forwarder (every statement, batches of 500)
 #                                          # delivering to a second lrs serve / none
 #
-# N (statements, default 200000), ROUNDS (3), SHAPE (extra lrs bench arguments).
+# N (statements, default 200000), ROUNDS (3), SHAPE (extra lrs bench arguments),
+# WARMUP (statements loaded before the measured N, not measured; default none).
 # Prints statements/s per round and variant; with MEASURE=cpu (what
 # scripts/bench-cpu-ab.sh sets) the server's CPU time per statement instead:
 # user + system time of the `lrs serve` process (/proc/PID/stat) from before
@@ -54,6 +55,13 @@ for round in $(seq "${ROUNDS:-3}"); do
       curl -sf -X POST -H 'Authorization: Bearer bench-operator' -d "{\"name\": \"bench\", \"batch_size\": 500,
         \"target\": {\"kind\": \"lrs\", \"endpoint\": \"http://127.0.0.1:$target_port/xapi\", \"key\": \"tk\", \"secret\": \"ts\"}}" \
         "http://127.0.0.1:$port/admin/tenants/default/forwarders" >/dev/null
+    fi
+    if [ -n "${WARMUP:-}" ]; then
+      # A load before the measured one (other statements: another seed), so
+      # that what is measured is a server that has grown its heap, caches
+      # and memtables, as a running one has, not its first touch of them.
+      target/release/lrs bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "$WARMUP" \
+        --batch 100 --concurrency 16 --queries 0 --single-posts 0 --seed 7 ${SHAPE:-} >/dev/null 2>&1
     fi
     before=$(cpu $pid)
     out=$(mktemp)
