@@ -1,8 +1,8 @@
 //! What the read-ahead stage does to each log record before the projector
 //! applies it: decode the envelope, open the statements sealed in it, parse
 //! them, and work out what does not depend on the projector's decisions
-//! (whom each was sealed for, its learner, what the projections downstream
-//! prepare of it). Stateless (the vault keys it needs exist before an event
+//! (whom each was sealed for, its learner, its own index keys, what the
+//! projections downstream prepare of it). Stateless (the vault keys it needs exist before an event
 //! is appended), so it runs beside the projector, not before it.
 
 use std::collections::HashMap;
@@ -35,7 +35,8 @@ pub(crate) struct Prepared {
 
 /// A statement of a command, as the read-ahead prepared it.
 pub(crate) enum Incoming {
-    /// Opened (or sent in the clear): its JSON, and its seal when it had one.
+    /// Opened (or sent in the clear): the statement, its seal when it had
+    /// one, and what the read-ahead worked out of it.
     Open {
         /// The statement.
         statement: Statement,
