@@ -912,7 +912,7 @@ impl PreparedDigest {
     }
 }
 
-/// The top-level members of a statement the digest reads.
+/// The top-level members of a statement the prepared digest reads.
 #[derive(Default)]
 struct TopMembers<'s> {
     id: Option<&'s Value>,
@@ -921,8 +921,6 @@ struct TopMembers<'s> {
     object: Option<&'s Value>,
     result: Option<&'s Value>,
     context: Option<&'s Value>,
-    timestamp: Option<&'s Value>,
-    stored: Option<&'s Value>,
     authority: Option<&'s Value>,
 }
 
@@ -938,8 +936,6 @@ impl<'s> TopMembers<'s> {
                 "object" => &mut top.object,
                 "result" => &mut top.result,
                 "context" => &mut top.context,
-                "timestamp" => &mut top.timestamp,
-                "stored" => &mut top.stored,
                 "authority" => &mut top.authority,
                 _ => continue,
             };
