@@ -63,6 +63,9 @@ pub enum Change {
         /// ([`Downstream::digest`]), worked out while the statement was at
         /// hand rather than in a second walk over the batch.
         digests: Digests,
+        /// What the statement plan found about it (the templates it followed
+        /// and broke, its pattern groups), when a plan checked it.
+        check: Option<crate::plan::PlanCheck>,
     },
     /// Voided, or removed by an erasure or by retention.
     Removed {
@@ -79,19 +82,6 @@ pub enum Change {
         tenant: TenantId,
         /// Its subject id.
         subject: Uuid,
-    },
-    /// What the statement plan found about a statement stored just after.
-    Checked {
-        /// Its tenant.
-        tenant: TenantId,
-        /// The credential key that sent it.
-        source: Option<String>,
-        /// The templates it followed and broke.
-        check: crate::plan::PlanCheck,
-        /// The statement's id.
-        id: Uuid,
-        /// Its timestamp, microseconds since the epoch.
-        timestamp_micros: i64,
     },
     /// A statement sent again with the id and content of a stored one.
     Resent {
@@ -154,12 +144,14 @@ pub trait Downstream: Send + Sync + 'static {
     /// returns one finds it in every `Stored` change it is given.
     ///
     /// `prepared` is what [`Downstream::prepare`] returned for the same
-    /// statement, when it returned something.
+    /// statement, when it returned something; `stored_micros` is its
+    /// `stored`, as microseconds since the epoch.
     fn digest(
         &self,
         _statement: &serde_json::Value,
         _learner: Option<&Learner>,
         _prepared: Option<&Digest>,
+        _stored_micros: i64,
     ) -> Option<Digest> {
         None
     }

@@ -177,9 +177,20 @@ impl<V: Clone> KnownRows<V> {
     }
 }
 
+/// A key of [`PartitionRows::known`], looked up without copying it (it
+/// hashes as the owned key does).
+#[derive(Hash)]
+struct KnownKey<'k>(Table, (&'k [u8], &'k [u8]));
+
+impl quick_cache::Equivalent<(Table, CountKey)> for KnownKey<'_> {
+    fn equivalent(&self, key: &(Table, CountKey)) -> bool {
+        self.0 == key.0 && self.1 .0 == key.1 .0.as_slice() && self.1 .1 == key.1 .1.as_slice()
+    }
+}
+
 impl<V: Clone> PartitionRows<V> {
     fn get(&mut self, table: Table, key: &CountKey) -> Option<V> {
-        self.known.get(&(table, key.clone())).cloned()
+        self.known.get(&KnownKey(table, (&key.0, &key.1))).cloned()
     }
 
     fn set(&mut self, table: Table, key: CountKey, value: V) {
@@ -287,6 +298,17 @@ struct Deltas<'a> {
 }
 
 impl<'a> Deltas<'a> {
+    /// Room for the names and learners of `changes` statements (a few per
+    /// source and day for the rest), so the maps do not grow while counting.
+    fn with_capacity(changes: usize) -> Self {
+        Self {
+            statements: HashMap::with_capacity_and_hasher(4, Default::default()),
+            counts: HashMap::with_capacity_and_hasher(64, Default::default()),
+            names: HashMap::with_capacity_and_hasher(2 * changes, Default::default()),
+            learners: HashMap::with_capacity_and_hasher(changes, Default::default()),
+        }
+    }
+
     fn count(&mut self, tenant: &'a TenantId, day: u32, source: &'a str, name: &[&'a str], by: u64) {
         *self.counts.entry((tenant, day, source, CountName::of(name))).or_default() += by;
     }
@@ -343,10 +365,11 @@ impl Downstream for Quality {
         statement: &Value,
         learner: Option<&Learner>,
         prepared: Option<&super::Digest>,
+        stored_micros: i64,
     ) -> Option<super::Digest> {
         let prepared = prepared.and_then(|prepared| prepared.clone().downcast::<PreparedDigest>().ok());
         let prepared = prepared.unwrap_or_else(|| Arc::new(PreparedDigest::of(statement, learner)));
-        Some(Arc::new(StoredDigest::of(prepared, statement)))
+        Some(Arc::new(StoredDigest::of(prepared, statement, stored_micros)))
     }
 
     async fn apply(
@@ -359,10 +382,11 @@ impl Downstream for Quality {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut deltas = Deltas::default();
+        let mut deltas = Deltas::with_capacity(changes.len());
         // Signatures written or dropped in this batch (the store shows the
         // state before it): the statement id that holds each, or none.
-        let mut signatures: HashMap<Vec<u8>, Option<Uuid>> = HashMap::default();
+        let mut signatures: HashMap<Vec<u8>, Option<Uuid>> =
+            HashMap::with_capacity_and_hasher(changes.len(), Default::default());
         let mut steps: NewSteps = HashMap::default();
         // Statements this batch removes from pattern groups, and the tenants' records.
         let mut gone_steps: BTreeSet<Uuid> = BTreeSet::new();
@@ -373,10 +397,27 @@ impl Downstream for Quality {
         for Changed { log_time_micros, change, .. } in changes {
             let day = u32::try_from(log_time_micros.div_euclid(DAY_MICROS)).unwrap_or(0);
             match change {
-                Change::Stored { tenant, learner, digests, .. } => {
+                Change::Stored { tenant, learner, digests, check, .. } => {
                     // Worked out by the statement projection while it had the statement.
                     let Some(stored) = super::digest_of::<StoredDigest>(digests, self.name()) else { continue };
                     let source = stored.prepared.source.as_deref().unwrap_or("");
+                    if let Some(check) = check {
+                        // What the statement plan found.
+                        let (timestamp_micros, id) = (stored.timestamp_micros, stored.prepared.id.unwrap_or_default());
+                        for group in &check.groups {
+                            let entry = steps.entry((tenant, Cow::Borrowed(group))).or_insert_with(GroupSteps::new);
+                            entry.added.push((timestamp_micros, id, &check.followed));
+                            entry.earliest = entry.earliest.min(timestamp_micros);
+                        }
+                        for template in &check.followed {
+                            deltas.count(tenant, day, source, &["template", "matched", template], 1);
+                        }
+                        for broken in &check.broken {
+                            deltas.count(tenant, day, source, &["template", "matched", &broken.template], 1);
+                            deltas.count(tenant, day, source, &["template", "invalid", &broken.template], 1);
+                            deltas.count(tenant, day, source, &["rule", &broken.template, &broken.rule], 1);
+                        }
+                    }
                     let counts = deltas.statements.entry((tenant, day, source)).or_default();
                     counts.accepted += 1;
                     counts.missing_registration += u64::from(stored.prepared.missing_registration);
@@ -467,22 +508,6 @@ impl Downstream for Quality {
                         batch.delete(Table::QualityNames, counts.clone(), counted.clone());
                         forgotten_counts.push((counts, counted));
                         batch.delete(Table::QualityNames, partition.clone(), hash.into_bytes());
-                    }
-                }
-                Change::Checked { tenant, source, check, id, timestamp_micros } => {
-                    for group in &check.groups {
-                        let entry = steps.entry((tenant, Cow::Borrowed(group))).or_insert_with(GroupSteps::new);
-                        entry.added.push((*timestamp_micros, *id, &check.followed));
-                        entry.earliest = entry.earliest.min(*timestamp_micros);
-                    }
-                    let source = source.as_deref().unwrap_or("");
-                    for template in &check.followed {
-                        deltas.count(tenant, day, source, &["template", "matched", template], 1);
-                    }
-                    for broken in &check.broken {
-                        deltas.count(tenant, day, source, &["template", "matched", &broken.template], 1);
-                        deltas.count(tenant, day, source, &["template", "invalid", &broken.template], 1);
-                        deltas.count(tenant, day, source, &["rule", &broken.template, &broken.rule], 1);
                     }
                 }
                 Change::Resent { tenant, source } => {
@@ -633,9 +658,9 @@ impl Quality {
     /// tenant, and whenever a group of the tenant is followed again (then
     /// every group's steps are in its rows when it is read).
     #[allow(clippy::too_many_arguments)]
-    async fn follow_patterns(
+    async fn follow_patterns<'a>(
         &self,
-        steps: NewSteps<'_>,
+        steps: NewSteps<'a>,
         gone: &BTreeSet<Uuid>,
         partition: u32,
         steps_row: &[u8],
@@ -652,14 +677,14 @@ impl Quality {
         // same way), so it is not matched again.
         let mut groups = Vec::with_capacity(steps.len());
         for ((tenant, group), GroupSteps { added, earliest }) in steps {
-            let (tenant, group) = (tenant.clone(), group.into_owned());
-            let group_partition = steps_partition(&tenant, &group);
-            let key = (groups_partition(&tenant), group_clustering(&group));
-            let progress = match known.get(GROUPS, &key) {
-                Some(progress) => progress,
+            let group_partition = steps_partition(tenant, &group);
+            let key = (groups_partition(tenant), group_clustering(&group));
+            // Known from an earlier batch (else read, and kept known).
+            let (progress, was_known) = match known.get(GROUPS, &key) {
+                Some(progress) => (progress, true),
                 None => {
                     let row = store.get(GROUPS, &key.0, &key.1).await?;
-                    row.and_then(|bytes| serde_json::from_slice::<GroupProgress>(&bytes).ok())
+                    (row.and_then(|bytes| serde_json::from_slice::<GroupProgress>(&bytes).ok()), false)
                 }
             };
             let stays_broken =
@@ -670,26 +695,27 @@ impl Quality {
                 .filter(|(_, id, _)| !gone.contains(id))
                 .map(|(timestamp_micros, id, followed)| Step { timestamp_micros, id, followed: followed.to_vec() })
                 .collect();
-            groups.push(TouchedGroup { partition: group_partition, tenant, group, added, key, progress, stays_broken });
+            let partition = group_partition;
+            groups.push(TouchedGroup { partition, tenant, group, added, key, progress, was_known, stays_broken });
         }
         // Per tenant: its pending steps moved into their groups' rows, or
         // the batch's steps of groups that stay broken added to them.
         let mut moved: HashMap<Vec<u8>, Vec<Step>> = HashMap::default();
-        let mut merging: BTreeSet<TenantId> = BTreeSet::new();
-        let mut staying: BTreeMap<TenantId, Vec<GroupStepList>> = BTreeMap::new();
+        let mut merging: BTreeSet<&TenantId> = BTreeSet::new();
+        let mut staying: BTreeMap<&TenantId, Vec<GroupStepList>> = BTreeMap::new();
         for touched in &mut groups {
             if touched.stays_broken {
                 if !touched.added.is_empty() {
-                    let pending = staying.entry(touched.tenant.clone()).or_default();
+                    let pending = staying.entry(touched.tenant).or_default();
                     pending.push((touched.partition.clone(), std::mem::take(&mut touched.added)));
                 }
             } else {
-                merging.insert(touched.tenant.clone());
+                merging.insert(touched.tenant);
             }
         }
         for tenant in staying.keys() {
             if self.pending_steps.due(partition, tenant, MERGE_PENDING_STEPS) {
-                merging.insert(tenant.clone());
+                merging.insert(tenant);
             }
         }
         for tenant in &merging {
@@ -711,22 +737,25 @@ impl Quality {
         }
         for (tenant, staying) in staying {
             if !staying.is_empty() {
-                batch.put(STEPS, pending_steps_partition(&tenant), steps_row.to_vec(), encode_pending_steps(&staying));
+                batch.put(STEPS, pending_steps_partition(tenant), steps_row.to_vec(), encode_pending_steps(&staying));
             }
-            self.pending_steps.written(partition, &tenant);
+            self.pending_steps.written(partition, tenant);
         }
-        for TouchedGroup { partition: group_partition, tenant, group, mut added, key, progress, stays_broken } in groups
-        {
+        for touched in groups {
+            let TouchedGroup { partition: group_partition, tenant, group, mut added, key, progress, .. } = touched;
             // The group's row of this batch: its steps, and those moved from pending rows.
             added.extend(moved.remove(&group_partition).unwrap_or_default());
             if !added.is_empty() {
                 batch.put(STEPS, group_partition.clone(), steps_row.to_vec(), encode_steps(&added));
             }
-            if stays_broken {
-                known.set(GROUPS, key, progress);
+            if touched.stays_broken {
+                // Unchanged: kept known when it was read.
+                if !touched.was_known {
+                    known.set(GROUPS, key, progress);
+                }
                 continue;
             }
-            let record = tenant_record(tenants, store, &tenant).await?;
+            let record = tenant_record(tenants, store, tenant).await?;
             let Some(record) = record else { continue };
             let all = (Bound::Unbounded, Bound::Unbounded);
             let stored = store.scan(STEPS, &group_partition, all, Order::Ascending, usize::MAX).await?;
@@ -777,17 +806,19 @@ impl Quality {
 }
 
 /// A pattern group a batch touched, as [`Quality::follow_patterns`] works on it.
-struct TouchedGroup {
+struct TouchedGroup<'a> {
     /// The partition of its steps rows.
     partition: Vec<u8>,
-    tenant: TenantId,
-    group: PatternGroup,
+    tenant: &'a TenantId,
+    group: Cow<'a, PatternGroup>,
     /// The batch's steps of it (none when they went to the pending row).
     added: Vec<Step>,
     /// Its progress row's key.
     key: CountKey,
     /// Its progress as the last batch left it, if any.
     progress: Option<GroupProgress>,
+    /// Its progress was known from an earlier batch (not read from the store).
+    was_known: bool,
     /// It was broken, and the batch's statements all come after its latest one.
     stays_broken: bool,
 }
@@ -835,6 +866,8 @@ pub fn decode_count(bytes: &[u8]) -> u64 {
 struct StoredDigest {
     /// What was worked out of the statement as sent.
     prepared: Arc<PreparedDigest>,
+    /// Its timestamp, microseconds since the epoch (`stored` when it does not parse).
+    timestamp_micros: i64,
     /// How far its timestamp is ahead of `stored`, microseconds.
     timestamp_offset: Option<i64>,
     /// Its id and event signature; `None` for a voiding statement (counted
@@ -845,19 +878,17 @@ struct StoredDigest {
 impl StoredDigest {
     /// Finishes `prepared` with the statement as stored (its `stored`, and
     /// the `timestamp` it was given when sent without one).
-    fn of(prepared: Arc<PreparedDigest>, statement: &Value) -> Self {
-        let micros = |value: Option<&Value>| {
-            let text = value?.as_str()?;
-            chrono::DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_micros())
-        };
-        let timestamp = statement.get("timestamp");
-        let timestamp_micros = micros(timestamp);
-        let signed = prepared.signing.as_ref().map(|(id, signing)| {
-            let timestamp = timestamp.and_then(Value::as_str).unwrap_or("");
-            (*id, EventParts::finish(signing.clone(), timestamp, timestamp_micros))
-        });
-        let timestamp_offset = timestamp_micros.zip(micros(statement.get("stored"))).map(|(t, s)| t - s);
-        Self { prepared, timestamp_offset, signed }
+    fn of(prepared: Arc<PreparedDigest>, statement: &Value, stored_micros: i64) -> Self {
+        let timestamp = statement.get("timestamp").and_then(Value::as_str);
+        let timestamp_micros = timestamp
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            .map(|time| time.timestamp_micros());
+        let signed = prepared
+            .signing
+            .as_ref()
+            .map(|(id, signing)| (*id, EventParts::finish(signing.clone(), timestamp.unwrap_or(""), timestamp_micros)));
+        let timestamp_offset = timestamp_micros.map(|micros| micros - stored_micros);
+        Self { prepared, timestamp_micros: timestamp_micros.unwrap_or(stored_micros), timestamp_offset, signed }
     }
 }
 
@@ -865,6 +896,8 @@ impl StoredDigest {
 /// the projector decides it.
 #[derive(Debug)]
 struct PreparedDigest {
+    /// Its id.
+    id: Option<Uuid>,
     /// The credential that sent it.
     source: Option<String>,
     /// It has no `context.registration`.
@@ -902,6 +935,7 @@ impl PreparedDigest {
             None => None,
         };
         Self {
+            id,
             source: top.authority.and_then(super::statements::source_of_authority),
             missing_registration: context.and_then(|context| context.get("registration")).is_none(),
             missing_parent: !has_parent(context),
@@ -1088,8 +1122,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn micros(text: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(text).expect("a timestamp").timestamp_micros()
+    }
+
     fn hash(statement: &Value) -> [u8; 32] {
         signature(statement, None).hash
+    }
+
+    #[test]
+    fn a_known_row_is_found_by_its_borrowed_key() {
+        use std::hash::BuildHasher as _;
+        let key: CountKey = (b"partition".to_vec(), b"clustering".to_vec());
+        let hasher = foldhash::fast::FixedState::with_seed(7);
+        let borrowed = KnownKey(Table::QualityCounts, (&key.0, &key.1));
+        assert_eq!(hasher.hash_one(&borrowed), hasher.hash_one(&(Table::QualityCounts, key.clone())));
+        // Through a batch that was written: the next one finds its value.
+        let rows: KnownRows<u64> = KnownRows::default();
+        let mut first = rows.begin(0, 1, 10);
+        assert_eq!(first.get(Table::QualityCounts, &key), None);
+        first.set(Table::QualityCounts, key.clone(), 5);
+        rows.end(0, first);
+        let mut next = rows.begin(0, 11, 20);
+        assert_eq!(next.get(Table::QualityCounts, &key), Some(5));
+        assert_eq!(next.get(Table::QualityNames, &key), None, "another table's row");
     }
 
     #[test]
@@ -1250,7 +1306,8 @@ mod tests {
         let statement = json!({"id": id.to_string(), "actor": {"mbox": "mailto:a@x", "name": " Ann "},
             "verb": {"id": "http://v/watched", "display": {"en": "Watched"}}, "object": {"id": "http://a/1"},
             "timestamp": "2026-01-01T10:00:00Z", "stored": "2026-01-01T09:00:00Z"});
-        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&statement, None)), &statement);
+        let stored_micros = micros("2026-01-01T09:00:00Z");
+        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&statement, None)), &statement, stored_micros);
         assert_eq!(digest.signed, Some((id, signature(&statement, None))));
         assert_eq!(digest.prepared.learner_name.as_deref(), Some("ann"));
         assert_eq!(
@@ -1259,11 +1316,15 @@ mod tests {
         );
         assert!(digest.prepared.missing_registration && digest.prepared.missing_parent);
         assert_eq!(digest.timestamp_offset, Some(3_600_000_000), "an hour ahead of stored");
+        assert_eq!(digest.timestamp_micros, micros("2026-01-01T10:00:00Z"));
         let voiding = json!({"id": Uuid::new_v4().to_string(), "actor": {"mbox": "mailto:a@x", "name": "Ann"},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
             "object": {"objectType": "StatementRef", "id": id.to_string()},
             "context": {"registration": Uuid::new_v4().to_string()}});
-        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&voiding, None)), &voiding);
+        // Stored without a timestamp (as the statement projection never
+        // stores one): its time is `stored`.
+        let digest = StoredDigest::of(Arc::new(PreparedDigest::of(&voiding, None)), &voiding, stored_micros);
+        assert_eq!((digest.timestamp_micros, digest.timestamp_offset), (stored_micros, None));
         let prepared = &digest.prepared;
         assert_eq!((&digest.signed, &prepared.learner_name, prepared.names.len()), (&None, &None, 0));
         assert!(!prepared.missing_registration && prepared.missing_parent);
@@ -1282,13 +1343,14 @@ mod tests {
         let mut stored = sent.clone();
         stored["timestamp"] = json!("2026-01-01T10:00:00.123456Z");
         stored["stored"] = json!("2026-01-01T10:00:00.123456Z");
-        let digest = StoredDigest::of(prepared.clone(), &stored);
+        let stored_micros = micros("2026-01-01T10:00:00.123456Z");
+        let digest = StoredDigest::of(prepared.clone(), &stored, stored_micros);
         let (_, signed) = digest.signed.expect("signed");
         assert_eq!(signed, signature(&stored, Some(&learner)));
         assert_eq!(signed.timestamp_micros, Some(1_767_261_600_123_456));
         assert_eq!(digest.timestamp_offset, Some(0));
         stored["timestamp"] = json!("2026-01-01T10:00:01Z");
-        assert_ne!(StoredDigest::of(prepared, &stored).signed.expect("signed").1, signed);
+        assert_ne!(StoredDigest::of(prepared, &stored, stored_micros).signed.expect("signed").1, signed);
     }
 
     #[test]

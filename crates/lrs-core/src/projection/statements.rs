@@ -519,9 +519,11 @@ impl<'a> Step<'a> {
         statements: Vec<Incoming>,
     ) -> Result<Verdict, StoreError> {
         self.record_at = (record.offset, record.timestamp_micros);
-        match &event.command {
+        match &mut event.command {
+            // The findings are moved into the changes (a batch applied again
+            // is read from the log again, as its statements are).
             Command::StoreStatements { checks, .. } | Command::StoreSealedStatements { checks, .. } => {
-                self.store_statements(&event.tenant, statements, checks, record).await
+                self.store_statements(&event.tenant, statements, std::mem::take(checks), record).await
             }
             Command::ReportRejection { source, reason, statements } => {
                 self.change(Change::Rejected {
@@ -698,7 +700,7 @@ impl<'a> Step<'a> {
         &mut self,
         tenant: &TenantId,
         incoming: Vec<Incoming>,
-        checks: &[crate::plan::PlanCheck],
+        checks: Vec<crate::plan::PlanCheck>,
         record: &LogRecord,
     ) -> Result<Verdict, StoreError> {
         // A statement sealed for an agent forgotten before it reached the log
@@ -782,7 +784,7 @@ impl<'a> Step<'a> {
         for source in resent {
             self.change(Change::Resent { tenant: tenant.clone(), source });
         }
-        let mut checks: BatchHashMap<u32, &crate::plan::PlanCheck> = checks.iter().map(|c| (c.index, c)).collect();
+        let mut checks: BatchHashMap<u32, crate::plan::PlanCheck> = checks.into_iter().map(|c| (c.index, c)).collect();
         let fresh_statements = statements.into_iter().zip(worked).zip(&ids).zip(fresh).enumerate();
         let fresh_statements = fresh_statements.filter(|(_, (_, fresh))| *fresh).map(|(index, (s, _))| (index, s));
         for (index, (((statement, seal), worked), id)) in fresh_statements {
@@ -820,22 +822,14 @@ impl<'a> Step<'a> {
                 None => RowBody::Clear(bytes),
             };
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
-            if let Some(check) = checks.remove(&(index as u32)) {
-                let source = source_of(&json);
-                let timestamp_micros = json["timestamp"]
-                    .as_str()
-                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
-                    .map_or(stored as i64, |time| time.timestamp_micros());
-                let check = check.clone();
-                self.change(Change::Checked { tenant: tenant.clone(), source, check, id, timestamp_micros });
-            }
+            let check = checks.remove(&(index as u32));
             let digests = (self.downstream.iter())
                 .filter_map(|projection| {
                     let prepared = prepared.iter().find(|(asker, _)| *asker == projection.name()).map(|(_, it)| it);
-                    Some((projection.name(), projection.digest(&json, learner.as_ref(), prepared)?))
+                    Some((projection.name(), projection.digest(&json, learner.as_ref(), prepared, stored as i64)?))
                 })
                 .collect();
-            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, digests });
+            self.change(Change::Stored { tenant: tenant.clone(), statement: json, learner, digests, check });
         }
         self.tenants.insert(tenant.clone(), meta);
         Ok(Verdict::Stored { ids })

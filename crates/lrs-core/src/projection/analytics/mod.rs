@@ -256,6 +256,7 @@ impl Downstream for Analytics {
         statement: &serde_json::Value,
         learner: Option<&super::Learner>,
         _prepared: Option<&super::Digest>,
+        _stored_micros: i64,
     ) -> Option<super::Digest> {
         Some(Arc::new(Fact::of(statement, learner.map(|l| l.key.clone()))))
     }
@@ -300,7 +301,7 @@ impl Downstream for Analytics {
                     self.identities.remove(&(tenant.clone(), crate::vault::subject_index_key(*subject)));
                     put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)), batch);
                 }
-                Change::Checked { .. } | Change::Resent { .. } | Change::Rejected { .. } => {}
+                Change::Resent { .. } | Change::Rejected { .. } => {}
             }
         }
         // Where the outbox ends, so that a reader knows whether the builder
