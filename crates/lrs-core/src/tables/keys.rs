@@ -53,6 +53,15 @@ impl KeyBuilder {
     pub fn build(self) -> Vec<u8> {
         self.0
     }
+
+    /// The key so far, followed by a big-endian u32 part, in a vector of
+    /// exactly that size (a clone then `u32` would grow the clone).
+    pub fn with_u32(&self, v: u32) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.0.len() + 4);
+        key.extend_from_slice(&self.0);
+        key.extend_from_slice(&v.to_be_bytes());
+        key
+    }
 }
 
 /// Decodes a key made only of string parts back into them; `None` when it
@@ -107,6 +116,14 @@ mod tests {
     fn every_zero_byte_of_a_string_is_escaped() {
         let key = KeyBuilder::new().str("\0a\0\0").str("b").build();
         assert_eq!(key, [0, 0xFF, b'a', 0, 0xFF, 0, 0xFF, 0, 1, b'b', 0, 1]);
+    }
+
+    #[test]
+    fn a_key_ended_with_a_u32_is_the_key_built_with_it() {
+        let prefix = KeyBuilder::new().str("tenant").str("http://example.com/verbs/v1");
+        let key = prefix.with_u32(0x0102_0304);
+        assert_eq!(key, prefix.clone().u32(0x0102_0304).build());
+        assert_eq!(key.capacity(), key.len());
     }
 
     #[test]

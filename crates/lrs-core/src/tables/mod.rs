@@ -77,7 +77,7 @@ impl IndexKey {
 
     /// The partition key of one time bucket.
     pub fn partition(&self, bucket: u32) -> Vec<u8> {
-        self.prefix.clone().u32(bucket).build()
+        self.prefix.with_u32(bucket)
     }
 }
 
