@@ -35,10 +35,17 @@ const JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
 
 fn row_key(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + partition.len() + clustering.len());
+    lay_out_row_key(&mut key, partition, clustering);
+    key
+}
+
+/// Writes a row's key into `key` (emptied first): the partition's length,
+/// the partition, the clustering key.
+fn lay_out_row_key(key: &mut Vec<u8>, partition: &[u8], clustering: &[u8]) {
+    key.clear();
     key.extend_from_slice(&(partition.len() as u32).to_be_bytes());
     key.extend_from_slice(partition);
     key.extend_from_slice(clustering);
-    key
 }
 
 fn storage(error: impl std::fmt::Display) -> StoreError {
@@ -202,13 +209,18 @@ impl EmbeddedStore {
         // and growing it would copy them and fault in fresh pages each time.
         let mut write =
             fjall::OwnedWriteBatch::with_capacity(self.inner.db.clone(), batch.mutations.len()).durability(mode);
+        // Each row's key is laid out in one buffer, which fjall copies (it
+        // would copy a vector of the key's own too).
+        let mut key = Vec::with_capacity(256);
         for mutation in batch.mutations {
             match mutation {
                 Mutation::Put { table, partition, clustering, value } => {
-                    write.insert(self.inner.keyspace(table), row_key(&partition, &clustering), value);
+                    lay_out_row_key(&mut key, &partition, &clustering);
+                    write.insert(self.inner.keyspace(table), key.as_slice(), value);
                 }
                 Mutation::Delete { table, partition, clustering } => {
-                    write.remove(self.inner.keyspace(table), row_key(&partition, &clustering));
+                    lay_out_row_key(&mut key, &partition, &clustering);
+                    write.remove(self.inner.keyspace(table), key.as_slice());
                 }
             }
         }
