@@ -362,3 +362,43 @@ async fn a_replay_into_empty_tables_rebuilds_the_live_ones_exactly() {
     }
     assert!(!live.dump(lrs_core::Table::Statements).await.unwrap().is_empty());
 }
+
+/// Voiding a statement sent without a timestamp takes it out of the
+/// analytics: the voided statement as the projector reads it back from its
+/// row has the timestamp the LRS set, so its fact is found and subtracted.
+#[tokio::test]
+async fn voiding_a_statement_sent_without_a_timestamp_takes_it_out_of_the_analytics() {
+    use lrs_core::analytics::{AnalyticsQuery, AnalyticsService, Measure};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (voided, kept) = (Uuid::new_v4(), Uuid::new_v4());
+    {
+        let lrs = Lrs::start(dir.path());
+        let sent = json!([
+            statement(voided, "http://example.com/v", "a@example.com", "http://example.com/a"),
+            statement(kept, "http://example.com/v", "b@example.com", "http://example.com/a"),
+        ]);
+        assert!(sent.as_array().unwrap().iter().all(|s| s.get("timestamp").is_none()));
+        lrs.post(sent).await.unwrap();
+        let voiding = json!({"actor": {"mbox": "mailto:c@example.com"}, "verb": {"id": VOIDED},
+            "object": {"objectType": "StatementRef", "id": voided.to_string()}});
+        lrs.post(voiding).await.unwrap();
+        lrs.shutdown().await;
+    }
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    // The live analytics builder would have applied its outbox; here it runs once.
+    lrs_core::projection::analytics::builder::RollupBuilder::new(store.clone(), 0).drain().await.unwrap();
+    let analytics = AnalyticsService::new(store.clone(), None, QueryService::new(store, log));
+    let question = AnalyticsQuery {
+        measure: Measure::Statements,
+        by: None,
+        since_day: None,
+        until_day: None,
+        filters: vec![],
+        limit: 10,
+    };
+    let rows = analytics.answer(&principal("default").tenant, &question).await.unwrap();
+    let counted: f64 = rows.iter().map(|row| row.value).sum();
+    assert_eq!(counted, 1.0, "two sent, one voided (a voiding statement counts in no measure): {rows:?}");
+}

@@ -99,6 +99,85 @@ async fn statements_sealed_in_either_log_format_are_projected() {
     }
 }
 
+/// A statement's row keeps it as its gateway sealed it, and what the LRS
+/// sets is added as it is read: `stored` (the time the log took it), and
+/// `timestamp` when it was sent without one, alike by id and in a list; a
+/// row written before, which holds both in its sealed body, is answered as
+/// it was written.
+#[tokio::test]
+async fn stored_and_a_missing_timestamp_are_answered_as_the_lrs_set_them() {
+    use lrs_core::event::{encode, Command};
+    use lrs_core::store::{Table, WriteBatch};
+    use lrs_core::tables::{statement_partition, RowBody, StatementRow};
+    use lrs_core::{EventLog, Projector, QueryService, QueryStore, StatementQuery, VerdictBus};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let vault = vault(dir.path());
+    let tenant = TenantId::parse("t").unwrap();
+    let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
+    let statement = |id: uuid::Uuid| {
+        json!({
+            "id": id.to_string(), "actor": {"mbox": "mailto:a@example.com"}, "version": "1.0.3",
+            "verb": {"id": "http://example.com/verbs/did"}, "object": {"id": "http://example.com/a"},
+            "authority": {"account": {"homePage": "http://lrs.example", "name": "t"}}
+        })
+    };
+    let (untimed, timed, earlier) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut with_timestamp = statement(timed);
+    with_timestamp["timestamp"] = json!("2020-01-02T03:04:05.678Z");
+    let sealed = [statement(untimed), with_timestamp]
+        .iter()
+        .map(|s| seal(&serde_json::to_vec(s).unwrap(), std::slice::from_ref(&subject)))
+        .collect();
+    let before = chrono::Utc::now();
+    let command = Command::StoreSealedStatements { statements: sealed, checks: Vec::new() };
+    log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 1, &command)).await.unwrap();
+    let after = chrono::Utc::now();
+
+    // A row as the projector wrote it before 2026-12-05: `stored` and the
+    // timestamp it set (to microseconds, as it writes them) inside the sealed body.
+    let mut old = statement(earlier);
+    old["timestamp"] = json!("2019-05-06T07:08:09.123400Z");
+    old["stored"] = json!("2019-05-06T07:08:09.123400Z");
+    let old_micros = chrono::DateTime::parse_from_rfc3339("2019-05-06T07:08:09.1234Z").unwrap().timestamp_micros();
+    let row = StatementRow {
+        voided: false,
+        stored_micros: old_micros as u64,
+        body: RowBody::Sealed(seal(&serde_json::to_vec(&old).unwrap(), std::slice::from_ref(&subject))),
+    };
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Statements, statement_partition(&tenant, earlier), Vec::new(), row.encode());
+    store.write(batch).await.unwrap();
+
+    let projector =
+        Projector::new(log.clone(), store.clone(), Arc::new(VerdictBus::new()), 0).with_vault(vault.clone());
+    projector.catch_up_with(|_| {}).await.unwrap();
+    let query = QueryService::new(store, log).with_vault(vault);
+    let by_id = |id| {
+        let (query, tenant) = (&query, &tenant);
+        async move { query.statement(tenant, id, false).await.unwrap().expect("answered") }
+    };
+    let time = |s: &serde_json::Value, member: &str| {
+        chrono::DateTime::parse_from_rfc3339(s[member].as_str().unwrap_or_else(|| panic!("{member} in {s}"))).unwrap()
+    };
+
+    let (untimed_answer, timed_answer) = (by_id(untimed).await, by_id(timed).await);
+    let stored = time(&untimed_answer, "stored");
+    assert!(before <= stored && stored <= after, "stored {stored} is when the log took it ({before}..{after})");
+    assert_eq!(untimed_answer["timestamp"], untimed_answer["stored"], "sent without a timestamp: it is stored's");
+    assert_eq!(timed_answer["timestamp"], "2020-01-02T03:04:05.678Z", "a timestamp sent is kept");
+    assert!(time(&timed_answer, "stored") > stored, "each statement of a batch has its own stored time");
+    let listed = query.statements(&tenant, &StatementQuery::default()).await.unwrap().statements;
+    assert_eq!(listed, vec![timed_answer, untimed_answer], "a list answers them as by id, newest first");
+
+    let earlier_answer = by_id(earlier).await;
+    assert_eq!(earlier_answer["stored"], "2019-05-06T07:08:09.123400Z");
+    assert_eq!(earlier_answer["timestamp"], "2019-05-06T07:08:09.123400Z");
+}
+
 /// Every file under `dir`, read whole.
 fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut found = Vec::new();

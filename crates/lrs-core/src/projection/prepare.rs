@@ -20,7 +20,7 @@ use crate::log::LogRecord;
 use crate::store::StoreError;
 use crate::tables::IndexKey;
 use crate::tenant::TenantId;
-use crate::vault::{opening, personal_agents, DataKey, KeyVault, Opening, Sealed, Subject};
+use crate::vault::{opening, personal_agents, KeyVault, Opening, Sealed, Subject};
 
 /// A log record decoded, with its sealed statements opened: what the read-ahead
 /// stage hands to the projector.
@@ -40,7 +40,7 @@ pub(crate) enum Incoming {
     Open {
         /// The statement.
         statement: Statement,
-        /// How it was sealed, to seal its row the same way.
+        /// Its seal, which its row keeps as it is.
         seal: Option<Box<OpenSeal>>,
         /// What the read-ahead worked out of it.
         worked: Box<Worked>,
@@ -84,12 +84,10 @@ impl Worked {
     }
 }
 
-/// What the projector keeps of an opened seal to seal the stored row for
-/// the same agents: the seal without its ciphertext, its data key and its
-/// subjects.
+/// An opened seal: the gateway's seal as it came (the statement's row body:
+/// it is stored as sealed, never sealed again) and its subjects with their keys.
 pub(crate) struct OpenSeal {
     pub(crate) sealed: Sealed,
-    pub(crate) key: DataKey,
     pub(crate) subjects: Vec<Subject>,
 }
 
@@ -165,10 +163,9 @@ async fn open_statement(
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
     Ok(match opening(vault, tenant, &sealed).await? {
         Opening::Shut { missing } => Incoming::Shut { missing },
-        Opening::Open { plaintext, key, subjects } => match xapi::parse_json(&plaintext) {
+        Opening::Open { plaintext, subjects } => match xapi::parse_json(&plaintext) {
             Ok(json) => {
-                let sealed = Sealed { ciphertext: Vec::new(), ..sealed };
-                let seal = OpenSeal { sealed, key, subjects };
+                let seal = OpenSeal { sealed, subjects };
                 let statement = Statement::from_trusted(json);
                 let worked = Worked::of(tenant, &statement, Some(&seal), downstream);
                 Incoming::Open { statement, seal: Some(Box::new(seal)), worked }

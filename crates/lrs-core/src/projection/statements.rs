@@ -28,14 +28,13 @@ use crate::tables::{
     activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition,
     attachment_kept_partition, attachment_partition, attachment_pending_clustering, attachment_pending_partition,
     attachment_sent_partition, bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering,
-    micros_to_datetime, parse_agent_documents_clustering, statement_partition, statement_ref_target,
-    tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
+    parse_agent_documents_clustering, set_stored, statement_partition, statement_ref_target, tenant_meta_partition,
+    IndexKey, IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
 use crate::vault::{
-    open_row, open_with, opening, personal_agents, reseal, seal, sealed_row, subject_index_key, KeyVault, Opening,
-    Subject,
+    open_row, open_with, opening, personal_agents, seal, sealed_row, subject_index_key, KeyVault, Opening, Subject,
 };
 use crate::verdict::Verdict;
 
@@ -190,13 +189,15 @@ impl<'a> Step<'a> {
     /// when it cannot be read.
     async fn open_row(&self, tenant: &TenantId, row: &StatementRow) -> Result<Option<OpenedRow>, StoreError> {
         match &row.body {
-            RowBody::Clear(json) => {
-                Ok(xapi::parse_json(json).ok().map(|json| OpenedRow { json, agents: HashMap::new() }))
-            }
+            RowBody::Clear(json) => Ok(xapi::parse_json(json).ok().map(|mut json| {
+                set_stored(&mut json, row.stored_micros);
+                OpenedRow { json, agents: HashMap::new() }
+            })),
             RowBody::Sealed(sealed) => {
                 let Some(vault) = self.vault else { return Ok(None) };
                 let Some(plaintext) = open_with(vault, tenant, sealed).await? else { return Ok(None) };
-                let Ok(json) = xapi::parse_json(&plaintext) else { return Ok(None) };
+                let Ok(mut json) = xapi::parse_json(&plaintext) else { return Ok(None) };
+                set_stored(&mut json, row.stored_micros);
                 let agents = personal_agents(&json).into_iter().zip(sealed.subjects.iter().copied()).collect();
                 Ok(Some(OpenedRow { json, agents }))
             }
@@ -548,7 +549,7 @@ impl<'a> Step<'a> {
             Command::Sealed { sealed } => {
                 let Some(vault) = self.vault else { return Ok(Verdict::Written) };
                 let (bytes, subject) = match opening(vault, &event.tenant, sealed).await? {
-                    Opening::Open { plaintext, subjects, .. } => (plaintext, subjects.into_iter().next()),
+                    Opening::Open { plaintext, subjects } => (plaintext, subjects.into_iter().next()),
                     Opening::Shut { missing } => {
                         let gone = self.forgotten_among(&event.tenant, &missing).await?;
                         if !gone.is_empty() {
@@ -810,17 +811,14 @@ impl<'a> Step<'a> {
                     self.put_statement(tenant, target, target_row);
                 }
             }
-            let mut json = statement.into_value();
-            let stored_text = serde_json::Value::String(xapi::format_timestamp(micros_to_datetime(stored)));
-            if json.get("timestamp").is_none() {
-                json["timestamp"] = stored_text.clone();
-            }
-            json["stored"] = stored_text;
-            let bytes = serde_json::to_vec(&json).expect("json");
-            let body = match &seal {
-                Some(seal) => RowBody::Sealed(reseal(&seal.sealed, &seal.key, &bytes)),
-                None => RowBody::Clear(bytes),
+            // The row keeps the statement as the gateway sealed it: `stored`
+            // (and a missing `timestamp`) are added as it is read.
+            let body = match seal {
+                Some(seal) => RowBody::Sealed(seal.sealed),
+                None => RowBody::Clear(serde_json::to_vec(statement.value()).expect("json")),
             };
+            let mut json = statement.into_value();
+            set_stored(&mut json, stored);
             self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
             let check = checks.remove(&(index as u32));
             let digests = (self.downstream.iter())

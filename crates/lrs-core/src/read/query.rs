@@ -17,7 +17,7 @@ use crate::tables::{
     activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering,
     statement_partition, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta,
 };
-use crate::tables::{load_position, micros_to_datetime, statement_ref_target, MAX_REFERENCE_DEPTH};
+use crate::tables::{load_position, micros_to_datetime, set_stored, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
 use crate::vault::{open_row, open_with, subject_index_key, KeyVault};
 
@@ -217,6 +217,7 @@ impl QueryService {
 
     /// The statement JSON of a row; `None` when it cannot be opened.
     async fn open(&self, tenant: &TenantId, row: StatementRow) -> Result<Option<Value>, QueryError> {
+        let stored_micros = row.stored_micros;
         let bytes = match row.body {
             RowBody::Clear(json) => json,
             RowBody::Sealed(sealed) => match &self.vault {
@@ -227,7 +228,10 @@ impl QueryService {
                 None => return Ok(None),
             },
         };
-        Ok(xapi::parse_json(&bytes).ok())
+        Ok(xapi::parse_json(&bytes).ok().map(|mut json| {
+            set_stored(&mut json, stored_micros);
+            json
+        }))
     }
 
     /// The `stored` time before which the tenant's statements are past retention.

@@ -167,9 +167,22 @@ pub struct StatementRow {
     pub voided: bool,
     /// Its `stored` time in microseconds.
     pub stored_micros: u64,
-    /// The statement JSON as it is answered (with `stored`), sealed for the
-    /// agents it names or in the clear.
+    /// The statement JSON as the gateway sealed it, sealed for the agents it
+    /// names or in the clear: without `stored`, and without `timestamp` when
+    /// it was sent without one; [`set_stored`] adds both as it is read (rows
+    /// written before 2026-12-05 hold them already, with the same values).
     pub body: RowBody,
+}
+
+/// Completes a statement read from its row as the LRS answers it: `stored`
+/// is its stored time, and so is `timestamp` when it was sent without one.
+pub fn set_stored(statement: &mut serde_json::Value, stored_micros: u64) {
+    let Some(members) = statement.as_object_mut() else { return };
+    let stored = serde_json::Value::String(xapi::format_timestamp(micros_to_datetime(stored_micros)));
+    if !members.contains_key("timestamp") {
+        members.insert("timestamp".to_owned(), stored.clone());
+    }
+    members.insert("stored".to_owned(), stored);
 }
 
 /// The statement JSON of a row.
