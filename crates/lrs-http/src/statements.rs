@@ -228,8 +228,12 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
                 mine.authority_allows(statement)
             })
             .ok_or_else(|| ApiError::NotFound(format!("no statement {id}")))?;
-        let document = xapi::format_statement(&statement, format, &languages);
+        let document = match format {
+            Format::Exact => serde_json::to_vec(&statement),
+            _ => serde_json::to_vec(&xapi::format_statement(&statement, format, &languages)),
+        };
         let modified = last_modified(std::slice::from_ref(&statement));
+        let document = document.expect("json");
         return respond(state, tenant, response, document, modified, &[statement], with_attachments).await;
     }
 
@@ -243,15 +247,25 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
     let page = state.query()?.statements(tenant, &query).await?;
     let modified = last_modified(&page.statements);
     let more = page.more.map_or_else(String::new, |cursor| more_link(&cursor, &params));
-    if format == Format::Exact && !with_attachments {
-        // Answered as stored: no copy of the statements.
-        let document = serde_json::json!({ "statements": page.statements, "more": more });
-        return respond(state, tenant, response, document, modified, &[], false).await;
-    }
-    let statements: Vec<Value> =
-        page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
-    let document = serde_json::json!({ "statements": statements, "more": more });
+    let document = match format {
+        // Answered as read: serialised from the page, not copied into another value first.
+        Format::Exact => serde_json::to_vec(&StatementResult { statements: &page.statements, more: &more }),
+        _ => {
+            let statements: Vec<Value> =
+                page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
+            serde_json::to_vec(&StatementResult { statements: &statements, more: &more })
+        }
+    };
+    let document = document.expect("json");
     respond(state, tenant, response, document, modified, &page.statements, with_attachments).await
+}
+
+/// The StatementResult object of a GET: a page of statements and the URL
+/// of the next one (empty when there is none).
+#[derive(serde::Serialize)]
+struct StatementResult<'a> {
+    statements: &'a [Value],
+    more: &'a str,
 }
 
 /// The Last-Modified value of an answer: the latest `stored` of its statements.
@@ -260,13 +274,13 @@ fn last_modified(statements: &[Value]) -> Option<String> {
     Some(latest.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
-/// Answers JSON, or multipart/mixed with the attachment bodies of `statements`
-/// after it when `with_attachments`.
+/// Answers `document` (serialised JSON), or multipart/mixed with the
+/// attachment bodies of `statements` after it when `with_attachments`.
 async fn respond(
     state: &AppState,
     tenant: &lrs_core::TenantId,
     mut response: actix_web::HttpResponseBuilder,
-    document: Value,
+    document: Vec<u8>,
     modified: Option<String>,
     statements: &[Value],
     with_attachments: bool,
@@ -275,12 +289,10 @@ async fn respond(
         response.insert_header((header::LAST_MODIFIED, last_modified));
     }
     if !with_attachments {
-        return Ok(response.json(document));
+        return Ok(response.content_type("application/json").body(document));
     }
-    let mut parts = vec![multipart::Part {
-        headers: vec![("Content-Type".into(), "application/json".into())],
-        body: serde_json::to_vec(&document).expect("json"),
-    }];
+    let mut parts =
+        vec![multipart::Part { headers: vec![("Content-Type".into(), "application/json".into())], body: document }];
     let mut seen = std::collections::HashSet::new();
     for attachment in statements.iter().filter_map(|s| s.get("attachments")?.as_array()).flatten() {
         let Some(sha2) = attachment.get("sha2").and_then(Value::as_str).map(str::to_ascii_lowercase) else { continue };
