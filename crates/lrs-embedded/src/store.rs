@@ -33,10 +33,6 @@ const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// Journal kept before memtables are flushed to make room.
 const JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
 
-/// A table's memtable this large was not rotated when fjall asked for it:
-/// the store rotates it itself ([`Inner::rotate_overgrown_memtables`]).
-const OVERGROWN_MEMTABLE_BYTES: u64 = 2 * MEMTABLE_BYTES;
-
 fn row_key(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + partition.len() + clustering.len());
     lay_out_row_key(&mut key, partition, clustering);
@@ -88,27 +84,6 @@ impl Inner {
         self.db.snapshot()
     }
 
-    /// Seals every table's memtable that has grown past
-    /// [`OVERGROWN_MEMTABLE_BYTES`], queueing its flush. fjall asks one of
-    /// its workers to rotate a memtable past its bound through a bounded
-    /// queue, and drops the request when the queue is full, as it is under a
-    /// sustained ingest on two cores (of compaction requests). The memtable,
-    /// and the journal with it, then grew without end: 13 GB of memory and a
-    /// single journal file of 8.3 GB into a load of 10 million statements.
-    /// Rotated here, on the writer's thread, its flush is queued, and fjall
-    /// holds the writer while four sealed memtables of a table wait for it.
-    /// (`tree` and `rotate_memtable` are fjall's hidden API: fjall 3.1.13,
-    /// pinned in Cargo.lock.)
-    fn rotate_overgrown_memtables(&self) -> Result<(), StoreError> {
-        use fjall::AbstractTree as _;
-        for keyspace in &self.keyspaces {
-            if keyspace.tree.active_memtable().size() > OVERGROWN_MEMTABLE_BYTES {
-                keyspace.rotate_memtable().map_err(storage)?;
-            }
-        }
-        Ok(())
-    }
-
     fn keyspace(&self, table: Table) -> &Keyspace {
         let index = Table::ALL.iter().position(|t| *t == table).expect("every table has a keyspace");
         &self.keyspaces[index]
@@ -155,16 +130,15 @@ impl EmbeddedStore {
 
     /// Opens (or creates) the store in `path` with a block cache of `cache_bytes`.
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, EmbeddedError> {
-        Self::open_with_builder(path, Database::builder(path).cache_size(cache_bytes))
-    }
-
-    /// Opens the store in `path` with fjall's settings in `builder`.
-    fn open_with_builder(path: &Path, builder: fjall::DatabaseBuilder<Database>) -> Result<Self, EmbeddedError> {
         let open_error = |source: fjall::Error| EmbeddedError::OpenStore {
             path: path.display().to_string(),
             source: Box::new(source),
         };
-        let db = builder.max_journaling_size(JOURNAL_BYTES).open().map_err(open_error)?;
+        let db = Database::builder(path)
+            .cache_size(cache_bytes)
+            .max_journaling_size(JOURNAL_BYTES)
+            .open()
+            .map_err(open_error)?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let keyspaces = Table::ALL
             .iter()
@@ -254,7 +228,6 @@ impl EmbeddedStore {
             let _applying = self.inner.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             write.commit().map_err(storage)?;
         }
-        self.inner.rotate_overgrown_memtables()?;
         if !sync {
             self.inner.unsynced.store(true, Ordering::Release);
         }
@@ -345,41 +318,5 @@ impl QueryStore for EmbeddedStore {
         })
         .await
         .map_err(storage)?
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A memtable whose rotation fjall asked for and never did is rotated
-    /// by the store: fjall here has no workers, so every request it queues
-    /// stays queued, as one dropped from a full queue would never be done.
-    #[tokio::test]
-    async fn a_memtable_fjall_did_not_rotate_is_rotated_by_the_store() {
-        use fjall::AbstractTree as _;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store");
-        let builder = Database::builder(&path).worker_threads_unchecked(0);
-        let store = EmbeddedStore::open_with_builder(&path, builder).unwrap();
-        let value = vec![7u8; 64 * 1024];
-        let memtable = || store.inner.keyspace(Table::Statements).tree.active_memtable().size();
-        let sealed = || store.inner.keyspace(Table::Statements).sealed_memtable_count();
-        // Twice past the bound fjall rotates at, one batch of 1 MiB at a time.
-        let mut written = 0u64;
-        let mut most = 0;
-        for round in 0..((2 * OVERGROWN_MEMTABLE_BYTES) >> 20) + 2 {
-            let mut batch = WriteBatch::default();
-            for row in 0..16u32 {
-                let key = [round.to_be_bytes().as_slice(), &row.to_be_bytes()].concat();
-                batch.put(Table::Statements, key, Vec::new(), value.clone());
-            }
-            written += 16 * value.len() as u64;
-            store.write(batch).await.unwrap();
-            most = most.max(memtable());
-        }
-        assert!(written > 2 * OVERGROWN_MEMTABLE_BYTES);
-        assert!(most <= OVERGROWN_MEMTABLE_BYTES, "the active memtable reached {most} bytes");
-        assert_eq!(sealed(), 2, "two sealed memtables wait for a flush");
     }
 }
