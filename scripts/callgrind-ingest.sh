@@ -51,33 +51,17 @@ if kill -0 $pid 2>/dev/null; then
   mv "$out.callgrind.1" "$out.callgrind"; kill -9 $pid
 fi
 wait $pid || true
-callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 -c '
-import re, sys
-n = int(sys.argv[1])
-parts = [
-    ("collected (all parts)", "PROGRAM TOTALS"),
-    ("gateway: store_statements", "Gateway::store_statements"),
-    ("  plan check", "StatementPlan::check"),
-    ("projector: read-ahead", "ReadAhead::run"),
-    ("projector: loop", "Projector::run_until_error"),
-    ("  quality projection", "quality::Quality as lrs_core::projection::Downstream>::apply"),
-    ("  quality digest", "quality::Quality as lrs_core::projection::Downstream>::digest"),
-    ("  analytics (projector)", "analytics::Analytics as lrs_core::projection::Downstream>::apply"),
-    ("analytics builder", "RollupBuilder::run"),
-    ("store writes (fjall)", "EmbeddedStore::write_now"),
-    # valgrind offers no SHA extensions: sha2 runs in software here (the CPU
-    # running lrs serve uses SHA-NI, several times fewer instructions).
-    ("sha2 compression (software here)", "sha2::sha256::compress256"),
-]
-best = {}
-for line in sys.stdin:
-    m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)", line)
-    if not m:
-        continue
-    ir = int(m.group(1).replace(",", ""))
-    for name, marker in parts:
-        if marker in m.group(2):
-            best[name] = max(best.get(name, 0), ir)
-for name, _ in parts:
-    print(f"{name:32} {best.get(name, 0) / n:>12,.0f} instructions/statement")
-' "$n" | tee "$out.txt"
+callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 scripts/callgrind-parts.py "$n" statement \
+  "collected (all parts)=PROGRAM TOTALS" \
+  "gateway: store_statements=Gateway::store_statements" \
+  "  plan check=StatementPlan::check" \
+  "projector: read-ahead=ReadAhead::run" \
+  "projector: loop=Projector::run_until_error" \
+  "  quality projection=quality::Quality as lrs_core::projection::Downstream>::apply" \
+  "  quality digest=quality::Quality as lrs_core::projection::Downstream>::digest" \
+  "  analytics (projector)=analytics::Analytics as lrs_core::projection::Downstream>::apply" \
+  "analytics builder=RollupBuilder::run" \
+  "store writes (fjall)=EmbeddedStore::write_now" \
+  "sha2 compression (software here)=sha2::sha256::compress256" | tee "$out.txt"
+# (valgrind offers no SHA extensions: sha2 runs in software there; the CPU
+# running lrs serve uses SHA-NI, several times fewer instructions.)

@@ -35,32 +35,16 @@ kill -INT $pid
 for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 1; done
 wait $pid || true
 gets=$(python3 -c "import json;print(sum(r['requests'] for r in json.load(open('$out.bench.json'))['results'] if r['requests'] and not r['kind'].startswith(('ingest','single'))))")
-callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 -c '
-import re, sys
-gets = int(sys.argv[1])
-parts = [
-    ("collected (all GETs)", "PROGRAM TOTALS"),
-    ("query: statements", "QueryService::statements::"),
-    ("  open a row", "QueryService::open::"),
-    ("    parse the JSON", "xapi::json::parse_json"),
-    ("    decrypt", "lrs_core::vault::decrypt"),
-    ("  store point reads", "EmbeddedStore as lrs_core::ports::store::QueryStore>::get::"),
-    ("  decode rows", "StatementRow::decode"),
-    ("  set stored", "lrs_core::tables::set_stored"),
-    # (builds before 679a7d0 serialised in actix: HttpResponseBuilder::json)
-    ("serialise the answer", "serde_json::ser::to_vec"),
-    ("serialise the answer", "HttpResponseBuilder::json"),
-]
-best = {}
-for line in sys.stdin:
-    m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)", line)
-    if not m:
-        continue
-    ir = int(m.group(1).replace(",", ""))
-    for name, marker in parts:
-        if marker in m.group(2):
-            best[name] = max(best.get(name, 0), ir)
-print(f"{gets} GETs")
-for name in dict(parts):
-    print(f"{name:24} {best.get(name, 0) / gets:>12,.0f} instructions/GET")
-' "$gets" | tee "$out.txt"
+echo "$gets GETs" | tee "$out.txt"
+# (builds before 679a7d0 serialised in actix: HttpResponseBuilder::json)
+callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 scripts/callgrind-parts.py "$gets" GET \
+  "collected (all GETs)=PROGRAM TOTALS" \
+  "query: statements=QueryService::statements::" \
+  "  open a row=QueryService::open::" \
+  "    parse the JSON=xapi::json::parse_json" \
+  "    decrypt=lrs_core::vault::decrypt" \
+  "  store point reads=EmbeddedStore as lrs_core::ports::store::QueryStore>::get::" \
+  "  decode rows=StatementRow::decode" \
+  "  set stored=lrs_core::tables::set_stored" \
+  "serialise the answer=serde_json::ser::to_vec" \
+  "serialise the answer=HttpResponseBuilder::json" | tee -a "$out.txt"

@@ -58,27 +58,35 @@ async fn a_destroyed_subject_is_gone_from_the_cache_too() {
     assert_ne!(again.id, subject.id, "a later sighting gets a new subject");
 }
 
+/// The embedded log and store in `dir`.
+fn log_and_store(dir: &std::path::Path) -> (Arc<dyn lrs_core::EventLog>, Arc<dyn lrs_core::QueryStore>) {
+    let log = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.join("log.redb")).unwrap());
+    (log, Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap()))
+}
+
+/// A statement `id` of the agent a@example.com, as tenant `t`'s gateway
+/// normalised it, sent without a timestamp.
+fn statement(id: uuid::Uuid) -> serde_json::Value {
+    serde_json::json!({
+        "id": id.to_string(), "actor": {"mbox": "mailto:a@example.com"}, "version": "1.0.3",
+        "verb": {"id": "http://example.com/verbs/did"}, "object": {"id": "http://example.com/a"},
+        "authority": {"account": {"homePage": "http://lrs.example", "name": "t"}}
+    })
+}
+
 /// Statements sealed in the JSON form of earlier logs (base64 inside the
 /// command's JSON) and in the binary form of today's are both projected, so
 /// a log written before the change replays into the same tables.
 #[tokio::test]
 async fn statements_sealed_in_either_log_format_are_projected() {
     use lrs_core::event::{encode, Command};
-    use lrs_core::{EventLog, Projector, QueryService, QueryStore, VerdictBus};
+    use lrs_core::{Projector, QueryService, VerdictBus};
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let (log, store) = log_and_store(dir.path());
     let vault = vault(dir.path());
     let tenant = TenantId::parse("t").unwrap();
-    let statement = |id: uuid::Uuid| {
-        json!({
-            "id": id.to_string(), "actor": {"mbox": "mailto:a@example.com"}, "version": "1.0.3",
-            "verb": {"id": "http://example.com/verbs/did"}, "object": {"id": "http://example.com/a"},
-            "authority": {"account": {"homePage": "http://lrs.example", "name": "t"}}
-        })
-    };
     let (old_id, new_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
 
@@ -109,22 +117,14 @@ async fn stored_and_a_missing_timestamp_are_answered_as_the_lrs_set_them() {
     use lrs_core::event::{encode, Command};
     use lrs_core::store::{Table, WriteBatch};
     use lrs_core::tables::{statement_partition, RowBody, StatementRow};
-    use lrs_core::{EventLog, Projector, QueryService, QueryStore, StatementQuery, VerdictBus};
+    use lrs_core::{Projector, QueryService, StatementQuery, VerdictBus};
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let (log, store) = log_and_store(dir.path());
     let vault = vault(dir.path());
     let tenant = TenantId::parse("t").unwrap();
     let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
-    let statement = |id: uuid::Uuid| {
-        json!({
-            "id": id.to_string(), "actor": {"mbox": "mailto:a@example.com"}, "version": "1.0.3",
-            "verb": {"id": "http://example.com/verbs/did"}, "object": {"id": "http://example.com/a"},
-            "authority": {"account": {"homePage": "http://lrs.example", "name": "t"}}
-        })
-    };
     let (untimed, timed, earlier) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let mut with_timestamp = statement(timed);
     with_timestamp["timestamp"] = json!("2020-01-02T03:04:05.678Z");
@@ -273,12 +273,11 @@ async fn a_vault_of_an_earlier_version_is_moved_into_files_and_still_opens_its_s
 #[tokio::test]
 async fn a_gateway_remembering_a_forgotten_subject_seals_again_and_a_replay_agrees() {
     use lrs_core::event::Command;
-    use lrs_core::{EventLog, Gateway, Principal, Projector, QueryService, QueryStore, VerdictBus};
+    use lrs_core::{Gateway, Principal, Projector, QueryService, QueryStore, VerdictBus};
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let store: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let (log, store) = log_and_store(dir.path());
     let projector_vault = uncached_vault(dir.path());
     let gateway_vault = vault(dir.path()); // its own cache: it never hears of the erasure
     let tenant = TenantId::parse("t").unwrap();
