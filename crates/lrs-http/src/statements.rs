@@ -231,9 +231,9 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         let document = match format {
             Format::Exact => serde_json::to_vec(&statement),
             _ => serde_json::to_vec(&xapi::format_statement(&statement, format, &languages)),
-        };
+        }
+        .expect("json");
         let modified = last_modified(std::slice::from_ref(&statement));
-        let document = document.expect("json");
         return respond(state, tenant, response, document, modified, &[statement], with_attachments).await;
     }
 
@@ -255,8 +255,8 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
                 page.statements.iter().map(|s| xapi::format_statement(s, format, &languages)).collect();
             serde_json::to_vec(&StatementResult { statements: &statements, more: &more })
         }
-    };
-    let document = document.expect("json");
+    }
+    .expect("json");
     respond(state, tenant, response, document, modified, &page.statements, with_attachments).await
 }
 
