@@ -402,3 +402,80 @@ async fn voiding_a_statement_sent_without_a_timestamp_takes_it_out_of_the_analyt
     let counted: f64 = rows.iter().map(|row| row.value).sum();
     assert_eq!(counted, 1.0, "two sent, one voided (a voiding statement counts in no measure): {rows:?}");
 }
+
+/// Statements stored by an earlier version (the row in `statements` by id,
+/// index rows holding the id) are answered as before, by id and through every
+/// index, and can be voided; the rows of this version are an entry by id
+/// pointing at the row in `statements_by_stored`, beside the rows stored
+/// around the same time.
+#[tokio::test]
+async fn statements_stored_by_an_earlier_version_are_answered_and_voided() {
+    use lrs_core::store::{Table, WriteBatch};
+    use lrs_core::tables::{bucket_of, decode_stored_row, index_clustering, IndexKey, StatementEntry};
+
+    const READ: &str = "http://example.com/verbs/read";
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    lrs.post(json!([
+        statement(a, READ, "a@example.com", "http://example.com/a/1"),
+        statement(b, READ, "b@example.com", "http://example.com/a/1"),
+        statement(c, "http://example.com/verbs/other", "a@example.com", "http://example.com/a/2"),
+    ]))
+    .await
+    .unwrap();
+    let by_read = || StatementQuery { verb: Some(READ.to_owned()), ..Default::default() };
+    let by_a = || StatementQuery { agent: Some("mbox:mailto:a@example.com".to_owned()), ..Default::default() };
+    let answers = (lrs.get(b).await.expect("b"), lrs.list(by_read()).await, lrs.list(by_a()).await);
+    assert_eq!(ids(&answers.1), vec![b, a], "newest first");
+    assert_eq!(ids(&answers.2), vec![c, a]);
+    let tenant = lrs.principal.tenant.clone();
+    lrs.shutdown().await;
+
+    // What this version wrote, rewritten as an earlier version wrote it.
+    {
+        let store = EmbeddedStore::open(&dir.path().join("store")).unwrap();
+        let entries = store.dump(Table::Statements).await.unwrap();
+        assert_eq!(entries.len(), 3);
+        let mut batch = WriteBatch::default();
+        for (partition, _, entry) in entries {
+            let Some(StatementEntry::At(stored)) = StatementEntry::decode(&entry) else {
+                panic!("an entry by id is where the row is, not the row ({} bytes)", entry.len())
+            };
+            let all = IndexKey::all(&tenant).partition(bucket_of(stored));
+            let row = store.get(Table::ByStored, &all, &index_clustering(stored)).await.unwrap().expect("the row");
+            let (id, Some(row)) = decode_stored_row(&row).expect("a row") else {
+                panic!("the row holds the statement")
+            };
+            assert_eq!(row.stored_micros, stored);
+            batch.put(Table::Statements, partition, Vec::new(), row.encode());
+            batch.put(Table::ByStored, all, index_clustering(stored), id.as_bytes().to_vec());
+        }
+        store.write(batch).await.unwrap();
+    }
+
+    let lrs = Lrs::start(dir.path());
+    assert_eq!(lrs.get(b).await.as_ref(), Some(&answers.0), "by id");
+    assert_eq!(lrs.list(by_read()).await, answers.1, "by verb");
+    assert_eq!(lrs.list(by_a()).await, answers.2, "by agent");
+    assert_eq!(ids(&lrs.list(StatementQuery::default()).await), vec![c, b, a], "all");
+
+    let voiding = Uuid::new_v4();
+    lrs.post(json!({
+        "id": voiding.to_string(),
+        "actor": {"mbox": "mailto:admin@example.com"},
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": a.to_string()},
+    }))
+    .await
+    .unwrap();
+    assert_eq!(lrs.get(a).await, None, "voided");
+    assert!(lrs.query.statement(&tenant, a, true).await.unwrap().is_some(), "answered as voided");
+    // The voiding statement matches through its StatementRef, as any does.
+    assert_eq!(ids(&lrs.list(by_read()).await), vec![voiding, b]);
+    let d = Uuid::new_v4();
+    lrs.post(statement(d, READ, "d@example.com", "http://example.com/a/1")).await.unwrap();
+    assert_eq!(ids(&lrs.list(by_read()).await), vec![d, voiding, b]);
+    assert_eq!(ids(&lrs.list(StatementQuery::default()).await), vec![d, voiding, c, b]);
+    lrs.shutdown().await;
+}

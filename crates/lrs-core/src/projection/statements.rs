@@ -27,9 +27,10 @@ use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
     activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition,
     attachment_kept_partition, attachment_partition, attachment_pending_clustering, attachment_pending_partition,
-    attachment_sent_partition, bucket_of, destroy_clustering, destroy_partition, forgotten_partition, index_clustering,
-    parse_agent_documents_clustering, set_stored, statement_partition, statement_ref_target, tenant_meta_partition,
-    IndexKey, IndexScope, RowBody, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
+    attachment_sent_partition, bucket_of, decode_stored_row, destroy_clustering, destroy_partition, encode_stored_row,
+    forgotten_partition, index_clustering, parse_agent_documents_clustering, read_statement, set_stored,
+    statement_partition, statement_ref_target, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementEntry,
+    StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
@@ -176,11 +177,7 @@ impl<'a> Step<'a> {
         if let Some(row) = self.statements.get(&key) {
             return Ok(row.clone());
         }
-        let row = self
-            .store
-            .get(Table::Statements, &statement_partition(tenant, id), &[])
-            .await?
-            .and_then(|bytes| StatementRow::decode(&bytes));
+        let row = read_statement(self.store, tenant, id).await?;
         self.statements.insert(key, row.clone());
         Ok(row)
     }
@@ -243,8 +240,19 @@ impl<'a> Step<'a> {
         Ok(meta)
     }
 
+    /// Writes a statement's row where its `stored` time puts it, in
+    /// `statements_by_stored` (so that a page's rows are near each other),
+    /// and its entry by id pointing there.
     fn put_statement(&mut self, tenant: &TenantId, id: Uuid, row: StatementRow) {
-        self.batch.put(Table::Statements, statement_partition(tenant, id), Vec::new(), row.encode());
+        let stored = row.stored_micros;
+        self.batch.put(
+            Table::Statements,
+            statement_partition(tenant, id),
+            Vec::new(),
+            StatementEntry::encode_at(stored),
+        );
+        let partition = IndexKey::all(tenant).partition(bucket_of(stored));
+        self.batch.put(Table::ByStored, partition, index_clustering(stored), encode_stored_row(id, &row));
         self.statements.insert((tenant.clone(), id), Some(row));
     }
 
@@ -889,7 +897,9 @@ impl<'a> Step<'a> {
     ) -> Result<(), StoreError> {
         let bucket = bucket_of(stored);
         let keys = self.with_targets(tenant, statement, own_keys).await?;
-        for key in keys {
+        // The row of `statements_by_stored` is the statement's own row,
+        // written by `put_statement`.
+        for key in keys.into_iter().filter(|key| key.table != Table::ByStored) {
             self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
         }
         Ok(())
@@ -965,6 +975,10 @@ impl<'a> Step<'a> {
                 self.change(Change::Removed { tenant: tenant.clone(), statement: statement.into_value(), learner });
             }
         }
+        // Also when the row could not be opened (its keys destroyed): the
+        // sealed body goes with it.
+        let partition = IndexKey::all(tenant).partition(bucket_of(row.stored_micros));
+        self.batch.delete(Table::ByStored, partition, index_clustering(row.stored_micros));
         self.batch.delete(Table::Statements, statement_partition(tenant, id), Vec::new());
         self.statements.insert((tenant.clone(), id), None);
         Ok(())
@@ -984,7 +998,7 @@ impl<'a> Step<'a> {
                 .scan(index.table, &index.partition(bucket), range.clone(), Order::Ascending, usize::MAX)
                 .await?;
             for (_, value) in rows {
-                if let Ok(id) = Uuid::from_slice(&value) {
+                if let Some((id, _)) = decode_stored_row(&value) {
                     self.delete_statement(tenant, id).await?;
                 }
             }

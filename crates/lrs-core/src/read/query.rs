@@ -14,8 +14,9 @@ use crate::documents::{document_clustering, Document, DocumentKind, DocumentScop
 use crate::log::EventLog;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
-    activity_partition, agent_partition, attachment_partition, bucket_of, index_clustering, parse_index_clustering,
-    statement_partition, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementRow, TenantMeta,
+    activity_partition, agent_partition, attachment_partition, bucket_of, decode_stored_row, index_clustering,
+    parse_index_clustering, read_statement, read_statement_at, tenant_meta_partition, IndexKey, IndexScope, RowBody,
+    StatementRow, TenantMeta,
 };
 use crate::tables::{load_position, micros_to_datetime, set_stored, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
@@ -252,8 +253,17 @@ impl QueryService {
     }
 
     async fn load(&self, tenant: &TenantId, id: Uuid) -> Result<Option<StatementRow>, QueryError> {
-        let bytes = self.store.get(Table::Statements, &statement_partition(tenant, id), &[]).await?;
-        Ok(bytes.and_then(|bytes| StatementRow::decode(&bytes)))
+        Ok(read_statement(self.store.as_ref(), tenant, id).await?)
+    }
+
+    /// The row an index row points at: from `statements_by_stored` by its
+    /// `stored` time (near the page's other rows), or by id for a row
+    /// written before rows moved there.
+    async fn load_at(&self, tenant: &TenantId, id: Uuid, stored: u64) -> Result<Option<StatementRow>, QueryError> {
+        match read_statement_at(self.store.as_ref(), tenant, id, stored).await? {
+            Some(row) => Ok(Some(row)),
+            None => self.load(tenant, id).await,
+        }
     }
 
     async fn tenant_meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, QueryError> {
@@ -358,8 +368,21 @@ impl QueryService {
                     } else {
                         bucket_range.1 = Bound::Excluded(clustering.clone());
                     }
-                    let Ok(id) = Uuid::from_slice(value) else { continue };
-                    let Some(row) = self.load(tenant, id).await? else { continue };
+                    // A row of `statements_by_stored` holds the statement's
+                    // row; the other indexes its id.
+                    let row = if index.table == Table::ByStored {
+                        match decode_stored_row(value) {
+                            Some((_, Some(row))) => Some(row),
+                            Some((id, None)) => self.load(tenant, id).await?,
+                            None => None,
+                        }
+                    } else {
+                        match Uuid::from_slice(value) {
+                            Ok(id) => self.load_at(tenant, id, stored).await?,
+                            Err(_) => None,
+                        }
+                    };
+                    let Some(row) = row else { continue };
                     if row.voided {
                         continue;
                     }

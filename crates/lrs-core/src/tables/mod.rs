@@ -91,9 +91,85 @@ pub fn parse_index_clustering(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
-/// Partition key of a statement row.
+/// Partition key of a statement's entry in `statements` (by id).
 pub fn statement_partition(tenant: &TenantId, id: Uuid) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).bytes(id.as_bytes()).build()
+}
+
+/// Where a statement's row is, as `statements` (by id) holds it: its
+/// `stored` time, the key of its row in `statements_by_stored`; or, as
+/// written before 2026-12-06, the row itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementEntry {
+    /// The row is in `statements_by_stored`, at this `stored` time.
+    At(u64),
+    /// The row itself (earlier versions).
+    Row(StatementRow),
+}
+
+impl StatementEntry {
+    /// Encodes an entry pointing at the row stored at `stored_micros`.
+    pub fn encode_at(stored_micros: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9);
+        out.push(LOCATOR);
+        out.extend_from_slice(&stored_micros.to_be_bytes());
+        out
+    }
+
+    /// Decodes an entry; `None` when it is neither kind.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.first()? & LOCATOR {
+            0 => StatementRow::decode(bytes).map(StatementEntry::Row),
+            _ => Some(StatementEntry::At(u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?))),
+        }
+    }
+}
+
+/// A row of `statements_by_stored`: the statement's id, then its
+/// [`StatementRow`] (rows written before 2026-12-06 hold the id only).
+pub fn encode_stored_row(id: Uuid, row: &StatementRow) -> Vec<u8> {
+    let mut out = id.as_bytes().to_vec();
+    out.extend(row.encode());
+    out
+}
+
+/// The id and, when the row holds it, the [`StatementRow`] of a
+/// `statements_by_stored` row; `None` when it is neither kind.
+pub fn decode_stored_row(bytes: &[u8]) -> Option<(Uuid, Option<StatementRow>)> {
+    let id = Uuid::from_slice(bytes.get(..16)?).ok()?;
+    match &bytes[16..] {
+        [] => Some((id, None)),
+        row => Some((id, Some(StatementRow::decode(row)?))),
+    }
+}
+
+/// The row of statement `id`, stored at `stored_micros`, from
+/// `statements_by_stored`; `None` when that row is of another statement or
+/// holds the id only (then [`read_statement`] finds it).
+pub async fn read_statement_at(
+    store: &dyn QueryStore,
+    tenant: &TenantId,
+    id: Uuid,
+    stored_micros: u64,
+) -> Result<Option<StatementRow>, StoreError> {
+    let partition = IndexKey::all(tenant).partition(bucket_of(stored_micros));
+    let bytes = store.get(Table::ByStored, &partition, &index_clustering(stored_micros)).await?;
+    Ok(bytes.as_deref().and_then(decode_stored_row).and_then(|(found, row)| row.filter(|_| found == id)))
+}
+
+/// The row of statement `id`: its entry in `statements`, then (for an entry
+/// of this version) its row in `statements_by_stored`.
+pub async fn read_statement(
+    store: &dyn QueryStore,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<StatementRow>, StoreError> {
+    let entry = store.get(Table::Statements, &statement_partition(tenant, id), &[]).await?;
+    match entry.as_deref().and_then(StatementEntry::decode) {
+        None => Ok(None),
+        Some(StatementEntry::Row(row)) => Ok(Some(row)),
+        Some(StatementEntry::At(stored)) => read_statement_at(store, tenant, id, stored).await,
+    }
 }
 
 /// The first byte of a verdict partition: no tenant id (the first part of
@@ -197,6 +273,8 @@ pub enum RowBody {
 /// Flags of the first byte of a statement row.
 const VOIDED: u8 = 1;
 const SEALED: u8 = 2;
+/// Flag of the first byte of a [`StatementEntry::At`] (never of a row).
+const LOCATOR: u8 = 4;
 
 impl StatementRow {
     /// Encodes the row: flags, `stored`, then the JSON or the sealed value.
@@ -215,7 +293,7 @@ impl StatementRow {
 
     /// Decodes a row; `None` when it is not a statement row.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < 9 {
+        if bytes.len() < 9 || bytes[0] & LOCATOR != 0 {
             return None;
         }
         let body = match bytes[0] & SEALED {
