@@ -42,7 +42,7 @@ pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};
 pub use log::{EventLog, LogError, LogRecord};
 pub use projection::Projector;
-pub use query::{QueryError, QueryService, StatementQuery, StatementsPage};
+pub use query::{QueryError, QueryService, SerialisedPage, StatementQuery, StatementsPage};
 pub use store::{QueryStore, StoreError, Table, WriteBatch};
 pub use tenant::TenantId;
 pub use tenants::Tenant;

@@ -116,7 +116,7 @@ async fn statements_sealed_in_either_log_format_are_projected() {
 async fn stored_and_a_missing_timestamp_are_answered_as_the_lrs_set_them() {
     use lrs_core::event::{encode, Command};
     use lrs_core::store::{Table, WriteBatch};
-    use lrs_core::tables::{statement_partition, RowBody, StatementRow};
+    use lrs_core::tables::{statement_partition, Completion, RowBody, StatementRow};
     use lrs_core::{Projector, QueryService, StatementQuery, VerdictBus};
     use serde_json::json;
 
@@ -147,6 +147,7 @@ async fn stored_and_a_missing_timestamp_are_answered_as_the_lrs_set_them() {
         voided: false,
         stored_micros: old_micros as u64,
         body: RowBody::Sealed(seal(&serde_json::to_vec(&old).unwrap(), std::slice::from_ref(&subject))),
+        completion: Completion::Unknown,
     };
     let mut batch = WriteBatch::default();
     batch.put(Table::Statements, statement_partition(&tenant, earlier), Vec::new(), row.encode());

@@ -28,9 +28,9 @@ use crate::tables::{
     activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition,
     attachment_kept_partition, attachment_partition, attachment_pending_clustering, attachment_pending_partition,
     attachment_sent_partition, bucket_of, decode_stored_row, destroy_clustering, destroy_partition, encode_stored_row,
-    forgotten_partition, index_clustering, parse_agent_documents_clustering, read_statement, set_stored,
-    statement_partition, statement_ref_target, tenant_meta_partition, IndexKey, IndexScope, RowBody, StatementEntry,
-    StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
+    forgotten_partition, index_clustering, index_value, parse_agent_documents_clustering, parse_index_value,
+    read_statement, set_stored, statement_partition, statement_ref_target, tenant_meta_partition, Completion, IndexKey,
+    IndexMatch, IndexScope, RowBody, StatementEntry, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
@@ -821,13 +821,15 @@ impl<'a> Step<'a> {
             }
             // The row keeps the statement as the gateway sealed it: `stored`
             // (and a missing `timestamp`) are added as it is read.
+            let completion = Completion::of(statement.value());
             let body = match seal {
                 Some(seal) => RowBody::Sealed(seal.sealed),
                 None => RowBody::Clear(serde_json::to_vec(statement.value()).expect("json")),
             };
             let mut json = statement.into_value();
             set_stored(&mut json, stored);
-            self.put_statement(tenant, id, StatementRow { voided: false, stored_micros: stored, body });
+            let row = StatementRow { voided: false, stored_micros: stored, body, completion };
+            self.put_statement(tenant, id, row);
             let check = checks.remove(&(index as u32));
             let digests = (self.downstream.iter())
                 .filter_map(|projection| {
@@ -896,11 +898,17 @@ impl<'a> Step<'a> {
         own_keys: Vec<IndexKey>,
     ) -> Result<(), StoreError> {
         let bucket = bucket_of(stored);
+        let own = own_keys.len();
+        // `with_targets` keeps the own keys first and adds the targets' after.
         let keys = self.with_targets(tenant, statement, own_keys).await?;
-        // The row of `statements_by_stored` is the statement's own row,
-        // written by `put_statement`.
-        for key in keys.into_iter().filter(|key| key.table != Table::ByStored) {
-            self.batch.put(key.table, key.partition(bucket), index_clustering(stored), id.as_bytes().to_vec());
+        for (at, key) in keys.into_iter().enumerate() {
+            // The row of `statements_by_stored` is the statement's own row,
+            // written by `put_statement`.
+            if key.table == Table::ByStored {
+                continue;
+            }
+            let why = if at < own { IndexMatch::Own } else { IndexMatch::Reference };
+            self.batch.put(key.table, key.partition(bucket), index_clustering(stored), index_value(id, why));
         }
         Ok(())
     }
@@ -920,7 +928,7 @@ impl<'a> Step<'a> {
                     .store
                     .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
                     .await?;
-                ids.extend(rows.into_iter().filter_map(|(_, value)| Uuid::from_slice(&value).ok()));
+                ids.extend(rows.into_iter().filter_map(|(_, value)| Some(parse_index_value(&value)?.0)));
             }
         }
         ids.extend(

@@ -14,9 +14,9 @@ use crate::documents::{document_clustering, Document, DocumentKind, DocumentScop
 use crate::log::EventLog;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
-    activity_partition, agent_partition, attachment_partition, bucket_of, decode_stored_row, index_clustering,
-    parse_index_clustering, read_statement, read_statement_at, tenant_meta_partition, IndexKey, IndexScope, RowBody,
-    StatementRow, TenantMeta,
+    activity_partition, agent_partition, answer_bytes, attachment_partition, bucket_of, decode_stored_row,
+    index_clustering, parse_index_clustering, parse_index_value, read_statement, read_statement_at,
+    tenant_meta_partition, IndexKey, IndexMatch, IndexScope, RowBody, StatementRow, TenantMeta,
 };
 use crate::tables::{load_position, micros_to_datetime, set_stored, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
@@ -161,6 +161,48 @@ pub struct StatementsPage {
     pub more: Option<String>,
 }
 
+/// One page of a statement list, each statement serialised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SerialisedPage {
+    /// The statements' JSON, as [`StatementsPage`] holds them.
+    pub statements: Vec<Vec<u8>>,
+    /// The latest `stored` time of the page (microseconds).
+    pub latest_stored: Option<u64>,
+    /// Cursor of the next page, when there is one.
+    pub more: Option<String>,
+}
+
+/// A statement found for a page: parsed, or serialised from its row's bytes.
+enum Found {
+    Parsed(Value),
+    Serialised(Vec<u8>),
+}
+
+impl Found {
+    /// The statement parsed (`find` serialises only when asked to).
+    fn into_value(self) -> Option<Value> {
+        match self {
+            Found::Parsed(value) => Some(value),
+            Found::Serialised(bytes) => serde_json::from_slice(&bytes).ok(),
+        }
+    }
+
+    /// The statement serialised.
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Found::Parsed(value) => serde_json::to_vec(&value).expect("a JSON value serialises"),
+            Found::Serialised(bytes) => bytes,
+        }
+    }
+}
+
+/// A row's opened bytes parsed, with `stored` (and a missing `timestamp`) set.
+fn parse_opened(bytes: &[u8], stored_micros: u64) -> Option<Value> {
+    let mut json = xapi::parse_json(bytes).ok()?;
+    set_stored(&mut json, stored_micros);
+    Some(json)
+}
+
 /// Answers statement reads from the query tables.
 #[derive(Clone)]
 pub struct QueryService {
@@ -219,20 +261,18 @@ impl QueryService {
     /// The statement JSON of a row; `None` when it cannot be opened.
     async fn open(&self, tenant: &TenantId, row: StatementRow) -> Result<Option<Value>, QueryError> {
         let stored_micros = row.stored_micros;
-        let bytes = match row.body {
-            RowBody::Clear(json) => json,
+        Ok(self.open_bytes(tenant, row.body).await?.and_then(|bytes| parse_opened(&bytes, stored_micros)))
+    }
+
+    /// The JSON bytes of a row's body, opened when sealed; `None` when it cannot be opened.
+    async fn open_bytes(&self, tenant: &TenantId, body: RowBody) -> Result<Option<Vec<u8>>, QueryError> {
+        Ok(match body {
+            RowBody::Clear(json) => Some(json),
             RowBody::Sealed(sealed) => match &self.vault {
-                Some(vault) => match open_with(vault, tenant, &sealed).await? {
-                    Some(json) => json,
-                    None => return Ok(None),
-                },
-                None => return Ok(None),
+                Some(vault) => open_with(vault, tenant, &sealed).await?,
+                None => None,
             },
-        };
-        Ok(xapi::parse_json(&bytes).ok().map(|mut json| {
-            set_stored(&mut json, stored_micros);
-            json
-        }))
+        })
     }
 
     /// The `stored` time before which the tenant's statements are past retention.
@@ -274,8 +314,35 @@ impl QueryService {
     /// One page of the statements matching `query`, newest first unless ascending.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn statements(&self, tenant: &TenantId, query: &StatementQuery) -> Result<StatementsPage, QueryError> {
+        let (found, more) = self.page(tenant, query, false).await?;
+        let statements = found.into_iter().filter_map(|(_, found)| found.into_value()).collect();
+        Ok(StatementsPage { statements, more })
+    }
+
+    /// One page of the statements matching `query`, as [`Self::statements`]
+    /// answers it, each serialised: most straight from the bytes stored (see
+    /// [`answer_bytes`]), so that a GET in the exact format need not parse them.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn statements_serialised(
+        &self,
+        tenant: &TenantId,
+        query: &StatementQuery,
+    ) -> Result<SerialisedPage, QueryError> {
+        let (found, more) = self.page(tenant, query, true).await?;
+        let latest_stored = found.iter().map(|(stored, _)| *stored).max();
+        let statements = found.into_iter().map(|(_, found)| found.into_bytes()).collect();
+        Ok(SerialisedPage { statements, latest_stored, more })
+    }
+
+    /// Up to a page of `query`'s statements, and the cursor of the next page.
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        query: &StatementQuery,
+        exact: bool,
+    ) -> Result<(Vec<(u64, Found)>, Option<String>), QueryError> {
         let page_size = query.page_size();
-        let mut found = self.find(tenant, query).await?;
+        let mut found = self.find(tenant, query, exact).await?;
         let more = if found.len() > page_size {
             found.truncate(page_size);
             let last_stored = found.last().map(|(stored, _)| *stored);
@@ -283,7 +350,7 @@ impl QueryService {
         } else {
             None
         };
-        Ok(StatementsPage { statements: found.into_iter().map(|(_, json)| json).collect(), more })
+        Ok((found, more))
     }
 
     /// The `stored` time (microseconds) of a tenant's newest statement (0: none).
@@ -302,14 +369,19 @@ impl QueryService {
         limit: usize,
     ) -> Result<Vec<(u64, Value)>, QueryError> {
         let query = StatementQuery { after: Some(after), until: Some(until), ascending: true, limit, ..query.clone() };
-        let mut found = self.find(tenant, &query).await?;
+        let mut found = self.find(tenant, &query, false).await?;
         found.truncate(query.page_size());
-        Ok(found)
+        Ok(found.into_iter().filter_map(|(stored, found)| Some((stored, found.into_value()?))).collect())
     }
 
     /// The statements matching `query`, with their `stored` times: up to one
     /// more than a page, so that the caller knows whether there are more.
-    async fn find(&self, tenant: &TenantId, query: &StatementQuery) -> Result<Vec<(u64, Value)>, QueryError> {
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        query: &StatementQuery,
+        exact: bool,
+    ) -> Result<Vec<(u64, Found)>, QueryError> {
         let page_size = query.page_size();
         let Some(meta) = self.tenant_meta(tenant).await? else {
             return Ok(Vec::new());
@@ -353,7 +425,14 @@ impl QueryService {
             Box::new((first_bucket..=last_bucket).rev())
         };
 
-        let mut found: Vec<(u64, Value)> = Vec::with_capacity(page_size + 1);
+        // A statement is answered from its bytes (not parsed, checked and
+        // serialised again) when nothing about it needs checking: no
+        // authority restriction, and the index row says it matches the one
+        // filter for its own content.
+        let filters =
+            [query.registration.is_some(), query.agent.is_some(), query.activity.is_some(), query.verb.is_some()];
+        let from_bytes = exact && query.authority.is_none() && filters.iter().filter(|f| **f).count() <= 1;
+        let mut found: Vec<(u64, Found)> = Vec::with_capacity(page_size + 1);
         'buckets: for bucket in buckets {
             let partition = index.partition(bucket);
             let mut bucket_range = range.clone();
@@ -370,29 +449,40 @@ impl QueryService {
                     }
                     // A row of `statements_by_stored` holds the statement's
                     // row; the other indexes its id.
-                    let row = if index.table == Table::ByStored {
+                    let (row, why) = if index.table == Table::ByStored {
                         match decode_stored_row(value) {
-                            Some((_, Some(row))) => Some(row),
-                            Some((id, None)) => self.load(tenant, id).await?,
-                            None => None,
+                            Some((_, Some(row))) => (Some(row), IndexMatch::Own),
+                            Some((id, None)) => (self.load(tenant, id).await?, IndexMatch::Own),
+                            None => (None, IndexMatch::Unknown),
                         }
                     } else {
-                        match Uuid::from_slice(value) {
-                            Ok(id) => self.load_at(tenant, id, stored).await?,
-                            Err(_) => None,
+                        match parse_index_value(value) {
+                            Some((id, why)) => (self.load_at(tenant, id, stored).await?, why),
+                            None => (None, IndexMatch::Unknown),
                         }
                     };
                     let Some(row) = row else { continue };
                     if row.voided {
                         continue;
                     }
-                    let Some(json) = self.open(tenant, row).await? else { continue };
+                    let completion = row.completion;
+                    let Some(bytes) = self.open_bytes(tenant, row.body).await? else { continue };
+                    if from_bytes && why == IndexMatch::Own {
+                        if let Some(answer) = answer_bytes(&bytes, stored, completion) {
+                            found.push((stored, Found::Serialised(answer)));
+                            if found.len() > page_size {
+                                break 'buckets;
+                            }
+                            continue;
+                        }
+                    }
+                    let Some(json) = parse_opened(&bytes, stored) else { continue };
                     let statement = Statement::from_trusted(json);
                     if !query.authority_allows(statement.value()) {
                         continue;
                     }
                     if self.matches_through_references(tenant, query, &statement).await? {
-                        found.push((stored, statement.into_value()));
+                        found.push((stored, Found::Parsed(statement.into_value())));
                         if found.len() > page_size {
                             break 'buckets;
                         }

@@ -91,6 +91,40 @@ pub fn parse_index_clustering(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
+/// Why a statement is in an index partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexMatch {
+    /// Its own content has the partition's value.
+    Own,
+    /// A statement it targets through a StatementRef has it.
+    Reference,
+    /// Not said (rows written before 2026-12-06).
+    Unknown,
+}
+
+/// The value of an index row: the statement's id, then whether it is
+/// indexed for its own content or a target's.
+pub fn index_value(id: Uuid, why: IndexMatch) -> Vec<u8> {
+    let mut out = id.as_bytes().to_vec();
+    match why {
+        IndexMatch::Own => out.push(0),
+        IndexMatch::Reference => out.push(1),
+        IndexMatch::Unknown => {}
+    }
+    out
+}
+
+/// Reads back an index row's value.
+pub fn parse_index_value(bytes: &[u8]) -> Option<(Uuid, IndexMatch)> {
+    let id = Uuid::from_slice(bytes.get(..16)?).ok()?;
+    let why = match bytes.get(16) {
+        None => IndexMatch::Unknown,
+        Some(0) => IndexMatch::Own,
+        Some(_) => IndexMatch::Reference,
+    };
+    Some((id, why))
+}
+
 /// Partition key of a statement's entry in `statements` (by id).
 pub fn statement_partition(tenant: &TenantId, id: Uuid) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).bytes(id.as_bytes()).build()
@@ -248,6 +282,59 @@ pub struct StatementRow {
     /// it was sent without one; [`set_stored`] adds both as it is read (rows
     /// written before 2026-12-05 hold them already, with the same values).
     pub body: RowBody,
+    /// What the body lacks of the statement as the LRS answers it.
+    pub completion: Completion,
+}
+
+/// What a row's body lacks of the statement as the LRS answers it, when the
+/// row says so: then a page is answered from the body's bytes, without
+/// parsing them (see [`answer_bytes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Not said (rows written before 2026-12-06, or a body holding a
+    /// `stored` its sender set): parse the body and [`set_stored`].
+    Unknown,
+    /// `stored` only (the statement was sent with a `timestamp`).
+    Stored,
+    /// `stored`, and `timestamp` (the statement was sent without one).
+    StoredAndTimestamp,
+}
+
+impl Completion {
+    /// What a statement about to be stored, as the gateway sealed it, lacks.
+    pub fn of(statement: &serde_json::Value) -> Self {
+        match (statement.get("stored"), statement.get("timestamp")) {
+            (Some(_), _) => Completion::Unknown,
+            (None, Some(_)) => Completion::Stored,
+            (None, None) => Completion::StoredAndTimestamp,
+        }
+    }
+}
+
+/// The statement of a row as the LRS answers it, from its body's bytes
+/// (`opened`: the JSON, opened when sealed) and what the row says they lack:
+/// `stored` (and `timestamp`) put first in the object. `None` when the row
+/// does not say, or the bytes are not a non-empty object.
+pub fn answer_bytes(opened: &[u8], stored_micros: u64, completion: Completion) -> Option<Vec<u8>> {
+    let rest = opened.strip_prefix(b"{")?;
+    if rest.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| *b == b'}') {
+        return None;
+    }
+    let time = xapi::format_timestamp(micros_to_datetime(stored_micros));
+    let mut out = Vec::with_capacity(opened.len() + 2 * time.len() + 28);
+    out.extend_from_slice(b"{\"stored\":\"");
+    out.extend_from_slice(time.as_bytes());
+    match completion {
+        Completion::Unknown => return None,
+        Completion::Stored => {}
+        Completion::StoredAndTimestamp => {
+            out.extend_from_slice(b"\",\"timestamp\":\"");
+            out.extend_from_slice(time.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\",");
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 /// Completes a statement read from its row as the LRS answers it: `stored`
@@ -275,6 +362,9 @@ const VOIDED: u8 = 1;
 const SEALED: u8 = 2;
 /// Flag of the first byte of a [`StatementEntry::At`] (never of a row).
 const LOCATOR: u8 = 4;
+/// Flags of a row's [`Completion`]: the body lacks `stored`; and `timestamp`.
+const BARE: u8 = 8;
+const UNTIMED: u8 = 16;
 
 impl StatementRow {
     /// Encodes the row: flags, `stored`, then the JSON or the sealed value.
@@ -285,7 +375,12 @@ impl StatementRow {
         };
         let mut out = Vec::with_capacity(9 + body.len());
         let sealed = if matches!(self.body, RowBody::Sealed(_)) { SEALED } else { 0 };
-        out.push((u8::from(self.voided) * VOIDED) | sealed);
+        let completion = match self.completion {
+            Completion::Unknown => 0,
+            Completion::Stored => BARE,
+            Completion::StoredAndTimestamp => BARE | UNTIMED,
+        };
+        out.push((u8::from(self.voided) * VOIDED) | sealed | completion);
         out.extend_from_slice(&self.stored_micros.to_be_bytes());
         out.extend_from_slice(&body);
         out
@@ -300,10 +395,16 @@ impl StatementRow {
             0 => RowBody::Clear(bytes[9..].to_vec()),
             _ => RowBody::Sealed(Sealed::from_bytes(&bytes[9..])?),
         };
+        let completion = match bytes[0] & (BARE | UNTIMED) {
+            BARE => Completion::Stored,
+            flags if flags == BARE | UNTIMED => Completion::StoredAndTimestamp,
+            _ => Completion::Unknown,
+        };
         Some(Self {
             voided: bytes[0] & VOIDED != 0,
             stored_micros: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
             body,
+            completion,
         })
     }
 
@@ -490,9 +591,43 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_answered_from_its_bytes_is_the_one_answered_parsed() {
+        let stored = 1_700_000_000_123_456;
+        for statement in [
+            serde_json::json!({"id": "x", "verb": {"id": "v"}, "timestamp": "2020-01-02T03:04:05.678Z"}),
+            serde_json::json!({"id": "x", "object": {"id": "o", "definition": {"timestamp": 1}}}),
+        ] {
+            let bytes = serde_json::to_vec(&statement).unwrap();
+            let mut parsed = statement.clone();
+            set_stored(&mut parsed, stored);
+            let answered = answer_bytes(&bytes, stored, Completion::of(&statement)).expect("answered from bytes");
+            assert_eq!(serde_json::from_slice::<serde_json::Value>(&answered).unwrap(), parsed);
+        }
+        let sent_stored = serde_json::json!({"id": "x", "stored": "2001-01-01T00:00:00Z"});
+        assert_eq!(Completion::of(&sent_stored), Completion::Unknown, "a sender's stored is replaced, so parsed");
+        assert_eq!(answer_bytes(b"{\"id\":1}", stored, Completion::Unknown), None);
+        assert_eq!(answer_bytes(b"{ }", stored, Completion::Stored), None);
+        assert_eq!(answer_bytes(b"[1]", stored, Completion::Stored), None);
+    }
+
+    #[test]
+    fn an_index_value_reads_back_and_rows_of_earlier_versions_say_nothing() {
+        let id = Uuid::new_v4();
+        for why in [IndexMatch::Own, IndexMatch::Reference, IndexMatch::Unknown] {
+            assert_eq!(parse_index_value(&index_value(id, why)), Some((id, why)));
+        }
+        assert_eq!(parse_index_value(id.as_bytes()), Some((id, IndexMatch::Unknown)));
+        assert_eq!(parse_index_value(b"short"), None);
+    }
+
+    #[test]
     fn statement_row_round_trips() {
-        let row =
-            StatementRow { voided: true, stored_micros: 1_700_000_000_000_000, body: RowBody::Clear(b"{}".to_vec()) };
+        let row = StatementRow {
+            voided: true,
+            stored_micros: 1_700_000_000_000_000,
+            body: RowBody::Clear(b"{}".to_vec()),
+            completion: Completion::StoredAndTimestamp,
+        };
         assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
         let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![2; 90] };
         let row = StatementRow { body: RowBody::Sealed(sealed), ..row };
@@ -503,7 +638,12 @@ mod tests {
         let old = [&[1u8][..], &5u64.to_be_bytes(), b"{}"].concat();
         assert_eq!(
             StatementRow::decode(&old),
-            Some(StatementRow { voided: true, stored_micros: 5, body: RowBody::Clear(b"{}".to_vec()) })
+            Some(StatementRow {
+                voided: true,
+                stored_micros: 5,
+                body: RowBody::Clear(b"{}".to_vec()),
+                completion: Completion::Unknown
+            })
         );
     }
 
