@@ -39,12 +39,14 @@ echo "$gets GETs" | tee "$out.txt"
 # (builds before 679a7d0 serialised in actix: HttpResponseBuilder::json)
 callgrind_annotate --inclusive=yes "$out.callgrind" 2>/dev/null | python3 scripts/callgrind-parts.py "$gets" GET \
   "collected (all GETs)=PROGRAM TOTALS" \
-  "query: statements=QueryService::statements::" \
-  "  open a row=QueryService::open::" \
-  "    parse the JSON=xapi::json::parse_json" \
-  "    decrypt=lrs_core::vault::decrypt" \
+  "query: find the page=QueryService::statements::" \
+  "query: find the page=QueryService::find::" \
+  "  open the seals=lrs_core::vault::open_with::" \
+  "  parse the JSON=xapi::json::parse_json" \
+  "  set stored=lrs_core::tables::set_stored" \
+  "  answer from the bytes=lrs_core::tables::answer_bytes" \
+  "  store scans=EmbeddedStore as lrs_core::ports::store::QueryStore>::scan::" \
   "  store point reads=EmbeddedStore as lrs_core::ports::store::QueryStore>::get::" \
   "  decode rows=StatementRow::decode" \
-  "  set stored=lrs_core::tables::set_stored" \
   "serialise the answer=serde_json::ser::to_vec" \
   "serialise the answer=HttpResponseBuilder::json" | tee -a "$out.txt"
