@@ -70,9 +70,10 @@ fn the_write_buffer_stays_bounded_under_a_write_flood() {
     let memtables_written = written / MEMTABLE_BYTES;
     // Each keyspace holds its active memtable and at most four sealed ones
     // before writes wait (5 MB here), but a memtable goes on growing until a
-    // worker gets to rotate it, and workers are slow in a test build. An
-    // engine that stops rotating holds all that was written; allow a quarter.
-    let bound = written / 4;
+    // worker gets to rotate it, behind the flushes queued before (each ends
+    // with an fsync). An engine that stops rotating holds all that was
+    // written (267 MB); allow half of it.
+    let bound = written / 2;
     assert!(bound > KEYSPACES as u64 * 5 * MEMTABLE_BYTES * 4, "the flood is far larger than the memtables");
     let largest = largest.load(Ordering::Acquire);
     println!(
@@ -93,4 +94,46 @@ fn the_write_buffer_stays_bounded_under_a_write_flood() {
         let n = (0..WRITERS * ROWS_PER_WRITER).rev().find(|n| (*n as usize) % KEYSPACES == i).expect("a row");
         assert!(keyspace.get(spread(n)).expect("read").is_some(), "keyspace {i} holds its last row");
     }
+}
+
+/// Closing the engine ends its workers also while every core is busy and
+/// the workers wait for work. A first version of the patch hung closing in
+/// a CI run (a worker waiting on two queues with a flume `Selector` missed
+/// the close request the closing thread drained first); this test did not
+/// reproduce that hang on this machine, and guards the close against
+/// hanging at all.
+#[test]
+fn the_store_closes_while_every_core_is_busy() {
+    let busy = Arc::new(AtomicBool::new(true));
+    let burners: Vec<_> = (0..8)
+        .map(|_| {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while busy.load(Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+        })
+        .collect();
+    let (done, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for round in 0..40 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = Database::builder(dir.path()).worker_threads(2).open().expect("open");
+            let keyspace = db.keyspace("k", KeyspaceCreateOptions::default).expect("keyspace");
+            keyspace.insert(spread(round), [1u8; 10]).expect("insert");
+            // The workers are waiting for work when the close begins.
+            std::thread::sleep(Duration::from_millis(20));
+            drop(keyspace);
+            drop(db);
+        }
+        done.send(()).expect("report");
+    });
+    let outcome = closed.recv_timeout(Duration::from_secs(120));
+    busy.store(false, Ordering::Relaxed);
+    for burner in burners {
+        burner.join().expect("burner");
+    }
+    assert!(outcome.is_ok(), "40 opens and closes did not end within 120 s: a close hangs");
 }

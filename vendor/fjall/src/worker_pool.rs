@@ -51,7 +51,8 @@ type WorkerHandle = JoinHandle<Result<(), crate::Error>>;
 /// worker's blocking `send` of a flush into the full queue can deadlock the
 /// pool. Here flushes, rotations and closes go into one unbounded queue and
 /// compactions into another; a keyspace has at most one rotation and one
-/// compaction request queued at a time, so both queues stay small.
+/// compaction request queued at a time, so both queues stay small. A close
+/// goes into both.
 #[derive(Clone)]
 pub struct WorkerMessager {
     main: flume::Sender<WorkerMessage>,
@@ -77,7 +78,12 @@ impl WorkerMessager {
                 }
                 self.main.send(message)
             }
-            WorkerMessage::Flush | WorkerMessage::Close => self.main.send(message),
+            WorkerMessage::Flush => self.main.send(message),
+            // Every worker waits on one of the two queues.
+            WorkerMessage::Close => {
+                self.compact.send(WorkerMessage::Close)?;
+                self.main.send(message)
+            }
         }
     }
 
@@ -220,21 +226,31 @@ struct WorkerState {
 
 /// The next request for this worker; `None` once the pool is gone.
 ///
-/// PATCH (lrs): worker 0 of several takes only flushes, rotations and closes,
-/// so a flush never waits behind a compaction (upstream had worker 0 re-queue
-/// compactions, spinning while one was queued). Other workers take those
-/// first and compactions otherwise.
+/// PATCH (lrs): in a pool of several, worker 0 takes only flushes, rotations
+/// and closes, so a flush never waits behind a compaction (upstream had
+/// worker 0 re-queue compactions, spinning while one was queued). The others
+/// take those first and compactions otherwise, waiting on the first queue
+/// and looking at the compaction queue every 10 ms. Each blocks on one queue, so
+/// a message sent while it waits is handed to it: a `Selector` over both
+/// queues is woken once per wait, and a message another thread took first
+/// (`DatabaseInner::drop` drains the queues) left it waiting for good.
 fn next_message(ctx: &WorkerState) -> Option<WorkerMessage> {
     if ctx.pool_size > 1 && ctx.worker_id == 0 {
         return ctx.rx.recv().ok();
     }
-    if let Ok(message) = ctx.rx.try_recv() {
-        return Some(message);
+    loop {
+        if let Ok(message) = ctx.rx.try_recv() {
+            return Some(message);
+        }
+        if let Ok(message) = ctx.compact_rx.try_recv() {
+            return Some(message);
+        }
+        match ctx.rx.recv_timeout(std::time::Duration::from_millis(10)) {
+            Ok(message) => return Some(message),
+            Err(flume::RecvTimeoutError::Timeout) => {}
+            Err(flume::RecvTimeoutError::Disconnected) => return None,
+        }
     }
-    flume::Selector::new()
-        .recv(&ctx.rx, Result::ok)
-        .recv(&ctx.compact_rx, Result::ok)
-        .wait()
 }
 
 fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
