@@ -12,7 +12,7 @@ use xapi::Format;
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestVersion};
 use crate::multipart;
-use crate::params::{check_iri, parse_time, parse_uuid, Params};
+use crate::params::{check_iri, http_date, parse_time, parse_uuid, Params};
 use crate::AppState;
 
 /// Most statements one POST may carry.
@@ -259,7 +259,7 @@ async fn get_statements(req: &HttpRequest, state: &AppState, caller: &Caller) ->
         document.extend_from_slice(b"],\"more\":");
         serde_json::to_writer(&mut document, &more).expect("a string serialises");
         document.push(b'}');
-        let modified = page.latest_stored.map(|micros| http_date(lrs_core::tables::micros_to_datetime(micros)));
+        let modified = page.latest_stored.map(http_date);
         return respond(state, tenant, response, document, modified, &[], false).await;
     }
     let page = state.query()?.statements(tenant, &query).await?;
@@ -289,12 +289,7 @@ struct StatementResult<'a> {
 /// The Last-Modified value of an answer: the latest `stored` of its statements.
 fn last_modified(statements: &[Value]) -> Option<String> {
     let latest = statements.iter().filter_map(|s| xapi::parse_timestamp(s.get("stored")?.as_str()?).ok()).max()?;
-    Some(http_date(latest))
-}
-
-/// A time as an HTTP date (to the second, in GMT).
-fn http_date(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    Some(http_date(u64::try_from(latest.timestamp_micros()).unwrap_or(0)))
 }
 
 /// Answers `document` (serialised JSON), or multipart/mixed with the
