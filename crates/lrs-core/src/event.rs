@@ -7,7 +7,7 @@ use crate::auth::Credential;
 use crate::documents::{DocumentKind, DocumentScope, Precondition};
 use crate::tenant::TenantId;
 use crate::tenants::Tenant;
-use crate::vault::Sealed;
+use crate::vault::{Packing, Sealed};
 
 /// Current schema version of command payloads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -189,6 +189,9 @@ pub struct SealedProto {
     /// The value encrypted with the data key.
     #[prost(bytes = "vec", tag = "3")]
     pub ciphertext: Vec<u8>,
+    /// How the value was packed before it was encrypted (0: as it is).
+    #[prost(uint32, tag = "4")]
+    pub packing: u32,
 }
 
 impl SealedProto {
@@ -198,6 +201,7 @@ impl SealedProto {
             subjects: sealed.subjects.iter().map(|s| s.as_bytes().to_vec()).collect(),
             shares: sealed.shares.clone(),
             ciphertext: sealed.ciphertext.clone(),
+            packing: sealed.packing.into(),
         }
     }
 
@@ -205,7 +209,8 @@ impl SealedProto {
     pub(crate) fn into_sealed(self) -> Result<Sealed, DecodeError> {
         let subjects = self.subjects.iter().map(|s| Uuid::from_slice(s)).collect::<Result<Vec<_>, _>>();
         let subjects = subjects.map_err(|e| DecodeError::Field(e.to_string()))?;
-        Ok(Sealed { subjects, shares: self.shares, ciphertext: self.ciphertext })
+        let packing = Packing::try_from(self.packing).map_err(DecodeError::Field)?;
+        Ok(Sealed { subjects, shares: self.shares, ciphertext: self.ciphertext, packing })
     }
 }
 
@@ -450,7 +455,12 @@ mod tests {
     #[test]
     fn sealed_statements_round_trip_in_binary() {
         let tenant = TenantId::parse("t1").unwrap();
-        let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![7; 900] };
+        let sealed = Sealed {
+            subjects: vec![Uuid::new_v4()],
+            shares: vec![vec![1; 60]],
+            ciphertext: vec![7; 900],
+            packing: Packing::Lz4Xapi,
+        };
         let command = Command::StoreSealedStatements { statements: vec![sealed.clone(), sealed], checks: Vec::new() };
         let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
         assert!(bytes.len() < 2 * 1000 + 200, "no base64 or JSON around the seals: {} bytes", bytes.len());
@@ -476,7 +486,7 @@ mod tests {
         "sealed_statements",
         "plan_checks",
     ];
-    const SEALED_FIELDS: [&str; 3] = ["subjects", "shares", "ciphertext"];
+    const SEALED_FIELDS: [&str; 4] = ["subjects", "shares", "ciphertext", "packing"];
     const PLAN_CHECKS_FIELDS: [&str; 2] = ["iris", "checks"];
     const PLAN_CHECK_FIELDS: [&str; 4] = ["index", "followed", "broken", "groups"];
     const BROKEN_RULE_FIELDS: [&str; 2] = ["template", "rule"];
@@ -500,6 +510,7 @@ mod tests {
             subjects: vec![vec![n; 16], vec![n + 1; 16]],
             shares: vec![vec![n + 2; 60], vec![n + 3; 61]],
             ciphertext: vec![n + 4; 90],
+            packing: 1,
         };
         Envelope {
             schema_version: 7,
@@ -639,6 +650,7 @@ mod tests {
             assert_eq!(bytes_list(&field(seal, "subjects")), expected.subjects);
             assert_eq!(bytes_list(&field(seal, "shares")), expected.shares);
             assert_eq!(field(seal, "ciphertext").as_bytes().map(|b| b.to_vec()), Some(expected.ciphertext.clone()));
+            assert_eq!(field(seal, "packing").as_u32(), Some(expected.packing));
         }
         let plan = field(&dynamic, "plan_checks");
         let plan = plan.as_message().expect("plan_checks is a message");
@@ -709,6 +721,7 @@ mod tests {
             seal.set_field_by_name("subjects", Value::List(s.subjects.iter().map(|b| bytes_value(b)).collect()));
             seal.set_field_by_name("shares", Value::List(s.shares.iter().map(|b| bytes_value(b)).collect()));
             seal.set_field_by_name("ciphertext", bytes_value(&s.ciphertext));
+            seal.set_field_by_name("packing", Value::U32(s.packing));
             Value::Message(seal)
         });
         built.set_field_by_name("sealed_statements", Value::List(seals.collect()));

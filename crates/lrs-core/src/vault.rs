@@ -403,6 +403,85 @@ impl SealingKeys for KeyVault {
     }
 }
 
+/// How a sealed value's bytes were packed before they were encrypted.
+///
+/// Values sealed before packing existed carry none, which reads as
+/// [`Packing::AsIs`]. A packing, once written, is read for ever: its
+/// dictionary never changes (a new one would be a new packing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u32", try_from = "u32")]
+pub enum Packing {
+    /// The value as it was given.
+    #[default]
+    AsIs,
+    /// An LZ4 block, its unpacked length first (4 bytes, little-endian),
+    /// compressed against [`XAPI_DICTIONARY`].
+    Lz4Xapi,
+}
+
+/// The LZ4 dictionary of [`Packing::Lz4Xapi`]: the members, verbs and activity
+/// types most statements share, with keys in the order statements are written.
+pub const XAPI_DICTIONARY: &[u8] = include_bytes!("xapi-packing-dictionary.txt");
+
+/// Values shorter than this are sealed as they are: too short to gain.
+const PACK_FROM_BYTES: usize = 64;
+
+impl Packing {
+    /// Whether this is [`Packing::AsIs`] (which a value's JSON form leaves out).
+    pub fn is_as_is(&self) -> bool {
+        *self == Packing::AsIs
+    }
+
+    /// `value` packed, with the packing used: the value as it is when packing
+    /// would not make it shorter.
+    fn pack(value: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Packing) {
+        if value.len() >= PACK_FROM_BYTES {
+            let packed = lz4_flex::block::compress_prepend_size_with_dict(value, XAPI_DICTIONARY);
+            if packed.len() < value.len() {
+                return (packed.into(), Packing::Lz4Xapi);
+            }
+        }
+        (value.into(), Packing::AsIs)
+    }
+
+    /// `packed` unpacked; `None` when it is not a value this packing wrote.
+    fn unpack(self, packed: Vec<u8>) -> Option<Vec<u8>> {
+        match self {
+            Packing::AsIs => Some(packed),
+            Packing::Lz4Xapi => {
+                let (length, block) = lz4_flex::block::uncompressed_size(&packed).ok()?;
+                // An LZ4 block expands at most 255 times; a larger length is not ours.
+                if length > block.len().saturating_mul(255) + PACK_FROM_BYTES {
+                    return None;
+                }
+                let value = lz4_flex::block::decompress_with_dict(block, length, XAPI_DICTIONARY).ok()?;
+                (value.len() == length).then_some(value)
+            }
+        }
+    }
+}
+
+impl From<Packing> for u32 {
+    fn from(packing: Packing) -> u32 {
+        match packing {
+            Packing::AsIs => 0,
+            Packing::Lz4Xapi => 1,
+        }
+    }
+}
+
+impl TryFrom<u32> for Packing {
+    type Error = String;
+
+    fn try_from(code: u32) -> Result<Self, String> {
+        match code {
+            0 => Ok(Packing::AsIs),
+            1 => Ok(Packing::Lz4Xapi),
+            other => Err(format!("unknown packing {other}")),
+        }
+    }
+}
+
 /// A sealed value: readable only with the key of every subject it names.
 ///
 /// In a JSON payload (sealed document commands, and the statements of logs
@@ -415,10 +494,13 @@ pub struct Sealed {
     /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext).
     #[serde(with = "crate::serde_base64::list")]
     pub shares: Vec<Vec<u8>>,
-    /// The value encrypted with the data key (nonce ‖ ciphertext); the value
-    /// itself when there are no subjects.
+    /// The value, packed, encrypted with the data key (nonce ‖ ciphertext);
+    /// the packed value itself when there are no subjects.
     #[serde(with = "crate::serde_base64::bytes")]
     pub ciphertext: Vec<u8>,
+    /// How the value was packed before it was encrypted.
+    #[serde(default, skip_serializing_if = "Packing::is_as_is")]
+    pub packing: Packing,
 }
 
 impl Sealed {
@@ -471,8 +553,10 @@ fn decrypt(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
     cipher.decrypt(Nonce::from_slice(&sealed[..12]), &sealed[12..]).ok()
 }
 
-/// Seals `plaintext` so that it opens only with every one of `subjects`' keys.
+/// Seals `plaintext` so that it opens only with every one of `subjects`' keys,
+/// packed first when that makes it shorter.
 pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
+    let (plaintext, packing) = Packing::pack(plaintext);
     let mut data_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut data_key);
     let mut shares = Vec::with_capacity(subjects.len());
@@ -488,14 +572,14 @@ pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
         };
         shares.push(encrypt(&subject.key, &share));
     }
-    let ciphertext = if subjects.is_empty() { plaintext.to_vec() } else { encrypt(&data_key, plaintext) };
-    Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext }
+    let ciphertext = if subjects.is_empty() { plaintext.into_owned() } else { encrypt(&data_key, &plaintext) };
+    Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext, packing }
 }
 
 /// Opens a sealed value with its subjects' keys; `None` when any key is gone.
 pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
     if sealed.subjects.is_empty() {
-        return Some(sealed.ciphertext.clone());
+        return sealed.packing.unpack(sealed.ciphertext.clone());
     }
     if keys.len() != sealed.subjects.len() || sealed.shares.len() != sealed.subjects.len() {
         return None;
@@ -508,7 +592,7 @@ pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
         }
         data_key.iter_mut().zip(share).for_each(|(d, s)| *d ^= s);
     }
-    decrypt(&data_key, &sealed.ciphertext)
+    sealed.packing.unpack(decrypt(&data_key, &sealed.ciphertext)?)
 }
 
 /// A sealed value opened with a vault, or the subjects whose keys are gone.
@@ -596,9 +680,114 @@ mod tests {
     #[test]
     fn the_json_form_of_a_seal_is_base64_as_in_logs_written_before() {
         let old: Sealed = serde_json::from_str(r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#).unwrap();
-        assert_eq!(old, Sealed { subjects: vec![], shares: vec![vec![0, 1]], ciphertext: b"x".to_vec() });
+        assert_eq!(
+            old,
+            Sealed { subjects: vec![], shares: vec![vec![0, 1]], ciphertext: b"x".to_vec(), packing: Packing::AsIs }
+        );
         assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#);
         assert!(serde_json::from_str::<Sealed>(r#"{"subjects":[],"shares":[],"ciphertext":"not base64!"}"#).is_err());
+    }
+
+    /// A statement as the gateway seals it (members in sorted order).
+    fn statement_bytes(n: u32) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "actor": {"mbox": format!("mailto:learner{n}@example.org"), "name": format!("Learner {n}"), "objectType": "Agent"},
+            "authority": {"account": {"homePage": "https://lrs.example.org", "name": "key"}, "objectType": "Agent"},
+            "context": {"contextActivities": {"parent": [{"id": "https://example.org/courses/7", "objectType": "Activity"}]},
+                        "registration": "6f1d8e2a-4c1b-4c63-9d0e-8a1f2b3c4d5e"},
+            "id": "0b9f3c1e-2d4a-4e5f-8a6b-7c8d9e0f1a2b",
+            "object": {"definition": {"name": {"en-US": "Quiz 3"}, "type": "http://adlnet.gov/expapi/activities/assessment"},
+                       "id": "https://example.org/quizzes/3", "objectType": "Activity"},
+            "result": {"completion": true, "duration": "PT4M12S", "score": {"raw": 7, "scaled": 0.7}, "success": true},
+            "timestamp": "2026-12-05T21:58:22.335Z",
+            "verb": {"display": {"en-US": "passed"}, "id": "http://adlnet.gov/expapi/verbs/passed"},
+            "version": "1.0.0"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_statement_is_packed_before_it_is_sealed_and_opens_as_it_was() {
+        let (a, b) = (Subject::random(), Subject::random());
+        for n in [1, 22, 333] {
+            let plaintext = statement_bytes(n);
+            let sealed = seal(&plaintext, &[a.clone(), b.clone()]);
+            assert_eq!(sealed.packing, Packing::Lz4Xapi);
+            // nonce and tag: 28 bytes around the packed value
+            let packed = sealed.ciphertext.len() - 28;
+            assert!(packed * 10 < plaintext.len() * 7, "{packed} bytes packed of {}", plaintext.len());
+            assert_eq!(open(&sealed, &[Some(a.clone()), Some(b.clone())]), Some(plaintext.clone()));
+            assert_eq!(open(&sealed, &[Some(a.clone()), None]), None, "packing does not open a shredded value");
+            let clear = seal(&plaintext, &[]);
+            assert_eq!(clear.packing, Packing::Lz4Xapi);
+            assert!(!clear.ciphertext.windows(7).any(|w| w == b"Learner"), "the clear value is packed too");
+            assert_eq!(open(&clear, &[]), Some(plaintext.clone()));
+            let again = Sealed::from_bytes(&sealed.to_bytes()).unwrap();
+            assert_eq!(again, sealed, "the packing survives the binary form");
+            let json: Sealed = serde_json::from_str(&serde_json::to_string(&sealed).unwrap()).unwrap();
+            assert_eq!(json, sealed, "the packing survives the JSON form");
+        }
+    }
+
+    #[test]
+    fn what_packing_would_not_shorten_is_sealed_as_it_is() {
+        let subject = Subject::random();
+        let mut noise = vec![0u8; 4096];
+        rand::thread_rng().fill_bytes(&mut noise);
+        for value in [noise.as_slice(), b"{\"short\":1}"] {
+            let sealed = seal(value, std::slice::from_ref(&subject));
+            assert_eq!(sealed.packing, Packing::AsIs);
+            assert_eq!(sealed.ciphertext.len(), value.len() + 28);
+            assert_eq!(open(&sealed, &[Some(subject.clone())]), Some(value.to_vec()));
+        }
+    }
+
+    #[test]
+    fn values_sealed_before_packing_open_as_they_were() {
+        let plaintext = statement_bytes(5);
+        let subject = Subject::random();
+        // the seal of earlier versions: the value encrypted as it was, no packing written
+        let mut share = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut share);
+        let old = Sealed {
+            subjects: vec![subject.id],
+            shares: vec![encrypt(&subject.key, &share)],
+            ciphertext: encrypt(&share, &plaintext),
+            packing: Packing::AsIs,
+        };
+        let proto = crate::event::SealedProto::from_sealed(&old);
+        assert_eq!(proto.packing, 0);
+        let read = Sealed::from_bytes(&prost::Message::encode_to_vec(&proto)).unwrap();
+        assert_eq!(open(&read, &[Some(subject)]), Some(plaintext));
+        let unknown = crate::event::SealedProto { packing: 9, ..proto };
+        assert_eq!(Sealed::from_bytes(&prost::Message::encode_to_vec(&unknown)), None, "an unknown packing is refused");
+    }
+
+    #[test]
+    fn the_packing_dictionary_reads_what_it_packed_before() {
+        // Packed with `Packing::Lz4Xapi` when it was introduced: if the
+        // dictionary changes, values packed with it no longer read.
+        let value = br#"{"actor":{"mbox":"mailto:a@example.org","objectType":"Agent"},"verb":{"display":{"en-US":"completed"},"id":"http://adlnet.gov/expapi/verbs/completed"},"version":"1.0.0"}"#;
+        let packed = hex::decode(PACKED_BEFORE).unwrap();
+        assert_eq!(Packing::Lz4Xapi.unpack(packed), Some(value.to_vec()));
+    }
+
+    const PACKED_BEFORE: &str =
+        "a90000000023100f260d02506140657861160b00cc010f6c0e0600ad0101770c0f660a48602e302e30227d";
+
+    #[test]
+    fn a_packed_value_that_is_not_ours_does_not_open() {
+        let value = statement_bytes(9);
+        let (packed, packing) = Packing::pack(&value);
+        assert_eq!(packing, Packing::Lz4Xapi);
+        let mut huge = packed.to_vec();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Packing::Lz4Xapi.unpack(huge), None, "a length the block cannot hold");
+        assert_eq!(Packing::Lz4Xapi.unpack(packed[..packed.len() / 2].to_vec()), None, "a cut block");
+        assert_eq!(Packing::Lz4Xapi.unpack(vec![1, 2]), None, "no length");
+        let clear =
+            Sealed { subjects: vec![], shares: vec![], ciphertext: vec![200, 0, 0, 0, 7], packing: Packing::Lz4Xapi };
+        assert_eq!(open(&clear, &[]), None);
     }
 
     #[test]

@@ -629,7 +629,12 @@ mod tests {
             completion: Completion::StoredAndTimestamp,
         };
         assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
-        let sealed = Sealed { subjects: vec![Uuid::new_v4()], shares: vec![vec![1; 60]], ciphertext: vec![2; 90] };
+        let sealed = Sealed {
+            subjects: vec![Uuid::new_v4()],
+            shares: vec![vec![1; 60]],
+            ciphertext: vec![2; 90],
+            packing: Default::default(),
+        };
         let row = StatementRow { body: RowBody::Sealed(sealed), ..row };
         assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
         assert_eq!(row.subjects().len(), 1);
