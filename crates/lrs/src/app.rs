@@ -29,6 +29,8 @@ pub(crate) struct Application {
     credential: Option<BootstrapCredential>,
     workers: usize,
     description: String,
+    /// The analytics warm-up's thread, stopped when the application ends.
+    warmer: Option<AnalyticsWarmer>,
 }
 
 /// How long a process sharing the tables with the projector (ScyllaDB) may
@@ -122,29 +124,78 @@ fn spawn_retention_sweeper(admin: lrs_core::AdminService, every_seconds: u64) {
     });
 }
 
-/// Builds the day blocks of each tenant's last `days` days at start, then
-/// every minute those of the tenants that asked since (see `AnalyticsService::warm`).
-fn spawn_analytics_warmer(analytics: AnalyticsService, days: u32) {
-    if days == 0 {
-        return;
+/// The thread that builds the day blocks of each tenant's last `days` days
+/// at start, then every minute those of the tenants that asked since (see
+/// `AnalyticsService::warm`), at the lowest CPU priority: building them takes
+/// seconds of a core after a start on a large store, and the answers asked
+/// meanwhile go first. Dropping it stops the thread and waits for it.
+struct AnalyticsWarmer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AnalyticsWarmer {
+    /// Starts the thread; `None` when `days` is 0 or no thread can start.
+    fn start(analytics: AnalyticsService, days: u32) -> Option<Self> {
+        if days == 0 {
+            return None;
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new().name("lrs-analytics-warm".into()).spawn(move || {
+            lowest_priority();
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return tracing::warn!(%error, "cannot start the analytics warm-up"),
+            };
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = stopped => {}
+                    () = warm_analytics(analytics, days) => {}
+                }
+            });
+        });
+        match spawned {
+            Ok(thread) => Some(Self { stop: Some(stop), thread: Some(thread) }),
+            Err(error) => {
+                tracing::warn!(%error, "cannot start the analytics warm-up");
+                None
+            }
+        }
     }
-    tokio::spawn(async move {
-        let started = std::time::Instant::now();
-        match analytics.warm(days, true).await {
-            Ok(tenants) => {
-                tracing::info!(tenants, seconds = started.elapsed().as_secs_f64(), "analytics day blocks built")
-            }
-            Err(error) => tracing::warn!(%error, "building analytics day blocks failed"),
+}
+
+impl Drop for AnalyticsWarmer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+    }
+}
+
+/// The warm-up: every tenant once, then every minute those that asked.
+async fn warm_analytics(analytics: AnalyticsService, days: u32) {
+    let started = std::time::Instant::now();
+    match analytics.warm(days, true).await {
+        Ok(tenants) => tracing::info!(tenants, seconds = started.elapsed().as_secs_f64(), "analytics day blocks built"),
+        Err(error) => tracing::warn!(%error, "building analytics day blocks failed"),
+    }
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+    interval.tick().await;
+    loop {
         interval.tick().await;
-        loop {
-            interval.tick().await;
-            if let Err(error) = analytics.warm(days, false).await {
-                tracing::warn!(%error, "building analytics day blocks failed");
-            }
+        if let Err(error) = analytics.warm(days, false).await {
+            tracing::warn!(%error, "building analytics day blocks failed");
         }
-    });
+    }
+}
+
+/// Puts the calling thread (and the threads it starts) at nice 19, the
+/// lowest CPU priority; on Linux a priority is a thread's own.
+fn lowest_priority() {
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::warn!(%error, "the analytics warm-up runs at the normal priority");
+    }
 }
 
 /// The key vault of erasure: a file per row in `keys/` beside the embedded
@@ -358,11 +409,12 @@ impl Application {
         }
         let operator_token =
             settings.operator_token.as_ref().map(|token| token.expose().to_owned()).filter(|token| !token.is_empty());
+        let mut warmer = None;
         let analytics = match (&store, &query, settings.analytics) {
             (Some(store), Some(query), true) => {
                 let service = AnalyticsService::new(store.clone(), vault.clone(), query.clone())
                     .with_block_budget(settings.analytics_cache_mb << 20);
-                spawn_analytics_warmer(service.clone(), settings.analytics_warm_days);
+                warmer = AnalyticsWarmer::start(service.clone(), settings.analytics_warm_days);
                 Some(service)
             }
             _ => None,
@@ -423,7 +475,7 @@ impl Application {
             )),
             _ => None,
         };
-        Ok(Self { listener, state, projectors, builders, forwarding, credential, workers, description })
+        Ok(Self { listener, state, projectors, builders, forwarding, credential, workers, description, warmer })
     }
 
     /// The gateway, a principal of the bootstrap credential, the projectors
@@ -486,6 +538,7 @@ impl Application {
         if let Some(forwarding) = forwarding {
             forwarding.await.context("forwarding task panicked")?;
         }
+        drop(self.warmer);
         server_result.context("http server failed")?;
         tracing::info!("stopped");
         Ok(())

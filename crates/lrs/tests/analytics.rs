@@ -124,3 +124,50 @@ fn every_measure_and_dimension_matches_a_recomputation_also_after_replay_erasure
     settled(&deployment, &bootstrap);
     check_everything(&deployment, &bootstrap, &kept);
 }
+
+/// The nice value of each thread of process `pid` named `name` (as `ps -L` shows it).
+fn thread_nice(pid: u32, name: &str) -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        // after "pid (comm) ", the fields from the 3rd on: the 19th is nice
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+        nice.push(fields[16].parse().unwrap());
+    }
+    nice
+}
+
+#[test]
+fn the_day_blocks_are_built_at_the_lowest_priority_and_the_server_still_stops_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["serve".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned(), "--data-dir".to_owned()];
+    let env = [("LRS_LOG".to_owned(), "info".to_owned())];
+    let mut lrs = Lrs::start_with(&args, dir.path(), "warm-secret", &env);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !lrs.stderr().contains("analytics day blocks built") {
+        assert!(std::time::Instant::now() < deadline, "no day blocks built: {}", lrs.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = lrs.child.id();
+    // thread names are cut to 15 bytes
+    assert_eq!(thread_nice(pid, "lrs-analytics-w"), [19], "the warm-up thread runs at nice 19");
+    let workers = thread_nice(pid, "actix-server wo");
+    assert!(!workers.is_empty() && workers.iter().all(|&n| n == 0), "the HTTP workers stay at nice 0: {workers:?}");
+
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = lrs.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not stop within 30 s of SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(exit.success(), "the server stopped with {exit}: {}", lrs.stderr());
+    assert!(lrs.stderr().contains("stopped"), "{}", lrs.stderr());
+}
