@@ -7,19 +7,14 @@
 # LRS_BIN (default target/release/lrs), N. docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/sample-each-minute.sh
 dir=${1:?usage: scripts/bench-10m-load.sh DIR}
 bin=${LRS_BIN:-target/release/lrs}
 rm -rf "$dir"; mkdir -p "$dir"
 start=$(date +%s)
 LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn "$bin" load --data-dir "$dir" --statements "${N:-10000000}" &
 pid=$!
-while kill -0 $pid 2>/dev/null; do
-  rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status 2>/dev/null || true)
-  log=$(du -sm "$dir/log.redb" 2>/dev/null | cut -f1 || true)
-  store=$(du -sm "$dir/store" 2>/dev/null | cut -f1 || true)
-  echo "$(date +%H:%M:%S) rss=${rss}MB log=${log}MB store=${store}MB"
-  sleep 60
-done
+sample_each_minute $pid $pid "$dir"
 wait $pid
 echo "seconds=$(( $(date +%s) - start ))"
 du -sm "$dir"/*

@@ -2,13 +2,14 @@
 # An hour of ingest through HTTP at a set pace: `lrs serve` on a fresh data
 # dir, `lrs bench` sending batches of 100 at RATE statements/s (default 4,000)
 # for N statements (default RATE × 3,600), the server's RSS, log and store
-# sampled each minute; then the bench's own figures.
+# sampled each minute (scripts/sample-each-minute.sh); then the bench's own figures.
 #
 #   scripts/bench-hour-paced.sh DIR > OUT
 #
 # LRS_BIN (default target/release/lrs), RATE, N. docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/sample-each-minute.sh
 dir=${1:?usage: scripts/bench-hour-paced.sh DIR}
 bin=${LRS_BIN:-target/release/lrs}
 rate=${RATE:-4000}
@@ -23,13 +24,7 @@ start=$(date +%s)
 "$bin" bench --endpoint http://127.0.0.1:$port/xapi --key bk --secret bs --statements "$n" --rate "$rate" \
   --batch 100 --concurrency 16 --queries 20 --single-posts 200 >"$dir.bench.txt" 2>&1 &
 bench=$!
-while kill -0 $bench 2>/dev/null; do
-  rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$serve/status 2>/dev/null || true)
-  log=$(du -sm "$dir/log.redb" 2>/dev/null | cut -f1 || true)
-  store=$(du -sm "$dir/store" 2>/dev/null | cut -f1 || true)
-  echo "minute=$(( ($(date +%s) - start) / 60 )) rss=${rss}MB log=${log}MB store=${store}MB"
-  sleep 60
-done
+sample_each_minute $bench $serve "$dir"
 wait $bench || echo "lrs bench failed"
 echo "seconds=$(( $(date +%s) - start ))"
 du -sm "$dir"/*

@@ -95,14 +95,15 @@ impl EmbeddedLog {
         let whole = read.open_table(RECORDS).map_err(|e| storage(&e))?;
         for entry in whole.range(from..).map_err(|e| storage(&e))?.take(max) {
             let (offset, value) = entry.map_err(|e| storage(&e))?;
-            records.push(record(offset.value(), value.value().to_vec())?);
+            records.push(record(offset.value(), value.value())?);
         }
         let chunks = match read.open_table(CHUNKS) {
             Ok(chunks) => chunks,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(records),
             Err(e) => return Err(storage(&e)),
         };
-        let mut current: Option<(u64, u32, Vec<u8>)> = None;
+        // The record being read and the number of its last chunk.
+        let mut current: Option<(LogRecord, u32)> = None;
         for entry in chunks.range((from, 0)..).map_err(|e| storage(&e))? {
             if records.len() == max {
                 break;
@@ -110,16 +111,16 @@ impl EmbeddedLog {
             let (key, value) = entry.map_err(|e| storage(&e))?;
             let (offset, number) = key.value();
             match &mut current {
-                Some((at, last, bytes)) if *at == offset => {
+                Some((record, last)) if record.offset == offset => {
                     if number != *last + 1 {
                         return Err(LogError::Storage(format!("log record {offset} misses chunk {}", *last + 1)));
                     }
                     *last = number;
-                    bytes.extend_from_slice(value.value());
+                    record.payload.extend_from_slice(value.value());
                 }
                 _ => {
-                    if let Some((at, _, bytes)) = current.take() {
-                        records.push(record(at, bytes)?);
+                    if let Some((done, _)) = current.take() {
+                        records.push(done);
                         if records.len() == max {
                             break;
                         }
@@ -127,27 +128,27 @@ impl EmbeddedLog {
                     if number != 0 {
                         return Err(LogError::Storage(format!("log record {offset} misses its first chunk")));
                     }
-                    current = Some((offset, number, value.value().to_vec()));
+                    current = Some((record(offset, value.value())?, number));
                 }
             }
         }
-        if let Some((at, _, bytes)) = current {
+        if let Some((done, _)) = current {
             if records.len() < max {
-                records.push(record(at, bytes)?);
+                records.push(done);
             }
         }
         Ok(records)
     }
 }
 
-/// The record at `offset` from its stored bytes (time ‖ payload).
-fn record(offset: u64, mut bytes: Vec<u8>) -> Result<LogRecord, LogError> {
+/// The record at `offset` from its stored bytes (time ‖ payload), or from
+/// its first chunk, which the others extend.
+fn record(offset: u64, bytes: &[u8]) -> Result<LogRecord, LogError> {
     if bytes.len() < 8 {
         return Err(LogError::Storage(format!("log record {offset} is truncated")));
     }
     let timestamp_micros = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-    bytes.drain(..8);
-    Ok(LogRecord { partition: 0, offset, timestamp_micros, payload: bytes })
+    Ok(LogRecord { partition: 0, offset, timestamp_micros, payload: bytes[8..].to_vec() })
 }
 
 fn write_loop(
