@@ -192,6 +192,9 @@ pub struct SealedProto {
     /// How the value was packed before it was encrypted (0: as it is).
     #[prost(uint32, tag = "4")]
     pub packing: u32,
+    /// The salt the data key is derived from (empty in seals with shares).
+    #[prost(bytes = "vec", tag = "5")]
+    pub salt: Vec<u8>,
 }
 
 impl SealedProto {
@@ -202,6 +205,7 @@ impl SealedProto {
             shares: sealed.shares.clone(),
             ciphertext: sealed.ciphertext.clone(),
             packing: sealed.packing.into(),
+            salt: sealed.salt.clone(),
         }
     }
 
@@ -210,7 +214,7 @@ impl SealedProto {
         let subjects = self.subjects.iter().map(|s| Uuid::from_slice(s)).collect::<Result<Vec<_>, _>>();
         let subjects = subjects.map_err(|e| DecodeError::Field(e.to_string()))?;
         let packing = Packing::try_from(self.packing).map_err(DecodeError::Field)?;
-        Ok(Sealed { subjects, shares: self.shares, ciphertext: self.ciphertext, packing })
+        Ok(Sealed { subjects, shares: self.shares, salt: self.salt, ciphertext: self.ciphertext, packing })
     }
 }
 
@@ -457,7 +461,8 @@ mod tests {
         let tenant = TenantId::parse("t1").unwrap();
         let sealed = Sealed {
             subjects: vec![Uuid::new_v4()],
-            shares: vec![vec![1; 60]],
+            shares: Vec::new(),
+            salt: vec![3; 16],
             ciphertext: vec![7; 900],
             packing: Packing::Lz4Xapi,
         };
@@ -486,7 +491,7 @@ mod tests {
         "sealed_statements",
         "plan_checks",
     ];
-    const SEALED_FIELDS: [&str; 4] = ["subjects", "shares", "ciphertext", "packing"];
+    const SEALED_FIELDS: [&str; 5] = ["subjects", "shares", "ciphertext", "packing", "salt"];
     const PLAN_CHECKS_FIELDS: [&str; 2] = ["iris", "checks"];
     const PLAN_CHECK_FIELDS: [&str; 4] = ["index", "followed", "broken", "groups"];
     const BROKEN_RULE_FIELDS: [&str; 2] = ["template", "rule"];
@@ -511,6 +516,7 @@ mod tests {
             shares: vec![vec![n + 2; 60], vec![n + 3; 61]],
             ciphertext: vec![n + 4; 90],
             packing: 1,
+            salt: vec![n + 5; 16],
         };
         Envelope {
             schema_version: 7,
@@ -651,6 +657,7 @@ mod tests {
             assert_eq!(bytes_list(&field(seal, "shares")), expected.shares);
             assert_eq!(field(seal, "ciphertext").as_bytes().map(|b| b.to_vec()), Some(expected.ciphertext.clone()));
             assert_eq!(field(seal, "packing").as_u32(), Some(expected.packing));
+            assert_eq!(field(seal, "salt").as_bytes().map(|b| b.to_vec()), Some(expected.salt.clone()));
         }
         let plan = field(&dynamic, "plan_checks");
         let plan = plan.as_message().expect("plan_checks is a message");
@@ -722,6 +729,7 @@ mod tests {
             seal.set_field_by_name("shares", Value::List(s.shares.iter().map(|b| bytes_value(b)).collect()));
             seal.set_field_by_name("ciphertext", bytes_value(&s.ciphertext));
             seal.set_field_by_name("packing", Value::U32(s.packing));
+            seal.set_field_by_name("salt", bytes_value(&s.salt));
             Value::Message(seal)
         });
         built.set_field_by_name("sealed_statements", Value::List(seals.collect()));

@@ -1,8 +1,10 @@
 //! Erasure by crypto-shredding. Personal data is sealed before it enters the
 //! log and stays sealed in the tables: each statement (and each document
 //! about an agent, and what is known of an agent) is encrypted with a data key
-//! split into XOR shares, one share per agent it names, each share encrypted
-//! with that agent's own key. The keys live in a vault beside the log and the
+//! that only the keys of every agent it names give: the XOR of HChaCha20 of
+//! each agent's key over a random salt the seal carries (seals made before
+//! 2026-12-06 carry the data key in XOR shares instead, one per agent, each
+//! encrypted with that agent's key; they open as they always did). The keys live in a vault beside the log and the
 //! tables, never in them, under a pseudonymous subject id; the vault finds an
 //! agent's subject by a digest of its identifier, never the identifier itself.
 //! Forgetting an agent purges its rows and then destroys its key: every event
@@ -491,9 +493,14 @@ impl TryFrom<u32> for Packing {
 pub struct Sealed {
     /// The subjects whose keys open it.
     pub subjects: Vec<Uuid>,
-    /// Each subject's share of the data key, encrypted with its key (nonce ‖ ciphertext).
+    /// Each subject's share of the data key, encrypted with its key (nonce ‖
+    /// ciphertext): seals made before 2026-12-06; empty in those with a salt.
     #[serde(with = "crate::serde_base64::list")]
     pub shares: Vec<Vec<u8>>,
+    /// The salt the data key is derived from with each subject's key
+    /// ([`derive_data_key`], 16 bytes); empty in seals with shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::serde_base64::bytes")]
+    pub salt: Vec<u8>,
     /// The value, packed, encrypted with the data key (nonce ‖ ciphertext);
     /// the packed value itself when there are no subjects.
     #[serde(with = "crate::serde_base64::bytes")]
@@ -553,27 +560,46 @@ fn decrypt(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
     cipher.decrypt(Nonce::from_slice(&sealed[..12]), &sealed[12..]).ok()
 }
 
+/// Bytes of the salt a data key is derived from.
+const SALT_LEN: usize = 16;
+
+/// The data key of a seal with `salt` over `keys` (each subject's key, in the
+/// seal's order): the XOR of HChaCha20 of each key over the salt, its first
+/// four bytes XORed with the key's place, so that no key's part cancels
+/// another's, even the same key's. Without any one of the keys the rest
+/// tell nothing of it.
+fn derive_data_key<'a>(salt: &[u8; SALT_LEN], keys: impl Iterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let mut data_key = [0u8; 32];
+    for (place, key) in keys.enumerate() {
+        let mut input = *salt;
+        let place = u32::try_from(place).unwrap_or(u32::MAX).to_le_bytes();
+        input[..4].iter_mut().zip(place).for_each(|(i, p)| *i ^= p);
+        let part = chacha20::hchacha::<chacha20::cipher::consts::U10>(Key::from_slice(key), (&input).into());
+        data_key.iter_mut().zip(part).for_each(|(d, p)| *d ^= p);
+    }
+    data_key
+}
+
 /// Seals `plaintext` so that it opens only with every one of `subjects`' keys,
-/// packed first when that makes it shorter.
+/// packed first when that makes it shorter: one encryption, whatever the
+/// number of subjects.
 pub fn seal(plaintext: &[u8], subjects: &[Subject]) -> Sealed {
     let (plaintext, packing) = Packing::pack(plaintext);
-    let mut data_key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut data_key);
-    let mut shares = Vec::with_capacity(subjects.len());
-    let mut remaining = data_key;
-    for (index, subject) in subjects.iter().enumerate() {
-        let share = if index + 1 == subjects.len() {
-            remaining
-        } else {
-            let mut share = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut share);
-            remaining.iter_mut().zip(share).for_each(|(r, s)| *r ^= s);
-            share
+    let ids = subjects.iter().map(|s| s.id).collect();
+    if subjects.is_empty() {
+        return Sealed {
+            subjects: ids,
+            shares: Vec::new(),
+            salt: Vec::new(),
+            ciphertext: plaintext.into_owned(),
+            packing,
         };
-        shares.push(encrypt(&subject.key, &share));
     }
-    let ciphertext = if subjects.is_empty() { plaintext.into_owned() } else { encrypt(&data_key, &plaintext) };
-    Sealed { subjects: subjects.iter().map(|s| s.id).collect(), shares, ciphertext, packing }
+    let mut salt = [0u8; SALT_LEN];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let data_key = derive_data_key(&salt, subjects.iter().map(|s| &s.key));
+    let ciphertext = encrypt(&data_key, &plaintext);
+    Sealed { subjects: ids, shares: Vec::new(), salt: salt.to_vec(), ciphertext, packing }
 }
 
 /// Opens a sealed value with its subjects' keys; `None` when any key is gone.
@@ -581,18 +607,37 @@ pub fn open(sealed: &Sealed, keys: &[Option<Subject>]) -> Option<Vec<u8>> {
     if sealed.subjects.is_empty() {
         return sealed.packing.unpack(sealed.ciphertext.clone());
     }
-    if keys.len() != sealed.subjects.len() || sealed.shares.len() != sealed.subjects.len() {
+    if keys.len() != sealed.subjects.len() {
+        return None;
+    }
+    let data_key = if sealed.salt.is_empty() {
+        data_key_of_shares(&sealed.shares, keys)?
+    } else {
+        let salt: &[u8; SALT_LEN] = sealed.salt.as_slice().try_into().ok()?;
+        if !sealed.shares.is_empty() {
+            return None;
+        }
+        let keys = keys.iter().map(|k| k.as_ref().map(|s| &s.key)).collect::<Option<Vec<_>>>()?;
+        derive_data_key(salt, keys.into_iter())
+    };
+    sealed.packing.unpack(decrypt(&data_key, &sealed.ciphertext)?)
+}
+
+/// The data key of a seal made before 2026-12-06: its shares decrypted with
+/// each subject's key and XORed.
+fn data_key_of_shares(shares: &[Vec<u8>], keys: &[Option<Subject>]) -> Option<[u8; 32]> {
+    if shares.len() != keys.len() {
         return None;
     }
     let mut data_key = [0u8; 32];
-    for (share, subject) in sealed.shares.iter().zip(keys) {
+    for (share, subject) in shares.iter().zip(keys) {
         let share = decrypt(&subject.as_ref()?.key, share)?;
         if share.len() != 32 {
             return None;
         }
         data_key.iter_mut().zip(share).for_each(|(d, s)| *d ^= s);
     }
-    sealed.packing.unpack(decrypt(&data_key, &sealed.ciphertext)?)
+    Some(data_key)
 }
 
 /// A sealed value opened with a vault, or the subjects whose keys are gone.
@@ -670,6 +715,66 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_is_one_encryption_and_needs_every_key_in_its_place() {
+        let (a, b) = (Subject::random(), Subject::random());
+        let sealed = seal(b"personal data", &[a.clone(), b.clone()]);
+        assert!(sealed.shares.is_empty(), "no share per subject");
+        assert_eq!(sealed.salt.len(), 16);
+        assert_eq!(sealed.ciphertext.len(), 12 + b"personal data".len() + 16, "nonce, the value, its tag");
+        assert_eq!(open(&sealed, &[Some(b.clone()), Some(a.clone())]), None, "keys out of their places");
+        let mut other_salt = sealed.clone();
+        other_salt.salt[0] ^= 1;
+        assert_eq!(open(&other_salt, &[Some(a.clone()), Some(b.clone())]), None, "another salt derives another key");
+        let short_salt = Sealed { salt: vec![0; 15], ..sealed.clone() };
+        assert_eq!(open(&short_salt, &[Some(a.clone()), Some(b.clone())]), None);
+        let with_shares = Sealed { shares: vec![vec![0; 60], vec![0; 60]], ..sealed.clone() };
+        assert_eq!(open(&with_shares, &[Some(a.clone()), Some(b.clone())]), None, "a salt and shares is neither kind");
+
+        // The same subject twice: its two parts do not cancel into a key of zeros.
+        let twice = seal(b"personal data", &[a.clone(), a.clone()]);
+        assert_eq!(open(&twice, &[Some(a.clone()), Some(a.clone())]), Some(b"personal data".to_vec()));
+        assert_eq!(open(&twice, &[Some(a.clone()), None]), None);
+        assert_eq!(decrypt(&[0; 32], &twice.ciphertext), None, "the data key is not all zeros");
+    }
+
+    #[test]
+    fn seals_with_shares_of_earlier_versions_still_open() {
+        let (a, b) = (Subject::random(), Subject::random());
+        let (mut first, mut data_key) = ([0u8; 32], [0u8; 32]);
+        rand::thread_rng().fill_bytes(&mut first);
+        rand::thread_rng().fill_bytes(&mut data_key);
+        let second: Vec<u8> = first.iter().zip(data_key).map(|(f, d)| f ^ d).collect();
+        let old = Sealed {
+            subjects: vec![a.id, b.id],
+            shares: vec![encrypt(&a.key, &first), encrypt(&b.key, &second)],
+            salt: vec![],
+            ciphertext: encrypt(&data_key, b"personal data"),
+            packing: Packing::AsIs,
+        };
+        let read = Sealed::from_bytes(&old.to_bytes()).unwrap();
+        assert_eq!(open(&read, &[Some(a.clone()), Some(b.clone())]), Some(b"personal data".to_vec()));
+        assert_eq!(open(&read, &[Some(a), None]), None);
+    }
+
+    #[test]
+    fn the_data_key_derivation_opens_what_it_sealed_before() {
+        // Sealed when the derivation was introduced, with these keys and salt:
+        // if the derivation changes, every seal made since no longer opens.
+        let a = Subject::from_parts(Uuid::nil(), &[1; 32]).unwrap();
+        let b = Subject::from_parts(Uuid::max(), &[2; 32]).unwrap();
+        let sealed = Sealed {
+            subjects: vec![a.id, b.id],
+            shares: vec![],
+            salt: vec![3; 16],
+            ciphertext: hex::decode(SEALED_BEFORE).unwrap(),
+            packing: Packing::AsIs,
+        };
+        assert_eq!(open(&sealed, &[Some(a), Some(b)]), Some(b"personal data".to_vec()));
+    }
+
+    const SEALED_BEFORE: &str = "bfa3b76f6bbcfca09179d8c7d8234107e69de3c732dfc7411c38476352250229c4f3eb4d95fdc65868";
+
+    #[test]
     fn a_seal_survives_its_row_encoding() {
         let stored = seal(b"as sent", &[Subject::random(), Subject::random()]);
         assert_eq!(Sealed::from_bytes(&stored.to_bytes()), Some(stored.clone()));
@@ -682,7 +787,13 @@ mod tests {
         let old: Sealed = serde_json::from_str(r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#).unwrap();
         assert_eq!(
             old,
-            Sealed { subjects: vec![], shares: vec![vec![0, 1]], ciphertext: b"x".to_vec(), packing: Packing::AsIs }
+            Sealed {
+                subjects: vec![],
+                shares: vec![vec![0, 1]],
+                salt: vec![],
+                ciphertext: b"x".to_vec(),
+                packing: Packing::AsIs
+            }
         );
         assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"subjects":[],"shares":["AAE="],"ciphertext":"eA=="}"#);
         assert!(serde_json::from_str::<Sealed>(r#"{"subjects":[],"shares":[],"ciphertext":"not base64!"}"#).is_err());
@@ -752,6 +863,7 @@ mod tests {
         let old = Sealed {
             subjects: vec![subject.id],
             shares: vec![encrypt(&subject.key, &share)],
+            salt: vec![],
             ciphertext: encrypt(&share, &plaintext),
             packing: Packing::AsIs,
         };
@@ -785,8 +897,13 @@ mod tests {
         assert_eq!(Packing::Lz4Xapi.unpack(huge), None, "a length the block cannot hold");
         assert_eq!(Packing::Lz4Xapi.unpack(packed[..packed.len() / 2].to_vec()), None, "a cut block");
         assert_eq!(Packing::Lz4Xapi.unpack(vec![1, 2]), None, "no length");
-        let clear =
-            Sealed { subjects: vec![], shares: vec![], ciphertext: vec![200, 0, 0, 0, 7], packing: Packing::Lz4Xapi };
+        let clear = Sealed {
+            subjects: vec![],
+            shares: vec![],
+            salt: vec![],
+            ciphertext: vec![200, 0, 0, 0, 7],
+            packing: Packing::Lz4Xapi,
+        };
         assert_eq!(open(&clear, &[]), None);
     }
 

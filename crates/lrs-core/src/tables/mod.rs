@@ -631,7 +631,8 @@ mod tests {
         assert_eq!(StatementRow::decode(&row.encode()), Some(row.clone()));
         let sealed = Sealed {
             subjects: vec![Uuid::new_v4()],
-            shares: vec![vec![1; 60]],
+            shares: Vec::new(),
+            salt: vec![1; 16],
             ciphertext: vec![2; 90],
             packing: Default::default(),
         };
