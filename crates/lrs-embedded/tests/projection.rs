@@ -20,6 +20,7 @@ use xapi::Version;
 const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
 
 struct Lrs {
+    store: Arc<dyn QueryStore>,
     gateway: Gateway,
     query: QueryService,
     principal: Principal,
@@ -36,12 +37,12 @@ impl Lrs {
         let query = QueryService::new(store.clone(), log.clone());
         let (stop, stopped) = watch::channel(false);
         // As `lrs serve` runs it: with the analytics and quality projections downstream.
-        let projector = Projector::new(log, store, Arc::new(bus), 0)
+        let projector = Projector::new(log, store.clone(), Arc::new(bus), 0)
             .with_downstream(Arc::new(lrs_core::projection::analytics::Analytics::default()))
             .with_downstream(Arc::new(lrs_core::projection::quality::Quality::default()));
         let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
         let principal = principal("default");
-        Self { gateway, query, principal, stop, projector }
+        Self { store, gateway, query, principal, stop, projector }
     }
 
     async fn shutdown(self) {
@@ -243,6 +244,144 @@ async fn filters_pick_the_right_statements_in_stored_order() {
     assert_eq!(ids(&lrs.list(since).await), posted[3..], "since is exclusive");
     let until = StatementQuery { until: Some(stored(&third)), ascending: true, ..Default::default() };
     assert_eq!(ids(&lrs.list(until).await), posted[..3], "until is inclusive");
+    lrs.shutdown().await;
+}
+
+/// Every page of `query`, followed through its `more` cursors, `limit` at a time.
+async fn all_pages(lrs: &Lrs, query: StatementQuery) -> Vec<Uuid> {
+    let mut query = StatementQuery { limit: 4, ..query };
+    let mut found = Vec::new();
+    loop {
+        let page = lrs.query.statements(&lrs.principal.tenant, &query).await.unwrap();
+        assert!(page.statements.len() <= 4);
+        found.extend(ids(&page.statements));
+        match page.more {
+            Some(cursor) => query = StatementQuery::from_cursor(&cursor).unwrap(),
+            None => return found,
+        }
+    }
+}
+
+/// The statements of `agent` and `activity`, directly (`expected.0`) and
+/// related (`expected.1`), newest and oldest first, `all_pages`.
+async fn check_related_pages(lrs: &Lrs, (agent, activity): (&str, &str), expected: (&[Uuid], &[Uuid]), label: &str) {
+    for (related, expected) in [(false, expected.0), (true, expected.1)] {
+        let queries = [
+            StatementQuery { agent: Some(agent.to_owned()), related_agents: related, ..Default::default() },
+            StatementQuery { activity: Some(activity.to_owned()), related_activities: related, ..Default::default() },
+        ];
+        for query in queries {
+            let newest_first: Vec<Uuid> = expected.iter().rev().copied().collect();
+            assert_eq!(all_pages(lrs, query.clone()).await, newest_first, "{label}: {query:?}");
+            let ascending = StatementQuery { ascending: true, ..query.clone() };
+            assert_eq!(all_pages(lrs, ascending).await, expected, "{label}: ascending {query:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn related_filters_read_the_direct_and_the_related_rows_as_one_page_after_another() {
+    use lrs_core::tables::{bucket_of, index_clustering, index_value, IndexKey, IndexMatch, IndexScope};
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    const COURSE: &str = "http://example.com/course";
+    let teacher = "mbox:mailto:teacher@example.com".to_owned();
+    // The teacher is the actor (and the course the object) of every third
+    // statement, the instructor (and the course the parent) of the next, and
+    // neither of the third; in runs of one to three statements per batch.
+    let (mut direct, mut related, mut posted) = (Vec::new(), Vec::new(), Vec::new());
+    let mut batch = Vec::new();
+    for i in 0..90 {
+        let id = Uuid::new_v4();
+        let role = i % 3;
+        let mut s = if role == 0 {
+            statement(id, "http://example.com/v", "teacher@example.com", COURSE)
+        } else {
+            statement(id, "http://example.com/v", &format!("u{i}@example.com"), &format!("http://example.com/a{i}"))
+        };
+        if role == 1 {
+            s["context"] = json!({"instructor": {"mbox": "mailto:teacher@example.com"},
+                                  "contextActivities": {"parent": [{"id": COURSE}]}});
+        }
+        if role == 0 {
+            direct.push(id);
+        }
+        if role != 2 {
+            related.push(id);
+        }
+        posted.push(id);
+        batch.push(s);
+        if i % 4 == 3 || i == 89 {
+            lrs.post(Value::Array(std::mem::take(&mut batch))).await.unwrap();
+        }
+    }
+    let newest_first = |ids: &[Uuid]| ids.iter().rev().copied().collect::<Vec<_>>();
+    check_related_pages(&lrs, (&teacher, COURSE), (&direct, &related), "as written").await;
+
+    // An index written before 2026-12-06 also held the direct in the related
+    // rows: each statement is still answered once.
+    let tenant = &lrs.principal.tenant;
+    let mut old_rows = lrs_core::WriteBatch::default();
+    for id in &direct {
+        let statement = lrs.get(*id).await.unwrap();
+        let stored = xapi::parse_timestamp(statement["stored"].as_str().unwrap()).unwrap().timestamp_micros() as u64;
+        for key in [
+            IndexKey::agent(tenant, IndexScope::Related, &teacher),
+            IndexKey::activity(tenant, IndexScope::Related, COURSE),
+        ] {
+            old_rows.put(
+                key.table,
+                key.partition(bucket_of(stored)),
+                index_clustering(stored),
+                index_value(*id, IndexMatch::Own),
+            );
+        }
+    }
+    lrs.store.write(old_rows).await.unwrap();
+    check_related_pages(&lrs, (&teacher, COURSE), (&direct, &related), "with the related rows of earlier versions")
+        .await;
+    assert_eq!(all_pages(&lrs, StatementQuery::default()).await, newest_first(&posted));
+    lrs.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_related_filter_with_another_filter_misses_nothing_between_the_two_kinds_of_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrs = Lrs::start(dir.path());
+    const RARE: &str = "http://example.com/rare";
+    // The teacher is the actor of the first 40 statements and the instructor
+    // of the next 40: the related rows are all newer than the direct ones, so
+    // a read of each kind goes further in one than in the other.
+    let mut rare = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..80 {
+        let id = Uuid::new_v4();
+        let verb = if i % 7 == 3 { RARE } else { "http://example.com/v" };
+        let mut s = if i < 40 {
+            statement(id, verb, "teacher@example.com", "http://example.com/a")
+        } else {
+            let mut s = statement(id, verb, &format!("u{i}@example.com"), "http://example.com/a");
+            s["context"] = json!({"instructor": {"mbox": "mailto:teacher@example.com"}});
+            s
+        };
+        s["result"] = json!({"response": format!("{i}")});
+        if verb == RARE {
+            rare.push(id);
+        }
+        batch.push(s);
+        if batch.len() == 10 {
+            lrs.post(Value::Array(std::mem::take(&mut batch))).await.unwrap();
+        }
+    }
+    let query = StatementQuery {
+        agent: Some("mbox:mailto:teacher@example.com".to_owned()),
+        related_agents: true,
+        verb: Some(RARE.to_owned()),
+        ..Default::default()
+    };
+    let newest_first: Vec<Uuid> = rare.iter().rev().copied().collect();
+    assert_eq!(all_pages(&lrs, query.clone()).await, newest_first);
+    assert_eq!(all_pages(&lrs, StatementQuery { ascending: true, ..query }).await, rare);
     lrs.shutdown().await;
 }
 

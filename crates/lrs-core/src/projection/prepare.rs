@@ -13,7 +13,7 @@ use tracing::warn;
 use uuid::Uuid;
 use xapi::Statement;
 
-use super::statements::{index_keys, learner_of};
+use super::statements::{index_keys, learner_of, RelatedRows};
 use super::{Digests, Downstream, Learner};
 use crate::event::{self, Command, CommandEvent};
 use crate::log::LogRecord;
@@ -76,7 +76,7 @@ impl Worked {
         let json = statement.value();
         let agents = seal.map(|seal| seal.agents(json)).unwrap_or_default();
         let learner = learner_of(json, &agents, seal);
-        let index_keys = index_keys(tenant, statement, &agents);
+        let index_keys = index_keys(tenant, statement, &agents, RelatedRows::NotDirect);
         let prepared = (downstream.iter())
             .filter_map(|projection| Some((projection.name(), projection.prepare(json, learner.as_ref())?)))
             .collect();

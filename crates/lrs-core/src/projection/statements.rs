@@ -859,8 +859,9 @@ impl<'a> Step<'a> {
         tenant: &TenantId,
         statement: &Statement,
         agents: &HashMap<String, Uuid>,
+        related_rows: RelatedRows,
     ) -> Result<Vec<IndexKey>, StoreError> {
-        self.with_targets(tenant, statement, index_keys(tenant, statement, agents)).await
+        self.with_targets(tenant, statement, index_keys(tenant, statement, agents, related_rows), related_rows).await
     }
 
     /// `keys` (a statement's own [`index_keys`]) with those of the
@@ -870,6 +871,7 @@ impl<'a> Step<'a> {
         tenant: &TenantId,
         statement: &Statement,
         mut keys: Vec<IndexKey>,
+        related_rows: RelatedRows,
     ) -> Result<Vec<IndexKey>, StoreError> {
         let mut target = statement_ref_target(statement.value());
         for _ in 0..MAX_REFERENCE_DEPTH {
@@ -877,7 +879,7 @@ impl<'a> Step<'a> {
             let Some(row) = self.statement(tenant, target_id).await? else { break };
             let Some(opened) = self.open_row(tenant, &row).await? else { break };
             target = statement_ref_target(&opened.json);
-            for key in index_keys(tenant, &Statement::from_trusted(opened.json), &opened.agents) {
+            for key in index_keys(tenant, &Statement::from_trusted(opened.json), &opened.agents, related_rows) {
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -900,7 +902,7 @@ impl<'a> Step<'a> {
         let bucket = bucket_of(stored);
         let own = own_keys.len();
         // `with_targets` keeps the own keys first and adds the targets' after.
-        let keys = self.with_targets(tenant, statement, own_keys).await?;
+        let keys = self.with_targets(tenant, statement, own_keys, RelatedRows::NotDirect).await?;
         for (at, key) in keys.into_iter().enumerate() {
             // The row of `statements_by_stored` is the statement's own row,
             // written by `put_statement`.
@@ -918,17 +920,22 @@ impl<'a> Step<'a> {
     /// refer to one of its statements stay, as they do in a replay.
     async fn purge_subject(&mut self, tenant: &TenantId, subject: Uuid) -> Result<(), StoreError> {
         let meta = self.tenant_meta(tenant).await?;
-        let index = IndexKey::agent(tenant, IndexScope::Related, &subject_index_key(subject));
+        // Its statements as actor or object (the direct rows), and as anything
+        // else (the related rows).
+        let indexes = [IndexScope::Direct, IndexScope::Related]
+            .map(|scope| IndexKey::agent(tenant, scope, &subject_index_key(subject)));
         let last_bucket = bucket_of(meta.last_stored);
         let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
         let mut ids: Vec<Uuid> = Vec::new();
         if meta.last_stored > 0 {
             for bucket in meta.first_bucket..=last_bucket.max(meta.first_bucket) {
-                let rows = self
-                    .store
-                    .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
-                    .await?;
-                ids.extend(rows.into_iter().filter_map(|(_, value)| Some(parse_index_value(&value)?.0)));
+                for index in &indexes {
+                    let rows = self
+                        .store
+                        .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
+                        .await?;
+                    ids.extend(rows.into_iter().filter_map(|(_, value)| Some(parse_index_value(&value)?.0)));
+                }
             }
         }
         ids.extend(
@@ -939,6 +946,8 @@ impl<'a> Step<'a> {
                 })
                 .map(|((_, id), _)| *id),
         );
+        ids.sort_unstable();
+        ids.dedup();
         for id in ids {
             let sealed_for_subject =
                 self.statement(tenant, id).await?.is_some_and(|row| row.subjects().contains(&subject));
@@ -972,7 +981,9 @@ impl<'a> Step<'a> {
         let Some(row) = self.statement(tenant, id).await? else { return Ok(()) };
         if let Some(opened) = self.open_row(tenant, &row).await? {
             let statement = Statement::from_trusted(opened.json);
-            let keys = self.index_keys_with_targets(tenant, &statement, &opened.agents).await?;
+            // Whichever version wrote its rows: the keys written before are a superset.
+            let keys =
+                self.index_keys_with_targets(tenant, &statement, &opened.agents, RelatedRows::AlsoDirect).await?;
             let bucket = bucket_of(row.stored_micros);
             for key in keys {
                 self.batch.delete(key.table, key.partition(bucket), index_clustering(row.stored_micros));
@@ -1015,22 +1026,45 @@ impl<'a> Step<'a> {
     }
 }
 
+/// Which related rows a statement has: those of index versions from
+/// 2026-12-06, or also those written before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RelatedRows {
+    /// Related rows only for what is related and not direct (what is
+    /// written: a related query reads the direct rows beside them).
+    NotDirect,
+    /// Related rows for the direct too, as written before 2026-12-06 (what
+    /// a deletion removes, whichever version wrote them).
+    AlsoDirect,
+}
+
 /// The index keys of a statement's own content (the tenant's every
 /// statement, and each filter); an agent with a subject (`agents`) is
 /// indexed under the subject, not its identifier.
-pub(super) fn index_keys(tenant: &TenantId, statement: &Statement, agents: &HashMap<String, Uuid>) -> Vec<IndexKey> {
+pub(super) fn index_keys(
+    tenant: &TenantId,
+    statement: &Statement,
+    agents: &HashMap<String, Uuid>,
+    related_rows: RelatedRows,
+) -> Vec<IndexKey> {
     let agent_key = |ifi: &str| match agents.get(ifi) {
         Some(subject) => subject_index_key(*subject),
         None => ifi.to_owned(),
     };
     let mut keys = vec![IndexKey::all(tenant), IndexKey::verb(tenant, statement.verb_id())];
-    keys.extend(statement.activities(false).iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
-    keys.extend(statement.activities(true).iter().map(|a| IndexKey::activity(tenant, IndexScope::Related, a)));
+    let (direct_activities, direct_agents) = (statement.activities(false), statement.agents(false));
+    let related = |direct: bool| related_rows == RelatedRows::AlsoDirect || !direct;
+    keys.extend(direct_activities.iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
     keys.extend(
-        statement.agents(false).iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, &agent_key(a.as_str()))),
+        (statement.activities(true).iter())
+            .filter(|a| related(direct_activities.contains(a)))
+            .map(|a| IndexKey::activity(tenant, IndexScope::Related, a)),
     );
+    keys.extend(direct_agents.iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, &agent_key(a.as_str()))));
     keys.extend(
-        statement.agents(true).iter().map(|a| IndexKey::agent(tenant, IndexScope::Related, &agent_key(a.as_str()))),
+        (statement.agents(true).iter())
+            .filter(|a| related(direct_agents.contains(a)))
+            .map(|a| IndexKey::agent(tenant, IndexScope::Related, &agent_key(a.as_str()))),
     );
     if let Some(registration) = statement.registration() {
         keys.push(IndexKey::registration(tenant, registration));

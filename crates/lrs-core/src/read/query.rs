@@ -108,19 +108,31 @@ impl StatementQuery {
         }
     }
 
-    /// The index the planner walks; `agent_index` is the key the `agent`
-    /// filter's rows are indexed under (its subject, when it has one).
-    fn plan(&self, tenant: &TenantId, agent_index: Option<&str>) -> IndexKey {
+    /// The indexes the planner walks, one table's partitions whose rows it
+    /// reads as one (a related filter's direct and related rows);
+    /// `agent_index` is the key the `agent` filter's rows are indexed under
+    /// (its subject, when it has one).
+    fn plan(&self, tenant: &TenantId, agent_index: Option<&str>) -> Vec<IndexKey> {
+        let scopes = |related: bool| {
+            if related {
+                vec![IndexScope::Direct, IndexScope::Related]
+            } else {
+                vec![IndexScope::Direct]
+            }
+        };
         if let Some(registration) = self.registration {
-            IndexKey::registration(tenant, registration)
+            vec![IndexKey::registration(tenant, registration)]
         } else if let Some(agent) = agent_index {
-            IndexKey::agent(tenant, scope(self.related_agents), agent)
+            scopes(self.related_agents).into_iter().map(|scope| IndexKey::agent(tenant, scope, agent)).collect()
         } else if let Some(activity) = &self.activity {
-            IndexKey::activity(tenant, scope(self.related_activities), activity)
+            scopes(self.related_activities)
+                .into_iter()
+                .map(|scope| IndexKey::activity(tenant, scope, activity))
+                .collect()
         } else if let Some(verb) = &self.verb {
-            IndexKey::verb(tenant, verb)
+            vec![IndexKey::verb(tenant, verb)]
         } else {
-            IndexKey::all(tenant)
+            vec![IndexKey::all(tenant)]
         }
     }
 
@@ -141,14 +153,6 @@ impl StatementQuery {
         self.authority.as_deref().is_none_or(|wanted| {
             statement.get("authority").and_then(xapi::agent_key).is_some_and(|key| key.as_str() == wanted)
         })
-    }
-}
-
-fn scope(related: bool) -> IndexScope {
-    if related {
-        IndexScope::Related
-    } else {
-        IndexScope::Direct
     }
 }
 
@@ -194,6 +198,52 @@ impl Found {
             Found::Serialised(bytes) => bytes,
         }
     }
+}
+
+/// Rows of an index scan: clustering key and value.
+type IndexRows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The next rows of the union of `partitions` of `table` in `range`, in
+/// `order`, each clustering key (`stored` time) once, and whether they are
+/// all there are. Each partition is read `want` rows at a time; the rows
+/// answered go no further than the last read of a partition that has more,
+/// so that none of its rows can fall before them. Where partitions share a
+/// key (a statement with rows in both, as related rows written before
+/// 2026-12-06 are) the first partition's row is kept.
+async fn scan_union(
+    store: &dyn QueryStore,
+    table: Table,
+    partitions: &[Vec<u8>],
+    range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    order: Order,
+    want: usize,
+) -> Result<(IndexRows, bool), StoreError> {
+    if let [partition] = partitions {
+        let rows = store.scan(table, partition, range, order, want).await?;
+        let exhausted = rows.len() < want;
+        return Ok((rows, exhausted));
+    }
+    let before = |a: &[u8], b: &[u8]| if order == Order::Ascending { a < b } else { a > b };
+    let mut union: IndexRows = Vec::new();
+    let mut frontier: Option<Vec<u8>> = None;
+    for partition in partitions {
+        let rows = store.scan(table, partition, range.clone(), order, want).await?;
+        if rows.len() >= want {
+            if let Some((last, _)) = rows.last() {
+                if frontier.as_deref().is_none_or(|f| before(last, f)) {
+                    frontier = Some(last.clone());
+                }
+            }
+        }
+        union.extend(rows);
+    }
+    // Stable: of rows with the same key, the first partition's stays first.
+    union.sort_by(|(a, _), (b, _)| if order == Order::Ascending { a.cmp(b) } else { b.cmp(a) });
+    union.dedup_by(|later, first| later.0 == first.0);
+    if let Some(frontier) = &frontier {
+        union.retain(|(key, _)| !before(frontier, key));
+    }
+    Ok((union, frontier.is_none()))
 }
 
 /// A row's opened bytes parsed, with `stored` (and a missing `timestamp`) set.
@@ -418,7 +468,8 @@ impl QueryService {
             Some(agent) => Some(self.agent_index_key(tenant, agent).await?),
             None => None,
         };
-        let index = query.plan(tenant, agent_index.as_deref());
+        let indexes = query.plan(tenant, agent_index.as_deref());
+        let table = indexes[0].table;
         let buckets: Box<dyn Iterator<Item = u32> + Send> = if query.ascending {
             Box::new(first_bucket..=last_bucket)
         } else {
@@ -434,12 +485,12 @@ impl QueryService {
         let from_bytes = exact && query.authority.is_none() && filters.iter().filter(|f| **f).count() <= 1;
         let mut found: Vec<(u64, Found)> = Vec::with_capacity(page_size + 1);
         'buckets: for bucket in buckets {
-            let partition = index.partition(bucket);
+            let partitions: Vec<Vec<u8>> = indexes.iter().map(|index| index.partition(bucket)).collect();
             let mut bucket_range = range.clone();
             loop {
                 let want = (page_size + 1 - found.len()).max(16);
-                let rows = self.store.scan(index.table, &partition, bucket_range.clone(), order, want).await?;
-                let exhausted = rows.len() < want;
+                let (rows, exhausted) =
+                    scan_union(self.store.as_ref(), table, &partitions, bucket_range.clone(), order, want).await?;
                 for (clustering, value) in &rows {
                     let Some(stored) = parse_index_clustering(clustering) else { continue };
                     if order == Order::Ascending {
@@ -449,7 +500,7 @@ impl QueryService {
                     }
                     // A row of `statements_by_stored` holds the statement's
                     // row; the other indexes its id.
-                    let (row, why) = if index.table == Table::ByStored {
+                    let (row, why) = if table == Table::ByStored {
                         match decode_stored_row(value) {
                             Some((_, Some(row))) => (Some(row), IndexMatch::Own),
                             Some((id, None)) => (self.load(tenant, id).await?, IndexMatch::Own),

@@ -25,7 +25,9 @@ pub fn bucket_of(stored_micros: u64) -> u32 {
 pub enum IndexScope {
     /// Actor/object only (the plain `agent` and `activity` filters).
     Direct,
-    /// Also context, authority and sub-statement parts (`related_*`).
+    /// Context, authority and sub-statement parts (`related_*`): since
+    /// 2026-12-06 only what is not also direct (a related query reads the
+    /// direct rows beside these); rows written before hold the direct too.
     Related,
 }
 
