@@ -103,8 +103,8 @@ pub async fn log_suite(log: Arc<dyn EventLog>) {
 /// Checks what a store must do without ordered scans: point reads by full key
 /// (an empty clustering key included), batches across tables applied in batch
 /// order (also for two writes of one row in one batch), overwrite, delete,
-/// repeated batches, partition and table isolation, and a complete `dump`.
-/// The part of `store_suite` that a server without clustering order can prove.
+/// repeated batches, partition and table isolation, many rows read at once
+/// (`get_many`), and a complete `dump`. The part of `store_suite` that a server without clustering order can prove.
 pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
     let mut batch = WriteBatch::default();
     batch.put(Table::Statements, key("t1"), Vec::new(), key("row"));
@@ -146,6 +146,20 @@ pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
     assert_eq!(get(Table::Meta, "p1", "a").await, Some(key("1b")), "overwrite");
     assert_eq!(get(Table::Meta, "p1", "b").await, None, "delete");
     assert_eq!(get(Table::Agents, "p2", "a").await, Some(Vec::new()), "an empty value is a present row");
+
+    // Many rows read at once (more than a store may read in one go), in the
+    // keys' order, across partitions, a missing row as none.
+    let mut batch = WriteBatch::default();
+    for i in 0..40 {
+        batch.put(Table::ByStored, key(&format!("many{}", i % 3)), key(&format!("{i:02}")), key(&format!("v{i}")));
+    }
+    store.write(batch).await.expect("write");
+    let keys: Vec<_> = (0..50).rev().map(|i| (key(&format!("many{}", i % 3)), key(&format!("{i:02}")))).collect();
+    let expected: Vec<_> = (0..50).rev().map(|i| (i < 40).then(|| key(&format!("v{i}")))).collect();
+    assert_eq!(store.get_many(Table::ByStored, keys).await.expect("get_many"), expected);
+    let few = vec![(key("many1"), key("01")), (key("many2"), key("01"))];
+    assert_eq!(store.get_many(Table::ByStored, few).await.expect("get_many"), [Some(key("v1")), None]);
+    assert!(store.get_many(Table::ByStored, Vec::new()).await.expect("get_many").is_empty());
 
     let mut meta = store.dump(Table::Meta).await.expect("dump");
     meta.sort();

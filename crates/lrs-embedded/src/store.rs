@@ -263,12 +263,56 @@ impl EmbeddedStore {
     }
 }
 
+/// How many blocking tasks read the rows of one [`QueryStore::get_many`].
+const READERS: usize = 4;
+
+/// The rows of `keys` (partition, clustering) in `keyspace` as `snapshot` sees them.
+fn read_rows(
+    snapshot: &Snapshot,
+    keyspace: &Keyspace,
+    keys: &[(Vec<u8>, Vec<u8>)],
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    keys.iter()
+        .map(|(partition, clustering)| {
+            Ok(snapshot.get(keyspace, row_key(partition, clustering)).map_err(storage)?.map(|v| v.to_vec()))
+        })
+        .collect()
+}
+
 #[async_trait]
 impl QueryStore for EmbeddedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let row =
             self.inner.snapshot().get(self.inner.keyspace(table), row_key(partition, clustering)).map_err(storage)?;
         Ok(row.map(|value| value.to_vec()))
+    }
+
+    /// From one snapshot; more than a few rows are read by [`READERS`]
+    /// blocking tasks at once, so that the disk has as many reads to serve
+    /// (an HTTP worker reading them in turn would wait for each, and hold up
+    /// the requests beside it).
+    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let snapshot = self.inner.snapshot();
+        let keyspace = self.inner.keyspace(table).clone();
+        if keys.len() < 2 * READERS {
+            return read_rows(&snapshot, &keyspace, &keys);
+        }
+        let per_reader = keys.len().div_ceil(READERS);
+        let mut keys = keys.into_iter();
+        let mut readers = Vec::with_capacity(READERS);
+        loop {
+            let part: Vec<_> = keys.by_ref().take(per_reader).collect();
+            if part.is_empty() {
+                break;
+            }
+            let (snapshot, keyspace) = (snapshot.clone(), keyspace.clone());
+            readers.push(tokio::task::spawn_blocking(move || read_rows(&snapshot, &keyspace, &part)));
+        }
+        let mut rows = Vec::new();
+        for reader in readers {
+            rows.extend(reader.await.map_err(storage)??);
+        }
+        Ok(rows)
     }
 
     async fn scan(

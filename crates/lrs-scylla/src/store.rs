@@ -293,6 +293,11 @@ impl QueryStore for ScyllaStore {
         Ok(self.get_row(table, partition, clustering).await?)
     }
 
+    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let reads = keys.iter().map(|(partition, clustering)| self.get_row(table, partition, clustering));
+        Ok(futures::future::try_join_all(reads).await?)
+    }
+
     async fn scan(
         &self,
         table: Table,

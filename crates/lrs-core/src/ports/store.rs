@@ -232,6 +232,17 @@ pub trait QueryStore: Send + Sync + 'static {
     /// Reads one row.
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Reads rows of one table by their keys (partition, clustering), in the
+    /// keys' order: a page's statement rows, which lie apart on disk. A
+    /// store reads them at once where it can; this one reads them in turn.
+    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut rows = Vec::with_capacity(keys.len());
+        for (partition, clustering) in &keys {
+            rows.push(self.get(table, partition, clustering).await?);
+        }
+        Ok(rows)
+    }
+
     /// Reads up to `limit` rows of one partition within `range`, in `order`.
     async fn scan(
         &self,

@@ -15,8 +15,8 @@ use crate::log::EventLog;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
     activity_partition, agent_partition, answer_bytes, attachment_partition, bucket_of, decode_stored_row,
-    index_clustering, parse_index_clustering, parse_index_value, read_statement, read_statement_at,
-    tenant_meta_partition, IndexKey, IndexMatch, IndexScope, RowBody, StatementRow, TenantMeta,
+    index_clustering, parse_index_clustering, parse_index_value, read_statement, tenant_meta_partition, IndexKey,
+    IndexMatch, IndexScope, RowBody, StatementRow, TenantMeta,
 };
 use crate::tables::{load_position, micros_to_datetime, set_stored, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
@@ -346,11 +346,32 @@ impl QueryService {
         Ok(read_statement(self.store.as_ref(), tenant, id).await?)
     }
 
-    /// The row an index row points at: from `statements_by_stored` by its
-    /// `stored` time (near the page's other rows), or by id for a row
-    /// written before rows moved there.
-    async fn load_at(&self, tenant: &TenantId, id: Uuid, stored: u64) -> Result<Option<StatementRow>, QueryError> {
-        match read_statement_at(self.store.as_ref(), tenant, id, stored).await? {
+    /// The rows of `statements_by_stored` at the `stored` times of index
+    /// rows, in their order, read together.
+    async fn stored_rows(&self, tenant: &TenantId, index_rows: &IndexRows) -> Result<Vec<Option<Vec<u8>>>, QueryError> {
+        let all = IndexKey::all(tenant);
+        let keys = (index_rows.iter())
+            .map(|(clustering, _)| {
+                let stored = parse_index_clustering(clustering).unwrap_or_default();
+                (all.partition(bucket_of(stored)), clustering.clone())
+            })
+            .collect();
+        Ok(self.store.get_many(Table::ByStored, keys).await?)
+    }
+
+    /// The row of statement `id`, which an index row points at: its row of
+    /// `statements_by_stored` at that `stored` time (`stored_row`, read
+    /// with the page's others) when it holds this statement's row, or by id
+    /// for a row written before rows moved there.
+    async fn row_of(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        stored_row: Option<Vec<u8>>,
+    ) -> Result<Option<StatementRow>, QueryError> {
+        let row =
+            stored_row.as_deref().and_then(decode_stored_row).and_then(|(found, row)| row.filter(|_| found == id));
+        match row {
             Some(row) => Ok(Some(row)),
             None => self.load(tenant, id).await,
         }
@@ -491,7 +512,15 @@ impl QueryService {
                 let want = (page_size + 1 - found.len()).max(16);
                 let (rows, exhausted) =
                     scan_union(self.store.as_ref(), table, &partitions, bucket_range.clone(), order, want).await?;
+                // The other indexes hold ids: their statements' rows, apart
+                // on disk, are read together.
+                let mut stored_rows = match table {
+                    Table::ByStored => Vec::new(),
+                    _ => self.stored_rows(tenant, &rows).await?,
+                }
+                .into_iter();
                 for (clustering, value) in &rows {
+                    let stored_row = stored_rows.next().flatten();
                     let Some(stored) = parse_index_clustering(clustering) else { continue };
                     if order == Order::Ascending {
                         bucket_range.0 = Bound::Excluded(clustering.clone());
@@ -508,7 +537,7 @@ impl QueryService {
                         }
                     } else {
                         match parse_index_value(value) {
-                            Some((id, why)) => (self.load_at(tenant, id, stored).await?, why),
+                            Some((id, why)) => (self.row_of(tenant, id, stored_row).await?, why),
                             None => (None, IndexMatch::Unknown),
                         }
                     };

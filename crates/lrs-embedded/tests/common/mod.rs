@@ -32,6 +32,10 @@ impl QueryStore for WatchedStore {
         self.inner.get(table, partition, clustering).await
     }
 
+    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(table, keys).await
+    }
+
     async fn scan(
         &self,
         table: Table,
