@@ -15,7 +15,7 @@ port=$((18300 + RANDOM % 90))
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache not dropped (not allowed here): the first run is not cold"
 LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >"$dir.serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 t0=$(date +%s.%N)
 for _ in $(seq 18000); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
 echo "healthz after $(echo "$(date +%s.%N) - $t0" | bc) s"
