@@ -218,6 +218,42 @@ impl SealedProto {
     }
 }
 
+/// Which statements of a command the gateway gave their id, by their place
+/// in it, as half-open ranges (`[[0, 100]]`: all of a batch of 100). Such
+/// an id was drawn at random (a version 4 UUID) when the statement was
+/// accepted, so no statement stored before can have it: the projector does
+/// not look for one. Events written before 2026-12-06 say none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdsMade(Vec<[u32; 2]>);
+
+impl IdsMade {
+    /// The places whose flag in `made` is set.
+    pub fn of(made: impl IntoIterator<Item = bool>) -> Self {
+        let mut ranges: Vec<[u32; 2]> = Vec::new();
+        for (place, made) in made.into_iter().enumerate() {
+            let place = u32::try_from(place).unwrap_or(u32::MAX);
+            match ranges.last_mut() {
+                Some(last) if made && last[1] == place => last[1] = place + 1,
+                _ if made => ranges.push([place, place + 1]),
+                _ => {}
+            }
+        }
+        Self(ranges)
+    }
+
+    /// Whether the statement at `place` was given its id by the gateway.
+    pub fn contains(&self, place: usize) -> bool {
+        let place = u32::try_from(place).unwrap_or(u32::MAX);
+        self.0.iter().any(|[start, end]| (*start..*end).contains(&place))
+    }
+
+    /// Whether it names none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A command: one validated write request of a tenant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -231,6 +267,9 @@ pub enum Command {
         /// in binary in the envelope; read from the payload in older events.
         #[serde(default, skip_serializing)]
         checks: Vec<crate::plan::PlanCheck>,
+        /// Which of them the gateway gave their id.
+        #[serde(default, skip_serializing_if = "IdsMade::is_empty")]
+        ids_made: IdsMade,
     },
     /// Store a batch of statements, each sealed (see `vault.rs`); the seals
     /// travel in binary in the envelope, not in the JSON payload.
@@ -242,6 +281,9 @@ pub enum Command {
         /// in binary in the envelope; read from the payload in older events.
         #[serde(default, skip_serializing)]
         checks: Vec<crate::plan::PlanCheck>,
+        /// Which of them the gateway gave their id.
+        #[serde(default, skip_serializing_if = "IdsMade::is_empty")]
+        ids_made: IdsMade,
     },
     /// A write the gateway refused: counted by the quality projection; the
     /// refused body is not kept.
@@ -449,11 +491,36 @@ mod tests {
     fn command_round_trips_through_the_envelope() {
         let tenant = TenantId::parse("t1").unwrap();
         let id = Uuid::new_v4();
-        let command = Command::StoreStatements { statements: vec![serde_json::json!({"id": "x"})], checks: Vec::new() };
+        let command = Command::StoreStatements {
+            statements: vec![serde_json::json!({"id": "x"})],
+            checks: Vec::new(),
+            ids_made: Default::default(),
+        };
         let decoded = decode(&encode(&tenant, id, 42, &command)).unwrap();
         assert_eq!(decoded.tenant, tenant);
         assert_eq!(decoded.command_id, id);
         assert_eq!(decoded.command, command);
+    }
+
+    #[test]
+    fn the_ids_a_gateway_made_are_ranges_of_places_and_events_before_them_made_none() {
+        let made = IdsMade::of([true, true, false, true, false, false, true, true, true]);
+        assert_eq!(serde_json::to_string(&made).unwrap(), "[[0,2],[3,4],[6,9]]");
+        let places: Vec<usize> = (0..12).filter(|p| made.contains(*p)).collect();
+        assert_eq!(places, [0, 1, 3, 6, 7, 8]);
+        assert!(IdsMade::of([false, false]).is_empty());
+        assert_eq!(serde_json::to_string(&IdsMade::of(vec![true; 100])).unwrap(), "[[0,100]]");
+
+        let tenant = TenantId::parse("t1").unwrap();
+        let command = Command::StoreStatements {
+            statements: vec![serde_json::json!({"id": "x"}), serde_json::json!({"id": "y"})],
+            checks: Vec::new(),
+            ids_made: IdsMade::of([false, true]),
+        };
+        assert_eq!(decode(&encode(&tenant, Uuid::new_v4(), 1, &command)).unwrap().command, command);
+        let before = br#"{"command":"store_statements","statements":[{"id":"x"}]}"#;
+        let Command::StoreStatements { ids_made, .. } = serde_json::from_slice(before).unwrap() else { panic!() };
+        assert!(ids_made.is_empty(), "an event written before says none");
     }
 
     #[test]
@@ -466,7 +533,11 @@ mod tests {
             ciphertext: vec![7; 900],
             packing: Packing::Lz4Xapi,
         };
-        let command = Command::StoreSealedStatements { statements: vec![sealed.clone(), sealed], checks: Vec::new() };
+        let command = Command::StoreSealedStatements {
+            statements: vec![sealed.clone(), sealed],
+            checks: Vec::new(),
+            ids_made: Default::default(),
+        };
         let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
         assert!(bytes.len() < 2 * 1000 + 200, "no base64 or JSON around the seals: {} bytes", bytes.len());
         assert_eq!(decode(&bytes).unwrap().command, command);
@@ -567,7 +638,11 @@ mod tests {
                 }],
             })
             .collect();
-        let command = Command::StoreStatements { statements: vec![serde_json::json!({"id": "x"})], checks };
+        let command = Command::StoreStatements {
+            statements: vec![serde_json::json!({"id": "x"})],
+            checks,
+            ids_made: Default::default(),
+        };
         let bytes = encode(&tenant, Uuid::new_v4(), 42, &command);
         assert_eq!(decode(&bytes).unwrap().command, command);
         // Each IRI once: far less than a hundred copies of the template's.

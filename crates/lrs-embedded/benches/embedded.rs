@@ -136,7 +136,7 @@ fn projection_benches(c: &mut Criterion) {
             || {
                 let statements = (next..next + 100).map(prepared).collect();
                 next += 100;
-                let command = Command::StoreStatements { statements, checks: Vec::new() };
+                let command = Command::StoreStatements { statements, checks: Vec::new(), ids_made: Default::default() };
                 let payload = event::encode(&tenant, Uuid::new_v4(), chrono::Utc::now().timestamp_micros(), &command);
                 runtime.block_on(log.append(b"bench", payload)).unwrap();
             },

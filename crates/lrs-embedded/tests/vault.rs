@@ -91,10 +91,15 @@ async fn statements_sealed_in_either_log_format_are_projected() {
     let subject = vault.subject(&tenant, "mbox:mailto:a@example.com").await.unwrap();
 
     let old_seal = seal(&serde_json::to_vec(&statement(old_id)).unwrap(), std::slice::from_ref(&subject));
-    let old = Command::StoreStatements { statements: vec![json!({ "sealed": old_seal })], checks: Vec::new() };
+    let old = Command::StoreStatements {
+        statements: vec![json!({ "sealed": old_seal })],
+        checks: Vec::new(),
+        ids_made: Default::default(),
+    };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 1, &old)).await.unwrap();
     let new_seal = seal(&serde_json::to_vec(&statement(new_id)).unwrap(), std::slice::from_ref(&subject));
-    let new = Command::StoreSealedStatements { statements: vec![new_seal], checks: Vec::new() };
+    let new =
+        Command::StoreSealedStatements { statements: vec![new_seal], checks: Vec::new(), ids_made: Default::default() };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 2, &new)).await.unwrap();
 
     let projector =
@@ -133,7 +138,8 @@ async fn stored_and_a_missing_timestamp_are_answered_as_the_lrs_set_them() {
         .map(|s| seal(&serde_json::to_vec(s).unwrap(), std::slice::from_ref(&subject)))
         .collect();
     let before = chrono::Utc::now();
-    let command = Command::StoreSealedStatements { statements: sealed, checks: Vec::new() };
+    let command =
+        Command::StoreSealedStatements { statements: sealed, checks: Vec::new(), ids_made: Default::default() };
     log.append(b"t", encode(&tenant, uuid::Uuid::new_v4(), 1, &command)).await.unwrap();
     let after = chrono::Utc::now();
 

@@ -82,7 +82,8 @@ async fn verdicts_are_kept_while_awaited_and_dropped_after_the_retention() {
     let hours_ago = uuid::Timestamp::from_unix(uuid::NoContext, chrono::Utc::now().timestamp() as u64 - 7_200, 0);
     let old_id = Uuid::new_v7(hours_ago);
     assert!(command_minute(old_id).is_some() && command_minute(Uuid::new_v4()).is_none());
-    let command = Command::StoreStatements { statements: vec![statement()], checks: Vec::new() };
+    let command =
+        Command::StoreStatements { statements: vec![statement()], checks: Vec::new(), ids_made: Default::default() };
     for id in [old_id, Uuid::new_v4()] {
         let payload = lrs_core::event::encode(&tenant, id, chrono::Utc::now().timestamp_micros(), &command);
         log.append(b"default", payload).await.unwrap();

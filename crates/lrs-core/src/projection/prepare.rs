@@ -63,6 +63,9 @@ pub(crate) struct Worked {
     pub(crate) index_keys: Vec<IndexKey>,
     /// What the projections downstream prepared of it ([`Downstream::prepare`]).
     pub(crate) prepared: Digests,
+    /// Whether the gateway gave it its id (drawn at random: no statement
+    /// stored before has it, so the projector does not look for one).
+    pub(crate) id_made: bool,
 }
 
 impl Worked {
@@ -72,6 +75,7 @@ impl Worked {
         statement: &Statement,
         seal: Option<&OpenSeal>,
         downstream: &[Arc<dyn Downstream>],
+        id_made: bool,
     ) -> Box<Self> {
         let json = statement.value();
         let agents = seal.map(|seal| seal.agents(json)).unwrap_or_default();
@@ -80,7 +84,7 @@ impl Worked {
         let prepared = (downstream.iter())
             .filter_map(|projection| Some((projection.name(), projection.prepare(json, learner.as_ref())?)))
             .collect();
-        Box::new(Self { agents, learner, index_keys, prepared })
+        Box::new(Self { agents, learner, index_keys, prepared, id_made })
     }
 }
 
@@ -115,21 +119,23 @@ async fn prepare(
     drop(payload);
     let mut statements = Vec::new();
     match &mut event.command {
-        Command::StoreSealedStatements { statements: sealed, .. } => {
-            for sealed in std::mem::take(sealed) {
-                statements.push(open_statement(vault, downstream, &event.tenant, sealed).await?);
+        Command::StoreSealedStatements { statements: sealed, ids_made, .. } => {
+            for (place, sealed) in std::mem::take(sealed).into_iter().enumerate() {
+                let id_made = ids_made.contains(place);
+                statements.push(open_statement(vault, downstream, &event.tenant, sealed, id_made).await?);
             }
         }
-        Command::StoreStatements { statements: items, .. } => {
-            for item in std::mem::take(items) {
+        Command::StoreStatements { statements: items, ids_made, .. } => {
+            for (place, item) in std::mem::take(items).into_iter().enumerate() {
+                let id_made = ids_made.contains(place);
                 // The JSON form of sealed statements, in logs written before they were sealed in binary.
                 let incoming = match item.get("sealed").map(Sealed::deserialize) {
                     None => {
                         let statement = Statement::from_trusted(item);
-                        let worked = Worked::of(&event.tenant, &statement, None, downstream);
+                        let worked = Worked::of(&event.tenant, &statement, None, downstream, id_made);
                         Incoming::Open { statement, seal: None, worked }
                     }
-                    Some(Ok(sealed)) => open_statement(vault, downstream, &event.tenant, sealed).await?,
+                    Some(Ok(sealed)) => open_statement(vault, downstream, &event.tenant, sealed, id_made).await?,
                     Some(Err(_)) => Incoming::Shut { missing: Vec::new() },
                 };
                 statements.push(incoming);
@@ -159,6 +165,7 @@ async fn open_statement(
     downstream: &[Arc<dyn Downstream>],
     tenant: &TenantId,
     sealed: Sealed,
+    id_made: bool,
 ) -> Result<Incoming, StoreError> {
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
     Ok(match opening(vault, tenant, &sealed).await? {
@@ -167,7 +174,7 @@ async fn open_statement(
             Ok(json) => {
                 let seal = OpenSeal { sealed, subjects };
                 let statement = Statement::from_trusted(json);
-                let worked = Worked::of(tenant, &statement, Some(&seal), downstream);
+                let worked = Worked::of(tenant, &statement, Some(&seal), downstream, id_made);
                 Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
             }
             Err(_) => Incoming::Shut { missing: Vec::new() },

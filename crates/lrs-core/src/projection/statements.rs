@@ -749,7 +749,9 @@ impl<'a> Step<'a> {
                 return Ok(Verdict::Rejected { message: "statement without id reached the projector".into() });
             };
             ids.push(id);
-            if let Some(existing) = self.statement(tenant, id).await? {
+            // An id the gateway drew is new: no row to look for.
+            let existing = if worked[index].id_made { None } else { self.statement(tenant, id).await? };
+            if let Some(existing) = existing {
                 let Some(existing) = self.open_row(tenant, &existing).await? else {
                     return Ok(Verdict::Conflict { message: format!("statement {id} already exists") });
                 };
@@ -797,7 +799,7 @@ impl<'a> Step<'a> {
         let fresh_statements = statements.into_iter().zip(worked).zip(&ids).zip(fresh).enumerate();
         let fresh_statements = fresh_statements.filter(|(_, (_, fresh))| *fresh).map(|(index, (s, _))| (index, s));
         for (index, (((statement, seal), worked), id)) in fresh_statements {
-            let Worked { agents, learner, index_keys: own_keys, prepared } = *worked;
+            let Worked { agents, learner, index_keys: own_keys, prepared, .. } = *worked;
             let id = *id;
             let stored = log_time.max(meta.last_stored + 1);
             if meta.last_stored == 0 {

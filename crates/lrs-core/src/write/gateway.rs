@@ -12,7 +12,7 @@ use xapi::{ValidationError, Version};
 use crate::attachments::{check_attachment_parts, AttachmentPart};
 use crate::auth::Principal;
 use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
-use crate::event::{self, Command};
+use crate::event::{self, Command, IdsMade};
 use crate::log::EventLog;
 use crate::metrics;
 use crate::plan::PlanCheck;
@@ -129,9 +129,14 @@ impl Gateway {
         tenant: &TenantId,
         statements: &[Value],
         checks: &[PlanCheck],
+        ids_made: &IdsMade,
     ) -> Result<Command, GatewayError> {
         let Some(vault) = &self.vault else {
-            return Ok(Command::StoreStatements { statements: statements.to_vec(), checks: checks.to_vec() });
+            return Ok(Command::StoreStatements {
+                statements: statements.to_vec(),
+                checks: checks.to_vec(),
+                ids_made: ids_made.clone(),
+            });
         };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
@@ -143,7 +148,7 @@ impl Gateway {
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
         }
-        Ok(Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec() })
+        Ok(Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() })
     }
 
     /// Submits a command built by `build`, and builds and submits it once
@@ -223,7 +228,7 @@ impl Gateway {
         required_id: Option<Uuid>,
         attachments: Vec<AttachmentPart>,
     ) -> Result<Vec<Uuid>, GatewayError> {
-        let statements = prepare_statements(principal, body, version, required_id)?;
+        let (statements, ids_made) = prepare_statements(principal, body, version, required_id)?;
         check_attachment_parts(&statements, &attachments).map_err(GatewayError::Invalid)?;
         let checks = match &principal.plan {
             Some(plan) => plan.check(&statements).map_err(|refusal| GatewayError::BreaksPlan(refusal.message))?,
@@ -231,7 +236,8 @@ impl Gateway {
         };
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let tenant = &principal.tenant;
-        self.submit_sealed(tenant, || self.statements_command(tenant, &statements, &checks)).await?.into_result()
+        let command = || self.statements_command(tenant, &statements, &checks, &ids_made);
+        self.submit_sealed(tenant, command).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
@@ -335,13 +341,14 @@ impl Gateway {
 }
 
 /// Validates statements and sets what the LRS sets at the gateway: `id` when
-/// absent, `authority` from the credential, and `version`.
+/// absent, `authority` from the credential, and `version`; with which ids it
+/// drew (not those of the `statementId` parameter).
 pub fn prepare_statements(
     principal: &Principal,
     body: Value,
     version: Version,
     required_id: Option<Uuid>,
-) -> Result<Vec<Value>, GatewayError> {
+) -> Result<(Vec<Value>, IdsMade), GatewayError> {
     let (items, batch) = match body {
         Value::Array(items) => (items, true),
         single @ Value::Object(_) => (vec![single], false),
@@ -352,6 +359,7 @@ pub fn prepare_statements(
     }
     let mut seen = HashSet::with_capacity(items.len());
     let mut prepared = Vec::with_capacity(items.len());
+    let mut made = Vec::with_capacity(items.len());
     for (index, mut item) in items.into_iter().enumerate() {
         let at = |error: ValidationError| {
             if batch {
@@ -362,14 +370,15 @@ pub fn prepare_statements(
         };
         xapi::validate_statement(&item, version).map_err(at)?;
         xapi::normalize_statement(&mut item, version);
-        let id = match item.get("id").and_then(Value::as_str) {
-            Some(text) => Uuid::parse_str(text).map_err(|_| at(ValidationError::new("id", "must be a UUID")))?,
+        let (id, drawn) = match item.get("id").and_then(Value::as_str) {
+            Some(text) => (Uuid::parse_str(text).map_err(|_| at(ValidationError::new("id", "must be a UUID")))?, false),
             None => {
                 let id = required_id.unwrap_or_else(Uuid::new_v4);
                 item["id"] = Value::String(id.to_string());
-                id
+                (id, required_id.is_none())
             }
         };
+        made.push(drawn);
         if let Some(required) = required_id {
             if id != required {
                 return Err(GatewayError::Invalid(format!(
@@ -388,5 +397,5 @@ pub fn prepare_statements(
         }
         prepared.push(item);
     }
-    Ok(prepared)
+    Ok((prepared, IdsMade::of(made)))
 }

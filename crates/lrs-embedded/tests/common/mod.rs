@@ -17,18 +17,28 @@ pub(crate) struct WatchedStore {
     pub(crate) failing: AtomicBool,
     /// How many times the whole credentials table was read.
     pub(crate) credential_dumps: AtomicUsize,
+    /// How many rows of the `statements` table (by id) were read.
+    pub(crate) statement_reads: AtomicUsize,
 }
 
 impl WatchedStore {
     /// Watches `inner`; nothing fails yet.
     pub(crate) fn new(inner: EmbeddedStore) -> Self {
-        Self { inner, failing: AtomicBool::new(false), credential_dumps: AtomicUsize::new(0) }
+        Self {
+            inner,
+            failing: AtomicBool::new(false),
+            credential_dumps: AtomicUsize::new(0),
+            statement_reads: AtomicUsize::new(0),
+        }
     }
 }
 
 #[async_trait]
 impl QueryStore for WatchedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if table == Table::Statements {
+            self.statement_reads.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.get(table, partition, clustering).await
     }
 
