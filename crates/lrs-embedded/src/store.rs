@@ -56,6 +56,9 @@ fn storage(error: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
+    /// How long a [`QueryStore::get_many`] reads rows in place before it
+    /// takes them for cold and reads the rest in parallel.
+    in_place: std::time::Duration,
 }
 
 /// The database, a keyspace per table, and whether the journal holds writes
@@ -153,7 +156,15 @@ impl EmbeddedStore {
             commit_gate: Default::default(),
         });
         spawn_syncer(Arc::downgrade(&inner));
-        Ok(Self { inner })
+        Ok(Self { inner, in_place: IN_PLACE })
+    }
+
+    /// The same store, its [`QueryStore::get_many`] reading rows in place
+    /// for `in_place` at most before it reads the rest in parallel (default
+    /// 1 ms; zero reads all but the first in parallel).
+    pub fn with_in_place_reads(mut self, in_place: std::time::Duration) -> Self {
+        self.in_place = in_place;
+        self
     }
 
     fn scan_now(
@@ -263,20 +274,23 @@ impl EmbeddedStore {
     }
 }
 
-/// How many blocking tasks read the rows of one [`QueryStore::get_many`].
+/// How many blocking tasks read the rest of the rows of one
+/// [`QueryStore::get_many`] once they are found cold.
 const READERS: usize = 4;
 
-/// The rows of `keys` (partition, clustering) in `keyspace` as `snapshot` sees them.
-fn read_rows(
+/// How long a [`QueryStore::get_many`] reads rows in place before it takes
+/// them for cold, by default: a page of 100 rows in memory reads in about a
+/// fifth of it.
+const IN_PLACE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The row at `partition`/`clustering` in `keyspace` as `snapshot` sees it.
+fn read_row(
     snapshot: &Snapshot,
     keyspace: &Keyspace,
-    keys: &[(Vec<u8>, Vec<u8>)],
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    keys.iter()
-        .map(|(partition, clustering)| {
-            Ok(snapshot.get(keyspace, row_key(partition, clustering)).map_err(storage)?.map(|v| v.to_vec()))
-        })
-        .collect()
+    partition: &[u8],
+    clustering: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(snapshot.get(keyspace, row_key(partition, clustering)).map_err(storage)?.map(|v| v.to_vec()))
 }
 
 #[async_trait]
@@ -287,28 +301,40 @@ impl QueryStore for EmbeddedStore {
         Ok(row.map(|value| value.to_vec()))
     }
 
-    /// From one snapshot; more than a few rows are read by [`READERS`]
-    /// blocking tasks at once, so that the disk has as many reads to serve
-    /// (an HTTP worker reading them in turn would wait for each, and hold up
-    /// the requests beside it).
+    /// From one snapshot. Rows are read in place while they come from
+    /// memory; once the reads have taken `in_place` (a read waited for the
+    /// disk: the rows are cold, as after a start), the rest are read by
+    /// [`READERS`] blocking tasks at once, so that the disk has as many
+    /// reads to serve and the HTTP worker is not held by each in turn.
     async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let snapshot = self.inner.snapshot();
         let keyspace = self.inner.keyspace(table).clone();
-        if keys.len() < 2 * READERS {
-            return read_rows(&snapshot, &keyspace, &keys);
-        }
-        let per_reader = keys.len().div_ceil(READERS);
+        let started = std::time::Instant::now();
+        let mut rows = Vec::with_capacity(keys.len());
         let mut keys = keys.into_iter();
+        for (partition, clustering) in keys.by_ref() {
+            rows.push(read_row(&snapshot, &keyspace, &partition, &clustering)?);
+            if started.elapsed() >= self.in_place {
+                break;
+            }
+        }
+        let rest: Vec<_> = keys.collect();
+        if rest.is_empty() {
+            return Ok(rows);
+        }
+        let per_reader = rest.len().div_ceil(READERS);
+        let mut rest = rest.into_iter();
         let mut readers = Vec::with_capacity(READERS);
         loop {
-            let part: Vec<_> = keys.by_ref().take(per_reader).collect();
+            let part: Vec<_> = rest.by_ref().take(per_reader).collect();
             if part.is_empty() {
                 break;
             }
             let (snapshot, keyspace) = (snapshot.clone(), keyspace.clone());
-            readers.push(tokio::task::spawn_blocking(move || read_rows(&snapshot, &keyspace, &part)));
+            readers.push(tokio::task::spawn_blocking(move || {
+                part.iter().map(|(p, c)| read_row(&snapshot, &keyspace, p, c)).collect::<Result<Vec<_>, _>>()
+            }));
         }
-        let mut rows = Vec::new();
         for reader in readers {
             rows.extend(reader.await.map_err(storage)??);
         }
