@@ -56,9 +56,6 @@ fn storage(error: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
-    /// How long a [`QueryStore::get_many`] reads rows in place before it
-    /// takes them for cold and reads the rest in parallel.
-    in_place: std::time::Duration,
 }
 
 /// The database, a keyspace per table, and whether the journal holds writes
@@ -156,15 +153,7 @@ impl EmbeddedStore {
             commit_gate: Default::default(),
         });
         spawn_syncer(Arc::downgrade(&inner));
-        Ok(Self { inner, in_place: IN_PLACE })
-    }
-
-    /// The same store, its [`QueryStore::get_many`] reading rows in place
-    /// for `in_place` at most before it reads the rest in parallel (default
-    /// 1 ms; zero reads all but the first in parallel).
-    pub fn with_in_place_reads(mut self, in_place: std::time::Duration) -> Self {
-        self.in_place = in_place;
-        self
+        Ok(Self { inner })
     }
 
     fn scan_now(
@@ -274,15 +263,6 @@ impl EmbeddedStore {
     }
 }
 
-/// How many blocking tasks read the rest of the rows of one
-/// [`QueryStore::get_many`] once they are found cold.
-const READERS: usize = 4;
-
-/// How long a [`QueryStore::get_many`] reads rows in place before it takes
-/// them for cold, by default: a page of 100 rows in memory reads in about a
-/// fifth of it.
-const IN_PLACE: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// The row at `partition`/`clustering` in `keyspace` as `snapshot` sees it.
 fn read_row(
     snapshot: &Snapshot,
@@ -301,44 +281,18 @@ impl QueryStore for EmbeddedStore {
         Ok(row.map(|value| value.to_vec()))
     }
 
-    /// From one snapshot. Rows are read in place while they come from
-    /// memory; once the reads have taken `in_place` (a read waited for the
-    /// disk: the rows are cold, as after a start), the rest are read by
-    /// [`READERS`] blocking tasks at once, so that the disk has as many
-    /// reads to serve and the HTTP worker is not held by each in turn.
+    /// From one snapshot, in one blocking task: a page's rows, read from
+    /// disk after a start, are read off the HTTP worker, which serves the
+    /// requests beside it meanwhile (a single POST waited behind a whole
+    /// page of disk reads).
     async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let snapshot = self.inner.snapshot();
         let keyspace = self.inner.keyspace(table).clone();
-        let started = std::time::Instant::now();
-        let mut rows = Vec::with_capacity(keys.len());
-        let mut keys = keys.into_iter();
-        for (partition, clustering) in keys.by_ref() {
-            rows.push(read_row(&snapshot, &keyspace, &partition, &clustering)?);
-            if started.elapsed() >= self.in_place {
-                break;
-            }
-        }
-        let rest: Vec<_> = keys.collect();
-        if rest.is_empty() {
-            return Ok(rows);
-        }
-        let per_reader = rest.len().div_ceil(READERS);
-        let mut rest = rest.into_iter();
-        let mut readers = Vec::with_capacity(READERS);
-        loop {
-            let part: Vec<_> = rest.by_ref().take(per_reader).collect();
-            if part.is_empty() {
-                break;
-            }
-            let (snapshot, keyspace) = (snapshot.clone(), keyspace.clone());
-            readers.push(tokio::task::spawn_blocking(move || {
-                part.iter().map(|(p, c)| read_row(&snapshot, &keyspace, p, c)).collect::<Result<Vec<_>, _>>()
-            }));
-        }
-        for reader in readers {
-            rows.extend(reader.await.map_err(storage)??);
-        }
-        Ok(rows)
+        tokio::task::spawn_blocking(move || {
+            keys.iter().map(|(partition, clustering)| read_row(&snapshot, &keyspace, partition, clustering)).collect()
+        })
+        .await
+        .map_err(storage)?
     }
 
     async fn scan(

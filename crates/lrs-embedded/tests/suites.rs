@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lrs_core::testsuite::{log_suite, store_point_suite, store_suite};
+use lrs_core::testsuite::{log_suite, store_suite};
 use lrs_core::{EventLog, QueryStore, Table, WriteBatch};
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 
@@ -11,15 +11,6 @@ use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 async fn embedded_store_passes_the_store_suite() {
     let dir = tempfile::tempdir().unwrap();
     store_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap())).await;
-}
-
-#[tokio::test]
-async fn embedded_store_reads_many_rows_in_place_or_in_parallel_alike() {
-    for in_place in [std::time::Duration::from_secs(60), std::time::Duration::ZERO] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(&dir.path().join("store")).unwrap().with_in_place_reads(in_place);
-        store_point_suite(Arc::new(store)).await;
-    }
 }
 
 #[tokio::test]
