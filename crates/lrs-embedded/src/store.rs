@@ -263,36 +263,12 @@ impl EmbeddedStore {
     }
 }
 
-/// The row at `partition`/`clustering` in `keyspace` as `snapshot` sees it.
-fn read_row(
-    snapshot: &Snapshot,
-    keyspace: &Keyspace,
-    partition: &[u8],
-    clustering: &[u8],
-) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(snapshot.get(keyspace, row_key(partition, clustering)).map_err(storage)?.map(|v| v.to_vec()))
-}
-
 #[async_trait]
 impl QueryStore for EmbeddedStore {
     async fn get(&self, table: Table, partition: &[u8], clustering: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let row =
             self.inner.snapshot().get(self.inner.keyspace(table), row_key(partition, clustering)).map_err(storage)?;
         Ok(row.map(|value| value.to_vec()))
-    }
-
-    /// From one snapshot, in one blocking task: a page's rows, read from
-    /// disk after a start, are read off the HTTP worker, which serves the
-    /// requests beside it meanwhile (a single POST waited behind a whole
-    /// page of disk reads).
-    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let snapshot = self.inner.snapshot();
-        let keyspace = self.inner.keyspace(table).clone();
-        tokio::task::spawn_blocking(move || {
-            keys.iter().map(|(partition, clustering)| read_row(&snapshot, &keyspace, partition, clustering)).collect()
-        })
-        .await
-        .map_err(storage)?
     }
 
     async fn scan(
