@@ -234,8 +234,8 @@ impl IdsMade {
         for (place, made) in made.into_iter().enumerate() {
             let place = u32::try_from(place).unwrap_or(u32::MAX);
             match ranges.last_mut() {
-                Some(last) if made && last[1] == place => last[1] = place + 1,
-                _ if made => ranges.push([place, place + 1]),
+                Some(last) if made && last[1] == place => last[1] = place.saturating_add(1),
+                _ if made => ranges.push([place, place.saturating_add(1)]),
                 _ => {}
             }
         }
