@@ -104,7 +104,8 @@ pub async fn log_suite(log: Arc<dyn EventLog>) {
 /// (an empty clustering key included), batches across tables applied in batch
 /// order (also for two writes of one row in one batch), overwrite, delete,
 /// repeated batches, partition and table isolation, many rows read at once
-/// (`get_many`), and a complete `dump`. The part of `store_suite` that a server without clustering order can prove.
+/// (`get_many`), and a complete `dump`. The part of `store_suite` that a
+/// server without clustering order can prove.
 pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
     let mut batch = WriteBatch::default();
     batch.put(Table::Statements, key("t1"), Vec::new(), key("row"));

@@ -4,9 +4,10 @@
 //! that only the keys of every agent it names give: the XOR of HChaCha20 of
 //! each agent's key over a random salt the seal carries (seals made before
 //! 2026-12-06 carry the data key in XOR shares instead, one per agent, each
-//! encrypted with that agent's key; they open as they always did). The keys live in a vault beside the log and the
-//! tables, never in them, under a pseudonymous subject id; the vault finds an
-//! agent's subject by a digest of its identifier, never the identifier itself.
+//! encrypted with that agent's key; they open as they always did). The keys
+//! live in a vault beside the log and the tables, never in them, under a
+//! pseudonymous subject id; the vault finds an agent's subject by a digest
+//! of its identifier, never the identifier itself.
 //! Forgetting an agent purges its rows and then destroys its key: every event
 //! and every row naming it can no longer be opened, in the log, in the tables,
 //! in their files on disk and in any copy of them (docs/adr/0003).

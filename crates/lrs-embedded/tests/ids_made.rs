@@ -6,14 +6,10 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
 
-use common::WatchedStore;
-use lrs_core::{EventLog, Gateway, GatewayError, Principal, Projector, QueryStore, TenantId, VerdictBus};
-use lrs_embedded::{EmbeddedLog, EmbeddedStore};
+use common::Pipeline;
+use lrs_core::GatewayError;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 use uuid::Uuid;
 use xapi::Version;
 
@@ -28,20 +24,10 @@ fn statement(n: usize) -> Value {
 #[tokio::test]
 async fn the_projector_looks_up_the_ids_clients_send_and_not_those_the_gateway_draws() {
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let watched = Arc::new(WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
-    let store: Arc<dyn QueryStore> = watched.clone();
-    let bus = VerdictBus::new();
-    let gateway = Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(20));
-    let (stop, stopped) = watch::channel(false);
-    let projector = Projector::new(log, store, Arc::new(bus), 0);
-    let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
-    let principal = Principal::with_all_scopes(
-        TenantId::parse("default").unwrap(),
-        json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": "default"}}),
-    );
+    let pipeline = Pipeline::start(dir.path());
+    let Pipeline { watched, gateway, principal, .. } = &pipeline;
     let post = |body: Value, required: Option<Uuid>| {
-        gateway.store_statements(&principal, body, Version::V1_0_3, required, Vec::new())
+        gateway.store_statements(principal, body, Version::V1_0_3, required, Vec::new())
     };
     let reads = || watched.statement_reads.load(Ordering::SeqCst);
 
@@ -75,6 +61,5 @@ async fn the_projector_looks_up_the_ids_clients_send_and_not_those_the_gateway_d
     assert!(matches!(post(again, None).await, Err(GatewayError::Conflict(_))), "a drawn id sent again is looked up");
     assert_eq!(post(first, None).await.unwrap(), [drawn[0]], "and the same statement again is a no-op");
 
-    stop.send(true).unwrap();
-    projector.await.unwrap();
+    pipeline.stop().await;
 }

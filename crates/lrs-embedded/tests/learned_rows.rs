@@ -7,14 +7,10 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::WatchedStore;
-use lrs_core::{EventLog, Gateway, Principal, Projector, QueryService, QueryStore, TenantId, VerdictBus};
-use lrs_embedded::{EmbeddedLog, EmbeddedStore};
+use common::Pipeline;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 use xapi::Version;
 
 const ACTIVITY: &str = "http://example.com/activities/learned";
@@ -31,24 +27,13 @@ fn statement(name: &str, definition: Value) -> Value {
 #[tokio::test]
 async fn a_batch_retried_after_a_failed_write_still_merges_the_definition_and_names() {
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
-    let flaky = Arc::new(WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
-    let store: Arc<dyn QueryStore> = flaky.clone();
-    let bus = VerdictBus::new();
-    let gateway = Arc::new(Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(20)));
-    let query = QueryService::new(store.clone(), log.clone());
-    let (stop, stopped) = watch::channel(false);
-    let projector = Projector::new(log, store, Arc::new(bus), 0);
-    let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
-    let tenant = TenantId::parse("default").unwrap();
-    let principal = Principal::with_all_scopes(
-        tenant.clone(),
-        json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": "default"}}),
-    );
+    let pipeline = Pipeline::start(dir.path());
+    let Pipeline { watched: flaky, gateway, query, principal, .. } = &pipeline;
+    let tenant = principal.tenant.clone();
 
     // A first batch, written: the projector now knows the activity and the agent.
     let first = statement("Ann", json!({"name": {"en-US": "One"}}));
-    gateway.store_statements(&principal, first, Version::V1_0_3, None, Vec::new()).await.unwrap();
+    gateway.store_statements(principal, first, Version::V1_0_3, None, Vec::new()).await.unwrap();
 
     // The next batch adds to both, but its first writes fail.
     flaky.failing.store(true, Ordering::SeqCst);
@@ -71,6 +56,5 @@ async fn a_batch_retried_after_a_failed_write_still_merges_the_definition_and_na
     names.sort();
     assert_eq!(names, ["Ann", "Annie"]);
 
-    stop.send(true).unwrap();
-    projector.await.unwrap();
+    pipeline.stop().await;
 }

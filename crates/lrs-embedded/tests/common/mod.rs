@@ -1,11 +1,62 @@
 //! What several tests of this crate share.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use lrs_core::store::{ClusteringRange, Order, Rows, TableRow};
-use lrs_core::{QueryStore, StoreError, Table, WriteBatch};
-use lrs_embedded::EmbeddedStore;
+use lrs_core::{
+    EventLog, Gateway, Principal, Projector, QueryService, QueryStore, StoreError, Table, TenantId, VerdictBus,
+    WriteBatch,
+};
+use lrs_embedded::{EmbeddedLog, EmbeddedStore};
+use serde_json::json;
+use tokio::sync::watch;
+
+/// A gateway, a projector and a query service on an embedded log and a
+/// [`WatchedStore`] in one directory, for the tenant `default`.
+#[allow(dead_code)] // not every test binary runs the whole pipeline
+pub(crate) struct Pipeline {
+    /// The store, as the test watches and disturbs it.
+    pub(crate) watched: Arc<WatchedStore>,
+    /// The gateway (its verdicts awaited for up to 20 s).
+    pub(crate) gateway: Arc<Gateway>,
+    /// Reads of the same store.
+    pub(crate) query: QueryService,
+    /// A credential of the tenant `default` with every scope.
+    pub(crate) principal: Principal,
+    stop: watch::Sender<bool>,
+    projector: tokio::task::JoinHandle<()>,
+}
+
+#[allow(dead_code)] // not every test binary runs the whole pipeline
+impl Pipeline {
+    /// Starts it in `dir`, the projector with no projection downstream.
+    pub(crate) fn start(dir: &Path) -> Self {
+        let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.join("log.redb")).unwrap());
+        let watched = Arc::new(WatchedStore::new(EmbeddedStore::open(&dir.join("store")).unwrap()));
+        let store: Arc<dyn QueryStore> = watched.clone();
+        let bus = VerdictBus::new();
+        let gateway = Arc::new(Gateway::new(log.clone(), Some(store.clone()), bus.clone(), Duration::from_secs(20)));
+        let query = QueryService::new(store.clone(), log.clone());
+        let (stop, stopped) = watch::channel(false);
+        let projector = Projector::new(log, store, Arc::new(bus), 0);
+        let projector = tokio::spawn(async move { projector.run(stopped).await.unwrap() });
+        let principal = Principal::with_all_scopes(
+            TenantId::parse("default").unwrap(),
+            json!({"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": "default"}}),
+        );
+        Self { watched, gateway, query, principal, stop, projector }
+    }
+
+    /// Stops the projector and waits for it.
+    pub(crate) async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.projector.await.unwrap();
+    }
+}
 
 /// The embedded store, watched and disturbed by a test: its writes fail
 /// while `failing` is set (a store node away, a full disk), and it counts
