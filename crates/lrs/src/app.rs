@@ -33,6 +33,34 @@ pub(crate) struct Application {
     warmer: Option<AnalyticsWarmer>,
 }
 
+/// SIGTERM and SIGINT, listened for by a serving process before it builds
+/// its [`Application`]: a signal that comes while it is still starting
+/// (before the HTTP server listens for its own) stops it as one that comes
+/// later does, instead of ending the process by the signal's default action.
+pub(crate) struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Listens for both from now on (for the rest of the process: tokio does
+    /// not give the default action back).
+    pub(crate) fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        Ok(Self { terminate, interrupt })
+    }
+
+    /// The first of them to come.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
+}
+
 /// How long a process sharing the tables with the projector (ScyllaDB) may
 /// answer from a tenant or credential record it read: the bound on how soon
 /// an operator's change holds there.
@@ -516,8 +544,8 @@ impl Application {
         println!("try: curl -u \"$KEY:$SECRET\" -H 'X-Experience-API-Version: 1.0.3' {endpoint}/statements");
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops the projectors after their batch.
-    pub(crate) async fn run_until_stopped(self) -> anyhow::Result<()> {
+    /// Serves until SIGINT or SIGTERM (`signals`), then stops the projectors after their batch.
+    pub(crate) async fn run_until_stopped(self, mut signals: StopSignals) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let projectors: Vec<_> =
             self.projectors.into_iter().map(|projector| tokio::spawn(projector.run(stopped.clone()))).collect();
@@ -526,8 +554,14 @@ impl Application {
         let forwarding = self.forwarding.map(|engine| tokio::spawn(engine.run(stopped.clone())));
         let port = self.listener.local_addr().map_or(0, |addr| addr.port());
         let server = lrs_http::serve(self.listener, self.state, self.workers)?;
+        let handle = server.handle();
+        let stopper = tokio::spawn(async move {
+            signals.recv().await;
+            handle.stop(true).await;
+        });
         tracing::info!(port, "serving");
         let server_result = server.await;
+        stopper.abort();
         let _ = stop.send(true);
         for projector in projectors {
             projector.await.context("projector task panicked")?.context("projector failed")?;

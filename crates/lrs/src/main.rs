@@ -88,9 +88,10 @@ fn main() -> anyhow::Result<()> {
         None => settings,
     };
     runtime.block_on(async move {
+        let signals = app::StopSignals::listen()?;
         let application = app::Application::build(settings).await?;
         application.print_banner();
-        application.run_until_stopped().await
+        application.run_until_stopped(signals).await
     })
 }
 
