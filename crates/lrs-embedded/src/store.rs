@@ -11,6 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fjall::config::PartitioningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 use lrs_core::store::{ClusteringRange, Mutation, Order, QueryStore, Rows, StoreError, Table, TableRow, WriteBatch};
 
@@ -32,6 +33,18 @@ const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Journal kept before memtables are flushed to make room.
 const JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The block layout of every table, created now or found on disk (where it
+/// shapes the files written from then on): index and filter blocks in
+/// partitions of 4 KiB at every level, so that the first read of a file after
+/// a start loads one partition of each rather than its whole index and filter
+/// (3.8 MB of index for one file of `statements_by_agent` at 10M statements;
+/// fjall's default partitions from the fourth level only).
+fn block_layout(options: KeyspaceCreateOptions) -> KeyspaceCreateOptions {
+    options
+        .index_block_partitioning_policy(PartitioningPolicy::all(true))
+        .filter_block_partitioning_policy(PartitioningPolicy::all(true))
+}
 
 fn row_key(partition: &[u8], clustering: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + partition.len() + clustering.len());
@@ -137,9 +150,10 @@ impl EmbeddedStore {
         let db = Database::builder(path)
             .cache_size(cache_bytes)
             .max_journaling_size(JOURNAL_BYTES)
+            .with_reopened_keyspace_options(Arc::new(|_, options| block_layout(options)))
             .open()
             .map_err(open_error)?;
-        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let options = || block_layout(KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES));
         let keyspaces = Table::ALL
             .iter()
             .map(|table| db.keyspace(table.name(), options))

@@ -137,3 +137,58 @@ fn the_store_closes_while_every_core_is_busy() {
     }
     assert!(outcome.is_ok(), "40 opens and closes did not end within 120 s: a close hangs");
 }
+
+/// Writes `rows` keys from `first` into `keyspace` and flushes them into a
+/// table of their own.
+fn write_a_table(keyspace: &fjall::Keyspace, first: u64, rows: u64) {
+    for n in first..first + rows {
+        keyspace.insert(spread(n), [7u8; 100]).expect("insert");
+    }
+    keyspace.rotate_memtable_and_wait().expect("flush");
+}
+
+/// Bytes of block index the keyspace holds in memory after one table written
+/// with fjall's default layout, and after a second table written once the
+/// database in `path` is reopened (with `reopened` options, if any).
+fn pinned_index_bytes_of_two_tables(
+    path: &std::path::Path,
+    reopened: Option<fjall::ReopenedKeyspaceOptions>,
+) -> (usize, usize) {
+    use fjall::AbstractTree;
+    {
+        let db = Database::builder(path).open().expect("open");
+        let keyspace = db.keyspace("t", KeyspaceCreateOptions::default).expect("keyspace");
+        write_a_table(&keyspace, 0, 50_000);
+    }
+    let mut builder = Database::builder(path);
+    if let Some(reopened) = reopened {
+        builder = builder.with_reopened_keyspace_options(reopened);
+    }
+    let db = builder.open().expect("reopen");
+    let keyspace = db.keyspace("t", KeyspaceCreateOptions::default).expect("keyspace");
+    let one = keyspace.tree.pinned_block_index_size();
+    write_a_table(&keyspace, 50_000, 50_000);
+    assert_eq!(keyspace.tree.table_count(), 2);
+    (one, keyspace.tree.pinned_block_index_size())
+}
+
+#[test]
+fn a_keyspace_found_on_disk_writes_its_new_tables_in_the_layout_asked_for_when_reopened() {
+    use fjall::config::PartitioningPolicy;
+    // fjall's own layout for a keyspace made before: the first levels' whole
+    // block index in memory, so the second table adds as much as the first.
+    let kept = tempfile::tempdir().expect("temp dir");
+    let (one, two) = pinned_index_bytes_of_two_tables(kept.path(), None);
+    assert!(one > 0 && two >= one + one / 2, "default layout: {one} then {two} bytes");
+
+    // Reopened with partitioned index blocks asked for: the new table keeps
+    // only the top of its index in memory, the old one stays as it was written.
+    let relaid = tempfile::tempdir().expect("temp dir");
+    let reopened: fjall::ReopenedKeyspaceOptions = Arc::new(|name, options| {
+        assert_eq!(name, "t");
+        options.index_block_partitioning_policy(PartitioningPolicy::all(true))
+    });
+    let (one_relaid, two_relaid) = pinned_index_bytes_of_two_tables(relaid.path(), Some(reopened));
+    assert_eq!(one_relaid, one, "the table written before is read as it was written");
+    assert!(two_relaid < one_relaid + one_relaid / 4, "reopened: {one_relaid} then {two_relaid} bytes");
+}

@@ -2,7 +2,10 @@
 // This source code is licensed under both the Apache 2.0 and MIT License
 // (found in the LICENSE-* files in the repository)
 
-use crate::{db_config::CompactionFilterAssigner, Config};
+use crate::{
+    db_config::{CompactionFilterAssigner, ReopenedKeyspaceOptions},
+    Config,
+};
 use lsm_tree::{Cache, CompressionType, DescriptorTable};
 use std::{marker::PhantomData, path::Path, sync::Arc};
 
@@ -191,6 +194,17 @@ impl<O: Openable> Builder<O> {
     /// ```
     pub fn with_compaction_filter_factories(mut self, f: CompactionFilterAssigner) -> Self {
         self.inner.compaction_filter_factory_assigner = Some(f);
+        self
+    }
+
+    // PATCH (lrs): options of a keyspace found on disk, as the caller wants them now.
+    /// Rewrites the options stored with each keyspace found on disk when it is
+    /// recovered (given its name and those options). Meant for the policies that
+    /// only shape the tables written from now on or how tables are held in memory
+    /// (partitioning, pinning); the rewritten options are not stored.
+    #[must_use]
+    pub fn with_reopened_keyspace_options(mut self, f: ReopenedKeyspaceOptions) -> Self {
+        self.inner.reopened_keyspace_options = Some(f);
         self
     }
 }

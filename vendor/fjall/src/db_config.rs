@@ -12,6 +12,11 @@ use std::{
 pub type CompactionFilterAssigner =
     Arc<dyn Fn(&str) -> Option<Arc<dyn lsm_tree::compaction::filter::Factory>> + Send + Sync>;
 
+// PATCH (lrs): options of a keyspace found on disk, as the caller wants them now.
+/// Rewrites the options read back for a keyspace found on disk (by name).
+pub type ReopenedKeyspaceOptions =
+    Arc<dyn Fn(&str, crate::KeyspaceCreateOptions) -> crate::KeyspaceCreateOptions + Send + Sync>;
+
 /// Global database configuration
 #[derive(Clone)]
 pub struct Config {
@@ -48,6 +53,9 @@ pub struct Config {
     // pub(crate) journal_recovery_mode: RecoveryMode,
     //
     pub(crate) compaction_filter_factory_assigner: Option<CompactionFilterAssigner>,
+
+    // PATCH (lrs): see `Builder::with_reopened_keyspace_options`.
+    pub(crate) reopened_keyspace_options: Option<ReopenedKeyspaceOptions>,
 }
 
 const DEFAULT_CPU_CORES: usize = 4;
@@ -90,6 +98,7 @@ impl Config {
             cache: Arc::new(Cache::with_capacity_bytes(/* 32 MiB */ 32 * 1_024 * 1_024)),
 
             compaction_filter_factory_assigner: None,
+            reopened_keyspace_options: None,
         }
     }
 }

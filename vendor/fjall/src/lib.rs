@@ -147,7 +147,8 @@ pub use {
     batch::WriteBatch as OwnedWriteBatch,
     builder::Builder as DatabaseBuilder,
     db::Database,
-    db_config::Config,
+    // PATCH (lrs): see `Builder::with_reopened_keyspace_options`.
+    db_config::{Config, ReopenedKeyspaceOptions},
     error::{Error, Result},
     guard::Guard,
     iter::Iter,

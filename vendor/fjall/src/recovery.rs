@@ -75,6 +75,11 @@ pub fn recover_keyspaces(db: &Database, meta_keyspace: &MetaKeyspace) -> crate::
 
         let mut recovered_config = KeyspaceCreateOptions::from_kvs(keyspace_id, &db.meta_keyspace)?;
 
+        // PATCH (lrs): the caller's options for a keyspace found on disk.
+        if let Some(f) = db.config.reopened_keyspace_options.as_ref() {
+            recovered_config = f(&keyspace_name, recovered_config);
+        }
+
         // Install compaction filter factory if needed
         if let Some(f) = db
             .config
