@@ -87,14 +87,44 @@ struct Inner {
     /// sequence number before its own visible, the batch's too. A snapshot
     /// opened then would hold half of the batch.
     commit_gate: std::sync::RwLock<()>,
+    /// A snapshot opened after the last batch was applied, before the gate
+    /// was let go: what a reader reads while the next batch is applied,
+    /// instead of waiting for it (an analytics builder's batch of 14 MB holds
+    /// the gate for 12–17 ms).
+    last_whole: std::sync::RwLock<Option<Snapshot>>,
 }
 
 impl Inner {
     /// A snapshot of every batch committed so far, and of no part of one
-    /// being applied.
+    /// being applied: while one is, the snapshot taken after the one before.
     fn snapshot(&self) -> Snapshot {
-        let _between_batches = self.commit_gate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.db.snapshot()
+        match self.commit_gate.try_read() {
+            Ok(_between_batches) => return self.db.snapshot(),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                let _between_batches = poisoned.into_inner();
+                return self.db.snapshot();
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        let last_whole = self.last_whole.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        match last_whole {
+            Some(snapshot) => snapshot,
+            // No batch applied since the store was opened: wait for this one.
+            None => {
+                let _between_batches = self.commit_gate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                self.db.snapshot()
+            }
+        }
+    }
+
+    /// Commits `write` holding the gate, and keeps a snapshot of the result
+    /// for the readers that come while the next batch is applied.
+    fn commit(&self, write: fjall::OwnedWriteBatch) -> Result<(), StoreError> {
+        let _applying = self.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let committed = write.commit().map_err(storage);
+        let whole = self.db.snapshot();
+        *self.last_whole.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(whole);
+        committed
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -165,6 +195,7 @@ impl EmbeddedStore {
             unsynced: AtomicBool::new(false),
             conditional: Default::default(),
             commit_gate: Default::default(),
+            last_whole: Default::default(),
         });
         spawn_syncer(Arc::downgrade(&inner));
         Ok(Self { inner })
@@ -238,10 +269,7 @@ impl EmbeddedStore {
                 }
             }
         }
-        {
-            let _applying = self.inner.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            write.commit().map_err(storage)?;
-        }
+        self.inner.commit(write)?;
         if !sync {
             self.inner.unsynced.store(true, Ordering::Release);
         }
@@ -327,10 +355,44 @@ impl QueryStore for EmbeddedStore {
             }
             let mut write = store.inner.db.batch().durability(Some(PersistMode::SyncAll));
             write.insert(keyspace, key, value);
-            write.commit().map_err(storage)?;
+            store.inner.commit(write)?;
             Ok(None)
         })
         .await
         .map_err(storage)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_meta(store: &EmbeddedStore, key: &[u8]) -> Option<Vec<u8>> {
+        let keyspace = store.inner.keyspace(Table::Meta);
+        store.inner.snapshot().get(keyspace, row_key(key, &[])).expect("read").map(|v| v.to_vec())
+    }
+
+    /// A reader that comes while a batch is being applied reads what the
+    /// batches before it wrote, at once, and nothing of the one being
+    /// applied (here: the gate held, and a row written around it).
+    #[test]
+    fn a_reader_does_not_wait_for_a_batch_being_applied_nor_sees_part_of_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let mut before = WriteBatch::default();
+        before.put(Table::Meta, b"k".to_vec(), Vec::new(), vec![1]);
+        store.write_now(before, true).expect("write");
+
+        let applying = store.inner.commit_gate.write().expect("gate");
+        let mut half = store.inner.db.batch();
+        half.insert(store.inner.keyspace(Table::Meta), row_key(b"k", &[]), vec![2]);
+        half.commit().expect("write around the gate");
+        let (sender, received) = std::sync::mpsc::channel();
+        let reader = store.clone();
+        std::thread::spawn(move || sender.send(read_meta(&reader, b"k")));
+        let read = received.recv_timeout(Duration::from_secs(30));
+        drop(applying);
+        assert_eq!(read, Ok(Some(vec![1])), "the reader waited, or read the batch being applied");
+        assert_eq!(read_meta(&store, b"k"), Some(vec![2]), "once applied, the batch is read");
     }
 }
