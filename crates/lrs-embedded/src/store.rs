@@ -118,13 +118,20 @@ impl Inner {
     }
 
     /// Commits `write` holding the gate, and keeps a snapshot of the result
-    /// for the readers that come while the next batch is applied.
+    /// for the readers that come while the next batch is applied; then,
+    /// the gate let go, waits out the write stall fjall asks of it (up to
+    /// 100 ms at a time while a table's memtables wait to be flushed),
+    /// which would otherwise hold up every other writer too.
     fn commit(&self, write: fjall::OwnedWriteBatch) -> Result<(), StoreError> {
-        let _applying = self.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let committed = write.commit().map_err(storage);
-        let whole = self.db.snapshot();
-        *self.last_whole.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(whole);
-        committed
+        let throttle = {
+            let _applying = self.commit_gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let committed = write.commit_unthrottled().map_err(storage);
+            let whole = self.db.snapshot();
+            *self.last_whole.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(whole);
+            committed?
+        };
+        throttle.wait();
+        Ok(())
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -394,5 +401,56 @@ mod tests {
         drop(applying);
         assert_eq!(read, Ok(Some(vec![1])), "the reader waited, or read the batch being applied");
         assert_eq!(read_meta(&store, b"k"), Some(vec![2]), "once applied, the batch is read");
+    }
+
+    /// A writer held up by a table's write stall (its memtables waiting to be
+    /// flushed; here the database has no workers, so for good) does not hold
+    /// up the writers of other tables, nor the readers.
+    #[test]
+    fn a_write_stall_of_one_table_holds_up_no_other_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::builder(dir.path()).worker_threads_unchecked(0).open().expect("open");
+        let keyspaces = Table::ALL
+            .iter()
+            .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("keyspaces");
+        let inner = Inner {
+            db,
+            keyspaces,
+            unsynced: AtomicBool::new(false),
+            conditional: Default::default(),
+            commit_gate: Default::default(),
+            last_whole: Default::default(),
+        };
+        let store = EmbeddedStore { inner: Arc::new(inner) };
+        let meta = store.inner.keyspace(Table::Meta);
+        for n in 0u8..4 {
+            meta.insert([n], [n]).expect("insert");
+            meta.rotate_memtable().expect("rotate");
+        }
+
+        let stalled = store.clone();
+        std::thread::spawn(move || {
+            let mut batch = WriteBatch::default();
+            batch.put(Table::Meta, b"stalled".to_vec(), Vec::new(), vec![1]);
+            stalled.write_now(batch, false)
+        });
+        // The stalled write lands (its stall comes after its commit) before
+        // the other is sent; read without the store's gate, which the stalled
+        // writer may hold.
+        let landed = std::time::Instant::now();
+        while meta.get(row_key(b"stalled", &[])).expect("read").is_none() {
+            assert!(landed.elapsed() < Duration::from_secs(30), "the stalled write did not land");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (sent, received) = std::sync::mpsc::channel();
+        let other = store.clone();
+        std::thread::spawn(move || {
+            let mut batch = WriteBatch::default();
+            batch.put(Table::Audit, b"other".to_vec(), Vec::new(), vec![1]);
+            sent.send(other.write_now(batch, false).is_ok())
+        });
+        assert_eq!(received.recv_timeout(Duration::from_secs(30)), Ok(true), "the other writer waited");
     }
 }

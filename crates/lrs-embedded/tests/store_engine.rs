@@ -139,12 +139,18 @@ fn the_store_closes_while_every_core_is_busy() {
 }
 
 /// Writes `rows` keys from `first` into `keyspace` and flushes them into a
-/// table of their own.
+/// table of their own (keys in order, so tables do not overlap).
 fn write_a_table(keyspace: &fjall::Keyspace, first: u64, rows: u64) {
     for n in first..first + rows {
-        keyspace.insert(spread(n), [7u8; 100]).expect("insert");
+        keyspace.insert(n.to_be_bytes(), [7u8; 100]).expect("insert");
     }
     keyspace.rotate_memtable_and_wait().expect("flush");
+}
+
+/// A keyspace whose tables stay where they are flushed (FIFO compaction
+/// without a limit), so that each keeps the layout it was written with.
+fn uncompacted() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().compaction_strategy(Arc::new(fjall::compaction::Fifo::new(u64::MAX, None)))
 }
 
 /// Bytes of block index the keyspace holds in memory after one table written
@@ -157,7 +163,7 @@ fn pinned_index_bytes_of_two_tables(
     use fjall::AbstractTree;
     {
         let db = Database::builder(path).open().expect("open");
-        let keyspace = db.keyspace("t", KeyspaceCreateOptions::default).expect("keyspace");
+        let keyspace = db.keyspace("t", uncompacted).expect("keyspace");
         write_a_table(&keyspace, 0, 50_000);
     }
     let mut builder = Database::builder(path);
@@ -165,7 +171,7 @@ fn pinned_index_bytes_of_two_tables(
         builder = builder.with_reopened_keyspace_options(reopened);
     }
     let db = builder.open().expect("reopen");
-    let keyspace = db.keyspace("t", KeyspaceCreateOptions::default).expect("keyspace");
+    let keyspace = db.keyspace("t", uncompacted).expect("keyspace");
     let one = keyspace.tree.pinned_block_index_size();
     write_a_table(&keyspace, 50_000, 50_000);
     assert_eq!(keyspace.tree.table_count(), 2);
@@ -191,4 +197,36 @@ fn a_keyspace_found_on_disk_writes_its_new_tables_in_the_layout_asked_for_when_r
     let (one_relaid, two_relaid) = pinned_index_bytes_of_two_tables(relaid.path(), Some(reopened));
     assert_eq!(one_relaid, one, "the table written before is read as it was written");
     assert!(two_relaid < one_relaid + one_relaid / 4, "reopened: {one_relaid} then {two_relaid} bytes");
+}
+
+/// A keyspace of a database without workers (nothing is flushed) with four
+/// sealed memtables: fjall's limit, past which every write to it stalls.
+fn stalled_keyspace(path: &std::path::Path) -> (Database, fjall::Keyspace) {
+    let db = Database::builder(path).worker_threads_unchecked(0).open().expect("open");
+    let keyspace = db.keyspace("t", KeyspaceCreateOptions::default).expect("keyspace");
+    for n in 0..4 {
+        keyspace.insert(spread(n), [1u8; 10]).expect("insert");
+        keyspace.rotate_memtable().expect("rotate");
+    }
+    (db, keyspace)
+}
+
+#[test]
+fn a_batch_commits_without_its_write_stall_which_it_then_owes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (db, keyspace) = stalled_keyspace(dir.path());
+
+    let (sent, received) = std::sync::mpsc::channel();
+    let mut batch = db.batch();
+    batch.insert(&keyspace, "unthrottled", "1");
+    std::thread::spawn(move || sent.send(batch.commit_unthrottled().map(drop).is_ok()));
+    assert_eq!(received.recv_timeout(Duration::from_secs(30)), Ok(true), "commit_unthrottled waited");
+    assert!(keyspace.get("unthrottled").expect("read").is_some());
+
+    // The plain commit waits out the stall (here for good: nothing flushes).
+    let (sent, received) = std::sync::mpsc::channel();
+    let mut batch = db.batch();
+    batch.insert(&keyspace, "throttled", "1");
+    std::thread::spawn(move || sent.send(batch.commit().is_ok()));
+    assert!(received.recv_timeout(Duration::from_millis(500)).is_err(), "commit did not wait for the stall");
 }

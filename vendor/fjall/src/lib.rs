@@ -144,7 +144,8 @@ pub mod config {
 }
 
 pub use {
-    batch::WriteBatch as OwnedWriteBatch,
+    // PATCH (lrs): see `WriteBatch::commit_unthrottled`.
+    batch::{Throttle as WriteThrottle, WriteBatch as OwnedWriteBatch},
     builder::Builder as DatabaseBuilder,
     db::Database,
     // PATCH (lrs): see `Builder::with_reopened_keyspace_options`.

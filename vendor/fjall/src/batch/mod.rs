@@ -97,9 +97,24 @@ impl WriteBatch {
     ///
     /// Will return `Err` if an IO error occurs.
     #[allow(clippy::missing_panics_doc)]
-    pub fn commit(mut self) -> crate::Result<()> {
+    pub fn commit(self) -> crate::Result<()> {
+        self.commit_unthrottled()?.wait();
+        Ok(())
+    }
+
+    // PATCH (lrs): a commit that leaves its memtable checks and write stalls to the caller.
+    /// Commits the batch to the [`Database`] atomically, like [`WriteBatch::commit`],
+    /// but returns before the memtable checks and the write stalls it owes, which
+    /// [`Throttle::wait`] then does: a caller that serialises its commits with a lock
+    /// of its own can let that lock go first.
+    ///
+    /// # Errors
+    ///
+    /// Will return `Err` if an IO error occurs.
+    #[allow(clippy::missing_panics_doc)]
+    pub fn commit_unthrottled(mut self) -> crate::Result<Throttle> {
         if self.is_empty() {
-            return Ok(());
+            return Ok(Throttle { keyspaces: HashSet::new() });
         }
 
         log::trace!("batch: Acquiring journal writer");
@@ -173,13 +188,28 @@ impl WriteBatch {
         // Otherwise write buffer growth is unbounded when using batches
         self.db.supervisor.write_buffer_size.allocate(batch_size);
 
+        Ok(Throttle { keyspaces: keyspaces_with_possible_stall })
+    }
+}
+
+// PATCH (lrs): see `WriteBatch::commit_unthrottled`.
+/// What a batch committed by [`WriteBatch::commit_unthrottled`] still owes: a
+/// memtable rotation where one grew too large, and the write stalls of the
+/// keyspaces it wrote to.
+#[must_use]
+pub struct Throttle {
+    #[allow(clippy::mutable_key_type)]
+    keyspaces: HashSet<Keyspace>,
+}
+
+impl Throttle {
+    /// Requests the rotations and waits out the write stalls.
+    pub fn wait(self) {
         // Check each affected keyspace for write stall/halt
-        for keyspace in &keyspaces_with_possible_stall {
+        for keyspace in &self.keyspaces {
             let memtable_size = keyspace.tree.active_memtable().size();
             keyspace.check_memtable_rotate(memtable_size);
             keyspace.local_backpressure();
         }
-
-        Ok(())
     }
 }
