@@ -95,6 +95,20 @@ struct Inner {
 }
 
 impl Inner {
+    /// The store over `db`, every table's keyspace opened (or created with `options`).
+    fn of(db: Database, options: impl Fn() -> KeyspaceCreateOptions) -> Result<Self, fjall::Error> {
+        let keyspaces =
+            Table::ALL.iter().map(|table| db.keyspace(table.name(), &options)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            db,
+            keyspaces,
+            unsynced: AtomicBool::new(false),
+            conditional: Default::default(),
+            commit_gate: Default::default(),
+            last_whole: Default::default(),
+        })
+    }
+
     /// A snapshot of every batch committed so far, and of no part of one
     /// being applied: while one is, the snapshot taken after the one before.
     fn snapshot(&self) -> Snapshot {
@@ -191,19 +205,7 @@ impl EmbeddedStore {
             .open()
             .map_err(open_error)?;
         let options = || block_layout(KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES));
-        let keyspaces = Table::ALL
-            .iter()
-            .map(|table| db.keyspace(table.name(), options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(open_error)?;
-        let inner = Arc::new(Inner {
-            db,
-            keyspaces,
-            unsynced: AtomicBool::new(false),
-            conditional: Default::default(),
-            commit_gate: Default::default(),
-            last_whole: Default::default(),
-        });
+        let inner = Arc::new(Inner::of(db, options).map_err(open_error)?);
         spawn_syncer(Arc::downgrade(&inner));
         Ok(Self { inner })
     }
@@ -410,19 +412,7 @@ mod tests {
     fn a_write_stall_of_one_table_holds_up_no_other_writer() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Database::builder(dir.path()).worker_threads_unchecked(0).open().expect("open");
-        let keyspaces = Table::ALL
-            .iter()
-            .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))
-            .collect::<Result<Vec<_>, _>>()
-            .expect("keyspaces");
-        let inner = Inner {
-            db,
-            keyspaces,
-            unsynced: AtomicBool::new(false),
-            conditional: Default::default(),
-            commit_gate: Default::default(),
-            last_whole: Default::default(),
-        };
+        let inner = Inner::of(db, KeyspaceCreateOptions::default).expect("keyspaces");
         let store = EmbeddedStore { inner: Arc::new(inner) };
         let meta = store.inner.keyspace(Table::Meta);
         for n in 0u8..4 {
