@@ -690,3 +690,132 @@ async fn a_page_answered_from_the_stored_bytes_is_the_page_parsed() {
     }
     lrs.shutdown().await;
 }
+
+/// A statement of `learner` on a day of March 2026 (or `day` days from
+/// 2026-03-10), with a score, a duration and, for every third, a completion.
+fn scored(n: usize, learner: usize, day: i64) -> Value {
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap() + chrono::Duration::days(day);
+    json!({
+        "id": Uuid::new_v4().to_string(),
+        "actor": {"mbox": format!("mailto:learner{learner}@example.com")},
+        "verb": {"id": format!("http://example.com/verbs/v{}", n % 3)},
+        "object": {"id": format!("http://example.com/activities/a{}", n % 7)},
+        "result": {"score": {"scaled": (n % 100) as f64 / 100.0}, "success": n.is_multiple_of(2),
+                   "completion": n.is_multiple_of(3), "duration": format!("PT{}S", 10 + n % 50)},
+        "timestamp": format!("{date}T10:{:02}:00Z", n % 60),
+    })
+}
+
+/// Every measure over a range that reads the day and month rollups (more
+/// than the day blocks hold, not all of the tenant's days), over all days,
+/// and by day, month, verb and learner.
+async fn every_answer(analytics: &lrs_core::analytics::AnalyticsService) -> Vec<(String, Vec<(String, f64)>)> {
+    use lrs_core::analytics::{AnalyticsQuery, By, Measure};
+    use lrs_core::projection::analytics::fact::Dimension;
+    let tenant = principal("default").tenant;
+    let mut answers = Vec::new();
+    let bys =
+        [None, Some(By::Day), Some(By::Month), Some(By::Group(Dimension::Verb)), Some(By::Group(Dimension::Learner))];
+    for measure in Measure::ALL {
+        for by in bys {
+            // 2025-08-23 on (day 20,323): not the first day with facts, 210 days.
+            for since_day in [None, Some(20_323)] {
+                let question =
+                    AnalyticsQuery { measure, by, since_day, until_day: None, filters: vec![], limit: 5_000 };
+                let rows = analytics.answer(&tenant, &question).await.unwrap();
+                let rows = rows.into_iter().map(|row| (row.key, (row.value * 1e9).round() / 1e9)).collect();
+                answers.push((format!("{measure:?} by {by:?} since {since_day:?}"), rows));
+            }
+        }
+    }
+    answers
+}
+
+/// ADR 0011: a builder pass of a few statements writes what they add to
+/// each rollup as a small delta beside the group's row, not the row again;
+/// every answer merges the deltas and equals the answer of a store built in
+/// one pass (a replay); a builder started anew finds the deltas and folds
+/// them into the rows, leaving the answers as they were.
+#[tokio::test]
+async fn a_trickle_writes_deltas_that_answers_merge_and_a_fold_puts_into_the_rows() {
+    use lrs_core::analytics::AnalyticsService;
+    use lrs_core::projection::analytics::builder::RollupBuilder;
+    use lrs_core::store::Table;
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rows_of = |dump: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>| -> BTreeMap<(Vec<u8>, Vec<u8>), Vec<u8>> {
+        dump.into_iter().map(|(p, c, v)| ((p, c), v)).collect()
+    };
+    let (mut whole_bytes, mut delta_bytes) = (0, 0);
+    {
+        let lrs = Lrs::start(dir.path());
+        let builder = RollupBuilder::new(lrs.store.clone(), 0);
+        // 1,500 learners on one day, and one more 200 days before and 10 after.
+        let mut sent: Vec<Value> = (0..1_500).map(|n| scored(n, n, 0)).collect();
+        sent.push(scored(1_500, 1_500, -200));
+        sent.push(scored(1_501, 1_501, 10));
+        lrs.post(Value::Array(sent)).await.unwrap();
+        assert_eq!(builder.apply_next(usize::MAX).await.unwrap(), 1_502);
+        // Then a trickle on the same day: a pass each.
+        for n in 0..5 {
+            let before = rows_of(lrs.store.dump(Table::AnalyticsRollups).await.unwrap());
+            lrs.post(scored(2_000 + n, 2_000 + n, 0)).await.unwrap();
+            assert_eq!(builder.apply_next(usize::MAX).await.unwrap(), 1);
+            let after = rows_of(lrs.store.dump(Table::AnalyticsRollups).await.unwrap());
+            for (key, value) in &after {
+                if before.get(key) == Some(value) {
+                    continue;
+                }
+                delta_bytes += value.len();
+                // What a pass writing whole would have written: the group's row.
+                let clustering = &key.1;
+                let row = before.iter().find(|((p, c), _)| p == &key.0 && clustering.starts_with(c.as_slice()));
+                whole_bytes += row.map_or(value.len(), |(_, row)| row.len());
+            }
+        }
+        builder.refresh_whole().await.unwrap();
+        lrs.shutdown().await;
+    }
+    assert!(
+        delta_bytes * 10 < whole_bytes,
+        "five passes of one statement wrote {delta_bytes} bytes of rollups; the rows they touch hold {whole_bytes}"
+    );
+
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let live: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
+    lrs_core::replay::replay(log.clone(), rebuilt.clone(), |_, _| {}).await.unwrap();
+    let deltas = |rows: &[(Vec<u8>, Vec<u8>, Vec<u8>)]| {
+        use lrs_core::tables::analytics::{parse_rollup_clustering, rollup_clustering};
+        let delta = |c: &Vec<u8>| parse_rollup_clustering(c).is_some_and(|(d, v)| rollup_clustering(&d, &v) != *c);
+        rows.iter().filter(|(_, c, _)| delta(c)).count()
+    };
+    let live_rows = live.dump(Table::AnalyticsRollups).await.unwrap();
+    let rebuilt_rows = rebuilt.dump(Table::AnalyticsRollups).await.unwrap();
+    assert!(
+        live_rows.len() > rebuilt_rows.len(),
+        "deltas beside the rows: {} rows, {}",
+        live_rows.len(),
+        rebuilt_rows.len()
+    );
+    assert!(deltas(&live_rows) > 0);
+
+    let answers = |store: &Arc<dyn QueryStore>| {
+        AnalyticsService::new(store.clone(), None, QueryService::new(store.clone(), log.clone()))
+    };
+    let expected = every_answer(&answers(&rebuilt)).await;
+    let statements: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
+    assert_eq!(statements, 1_507.0, "every statement counted once: {:?}", expected[0]);
+    assert_eq!(every_answer(&answers(&live)).await, expected, "with deltas not folded");
+
+    // A builder started anew folds what an earlier one left.
+    let builder = RollupBuilder::new(live.clone(), 0);
+    while builder.fold_deltas(false).await.unwrap() > 0 {}
+    let folded_rows = live.dump(Table::AnalyticsRollups).await.unwrap();
+    assert_eq!(folded_rows.len(), rebuilt_rows.len(), "no delta left after the fold");
+    assert_eq!(every_answer(&answers(&live)).await, expected, "after the fold");
+    let notes = live.dump(Table::Meta).await.unwrap();
+    let noted = notes.iter().filter(|(p, _, _)| p == &lrs_core::tables::analytics::deltas_partition(0)).count();
+    assert_eq!(noted, 0, "the list of deltas to fold is empty");
+}

@@ -20,16 +20,15 @@ use crate::projection::analytics::measure::decode_value;
 pub use crate::projection::analytics::measure::Measure;
 use crate::projection::analytics::progress::Progress;
 use crate::projection::analytics::top::TopList;
-use crate::projection::analytics::{builder, facts_of_day, whole_aggregate, FactDays};
+use crate::projection::analytics::{builder, facts_of_day, merge_rows, whole_aggregate, FactDays};
 use crate::query::{QueryError, QueryService};
 use crate::read::day_blocks::{measure_groups, DayBlocks, BLOCK_DAYS};
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::analytics::{
     analytics_meta_partition, fact_clustering, facts_partition, learner_identity_partition, learner_partition,
     parse_learner_fact_clustering, parse_rollup_clustering, parse_values_clustering, rollup_dimension_prefix,
-    rollup_dimension_range, rollup_partition, values_clustering, week_of_day, Tier,
+    rollup_dimension_range, rollup_group_range, rollup_partition, values_clustering, week_of_day, Tier,
 };
-use crate::tables::keys::KeyBuilder;
 use crate::tenant::TenantId;
 use crate::vault::{open_row, subject_index_key, KeyVault};
 
@@ -227,7 +226,8 @@ impl AnalyticsService {
         Ok(through)
     }
 
-    /// The rollups of one group dimension in one period.
+    /// The rollups of one group dimension in one period: a group's row and
+    /// each of its deltas not folded yet (a group can come more than once).
     async fn rollups(
         &self,
         tenant: &TenantId,
@@ -247,17 +247,18 @@ impl AnalyticsService {
             .collect())
     }
 
-    /// The aggregate of every statement of one day (or month).
+    /// The aggregate of every statement of one day (or month): its row and
+    /// the deltas not folded into it yet.
     async fn total(
         &self,
         tenant: &TenantId,
         segment: (Tier, u32),
         parts: Parts,
     ) -> Result<Option<Aggregate>, QueryError> {
-        let clustering = KeyBuilder::new().str(Dimension::All.name()).str("").build();
+        let range = rollup_group_range(Dimension::All.name(), "");
         let partition = rollup_partition(tenant, segment.0, segment.1);
-        let row = self.store.get(Table::AnalyticsRollups, &partition, &clustering).await?;
-        Ok(row.and_then(|bytes| Aggregate::decode_parts(&bytes, parts)))
+        let rows = self.store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+        Ok(merge_rows(rows.iter().map(|(_, bytes)| bytes.as_slice()), |bytes| Aggregate::decode_parts(bytes, parts)))
     }
 
     /// The days a tenant has facts for.

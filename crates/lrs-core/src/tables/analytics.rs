@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::keys::KeyBuilder;
+use super::keys::{decode_string, KeyBuilder};
 use crate::projection::analytics::fact::Dimension;
 use crate::tenant::TenantId;
 
@@ -39,6 +39,10 @@ impl Tier {
             Tier::Values => 4,
             Tier::Top => 6,
         }
+    }
+
+    fn of_tag(tag: u8) -> Option<Self> {
+        [Tier::Day, Tier::Month, Tier::Whole, Tier::Week, Tier::Values, Tier::Top].into_iter().find(|t| t.tag() == tag)
     }
 }
 
@@ -110,10 +114,68 @@ pub fn parse_values_clustering(tier: Tier, bytes: &[u8]) -> Option<u32> {
     }
 }
 
-/// The dimension and value of a rollup clustering key.
+/// The dimension and value of a rollup clustering key, a group's row or
+/// one of its deltas.
 pub fn parse_rollup_clustering(bytes: &[u8]) -> Option<(String, String)> {
-    let mut parts = super::keys::decode_strings(bytes)?.into_iter();
-    Some((parts.next()?, parts.next()?))
+    let (dimension, rest) = decode_string(bytes)?;
+    let (value, rest) = decode_string(rest)?;
+    matches!(rest.len(), 0 | DELTA_VERSION_BYTES).then_some((dimension, value))
+}
+
+/// The bytes of a builder pass's version: its log partition (4) and the
+/// clustering key of the last outbox entry it applied (12).
+pub const DELTA_VERSION_BYTES: usize = 16;
+
+/// Clustering key of a delta of a group's rollup (what one builder pass
+/// added to it): the group's key, then the pass's version. It sorts after
+/// the group's own row and before the next group's.
+pub fn rollup_delta_clustering(dimension: &str, value: &str, version: &[u8]) -> Vec<u8> {
+    KeyBuilder::new().str(dimension).str(value).bytes(version).build()
+}
+
+/// The clustering range of a group's rollup and its deltas.
+pub fn rollup_group_range(dimension: &str, value: &str) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    let row = rollup_clustering(dimension, value);
+    // A string part ends with 0x00 0x01, which no byte inside one can follow.
+    let mut end = row.clone();
+    *end.last_mut().expect("a string part ends the key") = 2;
+    (std::ops::Bound::Included(row), std::ops::Bound::Excluded(end))
+}
+
+/// Meta partition of the deltas that a log partition's builder wrote and
+/// has not folded into their groups' rows yet (clustering: see
+/// [`delta_clustering`]; no value).
+pub fn deltas_partition(log_partition: u32) -> Vec<u8> {
+    KeyBuilder::new().str("analytics-deltas").u32(log_partition).build()
+}
+
+/// Clustering key of a delta in [`deltas_partition`]: the rollup's tenant,
+/// tier, period, dimension name and value, then the pass's version.
+pub fn delta_clustering(
+    tenant: &TenantId,
+    tier: Tier,
+    period: u32,
+    dimension: &str,
+    value: &str,
+    version: &[u8],
+) -> Vec<u8> {
+    let key = KeyBuilder::new().str(tenant.as_str()).bytes(&[tier.tag()]).u32(period);
+    key.str(dimension).str(value).bytes(version).build()
+}
+
+/// A delta's rollup (tenant, tier, period, dimension, value) and version,
+/// from its key in [`deltas_partition`].
+pub fn parse_delta_clustering(bytes: &[u8]) -> Option<(TenantId, Tier, u32, Dimension, String, Vec<u8>)> {
+    let (tenant, rest) = decode_string(bytes)?;
+    let (tag, rest) = rest.split_first()?;
+    let period = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let (dimension, rest) = decode_string(&rest[4..])?;
+    let (value, version) = decode_string(rest)?;
+    if version.len() != DELTA_VERSION_BYTES {
+        return None;
+    }
+    let tenant = TenantId::parse(&tenant).ok()?;
+    Some((tenant, Tier::of_tag(*tag)?, period, Dimension::parse(&dimension)?, value, version.to_vec()))
 }
 
 /// Partition of the row saying who a learner key stands for.
@@ -213,6 +275,29 @@ mod tests {
         assert_ne!(rollup_partition(&tenant, Tier::Day, 5), rollup_partition(&tenant, Tier::Month, 5));
         assert_eq!(parse_values_clustering(Tier::Week, &values_clustering(Tier::Week, 20_513)), Some(20_513));
         assert_eq!(parse_values_clustering(Tier::Day, &values_clustering(Tier::Week, 20_513)), None);
+    }
+
+    #[test]
+    fn a_groups_deltas_lie_in_its_range_and_no_other_groups_do() {
+        let version = [7u8; DELTA_VERSION_BYTES];
+        let (low, high) = rollup_group_range("verb", "http://example.com/v");
+        let inside = |key: &Vec<u8>| match (&low, &high) {
+            (std::ops::Bound::Included(low), std::ops::Bound::Excluded(high)) => key >= low && key < high,
+            _ => unreachable!(),
+        };
+        let delta = rollup_delta_clustering("verb", "http://example.com/v", &version);
+        assert!(inside(&rollup_clustering("verb", "http://example.com/v")) && inside(&delta));
+        assert_eq!(parse_rollup_clustering(&delta), Some(("verb".into(), "http://example.com/v".into())));
+        for other in ["http://example.com/v2", "http://example.com/v\u{0}", "http://example.com/", ""] {
+            assert!(!inside(&rollup_clustering("verb", other)), "{other}");
+            assert!(!inside(&rollup_delta_clustering("verb", other, &version)), "{other}");
+        }
+        assert!(!inside(&rollup_clustering("verbs", "http://example.com/v")));
+        assert_eq!(parse_rollup_clustering(&[rollup_clustering("verb", "v"), vec![1, 2]].concat()), None);
+        let tenant = TenantId::parse("t").unwrap();
+        let key = delta_clustering(&tenant, Tier::Week, 20_514, "verb", "v\u{0}w", &version);
+        let parsed = parse_delta_clustering(&key).unwrap();
+        assert_eq!(parsed, (tenant, Tier::Week, 20_514, Dimension::Verb, "v\u{0}w".to_owned(), version.to_vec()));
     }
 
     #[test]

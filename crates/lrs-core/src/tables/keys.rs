@@ -69,27 +69,30 @@ impl KeyBuilder {
 pub fn decode_strings(mut bytes: &[u8]) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     while !bytes.is_empty() {
-        let mut part = Vec::new();
-        loop {
-            match bytes {
-                [0, 1, rest @ ..] => {
-                    bytes = rest;
-                    break;
-                }
-                [0, 0xFF, rest @ ..] => {
-                    part.push(0);
-                    bytes = rest;
-                }
-                [b, rest @ ..] => {
-                    part.push(*b);
-                    bytes = rest;
-                }
-                [] => return None,
-            }
-        }
-        parts.push(String::from_utf8(part).ok()?);
+        let (part, rest) = decode_string(bytes)?;
+        parts.push(part);
+        bytes = rest;
     }
     Some(parts)
+}
+
+/// Decodes the string part a key starts with; returns it and the rest of the key.
+pub fn decode_string(mut bytes: &[u8]) -> Option<(String, &[u8])> {
+    let mut part = Vec::new();
+    loop {
+        match bytes {
+            [0, 1, rest @ ..] => return Some((String::from_utf8(part).ok()?, rest)),
+            [0, 0xFF, rest @ ..] => {
+                part.push(0);
+                bytes = rest;
+            }
+            [b, rest @ ..] => {
+                part.push(*b);
+                bytes = rest;
+            }
+            [] => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +113,8 @@ mod tests {
         let key = KeyBuilder::new().str("a\0b").str("").str("c").build();
         assert_eq!(decode_strings(&key), Some(vec!["a\0b".to_owned(), String::new(), "c".to_owned()]));
         assert_eq!(decode_strings(&[1, 2]), None);
+        let mixed = KeyBuilder::new().str("a").u32(7).build();
+        assert_eq!(decode_string(&mixed), Some(("a".to_owned(), &7u32.to_be_bytes()[..])));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Mutex};
 use tracing::warn;
 use uuid::Uuid;
 
@@ -17,16 +17,17 @@ use super::fact::{month_of_day, Dimension, Fact};
 use super::measure::{decode_values, encode_values, values, Measure};
 use super::top::TopList;
 use super::{
-    days_of_period, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_whole_values, FactDays,
-    OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
+    days_of_period, delete_rollup_deltas, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_rollup_delta,
+    write_whole_values, FactDays, OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
 };
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
-    fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering, learner_identity_partition,
-    learner_partition, outbox_head_partition, outbox_partition, parse_rollup_clustering, parse_stale_clustering,
-    rollup_dimension_prefix, rollup_dimension_range, rollup_partition, stale_clustering, stale_flag_partition,
-    stale_partition, values_clustering, week_of_day, whole_position_partition, Tier,
+    deltas_partition, fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering,
+    learner_identity_partition, learner_partition, outbox_head_partition, outbox_partition, parse_delta_clustering,
+    parse_rollup_clustering, parse_stale_clustering, rollup_dimension_prefix, rollup_dimension_range, rollup_partition,
+    stale_clustering, stale_flag_partition, stale_partition, values_clustering, week_of_day, whole_position_partition,
+    Tier,
 };
 use crate::tenant::TenantId;
 
@@ -55,6 +56,26 @@ const BUSY: Duration = Duration::from_millis(5000);
 
 /// Entries in a pass from which the builder counts as busy.
 const BUSY_ENTRIES: usize = 1_000;
+
+/// A pass of fewer entries than this writes what it adds to each day, week
+/// and month rollup as a delta row beside the group's row (ADR 0011): a
+/// trickle of statements into a large store writes kilobytes, not every
+/// large row it touches. A larger pass writes each rollup it touches whole,
+/// folding in its deltas.
+const DELTA_ENTRIES: usize = BUSY_ENTRIES;
+
+/// A group with this many deltas is folded into its row.
+const FOLD_DELTAS: usize = 32;
+
+/// A group whose first delta is this old is folded into its row.
+const FOLD_AFTER: Duration = Duration::from_secs(60);
+
+/// Groups folded in one write at most: each write stays about a megabyte.
+const FOLD_GROUPS: usize = 64;
+
+/// The pause between two writes of folds, so that a fold of many groups
+/// does not hold the store's writes back in one go.
+const FOLD_PAUSE: Duration = Duration::from_millis(50);
 
 /// Where the builder of a log partition stands: the outbox entry it applied
 /// last, and that entry's log time.
@@ -159,9 +180,29 @@ impl RollupCache {
     }
 
     /// Keeps what a successful write wrote.
-    fn wrote(&self, written: Vec<(RollupKey, Option<Aggregate>)>) {
-        for (key, aggregate) in written {
-            self.0.insert(key, aggregate);
+    fn wrote(&self, written: Vec<(RollupKey, Written)>) {
+        for (key, change) in written {
+            match change {
+                Written::Whole(aggregate) => {
+                    self.0.insert(key, aggregate.filter(|a| a.statements > 0));
+                }
+                Written::Delta { now: Some(aggregate), .. } => {
+                    self.0.insert(key, Some(*aggregate));
+                }
+                // A rollup not kept stays so (it is read whole when asked for).
+                Written::Delta { added, now: None } => {
+                    if let Some((key, known)) = self.0.remove(&key) {
+                        let merged = match known {
+                            Some(mut known) => {
+                                known.merge(&added);
+                                known
+                            }
+                            None => added,
+                        };
+                        self.0.insert(key, Some(merged));
+                    }
+                }
+            }
         }
     }
 
@@ -171,18 +212,148 @@ impl RollupCache {
     }
 }
 
+/// What a write did to a rollup (for the cache and the list of deltas,
+/// once it succeeded).
+pub(crate) enum Written {
+    /// Written whole, its deltas deleted: it is this now (none: it counts nothing).
+    Whole(Option<Aggregate>),
+    /// Added to by a delta row: what it adds, and what the rollup is now
+    /// where the pass worked it out.
+    Delta { added: Aggregate, now: Option<Box<Aggregate>> },
+}
+
+/// The deltas of a builder's rollups not folded yet: per rollup, the
+/// versions of the passes that wrote them and when the first was written
+/// (none: before this process began, so it is due). It mirrors the
+/// builder's list in the store, read at its first use.
+#[derive(Default)]
+struct PendingDeltas(HashMap<RollupKey, GroupDeltas>);
+
+/// The deltas of one rollup not folded yet.
+struct GroupDeltas {
+    versions: Vec<Vec<u8>>,
+    since: Option<Instant>,
+}
+
+impl GroupDeltas {
+    /// Whether it is time to fold them into the group's row.
+    fn due(&self) -> bool {
+        self.versions.len() >= FOLD_DELTAS || self.since.is_none_or(|since| since.elapsed() >= FOLD_AFTER)
+    }
+}
+
+impl PendingDeltas {
+    /// The list of a log partition's builder, from the store.
+    async fn load(store: &dyn QueryStore, log_partition: u32) -> Result<Self, StoreError> {
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let rows = store.scan(Table::Meta, &deltas_partition(log_partition), all, Order::Ascending, usize::MAX).await?;
+        let mut pending = Self::default();
+        for (clustering, _) in rows {
+            let Some((tenant, tier, period, dimension, value, version)) = parse_delta_clustering(&clustering) else {
+                warn!(partition = log_partition, "skipping an unreadable note of an analytics delta");
+                continue;
+            };
+            let group = pending.0.entry((tenant, tier, period, dimension, value));
+            group.or_insert(GroupDeltas { versions: Vec::new(), since: None }).versions.push(version);
+        }
+        Ok(pending)
+    }
+
+    /// The versions of a rollup's deltas (none: it has none).
+    fn versions(&self, key: &RollupKey) -> &[Vec<u8>] {
+        self.0.get(key).map_or(&[], |group| &group.versions)
+    }
+
+    /// Notes what a successful write of pass `version` wrote.
+    fn wrote(&mut self, version: &[u8], written: &[(RollupKey, Written)]) {
+        for (key, change) in written {
+            match change {
+                Written::Whole(_) => {
+                    self.0.remove(key);
+                }
+                Written::Delta { .. } => {
+                    let group = self.0.entry(key.clone());
+                    let group =
+                        group.or_insert_with(|| GroupDeltas { versions: Vec::new(), since: Some(Instant::now()) });
+                    group.versions.push(version.to_vec());
+                }
+            }
+        }
+    }
+}
+
 /// Applies one log partition's analytics outbox.
 #[derive(Clone)]
 pub struct RollupBuilder {
     store: Arc<dyn QueryStore>,
     partition: u32,
     cache: Arc<RollupCache>,
+    /// Its deltas not folded yet (none: to be read from the store).
+    pending: Arc<Mutex<Option<PendingDeltas>>>,
 }
 
 impl RollupBuilder {
     /// The builder of `partition`'s outbox in `store`.
     pub fn new(store: Arc<dyn QueryStore>, partition: u32) -> Self {
-        Self { store, partition, cache: Arc::new(RollupCache::new(CACHE_BYTES)) }
+        let cache = Arc::new(RollupCache::new(CACHE_BYTES));
+        Self { store, partition, cache, pending: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The list of deltas not folded, read from the store at its first use
+    /// (and after a write failed).
+    async fn pending<'a>(&self, guard: &'a mut Option<PendingDeltas>) -> Result<&'a mut PendingDeltas, StoreError> {
+        if guard.is_none() {
+            *guard = Some(PendingDeltas::load(self.store.as_ref(), self.partition).await?);
+        }
+        Ok(guard.as_mut().expect("just loaded"))
+    }
+
+    /// Folds the deltas of up to [`FOLD_GROUPS`] rollups into their rows in
+    /// one write: those due ([`FOLD_DELTAS`] deltas, or the first
+    /// [`FOLD_AFTER`] old), or any when `all`. Returns how many it folded.
+    pub async fn fold_deltas(&self, all: bool) -> Result<usize, StoreError> {
+        let store = self.store.as_ref();
+        let mut guard = self.pending.lock().await;
+        let pending = self.pending(&mut guard).await?;
+        let due: Vec<RollupKey> = pending
+            .0
+            .iter()
+            .filter(|(_, group)| all || group.due())
+            .map(|(key, _)| key.clone())
+            .take(FOLD_GROUPS)
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = WriteBatch::default();
+        let mut written = Vec::with_capacity(due.len());
+        for key in due {
+            let whole = self.cache.read(store, &key).await?;
+            write_rollup(&mut batch, &key, whole.as_ref());
+            delete_rollup_deltas(&mut batch, self.partition, &key, pending.versions(&key));
+            written.push((key, Written::Whole(whole)));
+        }
+        if let Err(error) = store.write_rebuildable(batch).await {
+            self.cache.clear();
+            *guard = None;
+            return Err(error);
+        }
+        let folded = written.len();
+        pending.wrote(&[], &written);
+        self.cache.wrote(written);
+        Ok(folded)
+    }
+
+    /// Folds every due delta, a write of [`FOLD_GROUPS`] rollups at a time
+    /// with [`FOLD_PAUSE`] between them, until none is due or `shutdown`.
+    async fn fold_due(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), StoreError> {
+        while self.fold_deltas(false).await? == FOLD_GROUPS {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                _ = tokio::time::sleep(FOLD_PAUSE) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Applies the outbox until `shutdown` turns true, retrying after a
@@ -202,6 +373,10 @@ impl RollupBuilder {
                     self.refresh_whole().await.map(|_| applied)
                 }
                 other => other,
+            };
+            let step = match step {
+                Ok(applied) => self.fold_due(&mut shutdown).await.map(|()| applied),
+                failed => failed,
             };
             let wait = match step {
                 Ok(applied) if applied < ENTRIES_PER_WRITE => {
@@ -226,14 +401,15 @@ impl RollupBuilder {
         }
     }
 
-    /// Applies every entry of the outbox and refreshes the whole-time
-    /// values (a replay's last step, and tests).
+    /// Applies every entry of the outbox, refreshes the whole-time values
+    /// and folds every delta (a replay's last step, and tests).
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let mut applied = 0;
         loop {
             let done = self.apply_next(ENTRIES_PER_WRITE).await?;
             if done == 0 {
                 self.refresh_whole().await?;
+                while self.fold_deltas(true).await? > 0 {}
                 return Ok(applied);
             }
             applied += done;
@@ -309,6 +485,8 @@ impl RollupBuilder {
     /// Applies up to `max` entries after the position in one write; returns how many.
     pub async fn apply_next(&self, max: usize) -> Result<usize, StoreError> {
         let store = self.store.as_ref();
+        let mut guard = self.pending.lock().await;
+        let pending = self.pending(&mut guard).await?;
         let position = BuilderPosition::load(store, self.partition).await?;
         let partition = outbox_partition(self.partition);
         let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
@@ -328,28 +506,42 @@ impl RollupBuilder {
         let mut version = self.partition.to_be_bytes().to_vec();
         version.extend_from_slice(last);
         let mut written = Vec::new();
-        apply_entries(entries, (self.partition, &version), (store, &self.cache), &mut batch, &mut written).await?;
+        let rollups = Rollups { pass: (self.partition, &version), pending, as_deltas: rows.len() < DELTA_ENTRIES };
+        apply_entries(entries, rollups, (store, &self.cache), &mut batch, &mut written).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         if let Err(error) = store.write_rebuildable(batch).await {
             self.cache.clear();
+            *guard = None;
             return Err(error);
         }
+        pending.wrote(&version, &written);
         self.cache.wrote(written);
         Ok(rows.len())
     }
 }
 
+/// How a pass writes its rollups.
+struct Rollups<'a> {
+    /// The builder's log partition and the pass's version.
+    pass: (u32, &'a [u8]),
+    /// The deltas not folded yet (deleted where a rollup is written whole).
+    pending: &'a PendingDeltas,
+    /// Whether what it adds to a rollup is written as a delta.
+    as_deltas: bool,
+}
+
 /// Applies outbox entries, in order, to the facts, rollups and progress
 /// rows; marks every day whose facts change, and every tenant that forgets
-/// a learner, with `version` (what readers' copies of facts are checked by).
+/// a learner, with the pass's version (what readers' copies of facts are checked by).
 async fn apply_entries(
     entries: Vec<OutboxEntry>,
-    (log_partition, version): (u32, &[u8]),
+    rollups: Rollups<'_>,
     (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
-    written: &mut Vec<(RollupKey, Option<Aggregate>)>,
+    written: &mut Vec<(RollupKey, Written)>,
 ) -> Result<(), StoreError> {
+    let (log_partition, version) = rollups.pass;
     // Per day: the facts these entries add (as they stand at the end: a
     // statement stored and removed here is not there), and those they
     // remove from what the store holds. The fact rows are written in order.
@@ -386,7 +578,7 @@ async fn apply_entries(
     for (tenant, day) in added.keys().chain(removed.keys()) {
         batch.put(Table::Meta, day_versions_partition(tenant), day_version_clustering(*day), version.to_vec());
     }
-    let touched = roll_up(&added, &removed, (store, cache), batch, written).await?;
+    let touched = roll_up(&added, &removed, rollups, (store, cache), batch, written).await?;
     if !touched.is_empty() {
         batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
     }
@@ -418,18 +610,22 @@ fn coarse_keys(tenant: &TenantId, day: u32, dimension: Dimension, value: &str) -
 
 /// Updates the rollups: adds the new facts to the groups they count in,
 /// and recomputes the groups of days (and their weeks and months) that lost
-/// facts. Returns the groups it touched (whose whole-time values are now
-/// stale), and adds the rollups it writes to `written` (for the cache, once
-/// the write succeeded).
+/// facts. What it adds is written as deltas when `rollups` says so; what it
+/// recomputes is written whole. Returns the groups it touched (whose
+/// whole-time values are now stale), and adds what it writes to `written`
+/// (for the cache and the list of deltas, once the write succeeded).
 async fn roll_up(
     added: &BTreeMap<(TenantId, u32), Vec<Fact>>,
     removed: &BTreeMap<(TenantId, u32), Vec<Fact>>,
+    rollups: Rollups<'_>,
     (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
-    written: &mut Vec<(RollupKey, Option<Aggregate>)>,
+    written: &mut Vec<(RollupKey, Written)>,
 ) -> Result<BTreeSet<GroupKey>, StoreError> {
-    // The day aggregates as they are after this batch.
+    // The day aggregates as they are after this batch, where written whole...
     let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
+    // ...and what it adds to the others, written as deltas.
+    let mut day_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
     // Week and month groups that must be recomputed from their days.
     let mut recompute: BTreeSet<RollupKey> = BTreeSet::new();
     let mut coarse_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
@@ -478,9 +674,13 @@ async fn roll_up(
                         coarse_deltas.entry(coarse).or_default().merge(&delta);
                     }
                     let day_key = (tenant.clone(), Tier::Day, *day, dimension, value.to_owned());
-                    let mut aggregate = cache.read(store, &day_key).await?.unwrap_or_default();
-                    aggregate.merge(&delta);
-                    days.insert(day_key, aggregate);
+                    if rollups.as_deltas {
+                        day_deltas.insert(day_key, delta);
+                    } else {
+                        let mut aggregate = cache.read(store, &day_key).await?.unwrap_or_default();
+                        aggregate.merge(&delta);
+                        days.insert(day_key, aggregate);
+                    }
                 }
             }
         }
@@ -498,34 +698,57 @@ async fn roll_up(
                     if let Some(stored) = cache.read(store, &day_key).await? {
                         aggregate.merge(&stored);
                     }
+                    if let Some(delta) = day_deltas.get(&day_key) {
+                        aggregate.merge(delta);
+                    }
                 }
             }
         }
         coarse.insert(key.clone(), aggregate);
     }
+    let mut coarse_added: HashMap<RollupKey, Aggregate> = HashMap::new();
     for (key, delta) in coarse_deltas {
         if recompute.contains(&key) {
             continue;
         }
-        let mut aggregate = cache.read(store, &key).await?.unwrap_or_default();
-        aggregate.merge(&delta);
-        coarse.insert(key, aggregate);
+        if rollups.as_deltas {
+            coarse_added.insert(key, delta);
+        } else {
+            let mut aggregate = cache.read(store, &key).await?.unwrap_or_default();
+            aggregate.merge(&delta);
+            coarse.insert(key, aggregate);
+        }
     }
     for (key, aggregate) in days.iter().chain(&coarse) {
         write_rollup(batch, key, Some(aggregate));
+        delete_rollup_deltas(batch, rollups.pass.0, key, rollups.pending.versions(key));
         if key.3 == Dimension::All {
             write_time_values(batch, key, aggregate);
         }
     }
     let touched = coarse
         .keys()
+        .chain(coarse_added.keys())
         .filter(|key| key.1 == Tier::Month)
         .map(|(tenant, _, _, dimension, value)| (tenant.clone(), *dimension, value.clone()))
         .collect();
     written.extend(days.into_iter().chain(coarse).map(|(key, aggregate)| {
         let kept = (aggregate.statements > 0).then_some(aggregate);
-        (key, kept)
+        (key, Written::Whole(kept))
     }));
+    for (key, added) in day_deltas.into_iter().chain(coarse_added) {
+        write_rollup_delta(batch, rollups.pass, &key, &added);
+        // The measure values of all statements need the whole rollup.
+        let now = if key.3 == Dimension::All {
+            let mut now = cache.read(store, &key).await?.unwrap_or_default();
+            now.merge(&added);
+            write_time_values(batch, &key, &now);
+            Some(Box::new(now))
+        } else {
+            None
+        };
+        written.push((key, Written::Delta { added, now }));
+    }
     Ok(touched)
 }
 

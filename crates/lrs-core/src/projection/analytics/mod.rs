@@ -21,6 +21,12 @@
 //! - a statement voided, erased or past retention removes its fact, and the
 //!   groups it counted in are recomputed: a day from the day's remaining
 //!   facts, a month from its days (sketches cannot subtract);
+//! - a pass of a few statements (under a thousand) writes what it adds to a
+//!   rollup as a small delta row beside the group's row, under the pass's
+//!   version, and notes it in the builder's list; readers merge a group's
+//!   row with its deltas, and the builder folds them into the row when a
+//!   group has 32 or its first is a minute old (ADR 0011). A larger pass,
+//!   or a recomputation, writes the rollups it touches whole;
 //! - a forgotten agent's learner rows go; its statements were removed by
 //!   the statement projection before.
 //!
@@ -46,8 +52,8 @@ use self::fact::{Dimension, Fact};
 use super::{Change, Changed, Downstream};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
-    facts_partition, learner_identity_partition, outbox_clustering, outbox_partition, rollup_clustering,
-    rollup_partition, Tier,
+    delta_clustering, deltas_partition, facts_partition, learner_identity_partition, outbox_clustering,
+    outbox_partition, rollup_clustering, rollup_delta_clustering, rollup_group_range, rollup_partition, Tier,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -145,17 +151,24 @@ impl FactDays {
     }
 }
 
-/// Reads one rollup.
+/// Reads one rollup: the group's row merged with the deltas not folded into it yet.
 pub(crate) async fn read_rollup(store: &dyn QueryStore, key: &RollupKey) -> Result<Option<Aggregate>, StoreError> {
     let (tenant, tier, period, dimension, value) = key;
-    let row = store
-        .get(
-            Table::AnalyticsRollups,
-            &rollup_partition(tenant, *tier, *period),
-            &rollup_clustering(dimension.name(), value),
-        )
-        .await?;
-    Ok(row.and_then(|bytes| Aggregate::decode(&bytes)))
+    let partition = rollup_partition(tenant, *tier, *period);
+    let range = rollup_group_range(dimension.name(), value);
+    let rows = store.scan(Table::AnalyticsRollups, &partition, range, Order::Ascending, usize::MAX).await?;
+    Ok(merge_rows(rows.iter().map(|(_, bytes)| bytes.as_slice()), Aggregate::decode))
+}
+
+/// The merge of a group's row and its deltas, decoded by `decode` (none: no row decodes).
+pub(crate) fn merge_rows<'a>(
+    rows: impl Iterator<Item = &'a [u8]>,
+    decode: impl Fn(&[u8]) -> Option<Aggregate>,
+) -> Option<Aggregate> {
+    rows.filter_map(decode).reduce(|mut merged, next| {
+        merged.merge(&next);
+        merged
+    })
 }
 
 /// Writes one rollup (deletes it when it counts nothing).
@@ -166,6 +179,36 @@ pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: O
     match aggregate.filter(|a| a.statements > 0) {
         Some(aggregate) => batch.put(Table::AnalyticsRollups, partition, clustering, aggregate.encode()),
         None => batch.delete(Table::AnalyticsRollups, partition, clustering),
+    }
+}
+
+/// Writes what a builder pass (`version`) adds to a rollup as a delta row
+/// beside the group's row, and notes it in `log_partition`'s list of deltas
+/// to fold.
+pub(crate) fn write_rollup_delta(
+    batch: &mut WriteBatch,
+    (log_partition, version): (u32, &[u8]),
+    key: &RollupKey,
+    delta: &Aggregate,
+) {
+    let (tenant, tier, period, dimension, value) = key;
+    let partition = rollup_partition(tenant, *tier, *period);
+    let clustering = rollup_delta_clustering(dimension.name(), value, version);
+    batch.put(Table::AnalyticsRollups, partition, clustering, delta.encode());
+    let noted = delta_clustering(tenant, *tier, *period, dimension.name(), value, version);
+    batch.put(Table::Meta, deltas_partition(log_partition), noted, Vec::new());
+}
+
+/// Deletes deltas of a rollup (`versions`: the passes that wrote them) and
+/// their notes in `log_partition`'s list.
+pub(crate) fn delete_rollup_deltas(batch: &mut WriteBatch, log_partition: u32, key: &RollupKey, versions: &[Vec<u8>]) {
+    let (tenant, tier, period, dimension, value) = key;
+    for version in versions {
+        let partition = rollup_partition(tenant, *tier, *period);
+        let clustering = rollup_delta_clustering(dimension.name(), value, version);
+        batch.delete(Table::AnalyticsRollups, partition, clustering);
+        let noted = delta_clustering(tenant, *tier, *period, dimension.name(), value, version);
+        batch.delete(Table::Meta, deltas_partition(log_partition), noted);
     }
 }
 
