@@ -119,6 +119,8 @@ fn the_exposition_parses_and_holds_every_family_after_traffic() {
         ("lrs_projector_consumer_lag_records", "gauge"),
         ("lrs_projector_watermark_age_seconds", "gauge"),
         ("lrs_store_write_duration_seconds", "histogram"),
+        ("lrs_analytics_builder_step_duration_seconds", "histogram"),
+        ("lrs_analytics_rollup_bytes_written_total", "counter"),
         ("lrs_health_ready", "gauge"),
         ("lrs_health_dependency_up", "gauge"),
         ("process_cpu_seconds_total", "counter"),

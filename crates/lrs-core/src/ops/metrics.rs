@@ -140,6 +140,41 @@ static STORE_WRITE: LazyLock<HistogramVec> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+static BUILDER_STEP: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "lrs_analytics_builder_step_duration_seconds",
+        "Time of one step of an analytics builder, by step (apply: a pass over the outbox; refresh: whole-time values; fold: deltas into their rollups).",
+        &["step"],
+        LATENCY_BUCKETS.to_vec()
+    )
+    .expect("metric registers")
+});
+
+static ROLLUP_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "lrs_analytics_rollup_bytes_written_total",
+        "Bytes of analytics rollup rows written, by how (whole: rows written whole by a pass; delta: deltas; fold: rows written by folding their deltas).",
+        &["how"]
+    )
+    .expect("metric registers")
+});
+
+/// The steps of an analytics builder, as its metrics name them.
+pub const BUILDER_STEPS: [&str; 3] = ["apply", "refresh", "fold"];
+
+/// How analytics rollup rows are written, as their metric names it.
+pub const ROLLUP_WRITES: [&str; 3] = ["whole", "delta", "fold"];
+
+/// Records how long a step of an analytics builder took (a step of [`BUILDER_STEPS`]).
+pub(crate) fn builder_step(step: &'static str, started: Instant) {
+    BUILDER_STEP.with_label_values(&[step]).observe(started.elapsed().as_secs_f64());
+}
+
+/// Counts bytes of rollup rows written (`how`: one of [`ROLLUP_WRITES`]).
+pub(crate) fn rollup_bytes_written(how: &'static str, bytes: usize) {
+    ROLLUP_BYTES.with_label_values(&[how]).inc_by(bytes as u64);
+}
+
 /// Registers every core metric (so each family is exposed before its first
 /// event) and creates the series of the fixed label values.
 pub fn register() {
@@ -156,6 +191,12 @@ pub fn register() {
     }
     for outcome in ["bus", "table", "timeout"] {
         VERDICT_WAIT.with_label_values(&[outcome]);
+    }
+    for step in BUILDER_STEPS {
+        BUILDER_STEP.with_label_values(&[step]);
+    }
+    for how in ROLLUP_WRITES {
+        ROLLUP_BYTES.with_label_values(&[how]);
     }
     LazyLock::force(&PROJECTION_BATCH);
     LazyLock::force(&DOWNSTREAM_APPLY);

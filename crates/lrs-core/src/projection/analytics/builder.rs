@@ -20,6 +20,7 @@ use super::{
     days_of_period, delete_rollup_deltas, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_rollup_delta,
     write_whole_values, FactDays, OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
 };
+use crate::metrics;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
@@ -70,8 +71,12 @@ const FOLD_DELTAS: usize = 32;
 /// A group whose first delta is this old is folded into its row.
 const FOLD_AFTER: Duration = Duration::from_secs(60);
 
-/// Groups folded in one write at most: each write stays about a megabyte.
+/// Groups folded in one write at most.
 const FOLD_GROUPS: usize = 64;
+
+/// Bytes of rows a write of folds holds at most (but one row at least): a
+/// fold holds the store's other writes back as little as a pass does.
+const FOLD_BYTES: usize = 256 << 10;
 
 /// The pause between two writes of folds, so that a fold of many groups
 /// does not hold the store's writes back in one go.
@@ -308,9 +313,10 @@ impl RollupBuilder {
         Ok(guard.as_mut().expect("just loaded"))
     }
 
-    /// Folds the deltas of up to [`FOLD_GROUPS`] rollups into their rows in
-    /// one write: those due ([`FOLD_DELTAS`] deltas, or the first
-    /// [`FOLD_AFTER`] old), or any when `all`. Returns how many it folded.
+    /// Folds the deltas of up to [`FOLD_GROUPS`] rollups (and about
+    /// [`FOLD_BYTES`] of rows) into their rows in one write: those due
+    /// ([`FOLD_DELTAS`] deltas, or the first [`FOLD_AFTER`] old), or any
+    /// when `all`. Returns how many it folded.
     pub async fn fold_deltas(&self, all: bool) -> Result<usize, StoreError> {
         let store = self.store.as_ref();
         let mut guard = self.pending.lock().await;
@@ -325,11 +331,16 @@ impl RollupBuilder {
         if due.is_empty() {
             return Ok(0);
         }
+        let started = Instant::now();
         let mut batch = WriteBatch::default();
         let mut written = Vec::with_capacity(due.len());
+        let mut bytes = 0;
         for key in due {
+            if bytes >= FOLD_BYTES {
+                break;
+            }
             let whole = self.cache.read(store, &key).await?;
-            write_rollup(&mut batch, &key, whole.as_ref());
+            bytes += write_rollup(&mut batch, &key, whole.as_ref());
             delete_rollup_deltas(&mut batch, self.partition, &key, pending.versions(&key));
             written.push((key, Written::Whole(whole)));
         }
@@ -341,13 +352,15 @@ impl RollupBuilder {
         let folded = written.len();
         pending.wrote(&[], &written);
         self.cache.wrote(written);
+        metrics::rollup_bytes_written("fold", bytes);
+        metrics::builder_step("fold", started);
         Ok(folded)
     }
 
-    /// Folds every due delta, a write of [`FOLD_GROUPS`] rollups at a time
-    /// with [`FOLD_PAUSE`] between them, until none is due or `shutdown`.
+    /// Folds every due delta, a write at a time with [`FOLD_PAUSE`]
+    /// between them, until none is due or `shutdown`.
     async fn fold_due(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), StoreError> {
-        while self.fold_deltas(false).await? == FOLD_GROUPS {
+        while self.fold_deltas(false).await? > 0 {
             tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
                 _ = tokio::time::sleep(FOLD_PAUSE) => {}
@@ -420,9 +433,12 @@ impl RollupBuilder {
     /// its months, and records up to which log time they are complete.
     /// Returns how many groups it refreshed.
     pub async fn refresh_whole(&self) -> Result<usize, StoreError> {
+        let started = Instant::now();
         let refreshed = self.refresh_stale().await;
-        if refreshed.is_err() {
-            self.cache.clear();
+        match refreshed {
+            Ok(0) => {}
+            Ok(_) => metrics::builder_step("refresh", started),
+            Err(_) => self.cache.clear(),
         }
         refreshed
     }
@@ -491,6 +507,7 @@ impl RollupBuilder {
         let partition = outbox_partition(self.partition);
         let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
         let Some((last, _)) = rows.last() else { return Ok(0) };
+        let started = Instant::now();
         // An outbox delete, a fact and a learner's entry per row, then the rollups.
         let mut batch = WriteBatch::with_capacity(rows.len() * 3 + 1024);
         let mut entries = Vec::with_capacity(rows.len());
@@ -507,7 +524,7 @@ impl RollupBuilder {
         version.extend_from_slice(last);
         let mut written = Vec::new();
         let rollups = Rollups { pass: (self.partition, &version), pending, as_deltas: rows.len() < DELTA_ENTRIES };
-        apply_entries(entries, rollups, (store, &self.cache), &mut batch, &mut written).await?;
+        let bytes = apply_entries(entries, rollups, (store, &self.cache), &mut batch, &mut written).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         if let Err(error) = store.write_rebuildable(batch).await {
@@ -517,6 +534,9 @@ impl RollupBuilder {
         }
         pending.wrote(&version, &written);
         self.cache.wrote(written);
+        metrics::rollup_bytes_written("whole", bytes.whole);
+        metrics::rollup_bytes_written("delta", bytes.delta);
+        metrics::builder_step("apply", started);
         Ok(rows.len())
     }
 }
@@ -540,7 +560,7 @@ async fn apply_entries(
     (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
     written: &mut Vec<(RollupKey, Written)>,
-) -> Result<(), StoreError> {
+) -> Result<RollupBytes, StoreError> {
     let (log_partition, version) = rollups.pass;
     // Per day: the facts these entries add (as they stand at the end: a
     // statement stored and removed here is not there), and those they
@@ -578,7 +598,7 @@ async fn apply_entries(
     for (tenant, day) in added.keys().chain(removed.keys()) {
         batch.put(Table::Meta, day_versions_partition(tenant), day_version_clustering(*day), version.to_vec());
     }
-    let touched = roll_up(&added, &removed, rollups, (store, cache), batch, written).await?;
+    let (touched, bytes) = roll_up(&added, &removed, rollups, (store, cache), batch, written).await?;
     if !touched.is_empty() {
         batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
     }
@@ -595,7 +615,14 @@ async fn apply_entries(
         batch.put(Table::Meta, forgotten_partition(&tenant), Vec::new(), version.to_vec());
         forget_learner(&tenant, &key, store, batch).await?;
     }
-    Ok(())
+    Ok(bytes)
+}
+
+/// Bytes of rollup rows a pass writes: whole, and as deltas.
+#[derive(Default)]
+struct RollupBytes {
+    whole: usize,
+    delta: usize,
 }
 
 /// The coarser periods a group's day counts in: its month, and for all
@@ -621,7 +648,8 @@ async fn roll_up(
     (store, cache): (&dyn QueryStore, &RollupCache),
     batch: &mut WriteBatch,
     written: &mut Vec<(RollupKey, Written)>,
-) -> Result<BTreeSet<GroupKey>, StoreError> {
+) -> Result<(BTreeSet<GroupKey>, RollupBytes), StoreError> {
+    let mut bytes = RollupBytes::default();
     // The day aggregates as they are after this batch, where written whole...
     let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
     // ...and what it adds to the others, written as deltas.
@@ -720,7 +748,7 @@ async fn roll_up(
         }
     }
     for (key, aggregate) in days.iter().chain(&coarse) {
-        write_rollup(batch, key, Some(aggregate));
+        bytes.whole += write_rollup(batch, key, Some(aggregate));
         delete_rollup_deltas(batch, rollups.pass.0, key, rollups.pending.versions(key));
         if key.3 == Dimension::All {
             write_time_values(batch, key, aggregate);
@@ -737,7 +765,7 @@ async fn roll_up(
         (key, Written::Whole(kept))
     }));
     for (key, added) in day_deltas.into_iter().chain(coarse_added) {
-        write_rollup_delta(batch, rollups.pass, &key, &added);
+        bytes.delta += write_rollup_delta(batch, rollups.pass, &key, &added);
         // The measure values of all statements need the whole rollup.
         let now = if key.3 == Dimension::All {
             let mut now = cache.read(store, &key).await?.unwrap_or_default();
@@ -749,7 +777,7 @@ async fn roll_up(
         };
         written.push((key, Written::Delta { added, now }));
     }
-    Ok(touched)
+    Ok((touched, bytes))
 }
 
 /// Writes the measure values of all statements of a day, week or month

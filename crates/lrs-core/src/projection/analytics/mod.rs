@@ -171,32 +171,43 @@ pub(crate) fn merge_rows<'a>(
     })
 }
 
-/// Writes one rollup (deletes it when it counts nothing).
-pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) {
+/// Writes one rollup (deletes it when it counts nothing); returns the bytes of the row.
+pub(crate) fn write_rollup(batch: &mut WriteBatch, key: &RollupKey, aggregate: Option<&Aggregate>) -> usize {
     let (tenant, tier, period, dimension, value) = key;
     let partition = rollup_partition(tenant, *tier, *period);
     let clustering = rollup_clustering(dimension.name(), value);
     match aggregate.filter(|a| a.statements > 0) {
-        Some(aggregate) => batch.put(Table::AnalyticsRollups, partition, clustering, aggregate.encode()),
-        None => batch.delete(Table::AnalyticsRollups, partition, clustering),
+        Some(aggregate) => {
+            let row = aggregate.encode();
+            let bytes = row.len();
+            batch.put(Table::AnalyticsRollups, partition, clustering, row);
+            bytes
+        }
+        None => {
+            batch.delete(Table::AnalyticsRollups, partition, clustering);
+            0
+        }
     }
 }
 
 /// Writes what a builder pass (`version`) adds to a rollup as a delta row
 /// beside the group's row, and notes it in `log_partition`'s list of deltas
-/// to fold.
+/// to fold; returns the bytes of the row.
 pub(crate) fn write_rollup_delta(
     batch: &mut WriteBatch,
     (log_partition, version): (u32, &[u8]),
     key: &RollupKey,
     delta: &Aggregate,
-) {
+) -> usize {
     let (tenant, tier, period, dimension, value) = key;
     let partition = rollup_partition(tenant, *tier, *period);
     let clustering = rollup_delta_clustering(dimension.name(), value, version);
-    batch.put(Table::AnalyticsRollups, partition, clustering, delta.encode());
+    let row = delta.encode();
+    let bytes = row.len();
+    batch.put(Table::AnalyticsRollups, partition, clustering, row);
     let noted = delta_clustering(tenant, *tier, *period, dimension.name(), value, version);
     batch.put(Table::Meta, deltas_partition(log_partition), noted, Vec::new());
+    bytes
 }
 
 /// Deletes deltas of a rollup (`versions`: the passes that wrote them) and
