@@ -756,7 +756,8 @@ async fn a_trickle_writes_deltas_that_answers_merge_and_a_fold_puts_into_the_row
         sent.push(scored(1_500, 1_500, -200));
         sent.push(scored(1_501, 1_501, 10));
         lrs.post(Value::Array(sent)).await.unwrap();
-        assert_eq!(builder.apply_next(usize::MAX).await.unwrap(), 1_502);
+        // Applied, and its deltas folded into the rows.
+        assert_eq!(builder.drain().await.unwrap(), 1_502);
         // Then a trickle on the same day: a pass each.
         for n in 0..5 {
             let before = rows_of(lrs.store.dump(Table::AnalyticsRollups).await.unwrap());

@@ -61,9 +61,11 @@ const BUSY_ENTRIES: usize = 1_000;
 /// A pass of fewer entries than this writes what it adds to each day, week
 /// and month rollup as a delta row beside the group's row (ADR 0011): a
 /// trickle of statements into a large store writes kilobytes, not every
-/// large row it touches. A larger pass writes each rollup it touches whole,
-/// folding in its deltas.
-const DELTA_ENTRIES: usize = BUSY_ENTRIES;
+/// large row it touches (two passes of about 1,000 and 2,000 entries wrote
+/// 88 MB whole on the 10M store). A larger pass (a bulk load, a replay)
+/// writes each rollup it touches whole, folding in its deltas: its deltas
+/// would be about as large as the rows.
+const DELTA_ENTRIES: usize = 10_000;
 
 /// A group with this many deltas is folded into its row.
 const FOLD_DELTAS: usize = 32;

@@ -21,7 +21,7 @@
 //! - a statement voided, erased or past retention removes its fact, and the
 //!   groups it counted in are recomputed: a day from the day's remaining
 //!   facts, a month from its days (sketches cannot subtract);
-//! - a pass of a few statements (under a thousand) writes what it adds to a
+//! - a pass of under 10,000 statements writes what it adds to a
 //!   rollup as a small delta row beside the group's row, under the pass's
 //!   version, and notes it in the builder's list; readers merge a group's
 //!   row with its deltas, and the builder folds them into the row when a
