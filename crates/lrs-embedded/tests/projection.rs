@@ -775,6 +775,41 @@ async fn a_trickle_writes_deltas_that_answers_merge_and_a_fold_puts_into_the_row
                 whole_bytes += row.map_or(value.len(), |(_, row)| row.len());
             }
         }
+        // 27 more: the group of all statements of the day (its day, week
+        // and month) has 32 deltas, and only such groups are due now.
+        for n in 5..32 {
+            lrs.post(scored(2_000 + n, 2_000 + n, 0)).await.unwrap();
+            assert_eq!(builder.apply_next(usize::MAX).await.unwrap(), 1);
+        }
+        // Deltas per group (its partition and row key).
+        let deltas_by_group = |rows: &BTreeMap<(Vec<u8>, Vec<u8>), Vec<u8>>| {
+            use lrs_core::tables::analytics::{parse_rollup_clustering, rollup_clustering};
+            let mut groups: BTreeMap<(Vec<u8>, Vec<u8>), usize> = BTreeMap::new();
+            for (partition, clustering) in rows.keys() {
+                let Some((dimension, value)) = parse_rollup_clustering(clustering) else { continue };
+                let row = rollup_clustering(&dimension, &value);
+                if row != *clustering {
+                    *groups.entry((partition.clone(), row)).or_default() += 1;
+                }
+            }
+            groups
+        };
+        let before = deltas_by_group(&rows_of(lrs.store.dump(Table::AnalyticsRollups).await.unwrap()));
+        let due: BTreeMap<_, _> = before.iter().filter(|(_, deltas)| **deltas >= 32).collect();
+        // The day, week and month of all statements, the day and month of the one source.
+        assert_eq!(due.len(), 5, "{due:?}");
+        assert!(due.values().all(|deltas| **deltas == 32));
+        let mut folded = 0;
+        loop {
+            match builder.fold_deltas(false).await.unwrap() {
+                0 => break,
+                n => folded += n,
+            }
+        }
+        assert_eq!(folded, 5);
+        let after = deltas_by_group(&rows_of(lrs.store.dump(Table::AnalyticsRollups).await.unwrap()));
+        let kept: BTreeMap<_, _> = before.iter().filter(|(_, deltas)| **deltas < 32).collect();
+        assert_eq!(after.iter().collect::<BTreeMap<_, _>>(), kept, "only groups with 32 deltas were due");
         builder.refresh_whole().await.unwrap();
         lrs.shutdown().await;
     }
@@ -807,12 +842,14 @@ async fn a_trickle_writes_deltas_that_answers_merge_and_a_fold_puts_into_the_row
     };
     let expected = every_answer(&answers(&rebuilt)).await;
     let statements: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
-    assert_eq!(statements, 1_507.0, "every statement counted once: {:?}", expected[0]);
+    assert_eq!(statements, 1_534.0, "every statement counted once: {:?}", expected[0]);
     assert_eq!(every_answer(&answers(&live)).await, expected, "with deltas not folded");
 
-    // A builder started anew folds what an earlier one left.
+    // A builder started anew finds what an earlier one left, due a minute
+    // after the start (not at once, while the store is cold), and folds it.
     let builder = RollupBuilder::new(live.clone(), 0);
-    while builder.fold_deltas(false).await.unwrap() > 0 {}
+    assert_eq!(builder.fold_deltas(false).await.unwrap(), 0, "nothing due at the start");
+    while builder.fold_deltas(true).await.unwrap() > 0 {}
     let folded_rows = live.dump(Table::AnalyticsRollups).await.unwrap();
     assert_eq!(folded_rows.len(), rebuilt_rows.len(), "no delta left after the fold");
     assert_eq!(every_answer(&answers(&live)).await, expected, "after the fold");

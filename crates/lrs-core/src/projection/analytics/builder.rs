@@ -231,21 +231,22 @@ pub(crate) enum Written {
 
 /// The deltas of a builder's rollups not folded yet: per rollup, the
 /// versions of the passes that wrote them and when the first was written
-/// (none: before this process began, so it is due). It mirrors the
-/// builder's list in the store, read at its first use.
+/// (for those found at a start: when they were found, so that a start,
+/// when the store is cold, is not also when they are folded). It mirrors
+/// the builder's list in the store, read at its first use.
 #[derive(Default)]
 struct PendingDeltas(HashMap<RollupKey, GroupDeltas>);
 
 /// The deltas of one rollup not folded yet.
 struct GroupDeltas {
     versions: Vec<Vec<u8>>,
-    since: Option<Instant>,
+    since: Instant,
 }
 
 impl GroupDeltas {
     /// Whether it is time to fold them into the group's row.
     fn due(&self) -> bool {
-        self.versions.len() >= FOLD_DELTAS || self.since.is_none_or(|since| since.elapsed() >= FOLD_AFTER)
+        self.versions.len() >= FOLD_DELTAS || self.since.elapsed() >= FOLD_AFTER
     }
 }
 
@@ -255,13 +256,14 @@ impl PendingDeltas {
         let all = (Bound::Unbounded, Bound::Unbounded);
         let rows = store.scan(Table::Meta, &deltas_partition(log_partition), all, Order::Ascending, usize::MAX).await?;
         let mut pending = Self::default();
+        let found = Instant::now();
         for (clustering, _) in rows {
             let Some((tenant, tier, period, dimension, value, version)) = parse_delta_clustering(&clustering) else {
                 warn!(partition = log_partition, "skipping an unreadable note of an analytics delta");
                 continue;
             };
             let group = pending.0.entry((tenant, tier, period, dimension, value));
-            group.or_insert(GroupDeltas { versions: Vec::new(), since: None }).versions.push(version);
+            group.or_insert(GroupDeltas { versions: Vec::new(), since: found }).versions.push(version);
         }
         Ok(pending)
     }
@@ -280,8 +282,7 @@ impl PendingDeltas {
                 }
                 Written::Delta { .. } => {
                     let group = self.0.entry(key.clone());
-                    let group =
-                        group.or_insert_with(|| GroupDeltas { versions: Vec::new(), since: Some(Instant::now()) });
+                    let group = group.or_insert_with(|| GroupDeltas { versions: Vec::new(), since: Instant::now() });
                     group.versions.push(version.to_vec());
                 }
             }
