@@ -186,6 +186,18 @@ impl RollupCache {
         Ok(stored)
     }
 
+    /// A rollup as it is with `delta` added (not kept: the write may fail).
+    async fn with_added(
+        &self,
+        store: &dyn QueryStore,
+        key: &RollupKey,
+        delta: &Aggregate,
+    ) -> Result<Aggregate, StoreError> {
+        let mut aggregate = self.read(store, key).await?.unwrap_or_default();
+        aggregate.merge(delta);
+        Ok(aggregate)
+    }
+
     /// Keeps what a successful write wrote.
     fn wrote(&self, written: Vec<(RollupKey, Written)>) {
         for (key, change) in written {
@@ -708,8 +720,7 @@ async fn roll_up(
                     if rollups.as_deltas {
                         day_deltas.insert(day_key, delta);
                     } else {
-                        let mut aggregate = cache.read(store, &day_key).await?.unwrap_or_default();
-                        aggregate.merge(&delta);
+                        let aggregate = cache.with_added(store, &day_key, &delta).await?;
                         days.insert(day_key, aggregate);
                     }
                 }
@@ -745,8 +756,7 @@ async fn roll_up(
         if rollups.as_deltas {
             coarse_added.insert(key, delta);
         } else {
-            let mut aggregate = cache.read(store, &key).await?.unwrap_or_default();
-            aggregate.merge(&delta);
+            let aggregate = cache.with_added(store, &key, &delta).await?;
             coarse.insert(key, aggregate);
         }
     }
@@ -771,8 +781,7 @@ async fn roll_up(
         bytes.delta += write_rollup_delta(batch, rollups.pass, &key, &added);
         // The measure values of all statements need the whole rollup.
         let now = if key.3 == Dimension::All {
-            let mut now = cache.read(store, &key).await?.unwrap_or_default();
-            now.merge(&added);
+            let now = cache.with_added(store, &key, &added).await?;
             write_time_values(batch, &key, &now);
             Some(Box::new(now))
         } else {

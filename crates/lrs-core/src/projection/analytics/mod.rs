@@ -214,10 +214,10 @@ pub(crate) fn write_rollup_delta(
 /// their notes in `log_partition`'s list.
 pub(crate) fn delete_rollup_deltas(batch: &mut WriteBatch, log_partition: u32, key: &RollupKey, versions: &[Vec<u8>]) {
     let (tenant, tier, period, dimension, value) = key;
+    let partition = rollup_partition(tenant, *tier, *period);
     for version in versions {
-        let partition = rollup_partition(tenant, *tier, *period);
         let clustering = rollup_delta_clustering(dimension.name(), value, version);
-        batch.delete(Table::AnalyticsRollups, partition, clustering);
+        batch.delete(Table::AnalyticsRollups, partition.clone(), clustering);
         let noted = delta_clustering(tenant, *tier, *period, dimension.name(), value, version);
         batch.delete(Table::Meta, deltas_partition(log_partition), noted);
     }
