@@ -7,12 +7,13 @@
 //!
 //! Layout: `ports/` (log, store, verdict), `tables/` (every table's keys and
 //! rows), `write/`, `projection/`, `read/`, `tenancy/`, `ops/` (metrics,
-//! health, traces), and `event.rs`, `documents.rs` and `vault.rs` shared by
+//! health, traces), and `event.rs`, `documents.rs`, `handoff.rs` and `vault.rs` shared by
 //! them. The modules are also re-exported by their short names
 //! (`lrs_core::store`, `lrs_core::gateway`, …).
 
 pub mod documents;
 pub mod event;
+pub mod handoff;
 pub mod ops;
 pub mod ports;
 pub mod projection;
@@ -40,6 +41,7 @@ pub use directory::{Directory, DirectoryEntry, DirectoryFeed, FollowedDirectory,
 pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};
+pub use handoff::StatementHandoff;
 pub use log::{EventLog, LogError, LogRecord};
 pub use projection::Projector;
 pub use query::{QueryError, QueryService, SerialisedPage, StatementQuery, StatementsPage};

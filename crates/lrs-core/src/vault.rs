@@ -657,20 +657,31 @@ pub enum Opening {
     },
 }
 
-/// Opens a sealed value with the keys the vault still has.
-pub async fn opening(vault: &KeyVault, tenant: &TenantId, sealed: &Sealed) -> Result<Opening, StoreError> {
+/// The subjects of a sealed value with their keys, in the seal's order; or
+/// those whose keys the vault no longer has.
+pub async fn subjects_of(
+    vault: &KeyVault,
+    tenant: &TenantId,
+    sealed: &Sealed,
+) -> Result<Result<Vec<Subject>, Vec<Uuid>>, StoreError> {
     let mut keys = Vec::with_capacity(sealed.subjects.len());
     let mut missing = Vec::new();
     for id in &sealed.subjects {
-        let subject = vault.by_id(tenant, *id).await?;
-        if subject.is_none() {
-            missing.push(*id);
+        match vault.by_id(tenant, *id).await? {
+            Some(subject) => keys.push(subject),
+            None => missing.push(*id),
         }
-        keys.push(subject);
     }
-    if !missing.is_empty() {
-        return Ok(Opening::Shut { missing });
-    }
+    Ok(if missing.is_empty() { Ok(keys) } else { Err(missing) })
+}
+
+/// Opens a sealed value with the keys the vault still has.
+pub async fn opening(vault: &KeyVault, tenant: &TenantId, sealed: &Sealed) -> Result<Opening, StoreError> {
+    let keys = match subjects_of(vault, tenant, sealed).await? {
+        Ok(keys) => keys,
+        Err(missing) => return Ok(Opening::Shut { missing }),
+    };
+    let keys: Vec<Option<Subject>> = keys.into_iter().map(Some).collect();
     Ok(match open(sealed, &keys) {
         Some(plaintext) => Opening::Open { plaintext, subjects: keys.into_iter().flatten().collect() },
         None => Opening::Shut { missing: sealed.subjects.clone() },

@@ -10,7 +10,7 @@ use lrs_core::projection::analytics::Analytics;
 use lrs_core::vault::{KeyVault, SealingKeys, TableVaultStore};
 use lrs_core::{
     Authenticator, CredentialStore, DirectoryFeed, EventLog, FollowedDirectory, Gateway, Projector, QueryService,
-    QueryStore, StoreDirectory, VerdictBus, VerdictSink,
+    QueryStore, StatementHandoff, StoreDirectory, VerdictBus, VerdictSink,
 };
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 use lrs_kafka::{KafkaLog, KafkaVerdicts};
@@ -357,9 +357,18 @@ impl Application {
             ),
         };
         let with_vault = |gateway: Gateway| gateway.with_vault(sealing_keys.clone());
-        let gateway = settings
-            .has(Role::Gateway)
-            .then(|| with_vault(Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline())));
+        // A gateway and a projector in one process: the statements the
+        // gateway seals go to the projector in memory as well (ADR 0012).
+        let handoff = (settings.has(Role::Gateway) && settings.has(Role::Projector) && store.is_some())
+            .then(StatementHandoff::default);
+        let gateway = settings.has(Role::Gateway).then(|| {
+            let gateway =
+                with_vault(Gateway::new(log.clone(), store.clone(), bus.clone(), settings.verdict_deadline()));
+            match &handoff {
+                Some(handoff) => gateway.with_handoff(handoff.clone()),
+                None => gateway,
+            }
+        });
         let query = match (&store, settings.has(Role::Query)) {
             (Some(store), true) => {
                 let query = QueryService::new(store.clone(), log.clone());
@@ -391,6 +400,10 @@ impl Application {
                     };
                     let projector = match &directory_feed {
                         Some(feed) => projector.with_directory_feed(feed.clone()),
+                        None => projector,
+                    };
+                    let projector = match &handoff {
+                        Some(handoff) => projector.with_handoff(handoff.clone()),
                         None => projector,
                     };
                     match &vault {

@@ -118,6 +118,7 @@ fn the_exposition_parses_and_holds_every_family_after_traffic() {
         ("lrs_projector_records_applied_total", "counter"),
         ("lrs_projector_consumer_lag_records", "gauge"),
         ("lrs_projector_watermark_age_seconds", "gauge"),
+        ("lrs_projector_statements_prepared_total", "counter"),
         ("lrs_store_write_duration_seconds", "histogram"),
         ("lrs_analytics_builder_step_duration_seconds", "histogram"),
         ("lrs_analytics_rollup_bytes_written_total", "counter"),
@@ -135,6 +136,10 @@ fn the_exposition_parses_and_holds_every_family_after_traffic() {
     let posts = [r#"route="/xapi/statements""#, r#"method="POST""#, r#"status="200""#];
     assert_eq!(sum(&families, "lrs_http_requests_total", &posts), 3.0);
     assert!(sum(&families, "lrs_projector_records_applied_total", &[]) >= 3.0);
+    // `lrs serve` runs the gateway and the projector in one process: the
+    // projector takes the statements the gateway sealed as they were handed.
+    assert_eq!(sum(&families, "lrs_projector_statements_prepared_total", &[r#"how="handed""#]), 3.0);
+    assert_eq!(sum(&families, "lrs_projector_statements_prepared_total", &[r#"how="opened""#]), 0.0);
     assert!(sum(&families, "lrs_gateway_log_append_duration_seconds", &["_count", r#"outcome="ok""#]) >= 3.0);
     assert!(sum(&families, "lrs_gateway_verdict_wait_duration_seconds", &["_count", r#"outcome="bus""#]) >= 3.0);
     assert_eq!(sum(&families, "lrs_health_ready", &[]), 1.0);

@@ -159,6 +159,23 @@ static ROLLUP_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+static STATEMENTS_PREPARED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "lrs_projector_statements_prepared_total",
+        "Sealed statements the projector's read-ahead prepared, by how (handed: taken as the gateway of the same process handed them; opened: opened and parsed from the log).",
+        &["how"]
+    )
+    .expect("metric registers")
+});
+
+/// How the read-ahead prepares a sealed statement, as its metric names it.
+pub const PREPARED_HOW: [&str; 2] = ["handed", "opened"];
+
+/// Counts `count` sealed statements the read-ahead prepared (`how`: one of [`PREPARED_HOW`]).
+pub(crate) fn statements_prepared(how: &'static str, count: usize) {
+    STATEMENTS_PREPARED.with_label_values(&[how]).inc_by(count as u64);
+}
+
 /// The steps of an analytics builder, as its metrics name them.
 pub const BUILDER_STEPS: [&str; 3] = ["apply", "refresh", "fold"];
 
@@ -197,6 +214,9 @@ pub fn register() {
     }
     for how in ROLLUP_WRITES {
         ROLLUP_BYTES.with_label_values(&[how]);
+    }
+    for how in PREPARED_HOW {
+        STATEMENTS_PREPARED.with_label_values(&[how]);
     }
     LazyLock::force(&PROJECTION_BATCH);
     LazyLock::force(&DOWNSTREAM_APPLY);

@@ -23,6 +23,7 @@ use statements::{Learned, Step};
 
 use crate::directory::DirectoryFeed;
 use crate::event::CommandEvent;
+use crate::handoff::StatementHandoff;
 use crate::log::{EventLog, LogError, LogRecord};
 use crate::metrics;
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
@@ -221,6 +222,8 @@ pub struct Projector {
     vault: Option<KeyVault>,
     directory: Option<Arc<dyn DirectoryFeed>>,
     downstream: Vec<Arc<dyn Downstream>>,
+    /// Statements the gateways of this process hand it (ADR 0012).
+    handoff: Option<StatementHandoff>,
     /// Subjects this projector forgot: a statement the read-ahead opened
     /// before their key was destroyed is refused all the same. Each batch
     /// takes a snapshot (a cheap clone of the Arc).
@@ -250,6 +253,7 @@ impl Projector {
             vault: None,
             directory: None,
             downstream: Vec::new(),
+            handoff: None,
             forgotten: Mutex::default(),
             verdict_retention: VERDICT_RETENTION,
             attachment_grace: ATTACHMENT_GRACE,
@@ -372,6 +376,13 @@ impl Projector {
         self
     }
 
+    /// Takes the statements the gateways of this process hand it, instead of
+    /// opening and parsing them from the log (ADR 0012).
+    pub fn with_handoff(mut self, handoff: StatementHandoff) -> Self {
+        self.handoff = Some(handoff);
+        self
+    }
+
     /// The next offset to apply, as written with the last batch.
     pub async fn position(&self) -> Result<u64, StoreError> {
         load_position(self.store.as_ref(), self.partition).await
@@ -410,6 +421,7 @@ impl Projector {
             log: self.log.clone(),
             vault: self.vault.clone(),
             downstream: self.downstream.clone(),
+            handoff: self.handoff.clone(),
             partition: self.partition,
         };
         let _reader = AbortOnDrop(tokio::spawn(reader.run(next, sender)));
@@ -470,7 +482,8 @@ impl Projector {
             let records = self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_secs(5)).await?;
             let Some(last) = records.last() else { continue };
             next = last.offset + 1;
-            self.apply(prepare_all(self.vault.as_ref(), &self.downstream, records).await?).await?;
+            let prepared = prepare_all(self.vault.as_ref(), &self.downstream, self.handoff.as_ref(), records).await?;
+            self.apply(prepared).await?;
             progress(next);
         }
         Ok(())
@@ -603,6 +616,7 @@ struct ReadAhead {
     log: Arc<dyn EventLog>,
     vault: Option<KeyVault>,
     downstream: Vec<Arc<dyn Downstream>>,
+    handoff: Option<StatementHandoff>,
     partition: u32,
 }
 
@@ -615,7 +629,10 @@ impl ReadAhead {
             let prepared = match self.log.read(self.partition, next, BATCH_RECORDS, Duration::from_millis(500)).await {
                 Ok(records) => {
                     next = records.last().map_or(next, |last| last.offset + 1);
-                    prepare_all(self.vault.as_ref(), &self.downstream, records).await.map_err(ProjectorError::from)
+                    let handoff = self.handoff.as_ref();
+                    prepare_all(self.vault.as_ref(), &self.downstream, handoff, records)
+                        .await
+                        .map_err(ProjectorError::from)
                 }
                 Err(error) => Err(error.into()),
             };

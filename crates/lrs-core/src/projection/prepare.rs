@@ -16,11 +16,13 @@ use xapi::Statement;
 use super::statements::{index_keys, learner_of, RelatedRows};
 use super::{Digests, Downstream, Learner};
 use crate::event::{self, Command, CommandEvent};
+use crate::handoff::StatementHandoff;
 use crate::log::LogRecord;
+use crate::metrics;
 use crate::store::StoreError;
 use crate::tables::IndexKey;
 use crate::tenant::TenantId;
-use crate::vault::{opening, personal_agents, KeyVault, Opening, Sealed, Subject};
+use crate::vault::{opening, personal_agents, subjects_of, KeyVault, Opening, Sealed, Subject};
 
 /// A log record decoded, with its sealed statements opened: what the read-ahead
 /// stage hands to the projector.
@@ -102,10 +104,12 @@ impl OpenSeal {
     }
 }
 
-/// Decodes a record and opens the statements sealed in it.
+/// Decodes a record and opens the statements sealed in it, or takes them
+/// from `handoff` when its gateway handed them.
 async fn prepare(
     vault: Option<&KeyVault>,
     downstream: &[Arc<dyn Downstream>],
+    handoff: Option<&StatementHandoff>,
     mut record: LogRecord,
 ) -> Result<Prepared, StoreError> {
     let payload = std::mem::take(&mut record.payload);
@@ -120,9 +124,16 @@ async fn prepare(
     let mut statements = Vec::new();
     match &mut event.command {
         Command::StoreSealedStatements { statements: sealed, ids_made, .. } => {
+            let handed = handoff.and_then(|handoff| handoff.take(event.command_id));
+            let mut handed = handed.filter(|handed| handed.len() == sealed.len()).map(Vec::into_iter);
+            metrics::statements_prepared(if handed.is_some() { "handed" } else { "opened" }, sealed.len());
             for (place, sealed) in std::mem::take(sealed).into_iter().enumerate() {
                 let id_made = ids_made.contains(place);
-                statements.push(open_statement(vault, downstream, &event.tenant, sealed, id_made).await?);
+                let tenant = &event.tenant;
+                statements.push(match handed.as_mut().and_then(Iterator::next) {
+                    Some(json) => take_statement(vault, downstream, tenant, sealed, json, id_made).await?,
+                    None => open_statement(vault, downstream, tenant, sealed, id_made).await?,
+                });
             }
         }
         Command::StoreStatements { statements: items, ids_made, .. } => {
@@ -150,13 +161,38 @@ async fn prepare(
 pub(crate) async fn prepare_all(
     vault: Option<&KeyVault>,
     downstream: &[Arc<dyn Downstream>],
+    handoff: Option<&StatementHandoff>,
     records: Vec<LogRecord>,
 ) -> Result<Vec<Prepared>, StoreError> {
     let mut prepared = Vec::with_capacity(records.len());
     for record in records {
-        prepared.push(prepare(vault, downstream, record).await?);
+        prepared.push(prepare(vault, downstream, handoff, record).await?);
     }
     Ok(prepared)
+}
+
+/// A sealed statement its gateway handed as `json` (what it sealed): the
+/// seal's subjects are looked up as in [`open_statement`], so a statement
+/// sealed for an agent forgotten since is shut all the same, but the seal is
+/// not opened and the JSON not parsed.
+async fn take_statement(
+    vault: Option<&KeyVault>,
+    downstream: &[Arc<dyn Downstream>],
+    tenant: &TenantId,
+    sealed: Sealed,
+    json: serde_json::Value,
+    id_made: bool,
+) -> Result<Incoming, StoreError> {
+    let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
+    Ok(match subjects_of(vault, tenant, &sealed).await? {
+        Err(missing) => Incoming::Shut { missing },
+        Ok(subjects) => {
+            let seal = OpenSeal { sealed, subjects };
+            let statement = Statement::from_trusted(json);
+            let worked = Worked::of(tenant, &statement, Some(&seal), downstream, id_made);
+            Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
+        }
+    })
 }
 
 /// A sealed statement opened, or the subjects that keep it shut.

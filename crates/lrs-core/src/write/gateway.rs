@@ -13,6 +13,7 @@ use crate::attachments::{check_attachment_parts, AttachmentPart};
 use crate::auth::Principal;
 use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
 use crate::event::{self, Command, IdsMade};
+use crate::handoff::StatementHandoff;
 use crate::log::EventLog;
 use crate::metrics;
 use crate::plan::PlanCheck;
@@ -100,6 +101,7 @@ pub struct Gateway {
     bus: VerdictBus,
     deadline: Duration,
     vault: Option<Arc<dyn SealingKeys>>,
+    handoff: Option<StatementHandoff>,
 }
 
 impl Gateway {
@@ -112,7 +114,7 @@ impl Gateway {
         bus: VerdictBus,
         deadline: Duration,
     ) -> Self {
-        Self { log, store, bus, deadline, vault: None }
+        Self { log, store, bus, deadline, vault: None, handoff: None }
     }
 
     /// Seals personal data with the keys of `vault` before it enters the log
@@ -122,24 +124,34 @@ impl Gateway {
         self
     }
 
+    /// Hands the statements this gateway seals to the projector of the same
+    /// process, which then neither opens nor parses them (ADR 0012).
+    pub fn with_handoff(mut self, handoff: StatementHandoff) -> Self {
+        self.handoff = Some(handoff);
+        self
+    }
+
     /// The command storing `statements`: each sealed, readable only with the
-    /// keys of every agent it names (the authority excepted), when there is a vault.
+    /// keys of every agent it names (the authority excepted), when there is a
+    /// vault; with the bytes each was sealed from (none when in the clear).
     async fn statements_command(
         &self,
         tenant: &TenantId,
         statements: &[Value],
         checks: &[PlanCheck],
         ids_made: &IdsMade,
-    ) -> Result<Command, GatewayError> {
+    ) -> Result<(Command, Vec<Vec<u8>>), GatewayError> {
         let Some(vault) = &self.vault else {
-            return Ok(Command::StoreStatements {
+            let command = Command::StoreStatements {
                 statements: statements.to_vec(),
                 checks: checks.to_vec(),
                 ids_made: ids_made.clone(),
-            });
+            };
+            return Ok((command, Vec::new()));
         };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
+        let mut sealed_from = Vec::with_capacity(statements.len());
         for statement in statements {
             let mut subjects = Vec::new();
             for agent in personal_agents(statement) {
@@ -147,8 +159,21 @@ impl Gateway {
             }
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
+            sealed_from.push(bytes);
         }
-        Ok(Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() })
+        let command =
+            Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() };
+        Ok((command, sealed_from))
+    }
+
+    /// Forgets the keys this gateway remembers for `subjects` (the projector
+    /// said they were forgotten), so that their agents get new subjects.
+    fn forget_cached(&self, tenant: &TenantId, subjects: &[Uuid]) {
+        if let Some(vault) = &self.vault {
+            for subject in subjects {
+                vault.forget_cached(tenant, *subject);
+            }
+        }
     }
 
     /// Submits a command built by `build`, and builds and submits it once
@@ -160,14 +185,10 @@ impl Gateway {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Command, GatewayError>> + 'b,
     {
-        let verdict = self.submit(tenant, &build().await?).await?;
+        let verdict = self.submit(tenant, &build().await?, Vec::new()).await?;
         let Verdict::SubjectForgotten { subjects } = &verdict else { return Ok(verdict) };
-        if let Some(vault) = &self.vault {
-            for subject in subjects {
-                vault.forget_cached(tenant, *subject);
-            }
-        }
-        self.submit(tenant, &build().await?).await
+        self.forget_cached(tenant, subjects);
+        self.submit(tenant, &build().await?, Vec::new()).await
     }
 
     /// Seals a document command whose scope names an agent.
@@ -236,8 +257,18 @@ impl Gateway {
         };
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let tenant = &principal.tenant;
-        let command = || self.statements_command(tenant, &statements, &checks, &ids_made);
-        self.submit_sealed(tenant, command).await?.into_result()
+        let (command, sealed_from) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        // Sealed statements go to the projector of this process as they are.
+        let handed = if sealed_from.is_empty() { Vec::new() } else { statements };
+        let verdict = self.submit(tenant, &command, handed).await?;
+        let Verdict::SubjectForgotten { subjects } = &verdict else { return verdict.into_result() };
+        // Sealed once more for the agents' new subjects, from the bytes sealed
+        // the first time (the statements themselves may have been handed).
+        self.forget_cached(tenant, subjects);
+        let statements: Vec<Value> =
+            sealed_from.iter().map(|bytes| xapi::parse_json(bytes).expect("JSON this gateway wrote")).collect();
+        let (command, _) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        self.submit(tenant, &command, statements).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
@@ -302,11 +333,13 @@ impl Gateway {
 
     /// Submits an administrative command and awaits its verdict.
     pub async fn submit_admin(&self, tenant: &TenantId, command: &Command) -> Result<(), GatewayError> {
-        self.submit(tenant, command).await?.into_result().map(drop)
+        self.submit(tenant, command, Vec::new()).await?.into_result().map(drop)
     }
 
-    /// Appends a command and awaits its verdict.
-    async fn submit(&self, tenant: &TenantId, command: &Command) -> Result<Verdict, GatewayError> {
+    /// Appends a command and awaits its verdict; `handed` (the statements a
+    /// sealed statements command was sealed from, or none) goes to the
+    /// projector of this process when there is a handoff.
+    async fn submit(&self, tenant: &TenantId, command: &Command, handed: Vec<Value>) -> Result<Verdict, GatewayError> {
         // A UUIDv7: the time in it says which bucket of the verdict table
         // holds its verdict, and when that expires (tables::verdict_key).
         let command_id = Uuid::now_v7();
@@ -314,10 +347,20 @@ impl Gateway {
         let now = chrono::Utc::now().timestamp_micros();
         let trace_context = current_trace_context();
         let payload = event::encode_traced(tenant, command_id, now, command, &trace_context);
-        let (log_partition, _) =
-            metrics::timed_append(self.log.append_traced(tenant.as_str().as_bytes(), payload, &trace_context))
-                .await
-                .map_err(|error| GatewayError::Unavailable(error.to_string()))?;
+        // Handed before the append: the projector may read the record at once.
+        let handoff = self.handoff.as_ref().filter(|_| !handed.is_empty());
+        match handoff {
+            Some(handoff) => _ = handoff.hand(command_id, handed),
+            None => drop(handed),
+        }
+        let appended =
+            metrics::timed_append(self.log.append_traced(tenant.as_str().as_bytes(), payload, &trace_context)).await;
+        let (log_partition, _) = appended.map_err(|error| {
+            if let Some(handoff) = handoff {
+                handoff.take(command_id);
+            }
+            GatewayError::Unavailable(error.to_string())
+        })?;
         let waited = std::time::Instant::now();
         if let Ok(Some(verdict)) = tokio::time::timeout(self.deadline, wait.recv()).await {
             metrics::verdict_waited(waited, "bus");
