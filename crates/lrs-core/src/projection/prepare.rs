@@ -54,6 +54,21 @@ pub(crate) enum Incoming {
     },
 }
 
+impl Incoming {
+    /// A sealed statement of `tenant` as `json`, its seal open, with what the read-ahead works out of it.
+    fn sealed(
+        tenant: &TenantId,
+        json: serde_json::Value,
+        seal: OpenSeal,
+        downstream: &[Arc<dyn Downstream>],
+        id_made: bool,
+    ) -> Self {
+        let statement = Statement::from_trusted(json);
+        let worked = Worked::of(tenant, &statement, Some(&seal), downstream, id_made);
+        Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
+    }
+}
+
 /// What the read-ahead works out of an opened statement for the projector.
 pub(crate) struct Worked {
     /// The subject of each personal agent it was sealed for, by IFI key.
@@ -186,12 +201,7 @@ async fn take_statement(
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
     Ok(match subjects_of(vault, tenant, &sealed).await? {
         Err(missing) => Incoming::Shut { missing },
-        Ok(subjects) => {
-            let seal = OpenSeal { sealed, subjects };
-            let statement = Statement::from_trusted(json);
-            let worked = Worked::of(tenant, &statement, Some(&seal), downstream, id_made);
-            Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
-        }
+        Ok(subjects) => Incoming::sealed(tenant, json, OpenSeal { sealed, subjects }, downstream, id_made),
     })
 }
 
@@ -207,12 +217,7 @@ async fn open_statement(
     Ok(match opening(vault, tenant, &sealed).await? {
         Opening::Shut { missing } => Incoming::Shut { missing },
         Opening::Open { plaintext, subjects } => match xapi::parse_json(&plaintext) {
-            Ok(json) => {
-                let seal = OpenSeal { sealed, subjects };
-                let statement = Statement::from_trusted(json);
-                let worked = Worked::of(tenant, &statement, Some(&seal), downstream, id_made);
-                Incoming::Open { statement, seal: Some(Box::new(seal)), worked }
-            }
+            Ok(json) => Incoming::sealed(tenant, json, OpenSeal { sealed, subjects }, downstream, id_made),
             Err(_) => Incoming::Shut { missing: Vec::new() },
         },
     })
