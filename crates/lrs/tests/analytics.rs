@@ -152,6 +152,9 @@ fn the_day_blocks_are_built_at_the_lowest_priority_and_the_server_still_stops_wh
         assert!(std::time::Instant::now() < deadline, "no day blocks built: {}", lrs.stderr());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // A request answered shows the HTTP workers are running (the warm-up of
+    // an empty store can finish before actix has started them).
+    assert_eq!(lrs.get("/healthz").0, 200, "{}", lrs.stderr());
     let pid = lrs.child.id();
     // thread names are cut to 15 bytes
     assert_eq!(thread_nice(pid, "lrs-analytics-w"), [19], "the warm-up thread runs at nice 19");
