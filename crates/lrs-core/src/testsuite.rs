@@ -148,15 +148,16 @@ pub async fn store_point_suite(store: Arc<dyn QueryStore>) {
     assert_eq!(get(Table::Meta, "p1", "b").await, None, "delete");
     assert_eq!(get(Table::Agents, "p2", "a").await, Some(Vec::new()), "an empty value is a present row");
 
-    // Many rows read at once (more than a store may read in one go), in the
-    // keys' order, across partitions, a missing row as none.
+    // Many rows read at once (more than a store may read in one go, in
+    // chunks of unequal length), in the keys' order, across partitions, a
+    // missing row as none.
     let mut batch = WriteBatch::default();
     for i in 0..40 {
         batch.put(Table::ByStored, key(&format!("many{}", i % 3)), key(&format!("{i:02}")), key(&format!("v{i}")));
     }
     store.write(batch).await.expect("write");
-    let keys: Vec<_> = (0..50).rev().map(|i| (key(&format!("many{}", i % 3)), key(&format!("{i:02}")))).collect();
-    let expected: Vec<_> = (0..50).rev().map(|i| (i < 40).then(|| key(&format!("v{i}")))).collect();
+    let keys: Vec<_> = (0..97).rev().map(|i| (key(&format!("many{}", i % 3)), key(&format!("{i:02}")))).collect();
+    let expected: Vec<_> = (0..97).rev().map(|i| (i < 40).then(|| key(&format!("v{i}")))).collect();
     assert_eq!(store.get_many(Table::ByStored, keys).await.expect("get_many"), expected);
     let few = vec![(key("many1"), key("01")), (key("many2"), key("01"))];
     assert_eq!(store.get_many(Table::ByStored, few).await.expect("get_many"), [Some(key("v1")), None]);

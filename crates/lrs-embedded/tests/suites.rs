@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lrs_core::testsuite::{log_suite, store_suite};
+use lrs_core::testsuite::{log_suite, store_point_suite, store_suite};
 use lrs_core::{EventLog, QueryStore, Table, WriteBatch};
 use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 
@@ -11,6 +11,12 @@ use lrs_embedded::{EmbeddedLog, EmbeddedStore};
 async fn embedded_store_passes_the_store_suite() {
     let dir = tempfile::tempdir().unwrap();
     store_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap())).await;
+}
+
+#[tokio::test]
+async fn embedded_store_passes_the_point_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    store_point_suite(Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap())).await;
 }
 
 #[tokio::test]
