@@ -254,9 +254,6 @@ impl VaultStore for TableVaultStore {
     }
 }
 
-/// Subjects [`KeyVault::prefetch`] reads at once at most.
-pub const PREFETCH_READS: usize = 8;
-
 /// The key vault: agent digest → subject, subject → key. It lives outside the
 /// log and outside the rebuildable query tables.
 #[derive(Clone)]
@@ -367,27 +364,6 @@ impl KeyVault {
         VaultRow::decode_agent(&existing)
             .map(|row| row.subject().clone())
             .ok_or_else(|| StoreError::Storage("the vault holds an unreadable subject".into()))
-    }
-
-    /// Reads the subjects among `subjects` not in the cache, up to
-    /// [`PREFETCH_READS`] at once, into the cache: the keys a page of
-    /// statements is opened with, which a cold vault reads from the disk in
-    /// turn otherwise. Without a cache it reads nothing.
-    pub async fn prefetch(&self, tenant: &TenantId, subjects: &[Uuid]) -> Result<(), StoreError> {
-        use futures::StreamExt;
-        let Some(cache) = &self.cache else { return Ok(()) };
-        let mut wanted: Vec<Uuid> =
-            subjects.iter().copied().filter(|id| cache.subjects.get(&by_subject(tenant, *id)).is_none()).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        if wanted.len() < 2 {
-            return Ok(());
-        }
-        let mut reads = futures::stream::iter(wanted).map(|id| self.by_id(tenant, id)).buffer_unordered(PREFETCH_READS);
-        while let Some(read) = reads.next().await {
-            read?;
-        }
-        Ok(())
     }
 
     /// A subject by its id, unless it was forgotten.

@@ -286,29 +286,6 @@ impl EmbeddedStore {
     }
 }
 
-/// Threads that read one [`QueryStore::get_many`] at most.
-const READERS: usize = 8;
-
-/// Keys a thread of [`QueryStore::get_many`] reads at least.
-const KEYS_PER_READER: usize = 12;
-
-/// The rows at `keys` (partition, clustering) of `table` in `snapshot`, in the keys' order.
-fn read_rows(
-    inner: &Inner,
-    snapshot: &Snapshot,
-    table: Table,
-    keys: &[(Vec<u8>, Vec<u8>)],
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    let keyspace = inner.keyspace(table);
-    let mut key = Vec::new();
-    let mut rows = Vec::with_capacity(keys.len());
-    for (partition, clustering) in keys {
-        lay_out_row_key(&mut key, partition, clustering);
-        rows.push(snapshot.get(keyspace, &key).map_err(storage)?.map(|value| value.to_vec()));
-    }
-    Ok(rows)
-}
-
 /// The smallest key greater than every key starting with `prefix`.
 fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut next = prefix.to_vec();
@@ -343,31 +320,6 @@ impl QueryStore for EmbeddedStore {
         let row =
             self.inner.snapshot().get(self.inner.keyspace(table), row_key(partition, clustering)).map_err(storage)?;
         Ok(row.map(|value| value.to_vec()))
-    }
-
-    /// Reads the rows of one snapshot on up to [`READERS`] threads at once,
-    /// [`KEYS_PER_READER`] keys or more each: a page's rows lie apart on disk,
-    /// and read one after another a cold page waits for each disk read in turn.
-    async fn get_many(&self, table: Table, keys: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let snapshot = self.inner.snapshot();
-        let readers = keys.len().div_ceil(KEYS_PER_READER).clamp(1, READERS);
-        if readers == 1 {
-            return read_rows(&self.inner, &snapshot, table, &keys);
-        }
-        let per_reader = keys.len().div_ceil(readers);
-        let mut keys = keys;
-        let mut others = Vec::with_capacity(readers - 1);
-        // Every chunk but the first goes to the blocking pool, split off from the end.
-        for start in (1..keys.len().div_ceil(per_reader)).rev().map(|chunk| chunk * per_reader) {
-            let chunk = keys.split_off(start);
-            let (inner, snapshot) = (self.inner.clone(), snapshot.clone());
-            others.push(tokio::task::spawn_blocking(move || read_rows(&inner, &snapshot, table, &chunk)));
-        }
-        let mut rows = read_rows(&self.inner, &snapshot, table, &keys)?;
-        for other in others.into_iter().rev() {
-            rows.extend(other.await.map_err(storage)??);
-        }
-        Ok(rows)
     }
 
     async fn scan(

@@ -59,34 +59,6 @@ async fn a_destroyed_subject_is_gone_from_the_cache_too() {
 }
 
 /// The embedded log and store in `dir`.
-#[tokio::test]
-async fn a_prefetch_reads_the_keys_of_a_page_into_the_cache_and_not_a_destroyed_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let writer = vault(dir.path());
-    let tenant = TenantId::parse("t").unwrap();
-    let mut subjects = Vec::new();
-    for n in 0..20 {
-        subjects.push(writer.subject(&tenant, &format!("mbox:mailto:learner{n}@example.com")).await.unwrap());
-    }
-    let destroyed = subjects.pop().unwrap();
-    writer.destroy(&tenant, destroyed.id).await.unwrap();
-
-    // A reader that starts cold: the prefetch reads what it asks for (ids
-    // repeated, a destroyed one and one that never was among them) ...
-    let reader = vault(dir.path());
-    let mut wanted: Vec<uuid::Uuid> = subjects.iter().map(|subject| subject.id).collect();
-    wanted.extend(subjects.iter().take(5).map(|subject| subject.id));
-    wanted.extend([destroyed.id, uuid::Uuid::new_v4()]);
-    reader.prefetch(&tenant, &wanted).await.unwrap();
-    // ... so that with the files gone, the reader still has each key.
-    std::fs::remove_dir_all(dir.path().join("keys")).unwrap();
-    for subject in &subjects {
-        assert_eq!(reader.by_id(&tenant, subject.id).await.unwrap().as_ref(), Some(subject), "not prefetched");
-    }
-    let gone = reader.by_id(&tenant, destroyed.id).await;
-    assert!(!matches!(gone, Ok(Some(_))), "a destroyed key came back: {gone:?}");
-}
-
 fn log_and_store(dir: &std::path::Path) -> (Arc<dyn lrs_core::EventLog>, Arc<dyn lrs_core::QueryStore>) {
     let log = Arc::new(lrs_embedded::EmbeddedLog::open(&dir.join("log.redb")).unwrap());
     (log, Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap()))

@@ -325,23 +325,6 @@ impl QueryService {
         })
     }
 
-    /// Reads the vault keys that open `rows` at once (see [`KeyVault::prefetch`]).
-    async fn prefetch_keys(
-        &self,
-        tenant: &TenantId,
-        rows: impl Iterator<Item = &StatementRow>,
-    ) -> Result<(), QueryError> {
-        let Some(vault) = &self.vault else { return Ok(()) };
-        let subjects: Vec<Uuid> = rows
-            .filter_map(|row| match &row.body {
-                RowBody::Sealed(sealed) => Some(sealed.subjects.iter().copied()),
-                RowBody::Clear(_) => None,
-            })
-            .flatten()
-            .collect();
-        Ok(vault.prefetch(tenant, &subjects).await?)
-    }
-
     /// The `stored` time before which the tenant's statements are past retention.
     async fn retention_cutoff(&self, tenant: &TenantId) -> Result<Option<u64>, QueryError> {
         let record = crate::tenants::load_tenant(self.store.as_ref(), tenant).await?;
@@ -536,13 +519,14 @@ impl QueryService {
                     _ => self.stored_rows(tenant, &rows).await?,
                 }
                 .into_iter();
-                let mut resolved = Vec::with_capacity(rows.len());
                 for (clustering, value) in &rows {
                     let stored_row = stored_rows.next().flatten();
-                    let Some(stored) = parse_index_clustering(clustering) else {
-                        resolved.push((clustering, None));
-                        continue;
-                    };
+                    let Some(stored) = parse_index_clustering(clustering) else { continue };
+                    if order == Order::Ascending {
+                        bucket_range.0 = Bound::Excluded(clustering.clone());
+                    } else {
+                        bucket_range.1 = Bound::Excluded(clustering.clone());
+                    }
                     // A row of `statements_by_stored` holds the statement's
                     // row; the other indexes its id.
                     let (row, why) = if table == Table::ByStored {
@@ -557,16 +541,10 @@ impl QueryService {
                             None => (None, IndexMatch::Unknown),
                         }
                     };
-                    resolved.push((clustering, row.filter(|row| !row.voided).map(|row| (stored, row, why))));
-                }
-                self.prefetch_keys(tenant, resolved.iter().filter_map(|(_, row)| row.as_ref().map(|r| &r.1))).await?;
-                for (clustering, row) in resolved {
-                    if order == Order::Ascending {
-                        bucket_range.0 = Bound::Excluded(clustering.clone());
-                    } else {
-                        bucket_range.1 = Bound::Excluded(clustering.clone());
+                    let Some(row) = row else { continue };
+                    if row.voided {
+                        continue;
                     }
-                    let Some((stored, row, why)) = row else { continue };
                     let completion = row.completion;
                     let Some(bytes) = self.open_bytes(tenant, row.body).await? else { continue };
                     if from_bytes && why == IndexMatch::Own {
