@@ -24,6 +24,17 @@ pub const HANDOFF_STATEMENTS: usize = 10_000;
 /// projector stopped) are dropped.
 pub const HANDOFF_KEEP: Duration = Duration::from_secs(60);
 
+/// A statement handed: as the gateway sealed it, with the IFI keys of its
+/// personal agents in the order of its seal's subjects (what
+/// `vault::personal_agents` gives), which the read-ahead would work out again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandedStatement {
+    /// The statement, validated and normalised.
+    pub json: Value,
+    /// Its personal agents, one for each subject of its seal, in order.
+    pub agents: Vec<String>,
+}
+
 /// Statements handed from the gateways of a process to its projectors, by command id.
 #[derive(Clone, Default)]
 pub struct StatementHandoff {
@@ -34,7 +45,7 @@ pub struct StatementHandoff {
 #[derive(Default)]
 struct Waiting {
     /// The statements of each command, in the command's order.
-    by_command: HashMap<Uuid, Vec<Value>>,
+    by_command: HashMap<Uuid, Vec<HandedStatement>>,
     /// Command ids in the order handed, with when (some already taken).
     order: VecDeque<(Instant, Uuid)>,
     /// How many statements `by_command` holds.
@@ -61,7 +72,7 @@ impl StatementHandoff {
     /// Hands the statements of command `command_id` (validated, normalised,
     /// as sealed in it) to the projector; returns whether it took them (it
     /// does not when [`HANDOFF_STATEMENTS`] already wait).
-    pub fn hand(&self, command_id: Uuid, statements: Vec<Value>) -> bool {
+    pub fn hand(&self, command_id: Uuid, statements: Vec<HandedStatement>) -> bool {
         let now = Instant::now();
         let mut waiting = self.inner.lock().expect("handoff lock");
         waiting.expire(now);
@@ -77,7 +88,7 @@ impl StatementHandoff {
     }
 
     /// Takes the statements handed for command `command_id`, if any.
-    pub fn take(&self, command_id: Uuid) -> Option<Vec<Value>> {
+    pub fn take(&self, command_id: Uuid) -> Option<Vec<HandedStatement>> {
         let mut waiting = self.inner.lock().expect("handoff lock");
         let taken = waiting.by_command.remove(&command_id)?;
         waiting.statements -= taken.len();
@@ -95,14 +106,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn handed(json: Value) -> HandedStatement {
+        HandedStatement { json, agents: vec!["mbox:mailto:a@example.com".into()] }
+    }
+
     #[test]
     fn statements_handed_are_taken_once_by_their_command() {
         let handoff = StatementHandoff::default();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(handoff.hand(a, vec![json!({"n": 1}), json!({"n": 2})]));
-        assert!(handoff.hand(b, vec![json!({"n": 3})]));
+        assert!(handoff.hand(a, vec![handed(json!({"n": 1})), handed(json!({"n": 2}))]));
+        assert!(handoff.hand(b, vec![handed(json!({"n": 3}))]));
         assert_eq!(handoff.waiting(), 3);
-        assert_eq!(handoff.take(b), Some(vec![json!({"n": 3})]));
+        assert_eq!(handoff.take(b), Some(vec![handed(json!({"n": 3}))]));
         assert_eq!(handoff.take(b), None);
         assert_eq!(handoff.take(Uuid::now_v7()), None);
         assert_eq!(handoff.take(a).map(|s| s.len()), Some(2));
@@ -112,7 +127,7 @@ mod tests {
     #[test]
     fn past_the_bound_statements_are_not_taken_in_and_taking_makes_room() {
         let handoff = StatementHandoff::default();
-        let batch = |n: usize| (0..n).map(|i| json!({ "i": i })).collect::<Vec<_>>();
+        let batch = |n: usize| (0..n).map(|i| handed(json!({ "i": i }))).collect::<Vec<_>>();
         let first = Uuid::now_v7();
         assert!(handoff.hand(first, batch(HANDOFF_STATEMENTS - 1)));
         let second = Uuid::now_v7();
@@ -130,7 +145,7 @@ mod tests {
     fn statements_left_too_long_are_dropped() {
         let handoff = StatementHandoff::default();
         let old = Uuid::now_v7();
-        handoff.hand(old, vec![json!({})]);
+        handoff.hand(old, vec![handed(json!({}))]);
         let mut waiting = handoff.inner.lock().unwrap();
         let now = Instant::now() + HANDOFF_KEEP;
         waiting.expire(now);

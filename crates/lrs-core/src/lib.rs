@@ -41,7 +41,7 @@ pub use directory::{Directory, DirectoryEntry, DirectoryFeed, FollowedDirectory,
 pub use documents::{Document, DocumentKind, DocumentScope, Precondition};
 pub use event::{Command, Envelope};
 pub use gateway::{Gateway, GatewayError};
-pub use handoff::StatementHandoff;
+pub use handoff::{HandedStatement, StatementHandoff};
 pub use log::{EventLog, LogError, LogRecord};
 pub use projection::Projector;
 pub use query::{QueryError, QueryService, SerialisedPage, StatementQuery, StatementsPage};

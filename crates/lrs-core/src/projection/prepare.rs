@@ -16,7 +16,7 @@ use xapi::Statement;
 use super::statements::{index_keys, learner_of, RelatedRows};
 use super::{Digests, Downstream, Learner};
 use crate::event::{self, Command, CommandEvent};
-use crate::handoff::StatementHandoff;
+use crate::handoff::{HandedStatement, StatementHandoff};
 use crate::log::LogRecord;
 use crate::metrics;
 use crate::store::StoreError;
@@ -110,12 +110,19 @@ impl Worked {
 pub(crate) struct OpenSeal {
     pub(crate) sealed: Sealed,
     pub(crate) subjects: Vec<Subject>,
+    /// The personal agents of the statement, one for each subject of the
+    /// seal, when its gateway handed them; worked out again otherwise.
+    pub(crate) agents: Option<Vec<String>>,
 }
 
 impl OpenSeal {
     /// The subject of each personal agent of `statement` (its IFI key).
     pub(crate) fn agents(&self, statement: &serde_json::Value) -> HashMap<String, Uuid> {
-        personal_agents(statement).into_iter().zip(self.sealed.subjects.iter().copied()).collect()
+        let agents = match &self.agents {
+            Some(agents) => agents.clone(),
+            None => personal_agents(statement),
+        };
+        agents.into_iter().zip(self.sealed.subjects.iter().copied()).collect()
     }
 }
 
@@ -146,7 +153,7 @@ async fn prepare(
                 let id_made = ids_made.contains(place);
                 let tenant = &event.tenant;
                 statements.push(match handed.as_mut().and_then(Iterator::next) {
-                    Some(json) => take_statement(vault, downstream, tenant, sealed, json, id_made).await?,
+                    Some(handed) => take_statement(vault, downstream, tenant, sealed, handed, id_made).await?,
                     None => open_statement(vault, downstream, tenant, sealed, id_made).await?,
                 });
             }
@@ -186,22 +193,26 @@ pub(crate) async fn prepare_all(
     Ok(prepared)
 }
 
-/// A sealed statement its gateway handed as `json` (what it sealed): the
-/// seal's subjects are looked up as in [`open_statement`], so a statement
-/// sealed for an agent forgotten since is shut all the same, but the seal is
-/// not opened and the JSON not parsed.
+/// A sealed statement its gateway handed (what it sealed, and the personal
+/// agents it sealed it for): the seal's subjects are looked up as in
+/// [`open_statement`], so a statement sealed for an agent forgotten since is
+/// shut all the same, but the seal is not opened, the JSON not parsed and
+/// the personal agents not worked out again.
 async fn take_statement(
     vault: Option<&KeyVault>,
     downstream: &[Arc<dyn Downstream>],
     tenant: &TenantId,
     sealed: Sealed,
-    json: serde_json::Value,
+    handed: HandedStatement,
     id_made: bool,
 ) -> Result<Incoming, StoreError> {
     let Some(vault) = vault else { return Ok(Incoming::Shut { missing: sealed.subjects }) };
+    let HandedStatement { json, agents } = handed;
+    // Handed by a gateway of this process, so one for each subject; checked all the same.
+    let agents = Some(agents).filter(|agents| agents.len() == sealed.subjects.len());
     Ok(match subjects_of(vault, tenant, &sealed).await? {
         Err(missing) => Incoming::Shut { missing },
-        Ok(subjects) => Incoming::sealed(tenant, json, OpenSeal { sealed, subjects }, downstream, id_made),
+        Ok(subjects) => Incoming::sealed(tenant, json, OpenSeal { sealed, subjects, agents }, downstream, id_made),
     })
 }
 
@@ -217,7 +228,9 @@ async fn open_statement(
     Ok(match opening(vault, tenant, &sealed).await? {
         Opening::Shut { missing } => Incoming::Shut { missing },
         Opening::Open { plaintext, subjects } => match xapi::parse_json(&plaintext) {
-            Ok(json) => Incoming::sealed(tenant, json, OpenSeal { sealed, subjects }, downstream, id_made),
+            Ok(json) => {
+                Incoming::sealed(tenant, json, OpenSeal { sealed, subjects, agents: None }, downstream, id_made)
+            }
             Err(_) => Incoming::Shut { missing: Vec::new() },
         },
     })

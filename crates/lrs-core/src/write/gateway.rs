@@ -13,7 +13,7 @@ use crate::attachments::{check_attachment_parts, AttachmentPart};
 use crate::auth::Principal;
 use crate::documents::{encode_content, is_json_media_type, DocumentKind, DocumentScope, Precondition};
 use crate::event::{self, Command, IdsMade};
-use crate::handoff::StatementHandoff;
+use crate::handoff::{HandedStatement, StatementHandoff};
 use crate::log::EventLog;
 use crate::metrics;
 use crate::plan::PlanCheck;
@@ -82,6 +82,24 @@ impl From<ValidationError> for GatewayError {
 /// Largest attachment chunk carried by one log event.
 pub const ATTACHMENT_CHUNK_BYTES: usize = 256 * 1024;
 
+/// How the gateway sealed a statement: the bytes it sealed, and the IFI
+/// keys of the personal agents whose subjects' keys seal it, in order.
+struct Sealing {
+    bytes: Vec<u8>,
+    agents: Vec<String>,
+}
+
+/// The statements to hand to this process's projector: each with its
+/// personal agents; none when they were not sealed (`sealings` empty).
+fn handed(statements: Vec<Value>, sealings: Vec<Sealing>) -> Vec<HandedStatement> {
+    if sealings.is_empty() {
+        return Vec::new();
+    }
+    (statements.into_iter().zip(sealings))
+        .map(|(json, sealing)| HandedStatement { json, agents: sealing.agents })
+        .collect()
+}
+
 /// Which document a write is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentAddress {
@@ -133,14 +151,14 @@ impl Gateway {
 
     /// The command storing `statements`: each sealed, readable only with the
     /// keys of every agent it names (the authority excepted), when there is a
-    /// vault; with the bytes each was sealed from (none when in the clear).
+    /// vault; with each one's sealing (none when in the clear).
     async fn statements_command(
         &self,
         tenant: &TenantId,
         statements: &[Value],
         checks: &[PlanCheck],
         ids_made: &IdsMade,
-    ) -> Result<(Command, Vec<Vec<u8>>), GatewayError> {
+    ) -> Result<(Command, Vec<Sealing>), GatewayError> {
         let Some(vault) = &self.vault else {
             let command = Command::StoreStatements {
                 statements: statements.to_vec(),
@@ -151,19 +169,20 @@ impl Gateway {
         };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
-        let mut sealed_from = Vec::with_capacity(statements.len());
+        let mut sealings = Vec::with_capacity(statements.len());
         for statement in statements {
-            let mut subjects = Vec::new();
-            for agent in personal_agents(statement) {
-                subjects.push(vault.subject(tenant, &agent).await.map_err(unavailable)?);
+            let agents = personal_agents(statement);
+            let mut subjects = Vec::with_capacity(agents.len());
+            for agent in &agents {
+                subjects.push(vault.subject(tenant, agent).await.map_err(unavailable)?);
             }
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
-            sealed_from.push(bytes);
+            sealings.push(Sealing { bytes, agents });
         }
         let command =
             Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() };
-        Ok((command, sealed_from))
+        Ok((command, sealings))
     }
 
     /// Forgets the keys this gateway remembers for `subjects` (the projector
@@ -257,18 +276,18 @@ impl Gateway {
         };
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let tenant = &principal.tenant;
-        let (command, sealed_from) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        let (command, sealings) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
         // Sealed statements go to the projector of this process as they are.
-        let handed = if sealed_from.is_empty() { Vec::new() } else { statements };
-        let verdict = self.submit(tenant, &command, handed).await?;
+        let sealed_from: Vec<Vec<u8>> = sealings.iter().map(|sealing| sealing.bytes.clone()).collect();
+        let verdict = self.submit(tenant, &command, handed(statements, sealings)).await?;
         let Verdict::SubjectForgotten { subjects } = &verdict else { return verdict.into_result() };
         // Sealed once more for the agents' new subjects, from the bytes sealed
         // the first time (the statements themselves may have been handed).
         self.forget_cached(tenant, subjects);
         let statements: Vec<Value> =
             sealed_from.iter().map(|bytes| xapi::parse_json(bytes).expect("JSON this gateway wrote")).collect();
-        let (command, _) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
-        self.submit(tenant, &command, statements).await?.into_result()
+        let (command, sealings) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        self.submit(tenant, &command, handed(statements, sealings)).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
@@ -339,7 +358,12 @@ impl Gateway {
     /// Appends a command and awaits its verdict; `handed` (the statements a
     /// sealed statements command was sealed from, or none) goes to the
     /// projector of this process when there is a handoff.
-    async fn submit(&self, tenant: &TenantId, command: &Command, handed: Vec<Value>) -> Result<Verdict, GatewayError> {
+    async fn submit(
+        &self,
+        tenant: &TenantId,
+        command: &Command,
+        handed: Vec<HandedStatement>,
+    ) -> Result<Verdict, GatewayError> {
         // A UUIDv7: the time in it says which bucket of the verdict table
         // holds its verdict, and when that expires (tables::verdict_key).
         let command_id = Uuid::now_v7();
