@@ -154,25 +154,29 @@ impl Statement {
     /// every contextActivities id and the same inside a SubStatement. Deduplicated.
     pub fn activities(&self, related: bool) -> Vec<String> {
         let mut out = Vec::new();
-        let v = &self.value;
-        let object = v.get("object");
-        if let Some(o) = object.filter(|o| is_activity(o)) {
-            if let Some(id) = o.get("id").and_then(Value::as_str) {
-                push_unique(&mut out, id.to_string());
-            }
-        }
+        push_direct_activities(&self.value, &mut out);
         if related {
-            context_activity_ids(v.get("context"), &mut out);
-            if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
-                if let Some(o) = sub.get("object").filter(|o| is_activity(o)) {
-                    if let Some(id) = o.get("id").and_then(Value::as_str) {
-                        push_unique(&mut out, id.to_string());
-                    }
-                }
-                context_activity_ids(sub.get("context"), &mut out);
-            }
+            push_related_activities(&self.value, &mut out);
         }
         out
+    }
+
+    /// `activities(true)` and how many of its first ids are `activities(false)`, in one walk.
+    pub fn activities_direct_first(&self) -> (Vec<String>, usize) {
+        let mut out = Vec::new();
+        push_direct_activities(&self.value, &mut out);
+        let direct = out.len();
+        push_related_activities(&self.value, &mut out);
+        (out, direct)
+    }
+
+    /// `agents(true)` and how many of its first keys are `agents(false)`, in one walk.
+    pub fn agents_direct_first(&self) -> (Vec<AgentKey>, usize) {
+        let mut out = Vec::new();
+        push_direct_agents(&self.value, &mut out);
+        let direct = out.len();
+        push_related_agents(&self.value, true, &mut out);
+        (out, direct)
     }
 
     /// The statement JSON.
@@ -190,23 +194,54 @@ impl Statement {
 /// with the authority's only when `authority` is true (and `related` is).
 pub fn agents_of(v: &Value, related: bool, authority: bool) -> Vec<AgentKey> {
     let mut out = Vec::new();
-    push_actor(&mut out, v.get("actor"));
-    let object = v.get("object");
-    if let Some(o) = object.filter(|o| is_agent_or_group(o)) {
-        push_actor(&mut out, Some(o));
-    }
+    push_direct_agents(v, &mut out);
     if related {
-        if authority {
-            push_actor(&mut out, v.get("authority"));
-        }
-        related_context_agents(v.get("context"), &mut out);
-        if let Some(sub) = object.filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
-            push_actor(&mut out, sub.get("actor"));
-            if let Some(o) = sub.get("object").filter(|o| is_agent_or_group(o)) {
-                push_actor(&mut out, Some(o));
-            }
-            related_context_agents(sub.get("context"), &mut out);
-        }
+        push_related_agents(v, authority, &mut out);
     }
     out
+}
+
+/// The actor, and the object when an Agent or Group.
+fn push_direct_agents(v: &Value, out: &mut Vec<AgentKey>) {
+    push_actor(out, v.get("actor"));
+    if let Some(o) = v.get("object").filter(|o| is_agent_or_group(o)) {
+        push_actor(out, Some(o));
+    }
+}
+
+/// The authority (with `authority`), the context's agents, and the same inside a SubStatement.
+fn push_related_agents(v: &Value, authority: bool, out: &mut Vec<AgentKey>) {
+    if authority {
+        push_actor(out, v.get("authority"));
+    }
+    related_context_agents(v.get("context"), out);
+    if let Some(sub) = v.get("object").filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
+        push_actor(out, sub.get("actor"));
+        if let Some(o) = sub.get("object").filter(|o| is_agent_or_group(o)) {
+            push_actor(out, Some(o));
+        }
+        related_context_agents(sub.get("context"), out);
+    }
+}
+
+/// The object's id when an Activity.
+fn push_direct_activities(v: &Value, out: &mut Vec<String>) {
+    if let Some(o) = v.get("object").filter(|o| is_activity(o)) {
+        if let Some(id) = o.get("id").and_then(Value::as_str) {
+            push_unique(out, id.to_string());
+        }
+    }
+}
+
+/// The context activities, and the same (with the object) inside a SubStatement.
+fn push_related_activities(v: &Value, out: &mut Vec<String>) {
+    context_activity_ids(v.get("context"), out);
+    if let Some(sub) = v.get("object").filter(|o| o.get("objectType").and_then(Value::as_str) == Some("SubStatement")) {
+        if let Some(o) = sub.get("object").filter(|o| is_activity(o)) {
+            if let Some(id) = o.get("id").and_then(Value::as_str) {
+                push_unique(out, id.to_string());
+            }
+        }
+        context_activity_ids(sub.get("context"), out);
+    }
 }

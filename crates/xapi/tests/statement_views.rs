@@ -91,6 +91,34 @@ fn activity_object_and_agent_object() {
     assert!(s.registration().is_none());
 }
 
+/// In one walk, the related agents and activities with the direct ones
+/// first: the same lists as asking for each scope on its own.
+#[test]
+fn direct_first_views_agree_with_each_scope_asked_alone() {
+    let agent_object = json!({
+        "actor": {"mbox": "mailto:a@example.com"},
+        "verb": {"id": "http://example.com/v"},
+        "object": {"objectType": "Agent", "mbox": "mailto:o@example.com"},
+        "context": {"instructor": {"mbox": "mailto:a@example.com"}, "contextActivities": {"other": [{"id": "http://example.com/x"}]}}
+    });
+    let activity_object = json!({
+        "actor": {"mbox": "mailto:a@example.com"},
+        "verb": {"id": "http://example.com/v"},
+        "object": {"id": "http://example.com/a"},
+        "context": {"contextActivities": {"parent": [{"id": "http://example.com/a"}, {"id": "http://example.com/p"}]}}
+    });
+    let bare = json!({"actor": {"mbox": "mailto:a@example.com"}, "verb": {"id": "http://example.com/v"}});
+    for value in [full(), agent_object, activity_object, bare] {
+        let s = Statement::from_trusted(value);
+        let (agents, direct) = s.agents_direct_first();
+        assert_eq!(keys(agents.clone()), keys(s.agents(true)), "{}", s.value());
+        assert_eq!(keys(agents[..direct].to_vec()), keys(s.agents(false)), "{}", s.value());
+        let (activities, direct) = s.activities_direct_first();
+        assert_eq!(activities, s.activities(true), "{}", s.value());
+        assert_eq!(activities[..direct], s.activities(false), "{}", s.value());
+    }
+}
+
 #[test]
 fn voiding() {
     let s = Statement::parse(

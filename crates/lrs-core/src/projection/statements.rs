@@ -1054,17 +1054,21 @@ pub(super) fn index_keys(
         None => ifi.to_owned(),
     };
     let mut keys = vec![IndexKey::all(tenant), IndexKey::verb(tenant, statement.verb_id())];
-    let (direct_activities, direct_agents) = (statement.activities(false), statement.agents(false));
     let related = |direct: bool| related_rows == RelatedRows::AlsoDirect || !direct;
+    // Each list holds the related ones, the direct ones first.
+    let (activities, direct) = statement.activities_direct_first();
+    let direct_activities = &activities[..direct];
     keys.extend(direct_activities.iter().map(|a| IndexKey::activity(tenant, IndexScope::Direct, a)));
     keys.extend(
-        (statement.activities(true).iter())
+        (activities.iter())
             .filter(|a| related(direct_activities.contains(a)))
             .map(|a| IndexKey::activity(tenant, IndexScope::Related, a)),
     );
+    let (agent_keys, direct) = statement.agents_direct_first();
+    let direct_agents = &agent_keys[..direct];
     keys.extend(direct_agents.iter().map(|a| IndexKey::agent(tenant, IndexScope::Direct, &agent_key(a.as_str()))));
     keys.extend(
-        (statement.agents(true).iter())
+        (agent_keys.iter())
             .filter(|a| related(direct_agents.contains(a)))
             .map(|a| IndexKey::agent(tenant, IndexScope::Related, &agent_key(a.as_str()))),
     );
