@@ -263,10 +263,18 @@ impl EmbeddedStore {
         // and growing it would copy them and fault in fresh pages each time.
         let mut write =
             fjall::OwnedWriteBatch::with_capacity(self.inner.db.clone(), batch.mutations.len()).durability(mode);
+        // Applied in key order, table by table: each row's place in the
+        // memtable's skip list is then found along the path the row before
+        // took, in the CPU's cache, where rows in the order written (a
+        // statement's rows in many tables, then the next statement's) send
+        // every insert to memory (20% of the CPU of an ingest, measured).
+        // The sort is stable, so two writes of one row keep their order.
+        let mut mutations = batch.mutations;
+        mutations.sort_by(|a, b| row_order(a).cmp(&row_order(b)));
         // Each row's key is laid out in one buffer, which fjall copies (it
         // would copy a vector of the key's own too).
         let mut key = Vec::with_capacity(256);
-        for mutation in batch.mutations {
+        for mutation in mutations {
             match mutation {
                 Mutation::Put { table, partition, clustering, value } => {
                     lay_out_row_key(&mut key, &partition, &clustering);
@@ -283,6 +291,16 @@ impl EmbeddedStore {
             self.inner.unsynced.store(true, Ordering::Release);
         }
         Ok(())
+    }
+}
+
+/// A mutation's table and its row's place in the table: the order of the
+/// keys [`lay_out_row_key`] lays out (the partition's length first).
+fn row_order(mutation: &Mutation) -> (Table, usize, &[u8], &[u8]) {
+    match mutation {
+        Mutation::Put { table, partition, clustering, .. } | Mutation::Delete { table, partition, clustering } => {
+            (*table, partition.len(), partition, clustering)
+        }
     }
 }
 
@@ -379,6 +397,29 @@ mod tests {
     fn read_meta(store: &EmbeddedStore, key: &[u8]) -> Option<Vec<u8>> {
         let keyspace = store.inner.keyspace(Table::Meta);
         store.inner.snapshot().get(keyspace, row_key(key, &[])).expect("read").map(|v| v.to_vec())
+    }
+
+    /// A batch is applied in key order, but the writes of one row keep the
+    /// order they have in the batch: the last one stands.
+    #[test]
+    fn a_row_written_many_times_in_a_batch_keeps_the_last_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let mut batch = WriteBatch::default();
+        for n in 0..500u32 {
+            // Rows of other tables and partitions around each write of the two rows.
+            batch.put(Table::ByVerb, b"p".to_vec(), (500 - n).to_be_bytes().to_vec(), vec![1]);
+            batch.put(Table::Meta, b"twice".to_vec(), Vec::new(), n.to_be_bytes().to_vec());
+            batch.put(Table::Meta, (n % 13).to_be_bytes().to_vec(), n.to_be_bytes().to_vec(), vec![2]);
+            if n % 2 == 0 {
+                batch.put(Table::Meta, b"gone".to_vec(), Vec::new(), n.to_be_bytes().to_vec());
+            } else {
+                batch.delete(Table::Meta, b"gone".to_vec(), Vec::new());
+            }
+        }
+        store.write_now(batch, true).expect("write");
+        assert_eq!(read_meta(&store, b"twice"), Some(499u32.to_be_bytes().to_vec()), "the last write stands");
+        assert_eq!(read_meta(&store, b"gone"), None, "the last write, a delete, stands");
     }
 
     /// A reader that comes while a batch is being applied reads what the
