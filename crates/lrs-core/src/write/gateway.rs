@@ -82,22 +82,14 @@ impl From<ValidationError> for GatewayError {
 /// Largest attachment chunk carried by one log event.
 pub const ATTACHMENT_CHUNK_BYTES: usize = 256 * 1024;
 
-/// How the gateway sealed a statement: the bytes it sealed, and the IFI
-/// keys of the personal agents whose subjects' keys seal it, in order.
-struct Sealing {
-    bytes: Vec<u8>,
-    agents: Vec<String>,
-}
-
-/// The statements to hand to this process's projector: each with its
-/// personal agents; none when they were not sealed (`sealings` empty).
-fn handed(statements: Vec<Value>, sealings: Vec<Sealing>) -> Vec<HandedStatement> {
-    if sealings.is_empty() {
+/// The statements to hand to this process's projector, each with the
+/// personal agents it was sealed for; none when they were not sealed
+/// (`agents` empty).
+fn handed(statements: Vec<Value>, agents: Vec<Vec<String>>) -> Vec<HandedStatement> {
+    if agents.is_empty() {
         return Vec::new();
     }
-    (statements.into_iter().zip(sealings))
-        .map(|(json, sealing)| HandedStatement { json, agents: sealing.agents })
-        .collect()
+    (statements.into_iter().zip(agents)).map(|(json, agents)| HandedStatement { json, agents }).collect()
 }
 
 /// Which document a write is for.
@@ -151,25 +143,28 @@ impl Gateway {
 
     /// The command storing `statements`: each sealed, readable only with the
     /// keys of every agent it names (the authority excepted), when there is a
-    /// vault; with each one's sealing (none when in the clear).
+    /// vault; with the bytes each was sealed from and the IFI keys of the
+    /// personal agents whose subjects' keys seal it, in order (none when in
+    /// the clear).
     async fn statements_command(
         &self,
         tenant: &TenantId,
         statements: &[Value],
         checks: &[PlanCheck],
         ids_made: &IdsMade,
-    ) -> Result<(Command, Vec<Sealing>), GatewayError> {
+    ) -> Result<(Command, Vec<Vec<u8>>, Vec<Vec<String>>), GatewayError> {
         let Some(vault) = &self.vault else {
             let command = Command::StoreStatements {
                 statements: statements.to_vec(),
                 checks: checks.to_vec(),
                 ids_made: ids_made.clone(),
             };
-            return Ok((command, Vec::new()));
+            return Ok((command, Vec::new(), Vec::new()));
         };
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
-        let mut sealings = Vec::with_capacity(statements.len());
+        let mut sealed_from = Vec::with_capacity(statements.len());
+        let mut sealed_for = Vec::with_capacity(statements.len());
         for statement in statements {
             let agents = personal_agents(statement);
             let mut subjects = Vec::with_capacity(agents.len());
@@ -178,11 +173,12 @@ impl Gateway {
             }
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
-            sealings.push(Sealing { bytes, agents });
+            sealed_from.push(bytes);
+            sealed_for.push(agents);
         }
         let command =
             Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() };
-        Ok((command, sealings))
+        Ok((command, sealed_from, sealed_for))
     }
 
     /// Forgets the keys this gateway remembers for `subjects` (the projector
@@ -276,18 +272,18 @@ impl Gateway {
         };
         self.store_attachment_bodies(&principal.tenant, attachments).await?;
         let tenant = &principal.tenant;
-        let (command, sealings) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        let (command, sealed_from, sealed_for) =
+            self.statements_command(tenant, &statements, &checks, &ids_made).await?;
         // Sealed statements go to the projector of this process as they are.
-        let sealed_from: Vec<Vec<u8>> = sealings.iter().map(|sealing| sealing.bytes.clone()).collect();
-        let verdict = self.submit(tenant, &command, handed(statements, sealings)).await?;
+        let verdict = self.submit(tenant, &command, handed(statements, sealed_for)).await?;
         let Verdict::SubjectForgotten { subjects } = &verdict else { return verdict.into_result() };
         // Sealed once more for the agents' new subjects, from the bytes sealed
         // the first time (the statements themselves may have been handed).
         self.forget_cached(tenant, subjects);
         let statements: Vec<Value> =
             sealed_from.iter().map(|bytes| xapi::parse_json(bytes).expect("JSON this gateway wrote")).collect();
-        let (command, sealings) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
-        self.submit(tenant, &command, handed(statements, sealings)).await?.into_result()
+        let (command, _, sealed_for) = self.statements_command(tenant, &statements, &checks, &ids_made).await?;
+        self.submit(tenant, &command, handed(statements, sealed_for)).await?.into_result()
     }
 
     /// Writes a document (PUT), or merges a JSON document into the stored one (POST).
