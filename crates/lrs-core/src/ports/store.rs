@@ -99,6 +99,12 @@ impl Table {
         Table::Forwarding,
     ];
 
+    /// The table's place in [`Table::ALL`], for stores that keep a slot per
+    /// table in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The table's name in a store.
     pub fn name(self) -> &'static str {
         match self {
@@ -283,3 +289,17 @@ pub trait QueryStore: Send + Sync + 'static {
 
 /// One row of a table: partition key, clustering key, value.
 pub type TableRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    /// A store's slot for a table is the table's place in `Table::ALL`, and
+    /// no two tables share one.
+    #[test]
+    fn every_table_is_at_its_index_in_all() {
+        for (place, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(table.index(), place, "{} is not at its index", table.name());
+        }
+    }
+}
