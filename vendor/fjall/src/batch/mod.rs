@@ -161,6 +161,13 @@ impl WriteBatch {
 
         log::trace!("Applying batch (size={}) to memtable(s)", self.data.len());
 
+        // PATCH (lrs): the keyspace of the item before, whose handle is in
+        // the set already: a batch applied in key order, table by table,
+        // holds long runs of one keyspace, and hashing each item's keyspace
+        // name into the set cost more than the skip list's insert of a
+        // short row.
+        let mut last_keyspace: Option<*const crate::keyspace::KeyspaceInner> = None;
+
         for item in std::mem::take(&mut self.data) {
             // TODO: need a better, generic write op
             let (item_size, _) = match item.value_type {
@@ -173,7 +180,11 @@ impl WriteBatch {
             batch_size += item_size;
 
             // IMPORTANT: Clone the handle, because we don't want to keep the keyspaces lock open
-            keyspaces_with_possible_stall.insert(item.keyspace.clone());
+            let keyspace = std::sync::Arc::as_ptr(&item.keyspace.0);
+            if last_keyspace != Some(keyspace) {
+                keyspaces_with_possible_stall.insert(item.keyspace.clone());
+                last_keyspace = Some(keyspace);
+            }
         }
 
         self.db.supervisor.snapshot_tracker.publish(batch_seqno);
