@@ -230,3 +230,37 @@ fn a_batch_commits_without_its_write_stall_which_it_then_owes() {
     std::thread::spawn(move || sent.send(batch.commit().is_ok()));
     assert!(received.recv_timeout(Duration::from_millis(500)).is_err(), "commit did not wait for the stall");
 }
+
+/// The store's keys are ordered by their bytes (byteview, patched in
+/// vendor/byteview, compares the first four bytes as a number): slices
+/// shorter and longer than four bytes, inline and on the heap, with zero
+/// bytes where a shorter one's first four are padded.
+#[test]
+fn keys_are_in_the_order_of_their_bytes() {
+    let mut slices: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..3 {
+        let longer: Vec<Vec<u8>> = slices
+            .iter()
+            .filter(|slice| slice.len() == slices.last().map_or(0, Vec::len))
+            .flat_map(|slice| {
+                [0u8, 1, 2, 255].map(|byte| {
+                    let mut next = slice.clone();
+                    next.push(byte);
+                    next
+                })
+            })
+            .collect();
+        slices.extend(longer);
+    }
+    for slice in slices.clone() {
+        for tail in [&[0u8; 5][..], &[7u8; 30][..]] {
+            slices.push([&slice[..], &[0, 0, 0], tail].concat());
+        }
+    }
+    assert_eq!(slices.len(), 85 * 3, "every slice of up to 3 bytes, and two longer ones from each");
+    for a in &slices {
+        for b in &slices {
+            assert_eq!(fjall::Slice::new(a).cmp(&fjall::Slice::new(b)), a.cmp(b), "{a:?} against {b:?}");
+        }
+    }
+}
