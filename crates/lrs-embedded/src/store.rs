@@ -266,10 +266,9 @@ impl EmbeddedStore {
         // took, in the CPU's cache, where rows in the order written (a
         // statement's rows in many tables, then the next statement's) send
         // every insert to memory (20% of the CPU of an ingest, measured).
-        let sorted = SortedBatch::of(batch.mutations);
-        let mut values = sorted.values;
-        for row in &sorted.rows {
-            let key = &sorted.keys[row.key.clone()];
+        let SortedBatch { keys, mut values, rows } = SortedBatch::of(batch.mutations);
+        for row in &rows {
+            let key = &keys[row.key.clone()];
             match values[row.place].take() {
                 Some(value) => write.insert(self.inner.keyspace(row.table), key, value),
                 None => write.remove(self.inner.keyspace(row.table), key),

@@ -962,41 +962,6 @@ mod tests {
         Ok(())
     }
 
-    // PATCH (lrs): the order of byte views is the order of their bytes,
-    // for slices shorter and longer than the prefix and inline or not, with
-    // zero bytes where a shorter slice's prefix is padded.
-    #[test]
-    fn cmp_is_the_order_of_the_bytes() {
-        let alphabet = [0u8, 1, 2, 255];
-        let mut slices: Vec<Vec<u8>> = vec![Vec::new()];
-        for len in 1..=3 {
-            let mut next = Vec::new();
-            for slice in slices.iter().filter(|s| s.len() == len - 1) {
-                for byte in alphabet {
-                    let mut longer = slice.clone();
-                    longer.push(byte);
-                    next.push(longer);
-                }
-            }
-            slices.extend(next);
-        }
-        // Longer ones, inline and on the heap, sharing their first bytes.
-        for slice in slices.clone() {
-            for tail in [&[0u8; 5][..], &[7u8; 30][..]] {
-                let mut longer = slice.clone();
-                longer.extend_from_slice(&[0, 0, 0]);
-                longer.extend_from_slice(tail);
-                slices.push(longer);
-            }
-        }
-        for a in &slices {
-            for b in &slices {
-                let (x, y) = (ByteView::from(&a[..]), ByteView::from(&b[..]));
-                assert_eq!(x.cmp(&y), a.cmp(b), "{a:?} against {b:?}");
-            }
-        }
-    }
-
     #[test]
     fn cmp_misc_1() {
         let a = ByteView::from("abcdef");
