@@ -12,6 +12,7 @@
 //! and every row naming it can no longer be opened, in the log, in the tables,
 //! in their files on disk and in any copy of them (docs/adr/0003).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -71,6 +72,17 @@ pub trait SealingKeys: Send + Sync + 'static {
     /// The subject of an agent (its IFI key), created on first use: one per
     /// agent, however many processes ask at once.
     async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError>;
+
+    /// The subjects of several agents, in their order, those of new agents
+    /// created together (a batch naming a thousand new learners waits for
+    /// one creation, not a thousand in turn).
+    async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
+        let mut subjects = Vec::with_capacity(agents.len());
+        for agent in agents {
+            subjects.push(self.subject(tenant, agent).await?);
+        }
+        Ok(subjects)
+    }
 
     /// Forgets a subject this process may remember: it was destroyed.
     fn forget_cached(&self, tenant: &TenantId, subject: Uuid);
@@ -213,6 +225,24 @@ pub trait VaultStore: Send + Sync + 'static {
     /// Atomic against every other writer of the vault, in any process.
     async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Writes values, each durable when this returns.
+    async fn put_many(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        for (key, value) in rows {
+            self.put(&key, value).await?;
+        }
+        Ok(())
+    }
+
+    /// [`VaultStore::put_if_absent`] of each row (each atomic on its own);
+    /// returns, in their order, the values the keys already had.
+    async fn put_many_if_absent(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut existing = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            existing.push(self.put_if_absent(&key, value).await?);
+        }
+        Ok(existing)
+    }
+
     /// Removes keys. When this returns, their values are gone from the
     /// store's files where the store can promise it (docs/adr/0003).
     async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError>;
@@ -243,6 +273,31 @@ impl VaultStore for TableVaultStore {
 
     async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.put_if_absent(Table::Vault, key, &[], value).await
+    }
+
+    async fn put_many(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in rows {
+            batch.put(Table::Vault, key, Vec::new(), value);
+        }
+        self.0.write(batch).await
+    }
+
+    /// Each row's conditional write (a lightweight transaction on ScyllaDB)
+    /// in flight at once, not one after another.
+    async fn put_many_if_absent(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut writes = tokio::task::JoinSet::new();
+        for (place, (key, value)) in rows.into_iter().enumerate() {
+            let store = Arc::clone(&self.0);
+            writes.spawn(async move { (place, store.put_if_absent(Table::Vault, &key, &[], value).await) });
+        }
+        let mut existing = Vec::new();
+        while let Some(joined) = writes.join_next().await {
+            let (place, written) = joined.map_err(|e| StoreError::Storage(format!("vault write: {e}")))?;
+            existing.push((place, written?));
+        }
+        existing.sort_by_key(|(place, _)| *place);
+        Ok(existing.into_iter().map(|(_, value)| value).collect())
     }
 
     async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -346,24 +401,69 @@ impl KeyVault {
     /// write: of two processes creating one at once, the loser takes the
     /// winner's subject and removes its own unused row.
     pub async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
-        if let Some(subject) = self.find(tenant, agent).await? {
-            return Ok(subject);
+        let mut subjects = self.subjects(tenant, &[agent]).await?;
+        Ok(subjects.pop().expect("one subject per agent"))
+    }
+
+    /// The subjects of `agents`, in their order, as [`KeyVault::subject`]
+    /// gives each; those of the agents without one are created together:
+    /// their subject rows in one write, then their agent rows in one
+    /// conditional write each (a batch naming many new learners waits for
+    /// the store about twice, not twice per learner).
+    pub async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
+        let mut found = Vec::with_capacity(agents.len());
+        for agent in agents {
+            found.push(self.find(tenant, agent).await?);
+        }
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
         }
         let _creating = self.creating.lock().await;
-        if let Some(subject) = self.find(tenant, agent).await? {
-            return Ok(subject);
+        // Each agent without a subject once (a batch may name one twice),
+        // unless another request created it while this one waited for the lock.
+        let mut new: Vec<(&str, [u8; 32], Subject)> = Vec::new();
+        let mut place: HashMap<&str, usize> = HashMap::new();
+        for (agent, subject) in agents.iter().zip(found.iter_mut()) {
+            if subject.is_some() || place.contains_key(agent) {
+                continue;
+            }
+            *subject = self.find(tenant, agent).await?;
+            if subject.is_none() {
+                place.insert(agent, new.len());
+                new.push((agent, agent_digest(tenant, agent), Subject::random()));
+            }
         }
-        let digest = agent_digest(tenant, agent);
-        let subject = Subject::random();
-        let subject_row = by_subject(tenant, subject.id);
-        self.store.put(&subject_row, VaultRow::encode_subject(&subject, &digest)).await?;
-        let agent_row = by_agent_digest(tenant, &digest);
-        let existing = self.store.put_if_absent(&agent_row, VaultRow::encode_agent(&subject)).await?;
-        let Some(existing) = existing else { return Ok(subject) };
-        self.store.delete(&[subject_row]).await?;
-        VaultRow::decode_agent(&existing)
-            .map(|row| row.subject().clone())
-            .ok_or_else(|| StoreError::Storage("the vault holds an unreadable subject".into()))
+        let subject_rows = new
+            .iter()
+            .map(|(_, digest, subject)| (by_subject(tenant, subject.id), VaultRow::encode_subject(subject, digest)))
+            .collect();
+        self.store.put_many(subject_rows).await?;
+        let agent_rows = new
+            .iter()
+            .map(|(_, digest, subject)| (by_agent_digest(tenant, digest), VaultRow::encode_agent(subject)))
+            .collect();
+        let existing = self.store.put_many_if_absent(agent_rows).await?;
+        let mut unused = Vec::new();
+        let mut created = Vec::with_capacity(new.len());
+        for ((_, _, subject), existing) in new.into_iter().zip(existing) {
+            let Some(existing) = existing else {
+                created.push(subject);
+                continue;
+            };
+            unused.push(by_subject(tenant, subject.id));
+            let winner = VaultRow::decode_agent(&existing)
+                .map(|row| row.subject().clone())
+                .ok_or_else(|| StoreError::Storage("the vault holds an unreadable subject".into()))?;
+            created.push(winner);
+        }
+        if !unused.is_empty() {
+            self.store.delete(&unused).await?;
+        }
+        Ok(agents
+            .iter()
+            .zip(found)
+            .map(|(agent, subject)| subject.unwrap_or_else(|| created[place[agent]].clone()))
+            .collect())
     }
 
     /// A subject by its id, unless it was forgotten.
@@ -397,6 +497,10 @@ impl KeyVault {
 impl SealingKeys for KeyVault {
     async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
         KeyVault::subject(self, tenant, agent).await
+    }
+
+    async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
+        KeyVault::subjects(self, tenant, agents).await
     }
 
     fn forget_cached(&self, tenant: &TenantId, subject: Uuid) {

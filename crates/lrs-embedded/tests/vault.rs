@@ -39,6 +39,69 @@ async fn requests_naming_a_new_agent_at_once_get_one_subject() {
     assert_eq!(ids.len(), 1, "one subject, so erasing the agent destroys the only key: {ids:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_naming_new_and_known_agents_gets_one_subject_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = vault(dir.path());
+    let tenant = TenantId::parse("t").unwrap();
+    let known = vault.subject(&tenant, "mbox:mailto:known@example.com").await.unwrap();
+    let mut named: Vec<String> = (0..300).map(|n| format!("mbox:mailto:new-{n}@example.com")).collect();
+    named.push("mbox:mailto:known@example.com".into());
+    named.push("mbox:mailto:new-7@example.com".into());
+    let agents: Vec<&str> = named.iter().map(String::as_str).collect();
+
+    let subjects = vault.subjects(&tenant, &agents).await.unwrap();
+
+    assert_eq!(subjects.len(), agents.len(), "a subject for every agent named, in order");
+    assert_eq!(subjects[300], known, "a known agent keeps its subject");
+    assert_eq!(subjects[301], subjects[7], "an agent named twice gets one subject");
+    let ids: std::collections::HashSet<_> = subjects.iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 301, "a new subject for each new agent");
+    // What the files hold, read by a vault that never saw the batch.
+    let reader = uncached_vault(dir.path());
+    for (agent, subject) in agents.iter().zip(&subjects) {
+        assert_eq!(reader.find(&tenant, agent).await.unwrap().as_ref(), Some(subject), "{agent}");
+        assert_eq!(reader.by_id(&tenant, subject.id).await.unwrap().as_ref(), Some(subject), "{agent}");
+    }
+    let files = files_under(&dir.path().join("keys"));
+    assert_eq!(files.len(), 2 * 301, "two rows per agent and no temporary file left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_naming_the_same_new_agents_at_once_get_one_subject_each() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four vaults over the same files, as four processes would be: only the
+    // files' conditional writes keep each agent's subject one.
+    let vaults: Vec<KeyVault> = (0..4).map(|_| uncached_vault(dir.path())).collect();
+    let tenant = TenantId::parse("t").unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|n: usize| {
+            let (vault, tenant) = (vaults[n % 4].clone(), tenant.clone());
+            // Overlapping sets of 40 of 60 agents, each batch in its own order.
+            let named: Vec<String> =
+                (0..40).map(|i| format!("mbox:mailto:shared-{}@example.com", (i * 7 + n * 5) % 60)).collect();
+            tokio::spawn(async move {
+                let agents: Vec<&str> = named.iter().map(String::as_str).collect();
+                let subjects = vault.subjects(&tenant, &agents).await.unwrap();
+                named.into_iter().zip(subjects).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut subject_of = std::collections::HashMap::new();
+    for task in tasks {
+        for (agent, subject) in task.await.unwrap() {
+            let first = subject_of.entry(agent.clone()).or_insert_with(|| subject.clone());
+            assert_eq!(*first, subject, "{agent} got two subjects");
+        }
+    }
+    let reader = uncached_vault(dir.path());
+    for (agent, subject) in &subject_of {
+        assert_eq!(reader.find(&tenant, agent).await.unwrap().as_ref(), Some(subject), "{agent}");
+    }
+    let files = files_under(&dir.path().join("keys"));
+    assert_eq!(files.len(), 2 * subject_of.len(), "the losers' subject rows are removed: {}", files.len());
+}
+
 #[tokio::test]
 async fn a_destroyed_subject_is_gone_from_the_cache_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,12 +31,25 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(SUBJECTS_PATH, web::post().to(subject));
 }
 
-/// What a gateway asks for: the subject of an agent (its IFI key) of a tenant.
+/// What a gateway asks for: the subject of an agent (its IFI key) of a
+/// tenant, or those of several agents (`agents`, answered in their order).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubjectRequest {
     tenant: String,
-    agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agents: Option<Vec<String>>,
+}
+
+/// Agents asked for in one request at most (a gateway asks in parts of this size).
+const AGENTS_PER_REQUEST: usize = 1_000;
+
+/// The answer to a request naming `agents`: their subjects, in order.
+#[derive(Serialize, Deserialize)]
+struct SubjectsAnswer {
+    subjects: Vec<SubjectAnswer>,
 }
 
 /// The answer: the subject's id and its key, base64.
@@ -62,11 +75,24 @@ async fn subject(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes)
     let request: SubjectRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
     let tenant = TenantId::parse(&request.tenant).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if request.agent.is_empty() {
-        return Err(ApiError::BadRequest("agent: an agent's identifier key is required".into()));
+    let unavailable = |e: StoreError| ApiError::Unavailable(e.to_string());
+    let answer = |subject: &Subject| SubjectAnswer { id: subject.id, key: subject.key_base64() };
+    match (request.agent, request.agents) {
+        (Some(agent), None) if !agent.is_empty() => {
+            let subject = vault.subject(&tenant, &agent).await.map_err(unavailable)?;
+            Ok(HttpResponse::Ok().json(answer(&subject)))
+        }
+        (None, Some(agents))
+            if (1..=AGENTS_PER_REQUEST).contains(&agents.len()) && agents.iter().all(|a| !a.is_empty()) =>
+        {
+            let named: Vec<&str> = agents.iter().map(String::as_str).collect();
+            let subjects = vault.subjects(&tenant, &named).await.map_err(unavailable)?;
+            Ok(HttpResponse::Ok().json(SubjectsAnswer { subjects: subjects.iter().map(answer).collect() }))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "give either agent (an agent's identifier key) or agents (1 to {AGENTS_PER_REQUEST} of them, none empty)"
+        ))),
     }
-    let subject = vault.subject(&tenant, &request.agent).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(SubjectAnswer { id: subject.id, key: subject.key_base64() }))
 }
 
 /// Subjects a gateway remembers.
@@ -99,6 +125,35 @@ impl RemoteVault {
     }
 }
 
+impl RemoteVault {
+    /// Asks the vault; its answer of type `A`.
+    async fn ask<A: serde::de::DeserializeOwned>(&self, request: &SubjectRequest) -> Result<A, StoreError> {
+        let unavailable = |what: String| StoreError::Unavailable(format!("vault at {}: {what}", self.url));
+        let response = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unavailable(format!("answered {}", response.status())));
+        }
+        response.json().await.map_err(|e| unavailable(e.to_string()))
+    }
+
+    /// Remembers the subject of an agent the vault answered with.
+    fn remember(&self, key: (TenantId, String), answer: SubjectAnswer) -> Result<Subject, StoreError> {
+        let key_bytes = base64::engine::general_purpose::STANDARD.decode(&answer.key).unwrap_or_default();
+        let subject = Subject::from_parts(answer.id, &key_bytes)
+            .ok_or_else(|| StoreError::Unavailable(format!("vault at {}: answered a malformed key", self.url)))?;
+        self.agents.insert(subject.id, key.clone());
+        self.subjects.insert(key, subject.clone());
+        Ok(subject)
+    }
+}
+
 #[async_trait]
 impl SealingKeys for RemoteVault {
     async fn subject(&self, tenant: &TenantId, agent: &str) -> Result<Subject, StoreError> {
@@ -106,26 +161,31 @@ impl SealingKeys for RemoteVault {
         if let Some(subject) = self.subjects.get(&key) {
             return Ok(subject);
         }
-        let unavailable = |what: String| StoreError::Unavailable(format!("vault at {}: {what}", self.url));
-        let request = SubjectRequest { tenant: tenant.as_str().to_owned(), agent: agent.to_owned() };
-        let response = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .json(&request)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("answered {}", response.status())));
+        let request =
+            SubjectRequest { tenant: tenant.as_str().to_owned(), agent: Some(agent.to_owned()), agents: None };
+        let answer: SubjectAnswer = self.ask(&request).await?;
+        self.remember(key, answer)
+    }
+
+    /// Those not remembered asked for in one request per
+    /// [`AGENTS_PER_REQUEST`].
+    async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
+        let mut subjects: Vec<Option<Subject>> =
+            agents.iter().map(|agent| self.subjects.get(&(tenant.clone(), (*agent).to_owned()))).collect();
+        let unknown: Vec<usize> = (0..agents.len()).filter(|at| subjects[*at].is_none()).collect();
+        for part in unknown.chunks(AGENTS_PER_REQUEST) {
+            let named = part.iter().map(|at| agents[*at].to_owned()).collect();
+            let request = SubjectRequest { tenant: tenant.as_str().to_owned(), agent: None, agents: Some(named) };
+            let answer: SubjectsAnswer = self.ask(&request).await?;
+            if answer.subjects.len() != part.len() {
+                let what = format!("answered {} subjects for {} agents", answer.subjects.len(), part.len());
+                return Err(StoreError::Unavailable(format!("vault at {}: {what}", self.url)));
+            }
+            for (at, subject) in part.iter().zip(answer.subjects) {
+                subjects[*at] = Some(self.remember((tenant.clone(), agents[*at].to_owned()), subject)?);
+            }
         }
-        let answer: SubjectAnswer = response.json().await.map_err(|e| unavailable(e.to_string()))?;
-        let key_bytes = base64::engine::general_purpose::STANDARD.decode(&answer.key).unwrap_or_default();
-        let subject =
-            Subject::from_parts(answer.id, &key_bytes).ok_or_else(|| unavailable("answered a malformed key".into()))?;
-        self.agents.insert(subject.id, key.clone());
-        self.subjects.insert(key, subject.clone());
-        Ok(subject)
+        Ok(subjects.into_iter().map(|subject| subject.expect("every agent answered")).collect())
     }
 
     fn forget_cached(&self, _tenant: &TenantId, subject: Uuid) {

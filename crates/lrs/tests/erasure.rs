@@ -96,3 +96,67 @@ fn statements_past_the_tenant_retention_leave_answers_and_tables() {
     let (code, _) = status(&lrs, Method::GET, &format!("/xapi/statements?statementId={fresh}"), None);
     assert_eq!(code, 200, "a statement within retention stays");
 }
+
+/// The vault's route, asked for many agents at once (as a gateway of the
+/// cluster asks for a batch's agents), answers each with the subject it
+/// answers that agent alone, in order; and refuses a malformed question.
+#[test]
+fn the_vault_route_answers_a_list_of_agents_as_it_answers_each_alone() {
+    const VAULT_TOKEN: &str = "vault-token-for-the-list";
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["serve".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned(), "--data-dir".to_owned()];
+    let lrs = Lrs::start_with(&args, dir.path(), "erasure-secret", &[("LRS_VAULT_TOKEN".into(), VAULT_TOKEN.into())]);
+    let ask = |body: Value| {
+        let response = common::client()
+            .post(lrs.url("/internal/v1/vault/subjects"))
+            .bearer_auth(VAULT_TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap_or(Value::Null))
+    };
+    let alone = ask(json!({"tenant": "default", "agent": "mbox:mailto:first@example.com"})).1;
+    let agents: Vec<String> = (0..50).map(|n| format!("mbox:mailto:listed-{n}@example.com")).collect();
+    let mut listed = agents.clone();
+    listed.insert(10, "mbox:mailto:first@example.com".into());
+
+    let (status, answer) = ask(json!({"tenant": "default", "agents": listed}));
+
+    assert_eq!(status, 200, "{answer}");
+    let subjects = answer["subjects"].as_array().expect("a list of subjects");
+    assert_eq!(subjects.len(), listed.len());
+    assert_eq!(subjects[10], alone, "a known agent is answered with its subject");
+    for (agent, subject) in listed.iter().zip(subjects) {
+        let (_, each) = ask(json!({"tenant": "default", "agent": agent}));
+        assert_eq!(&each, subject, "{agent}");
+    }
+    let ids: std::collections::HashSet<&str> = subjects.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), listed.len(), "one subject per agent");
+    // A gateway's client of the route: 2,500 agents asked in parts of
+    // 1,000, answered as the route answers each.
+    let remote = lrs_http::RemoteVault::new(&lrs.origin, VAULT_TOKEN).unwrap();
+    let mut many: Vec<String> = (0..2_500).map(|n| format!("mbox:mailto:many-{n}@example.com")).collect();
+    many[1_234] = listed[3].clone();
+    let named: Vec<&str> = many.iter().map(String::as_str).collect();
+    let tenant = lrs_core::TenantId::parse("default").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let remembered = runtime.block_on(lrs_core::vault::SealingKeys::subjects(&*remote, &tenant, &named)).unwrap();
+    assert_eq!(remembered.len(), many.len());
+    assert_eq!(remembered[1_234].id.to_string(), subjects[3]["id"].as_str().unwrap(), "a known agent's subject");
+    for at in [0, 999, 1_000, 2_499] {
+        let (_, each) = ask(json!({"tenant": "default", "agent": many[at]}));
+        assert_eq!(remembered[at].id.to_string(), each["id"].as_str().unwrap(), "{}", many[at]);
+    }
+    let too_many: Vec<String> = (0..1_001).map(|n| format!("mbox:mailto:many-{n}@example.com")).collect();
+    for bad in [
+        json!({"tenant": "default"}),
+        json!({"tenant": "default", "agent": "mbox:mailto:a@example.com", "agents": ["mbox:mailto:b@example.com"]}),
+        json!({"tenant": "default", "agents": []}),
+        json!({"tenant": "default", "agents": ["mbox:mailto:a@example.com", ""]}),
+        json!({"tenant": "default", "agents": too_many}),
+    ] {
+        let (status, answer) = ask(bad.clone());
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("agents")), "{answer}");
+    }
+}

@@ -1,7 +1,7 @@
 //! The gateway service: validates and normalises a write, appends it to the
 //! log as one command, and awaits the projector's verdict.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use crate::store::{QueryStore, StoreError, Table};
 use crate::tables::verdict_key;
 use crate::tenant::TenantId;
 use crate::trace::current_trace_context;
-use crate::vault::{personal_agents, SealingKeys};
+use crate::vault::{personal_agents, SealingKeys, Subject};
 use crate::verdict::{Verdict, VerdictBus};
 
 /// Why a write was not accepted.
@@ -164,17 +164,19 @@ impl Gateway {
         let unavailable = |error: StoreError| GatewayError::Unavailable(error.to_string());
         let mut sealed = Vec::with_capacity(statements.len());
         let mut sealed_from = Vec::with_capacity(statements.len());
-        let mut sealed_for = Vec::with_capacity(statements.len());
-        for statement in statements {
-            let agents = personal_agents(statement);
-            let mut subjects = Vec::with_capacity(agents.len());
-            for agent in &agents {
-                subjects.push(vault.subject(tenant, agent).await.map_err(unavailable)?);
-            }
+        let sealed_for: Vec<Vec<String>> = statements.iter().map(personal_agents).collect();
+        // Every agent of the batch asked for at once: the new ones are
+        // created together.
+        let mut named: Vec<&str> = sealed_for.iter().flatten().map(String::as_str).collect();
+        named.sort_unstable();
+        named.dedup();
+        let found = vault.subjects(tenant, &named).await.map_err(unavailable)?;
+        let subject_of: HashMap<&str, &Subject> = named.into_iter().zip(&found).collect();
+        for (statement, agents) in statements.iter().zip(&sealed_for) {
+            let subjects: Vec<Subject> = agents.iter().map(|agent| subject_of[agent.as_str()].clone()).collect();
             let bytes = serde_json::to_vec(statement).expect("json");
             sealed.push(crate::vault::seal(&bytes, &subjects));
             sealed_from.push(bytes);
-            sealed_for.push(agents);
         }
         let command =
             Command::StoreSealedStatements { statements: sealed, checks: checks.to_vec(), ids_made: ids_made.clone() };
