@@ -225,6 +225,15 @@ pub trait VaultStore: Send + Sync + 'static {
     /// Atomic against every other writer of the vault, in any process.
     async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values of keys, in order.
+    async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
     /// Writes values, each durable when this returns.
     async fn put_many(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
         for (key, value) in rows {
@@ -271,6 +280,15 @@ impl VaultStore for TableVaultStore {
         self.0.write(batch).await
     }
 
+    /// Every read in flight at once.
+    async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let reads = keys.iter().cloned().map(|key| {
+            let store = Arc::clone(&self.0);
+            async move { store.get(Table::Vault, &key, &[]).await }
+        });
+        in_flight_at_once(reads).await
+    }
+
     async fn put_if_absent(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.put_if_absent(Table::Vault, key, &[], value).await
     }
@@ -286,18 +304,11 @@ impl VaultStore for TableVaultStore {
     /// Each row's conditional write (a lightweight transaction on ScyllaDB)
     /// in flight at once, not one after another.
     async fn put_many_if_absent(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut writes = tokio::task::JoinSet::new();
-        for (place, (key, value)) in rows.into_iter().enumerate() {
+        let writes = rows.into_iter().map(|(key, value)| {
             let store = Arc::clone(&self.0);
-            writes.spawn(async move { (place, store.put_if_absent(Table::Vault, &key, &[], value).await) });
-        }
-        let mut existing = Vec::new();
-        while let Some(joined) = writes.join_next().await {
-            let (place, written) = joined.map_err(|e| StoreError::Storage(format!("vault write: {e}")))?;
-            existing.push((place, written?));
-        }
-        existing.sort_by_key(|(place, _)| *place);
-        Ok(existing.into_iter().map(|(_, value)| value).collect())
+            async move { store.put_if_absent(Table::Vault, &key, &[], value).await }
+        });
+        in_flight_at_once(writes).await
     }
 
     async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -307,6 +318,23 @@ impl VaultStore for TableVaultStore {
         }
         self.0.write(batch).await
     }
+}
+
+/// Runs every one of `calls` at once; their answers in order, or the first error.
+async fn in_flight_at_once<T: Send + 'static>(
+    calls: impl Iterator<Item = impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static>,
+) -> Result<Vec<T>, StoreError> {
+    let mut running = tokio::task::JoinSet::new();
+    for (place, call) in calls.enumerate() {
+        running.spawn(async move { (place, call.await) });
+    }
+    let mut answers = Vec::with_capacity(running.len());
+    while let Some(joined) = running.join_next().await {
+        let (place, answer) = joined.map_err(|e| StoreError::Storage(format!("vault: {e}")))?;
+        answers.push((place, answer?));
+    }
+    answers.sort_by_key(|(place, _)| *place);
+    Ok(answers.into_iter().map(|(_, answer)| answer).collect())
 }
 
 /// The key vault: agent digest → subject, subject → key. It lives outside the
@@ -368,32 +396,62 @@ impl KeyVault {
         decode: impl Fn(&[u8]) -> Option<VaultRow>,
         by_agent: bool,
     ) -> Result<Option<Subject>, StoreError> {
+        let mut read = self.read_many(vec![row_key], decode, by_agent).await?;
+        Ok(read.pop().flatten())
+    }
+
+    /// Vault rows, in order, through the cache: those it lacks read from
+    /// the store in one go.
+    async fn read_many(
+        &self,
+        row_keys: Vec<Vec<u8>>,
+        decode: impl Fn(&[u8]) -> Option<VaultRow>,
+        by_agent: bool,
+    ) -> Result<Vec<Option<Subject>>, StoreError> {
+        let subject_of = |row: Option<Vec<u8>>| row.and_then(|bytes| decode(&bytes)).map(|row| row.subject().clone());
         let Some(cache) = &self.cache else {
-            let row = self.store.get(&row_key).await?;
-            return Ok(row.and_then(|bytes| decode(&bytes)).map(|row| row.subject().clone()));
+            return Ok(self.store.get_many(&row_keys).await?.into_iter().map(subject_of).collect());
         };
-        if let Some(subject) = cache.subjects.get(&row_key) {
-            return Ok(Some(subject));
+        let mut subjects: Vec<Option<Subject>> = row_keys.iter().map(|key| cache.subjects.get(key)).collect();
+        let missing: Vec<usize> = (0..row_keys.len()).filter(|at| subjects[*at].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(subjects);
         }
         let _reading = cache.destroying.read().await;
-        let row = self.store.get(&row_key).await?;
-        let subject = row.and_then(|bytes| decode(&bytes)).map(|row| row.subject().clone());
-        if let Some(subject) = &subject {
+        let keys: Vec<Vec<u8>> = missing.iter().map(|at| row_keys[*at].clone()).collect();
+        let rows = self.store.get_many(&keys).await?;
+        for ((at, row_key), row) in missing.into_iter().zip(keys).zip(rows) {
+            let Some(subject) = subject_of(row) else { continue };
             if by_agent {
                 cache.agent_rows.insert(subject.id, row_key.clone());
             }
             cache.subjects.insert(row_key, subject.clone());
+            subjects[at] = Some(subject);
         }
-        Ok(subject)
+        Ok(subjects)
     }
 
     /// The subject of an agent, if it has one.
     pub async fn find(&self, tenant: &TenantId, agent: &str) -> Result<Option<Subject>, StoreError> {
-        let digest = agent_digest(tenant, agent);
-        if let Some(subject) = self.read(by_agent_digest(tenant, &digest), VaultRow::decode_agent, true).await? {
-            return Ok(Some(subject));
+        let mut found = self.find_many(tenant, &[agent]).await?;
+        Ok(found.pop().flatten())
+    }
+
+    /// The subjects of agents, in order, where they have one: read in one
+    /// go (rows by digest, then rows of an earlier vault for the rest).
+    async fn find_many(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Option<Subject>>, StoreError> {
+        let rows = agents.iter().map(|agent| by_agent_digest(tenant, &agent_digest(tenant, agent))).collect();
+        let mut found = self.read_many(rows, VaultRow::decode_agent, true).await?;
+        let missing: Vec<usize> = (0..agents.len()).filter(|at| found[*at].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(found);
         }
-        self.read(legacy_by_agent(tenant, agent), VaultRow::decode_legacy, true).await
+        let legacy = missing.iter().map(|at| legacy_by_agent(tenant, agents[*at])).collect();
+        let earlier = self.read_many(legacy, VaultRow::decode_legacy, true).await?;
+        for (at, subject) in missing.into_iter().zip(earlier) {
+            found[at] = subject;
+        }
+        Ok(found)
     }
 
     /// The subject of an agent, created (with a fresh key) on first use. The
@@ -411,24 +469,21 @@ impl KeyVault {
     /// conditional write each (a batch naming many new learners waits for
     /// the store about twice, not twice per learner).
     pub async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
-        let mut found = Vec::with_capacity(agents.len());
-        for agent in agents {
-            found.push(self.find(tenant, agent).await?);
-        }
+        let mut found = self.find_many(tenant, agents).await?;
         if found.iter().all(Option::is_some) {
             return Ok(found.into_iter().flatten().collect());
         }
         let _creating = self.creating.lock().await;
         // Each agent without a subject once (a batch may name one twice),
         // unless another request created it while this one waited for the lock.
+        let missing: Vec<usize> = (0..agents.len()).filter(|at| found[*at].is_none()).collect();
+        let named: Vec<&str> = missing.iter().map(|at| agents[*at]).collect();
         let mut new: Vec<(&str, [u8; 32], Subject)> = Vec::new();
         let mut place: HashMap<&str, usize> = HashMap::new();
-        for (agent, subject) in agents.iter().zip(found.iter_mut()) {
-            if subject.is_some() || place.contains_key(agent) {
-                continue;
-            }
-            *subject = self.find(tenant, agent).await?;
-            if subject.is_none() {
+        for (at, subject) in missing.into_iter().zip(self.find_many(tenant, &named).await?) {
+            let agent = agents[at];
+            found[at] = subject;
+            if found[at].is_none() && !place.contains_key(agent) {
                 place.insert(agent, new.len());
                 new.push((agent, agent_digest(tenant, agent), Subject::random()));
             }

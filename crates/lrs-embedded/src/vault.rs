@@ -204,6 +204,11 @@ impl VaultStore for FileVault {
         blocking(move || vault.get_now(&key)).await
     }
 
+    async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let (vault, keys) = (self.clone(), keys.to_vec());
+        blocking(move || keys.iter().map(|key| vault.get_now(key)).collect()).await
+    }
+
     async fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
         let (vault, key) = (self.clone(), key.to_vec());
         blocking(move || vault.put_now(&key, &value)).await

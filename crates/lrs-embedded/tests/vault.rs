@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use lrs_core::vault::{open_with, seal, KeyVault};
+use lrs_core::vault::{open_with, seal, KeyVault, TableVaultStore};
 use lrs_core::TenantId;
 use lrs_embedded::{EmbeddedStore, FileVault};
 
@@ -43,6 +43,24 @@ async fn requests_naming_a_new_agent_at_once_get_one_subject() {
 async fn a_batch_naming_new_and_known_agents_gets_one_subject_each() {
     let dir = tempfile::tempdir().unwrap();
     let vault = vault(dir.path());
+    let files = dir.path().join("keys");
+    a_batch_gets_one_subject_each(&vault, &uncached_vault(dir.path())).await;
+    assert_eq!(files_under(&files).len(), 2 * 301, "two rows per agent and no temporary file left");
+}
+
+/// The same through the vault table of a query store (how the vault is
+/// kept on ScyllaDB), here the embedded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_naming_new_and_known_agents_gets_one_subject_each_in_a_vault_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn lrs_core::QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let vault = KeyVault::new(TableVaultStore::new(Arc::clone(&store))).with_cache(1_000);
+    a_batch_gets_one_subject_each(&vault, &KeyVault::new(TableVaultStore::new(store))).await;
+}
+
+/// Asks `vault` for 300 new agents, one known and one named twice, and
+/// checks the answers against what `reader` (uncached) finds.
+async fn a_batch_gets_one_subject_each(vault: &KeyVault, reader: &KeyVault) {
     let tenant = TenantId::parse("t").unwrap();
     let known = vault.subject(&tenant, "mbox:mailto:known@example.com").await.unwrap();
     let mut named: Vec<String> = (0..300).map(|n| format!("mbox:mailto:new-{n}@example.com")).collect();
@@ -57,14 +75,11 @@ async fn a_batch_naming_new_and_known_agents_gets_one_subject_each() {
     assert_eq!(subjects[301], subjects[7], "an agent named twice gets one subject");
     let ids: std::collections::HashSet<_> = subjects.iter().map(|s| s.id).collect();
     assert_eq!(ids.len(), 301, "a new subject for each new agent");
-    // What the files hold, read by a vault that never saw the batch.
-    let reader = uncached_vault(dir.path());
+    // What the rows hold, read by a vault that never saw the batch.
     for (agent, subject) in agents.iter().zip(&subjects) {
         assert_eq!(reader.find(&tenant, agent).await.unwrap().as_ref(), Some(subject), "{agent}");
         assert_eq!(reader.by_id(&tenant, subject.id).await.unwrap().as_ref(), Some(subject), "{agent}");
     }
-    let files = files_under(&dir.path().join("keys"));
-    assert_eq!(files.len(), 2 * 301, "two rows per agent and no temporary file left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -73,11 +88,32 @@ async fn batches_naming_the_same_new_agents_at_once_get_one_subject_each() {
     // Four vaults over the same files, as four processes would be: only the
     // files' conditional writes keep each agent's subject one.
     let vaults: Vec<KeyVault> = (0..4).map(|_| uncached_vault(dir.path())).collect();
+    let agents = batches_at_once(&vaults, &uncached_vault(dir.path())).await;
+    let files = files_under(&dir.path().join("keys"));
+    assert_eq!(files.len(), 2 * agents, "the losers' subject rows are removed: {}", files.len());
+}
+
+/// The same through the vault table of a query store (ScyllaDB's
+/// conditional writes are lightweight transactions), here the embedded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_naming_the_same_new_agents_at_once_get_one_subject_each_in_a_vault_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn lrs_core::QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let vault = || KeyVault::new(TableVaultStore::new(Arc::clone(&store)));
+    let vaults: Vec<KeyVault> = (0..4).map(|_| vault()).collect();
+    let agents = batches_at_once(&vaults, &vault()).await;
+    let rows = store.dump(lrs_core::Table::Vault).await.unwrap();
+    assert_eq!(rows.len(), 2 * agents, "the losers' subject rows are removed: {}", rows.len());
+}
+
+/// Twelve batches of 40 of 60 new agents, each in its own order, asked of
+/// `vaults` at once; checks every agent got one subject, which `reader`
+/// finds, and returns how many agents there were.
+async fn batches_at_once(vaults: &[KeyVault], reader: &KeyVault) -> usize {
     let tenant = TenantId::parse("t").unwrap();
     let tasks: Vec<_> = (0..12)
         .map(|n: usize| {
-            let (vault, tenant) = (vaults[n % 4].clone(), tenant.clone());
-            // Overlapping sets of 40 of 60 agents, each batch in its own order.
+            let (vault, tenant) = (vaults[n % vaults.len()].clone(), tenant.clone());
             let named: Vec<String> =
                 (0..40).map(|i| format!("mbox:mailto:shared-{}@example.com", (i * 7 + n * 5) % 60)).collect();
             tokio::spawn(async move {
@@ -94,12 +130,10 @@ async fn batches_naming_the_same_new_agents_at_once_get_one_subject_each() {
             assert_eq!(*first, subject, "{agent} got two subjects");
         }
     }
-    let reader = uncached_vault(dir.path());
     for (agent, subject) in &subject_of {
         assert_eq!(reader.find(&tenant, agent).await.unwrap().as_ref(), Some(subject), "{agent}");
     }
-    let files = files_under(&dir.path().join("keys"));
-    assert_eq!(files.len(), 2 * subject_of.len(), "the losers' subject rows are removed: {}", files.len());
+    subject_of.len()
 }
 
 #[tokio::test]
