@@ -133,8 +133,13 @@ fn legacy_by_agent(tenant: &TenantId, agent: &str) -> Vec<u8> {
     KeyBuilder::new().str(tenant.as_str()).str("agent").str(agent).build()
 }
 
-/// Version byte of the vault's binary rows.
+/// Version byte of the binary rows written before [`PAIR_VERSION`]: an
+/// agent row and a subject row apart.
 const ROW_VERSION: u8 = 2;
+
+/// Version byte of a row that serves as both the subject's and its agent's
+/// (written once and named twice, in a file vault one file with two links).
+const PAIR_VERSION: u8 = 3;
 
 /// The subject row of a vault written before rows were binary.
 #[derive(Deserialize)]
@@ -154,9 +159,11 @@ impl LegacySubject {
 /// A vault row: the subject, and how to find its other row.
 #[derive(Clone)]
 enum VaultRow {
-    /// By agent digest: [2][subject id 16][key 32].
+    /// By agent digest: [3][subject id 16][agent digest 32][key 32], or
+    /// (written before) [2][subject id 16][key 32].
     Agent(Subject),
-    /// By subject id: [2][agent digest 32][key 32].
+    /// By subject id: the same [3] row, or (written before) [2][agent
+    /// digest 32][key 32].
     Subject(Subject, [u8; 32]),
     /// A row of an earlier vault (JSON with the agent's identifier).
     Legacy(Subject, String),
@@ -171,6 +178,10 @@ impl VaultRow {
 
     fn decode_agent(bytes: &[u8]) -> Option<Self> {
         match bytes {
+            [PAIR_VERSION, rest @ ..] if rest.len() == 80 => {
+                let subject = Subject::from_parts(Uuid::from_slice(&rest[..16]).ok()?, &rest[48..])?;
+                Some(VaultRow::Agent(subject))
+            }
             [ROW_VERSION, id @ ..] if id.len() == 48 => {
                 let subject = Subject::from_parts(Uuid::from_slice(&id[..16]).ok()?, &id[16..])?;
                 Some(VaultRow::Agent(subject))
@@ -181,6 +192,10 @@ impl VaultRow {
 
     fn decode_subject(bytes: &[u8], id: Uuid) -> Option<Self> {
         match bytes {
+            [PAIR_VERSION, rest @ ..] if rest.len() == 80 && rest[..16] == *id.as_bytes() => {
+                let digest: [u8; 32] = rest[16..48].try_into().ok()?;
+                Some(VaultRow::Subject(Subject::from_parts(id, &rest[48..])?, digest))
+            }
             [ROW_VERSION, rest @ ..] if rest.len() == 64 => {
                 let digest: [u8; 32] = rest[..32].try_into().ok()?;
                 Some(VaultRow::Subject(Subject::from_parts(id, &rest[32..])?, digest))
@@ -194,17 +209,11 @@ impl VaultRow {
         Some(VaultRow::Legacy(legacy.subject()?, legacy.agent))
     }
 
-    fn encode_agent(subject: &Subject) -> Vec<u8> {
-        let mut row = Vec::with_capacity(49);
-        row.push(ROW_VERSION);
+    /// The row of a subject and its agent.
+    fn encode_pair(subject: &Subject, digest: &[u8; 32]) -> Vec<u8> {
+        let mut row = Vec::with_capacity(81);
+        row.push(PAIR_VERSION);
         row.extend_from_slice(subject.id.as_bytes());
-        row.extend_from_slice(&subject.key);
-        row
-    }
-
-    fn encode_subject(subject: &Subject, digest: &[u8; 32]) -> Vec<u8> {
-        let mut row = Vec::with_capacity(65);
-        row.push(ROW_VERSION);
         row.extend_from_slice(digest);
         row.extend_from_slice(&subject.key);
         row
@@ -232,6 +241,16 @@ pub trait VaultStore: Send + Sync + 'static {
             values.push(self.get(key).await?);
         }
         Ok(values)
+    }
+
+    /// Writes each row's value under its first key, durably, then under its
+    /// second key by [`VaultStore::put_if_absent`]; returns, in order, the
+    /// values the second keys had (a subject's row, then its agent's).
+    async fn put_pairs(&self, rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let (firsts, seconds) =
+            rows.into_iter().map(|(first, second, value)| ((first, value.clone()), (second, value))).unzip();
+        self.put_many(firsts).await?;
+        self.put_many_if_absent(seconds).await
     }
 
     /// Writes values, each durable when this returns.
@@ -488,16 +507,14 @@ impl KeyVault {
                 new.push((agent, agent_digest(tenant, agent), Subject::random()));
             }
         }
-        let subject_rows = new
+        let rows = new
             .iter()
-            .map(|(_, digest, subject)| (by_subject(tenant, subject.id), VaultRow::encode_subject(subject, digest)))
+            .map(|(_, digest, subject)| {
+                let row = VaultRow::encode_pair(subject, digest);
+                (by_subject(tenant, subject.id), by_agent_digest(tenant, digest), row)
+            })
             .collect();
-        self.store.put_many(subject_rows).await?;
-        let agent_rows = new
-            .iter()
-            .map(|(_, digest, subject)| (by_agent_digest(tenant, digest), VaultRow::encode_agent(subject)))
-            .collect();
-        let existing = self.store.put_many_if_absent(agent_rows).await?;
+        let existing = self.store.put_pairs(rows).await?;
         let mut unused = Vec::new();
         let mut created = Vec::with_capacity(new.len());
         for ((_, _, subject), existing) in new.into_iter().zip(existing) {
@@ -1104,22 +1121,23 @@ mod tests {
         let agent = "mbox:mailto:someone@example.com";
         let subject = Subject::random();
         let digest = agent_digest(&tenant, agent);
-        for bytes in [
-            by_agent_digest(&tenant, &digest),
-            VaultRow::encode_agent(&subject),
-            by_subject(&tenant, subject.id),
-            VaultRow::encode_subject(&subject, &digest),
-        ] {
+        let pair = VaultRow::encode_pair(&subject, &digest);
+        for bytes in [by_agent_digest(&tenant, &digest), by_subject(&tenant, subject.id), pair.clone()] {
             assert!(!bytes.windows(7).any(|w| w == b"someone"), "a vault row names the agent");
         }
-        let Some(VaultRow::Subject(read, read_digest)) =
-            VaultRow::decode_subject(&VaultRow::encode_subject(&subject, &digest), subject.id)
-        else {
-            panic!("the subject row does not decode")
+        let Some(VaultRow::Subject(read, read_digest)) = VaultRow::decode_subject(&pair, subject.id) else {
+            panic!("the row does not decode as the subject's")
         };
         assert_eq!((read, read_digest), (subject.clone(), digest));
-        assert!(
-            matches!(VaultRow::decode_agent(&VaultRow::encode_agent(&subject)), Some(VaultRow::Agent(s)) if s == subject)
-        );
+        assert!(matches!(VaultRow::decode_agent(&pair), Some(VaultRow::Agent(s)) if s == subject));
+        assert!(VaultRow::decode_subject(&pair, Uuid::new_v4()).is_none(), "not another subject's row");
+        // Rows of the version before, an agent's and a subject's apart.
+        let agent_row = [&[2][..], subject.id.as_bytes(), &subject.key].concat();
+        let subject_row = [&[2][..], &digest, &subject.key].concat();
+        assert!(matches!(VaultRow::decode_agent(&agent_row), Some(VaultRow::Agent(s)) if s == subject));
+        let Some(VaultRow::Subject(read, read_digest)) = VaultRow::decode_subject(&subject_row, subject.id) else {
+            panic!("a subject row of the version before does not decode")
+        };
+        assert_eq!((read, read_digest), (subject, digest));
     }
 }

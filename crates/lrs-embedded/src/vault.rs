@@ -1,5 +1,7 @@
 //! The key vault's rows on disk for the embedded deployments: one small file
-//! per row, named by the row key, under `keys/` in the data dir.
+//! per row, named by the row key, under `keys/` in the data dir (a
+//! subject's row and its agent's, one value, are one file with two names:
+//! hard links, gone when both are unlinked).
 //!
 //! Why not the embedded store: an erased agent's key must leave the disk
 //! when the erasure answers, and no embedded key-value engine promises
@@ -132,6 +134,37 @@ impl FileVault {
         Ok(linked.into_iter().map(|(_, existing)| existing).collect())
     }
 
+    /// Each row's value written once, to one file, synced (side by side),
+    /// and named twice: by its first key (each such directory synced, so
+    /// that no second name outlives the first in a crash), then by its second
+    /// key by a hard link that fails where the key has a file (each such
+    /// directory synced). Returns, in order, the values the second keys had.
+    fn put_pairs_now(&self, rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let written = side_by_side(rows, |(first, second, value)| {
+            let temporary = self.temporary(&first, &value).map_err(storage)?;
+            fs::hard_link(&temporary, self.path(&first)).map_err(storage)?;
+            Ok((temporary, first, second))
+        })?;
+        self.sync_dirs(written.iter().map(|(_, first, _)| self.shard(first)).collect())?;
+        let linked = side_by_side(written, |(temporary, _, second)| {
+            fs::create_dir_all(self.shard(&second)).map_err(storage)?;
+            let linked = fs::hard_link(&temporary, self.path(&second));
+            fs::remove_file(&temporary).map_err(storage)?;
+            match linked {
+                Ok(()) => Ok((self.shard(&second), None)),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let existing =
+                        self.get_now(&second)?.ok_or_else(|| storage("a row vanished while it was written"))?;
+                    Ok((self.shard(&second), Some(existing)))
+                }
+                Err(error) => Err(storage(error)),
+            }
+        })?;
+        let shards = linked.iter().filter(|(_, existing)| existing.is_none()).map(|(shard, _)| shard.clone()).collect();
+        self.sync_dirs(shards)?;
+        Ok(linked.into_iter().map(|(_, existing)| existing).collect())
+    }
+
     /// Syncs each of `shards` once, side by side.
     fn sync_dirs(&self, mut shards: Vec<PathBuf>) -> Result<(), StoreError> {
         shards.sort();
@@ -229,6 +262,11 @@ impl VaultStore for FileVault {
         blocking(move || vault.put_many_if_absent_now(rows)).await
     }
 
+    async fn put_pairs(&self, rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let vault = self.clone();
+        blocking(move || vault.put_pairs_now(rows)).await
+    }
+
     async fn delete(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let (vault, keys) = (self.clone(), keys.to_vec());
         blocking(move || vault.delete_now(&keys)).await
@@ -278,6 +316,35 @@ mod tests {
             .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap())
             .collect();
         assert_eq!(files.len(), 1, "one row, one file, no temporary left");
+    }
+
+    #[tokio::test]
+    async fn a_pair_is_one_file_with_two_names_unless_the_second_is_taken() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let vault = FileVault::open(dir.path()).unwrap();
+        vault.put(b"taken", b"earlier".to_vec()).await.unwrap();
+        let rows = vec![
+            (b"s1".to_vec(), b"a1".to_vec(), b"pair one".to_vec()),
+            (b"s2".to_vec(), b"taken".to_vec(), b"pair two".to_vec()),
+        ];
+
+        let existing = vault.put_pairs(rows).await.unwrap();
+
+        assert_eq!(existing, vec![None, Some(b"earlier".to_vec())]);
+        assert_eq!(vault.get(b"a1").await.unwrap().as_deref(), Some(&b"pair one"[..]));
+        assert_eq!(vault.get(b"taken").await.unwrap().as_deref(), Some(&b"earlier"[..]), "a taken name stays");
+        let links = |key: &[u8]| std::fs::metadata(vault.path(key)).unwrap().nlink();
+        assert_eq!((links(b"s1"), links(b"a1")), (2, 2), "one file, two names");
+        assert_eq!(links(b"s2"), 1, "no temporary name left");
+        vault.delete(&[b"s1".to_vec(), b"a1".to_vec(), b"s2".to_vec()]).await.unwrap();
+        let left: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap())
+            .map(|file| std::fs::read(file.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(left, vec![b"earlier".to_vec()], "only the row that was there before");
     }
 
     #[tokio::test]
