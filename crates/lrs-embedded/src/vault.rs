@@ -75,6 +75,11 @@ impl FileVault {
     }
 
     fn get_now(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if !can_be_a_file(key) {
+            // A row of an earlier vault keyed by a long agent identifier:
+            // never written here (moving it in would have failed).
+            return Ok(None);
+        }
         match fs::read(self.path(key)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -174,7 +179,7 @@ impl FileVault {
 
     fn delete_now(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let mut shards = Vec::new();
-        for key in keys {
+        for key in keys.iter().filter(|key| can_be_a_file(key)) {
             match fs::remove_file(self.path(key)) {
                 Ok(()) => shards.push(self.shard(key)),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -184,6 +189,16 @@ impl FileVault {
         shards.dedup();
         shards.iter().try_for_each(|shard| sync_dir(shard))
     }
+}
+
+/// The longest file name the vault's file systems take (`NAME_MAX`).
+const LONGEST_NAME: usize = 255;
+
+/// Whether a row of `key` can be a file: its name, the key in hex, is not
+/// too long. Rows keyed by digest or subject id always can; a row of an
+/// earlier vault keyed by a long agent identifier cannot, and is none.
+fn can_be_a_file(key: &[u8]) -> bool {
+    key.len() * 2 <= LONGEST_NAME
 }
 
 /// Makes a directory's entries (a new, renamed or removed file) durable.

@@ -136,6 +136,27 @@ async fn batches_at_once(vaults: &[KeyVault], reader: &KeyVault) -> usize {
     subject_of.len()
 }
 
+/// Once every directory of the vault exists, looking for the row an
+/// earlier vault kept a long agent identifier under (its name too long for
+/// a file) must find none, not fail: before, every statement naming such an
+/// agent (an `account` of a long home page and name) was answered 503.
+#[tokio::test]
+async fn an_agent_with_a_long_identifier_gets_a_subject_in_a_full_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = vault(dir.path());
+    let tenant = TenantId::parse("t").unwrap();
+    let named: Vec<String> = (0..2_000).map(|n| format!("mbox:mailto:filler-{n}@example.com")).collect();
+    vault.subjects(&tenant, &named.iter().map(String::as_str).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(std::fs::read_dir(dir.path().join("keys")).unwrap().count(), 256, "every directory exists");
+    let long = format!("account:https://lms.example-university.edu/users/{}|learner-0001", "a".repeat(120));
+
+    let subject = vault.subject(&tenant, &long).await.unwrap();
+
+    assert_eq!(uncached_vault(dir.path()).find(&tenant, &long).await.unwrap(), Some(subject.clone()));
+    vault.destroy(&tenant, subject.id).await.unwrap();
+    assert_eq!(uncached_vault(dir.path()).find(&tenant, &long).await.unwrap(), None, "and it can be forgotten");
+}
+
 #[tokio::test]
 async fn a_destroyed_subject_is_gone_from_the_cache_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,10 @@ struct SubjectRequest {
 /// Agents asked for in one request at most (a gateway asks in parts of this size).
 const AGENTS_PER_REQUEST: usize = 1_000;
 
+/// Bytes of agent identifiers a gateway puts in one request at most (the
+/// route's body, escaped as JSON, stays far under the server's body limit).
+const AGENT_BYTES_PER_REQUEST: usize = 1 << 20;
+
 /// The answer to a request naming `agents`: their subjects, in order.
 #[derive(Serialize, Deserialize)]
 struct SubjectsAnswer {
@@ -168,12 +172,26 @@ impl SealingKeys for RemoteVault {
     }
 
     /// Those not remembered asked for in one request per
-    /// [`AGENTS_PER_REQUEST`].
+    /// [`AGENTS_PER_REQUEST`] (or per [`AGENT_BYTES_PER_REQUEST`] of their
+    /// identifiers, whichever comes first).
     async fn subjects(&self, tenant: &TenantId, agents: &[&str]) -> Result<Vec<Subject>, StoreError> {
         let mut subjects: Vec<Option<Subject>> =
             agents.iter().map(|agent| self.subjects.get(&(tenant.clone(), (*agent).to_owned()))).collect();
         let unknown: Vec<usize> = (0..agents.len()).filter(|at| subjects[*at].is_none()).collect();
-        for part in unknown.chunks(AGENTS_PER_REQUEST) {
+        let mut parts: Vec<&[usize]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (end, at) in unknown.iter().enumerate() {
+            if end > start && (end - start == AGENTS_PER_REQUEST || bytes + agents[*at].len() > AGENT_BYTES_PER_REQUEST)
+            {
+                parts.push(&unknown[start..end]);
+                (start, bytes) = (end, 0);
+            }
+            bytes += agents[*at].len();
+        }
+        if start < unknown.len() {
+            parts.push(&unknown[start..]);
+        }
+        for part in parts {
             let named = part.iter().map(|at| agents[*at].to_owned()).collect();
             let request = SubjectRequest { tenant: tenant.as_str().to_owned(), agent: None, agents: Some(named) };
             let answer: SubjectsAnswer = self.ask(&request).await?;

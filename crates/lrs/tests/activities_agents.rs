@@ -212,3 +212,34 @@ fn agents_without_a_valid_agent_is_400() {
         get_person(&lrs, &[("agent", r#"{"mbox":"mailto:a@example.com"}"#), ("activityId", "http://example.com/a")]),
     );
 }
+
+/// An agent identified by a long account (a long home page and name) is
+/// stored and found once the store knows thousands of agents (before, its
+/// statements were answered 503 once every directory of the key vault existed).
+#[test]
+fn an_agent_with_a_long_account_is_stored_and_found_in_a_store_of_many_agents() {
+    let lrs = Lrs::start();
+    let object = json!({"id": "http://example.com/activities/long-accounts"});
+    for batch in 0..20 {
+        let statements: Vec<Value> = (0..100)
+            .map(|n| statement_about(json!({"mbox": format!("mailto:many-{batch}-{n}@example.com")}), object.clone()))
+            .collect();
+        let (status, body) = lrs.post(&Value::Array(statements));
+        assert_eq!(status, 200, "{body}");
+    }
+    let account = json!({
+        "homePage": format!("https://lms.example-university.edu/{}/users", "faculty-of-long-names/".repeat(5)),
+        "name": "learner-6f1c2d7e-2b9a-4c55-9d0e-8a7b6c5d4e3f",
+    });
+    let actor = json!({"objectType": "Agent", "account": account});
+
+    let (status, body) = lrs.post(&statement_about(actor.clone(), object));
+
+    assert_eq!(status, 200, "{body}");
+    let id = body[0].as_str().expect("the statement's id").to_owned();
+    let (status, _, found) =
+        send(lrs.authed(Method::GET, &path_query("/xapi/statements", &[("agent", &actor.to_string())])));
+    assert_eq!(status, 200, "{found}");
+    let ids: Vec<&str> = found["statements"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str()], "found by its agent");
+}

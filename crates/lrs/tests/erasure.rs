@@ -147,6 +147,16 @@ fn the_vault_route_answers_a_list_of_agents_as_it_answers_each_alone() {
         let (_, each) = ask(json!({"tenant": "default", "agent": many[at]}));
         assert_eq!(remembered[at].id.to_string(), each["id"].as_str().unwrap(), "{}", many[at]);
     }
+    // Long identifiers: 200 of 100 KB, more than the route takes in one
+    // body (16 MiB), asked for in parts small enough.
+    let long: Vec<String> =
+        (0..200).map(|n| format!("account:https://example.com/|{n}-{}", "x".repeat(100_000))).collect();
+    let named: Vec<&str> = long.iter().map(String::as_str).collect();
+    let remembered = runtime.block_on(lrs_core::vault::SealingKeys::subjects(&*remote, &tenant, &named)).unwrap();
+    for at in [0, 99, 199] {
+        let (_, each) = ask(json!({"tenant": "default", "agent": long[at]}));
+        assert_eq!(remembered[at].id.to_string(), each["id"].as_str().unwrap(), "long agent {at}");
+    }
     let too_many: Vec<String> = (0..1_001).map(|n| format!("mbox:mailto:many-{n}@example.com")).collect();
     for bad in [
         json!({"tenant": "default"}),
