@@ -95,10 +95,23 @@ impl FileVault {
 
     fn put_if_absent_now(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let temporary = self.temporary(key, value).map_err(storage)?;
-        let linked = fs::hard_link(&temporary, self.path(key));
-        fs::remove_file(&temporary).map_err(storage)?;
+        let existing = self.link_unless_taken(&temporary, key)?;
+        if existing.is_none() {
+            sync_dir(&self.shard(key))?;
+        }
+        Ok(existing)
+    }
+
+    /// Names the file `temporary` by `key` unless `key` has a file (a hard
+    /// link, which the file system makes atomic for every process), then
+    /// removes the temporary name; returns the value `key` already had. The
+    /// new name's directory is left to sync.
+    fn link_unless_taken(&self, temporary: &Path, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        fs::create_dir_all(self.shard(key)).map_err(storage)?;
+        let linked = fs::hard_link(temporary, self.path(key));
+        fs::remove_file(temporary).map_err(storage)?;
         match linked {
-            Ok(()) => sync_dir(&self.shard(key)).map(|()| None),
+            Ok(()) => Ok(None),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                 self.get_now(key)?.map(Some).ok_or_else(|| storage("a row vanished while it was written"))
             }
@@ -118,27 +131,6 @@ impl FileVault {
         self.sync_dirs(shards)
     }
 
-    /// [`FileVault::put_if_absent_now`] of every row, side by side as
-    /// [`FileVault::put_many_now`] writes; the values the keys had, in order.
-    fn put_many_if_absent_now(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let linked = side_by_side(rows, |(key, value)| {
-            let temporary = self.temporary(&key, &value).map_err(storage)?;
-            let linked = fs::hard_link(&temporary, self.path(&key));
-            fs::remove_file(&temporary).map_err(storage)?;
-            match linked {
-                Ok(()) => Ok((self.shard(&key), None)),
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing = self.get_now(&key)?.ok_or_else(|| storage("a row vanished while it was written"))?;
-                    Ok((self.shard(&key), Some(existing)))
-                }
-                Err(error) => Err(storage(error)),
-            }
-        })?;
-        let shards = linked.iter().filter(|(_, existing)| existing.is_none()).map(|(shard, _)| shard.clone()).collect();
-        self.sync_dirs(shards)?;
-        Ok(linked.into_iter().map(|(_, existing)| existing).collect())
-    }
-
     /// Each row's value written once, to one file, synced (side by side),
     /// and named twice: by its first key (each such directory synced, so
     /// that no second name outlives the first in a crash), then by its second
@@ -152,18 +144,7 @@ impl FileVault {
         })?;
         self.sync_dirs(written.iter().map(|(_, first, _)| self.shard(first)).collect())?;
         let linked = side_by_side(written, |(temporary, _, second)| {
-            fs::create_dir_all(self.shard(&second)).map_err(storage)?;
-            let linked = fs::hard_link(&temporary, self.path(&second));
-            fs::remove_file(&temporary).map_err(storage)?;
-            match linked {
-                Ok(()) => Ok((self.shard(&second), None)),
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing =
-                        self.get_now(&second)?.ok_or_else(|| storage("a row vanished while it was written"))?;
-                    Ok((self.shard(&second), Some(existing)))
-                }
-                Err(error) => Err(storage(error)),
-            }
+            Ok((self.shard(&second), self.link_unless_taken(&temporary, &second)?))
         })?;
         let shards = linked.iter().filter(|(_, existing)| existing.is_none()).map(|(shard, _)| shard.clone()).collect();
         self.sync_dirs(shards)?;
@@ -272,11 +253,6 @@ impl VaultStore for FileVault {
         blocking(move || vault.put_many_now(rows)).await
     }
 
-    async fn put_many_if_absent(&self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let vault = self.clone();
-        blocking(move || vault.put_many_if_absent_now(rows)).await
-    }
-
     async fn put_pairs(&self, rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let vault = self.clone();
         blocking(move || vault.put_pairs_now(rows)).await
@@ -363,7 +339,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rows_written_side_by_side_are_each_written_once() {
+    async fn rows_written_many_at_once_are_each_written_once() {
         let dir = tempfile::tempdir().unwrap();
         let vault = FileVault::open(dir.path()).unwrap();
         vault.put(b"k7", b"first".to_vec()).await.unwrap();
