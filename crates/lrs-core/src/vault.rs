@@ -497,19 +497,19 @@ impl KeyVault {
         // unless another request created it while this one waited for the lock.
         let missing: Vec<usize> = (0..agents.len()).filter(|at| found[*at].is_none()).collect();
         let named: Vec<&str> = missing.iter().map(|at| agents[*at]).collect();
-        let mut new: Vec<(&str, [u8; 32], Subject)> = Vec::new();
+        let mut new: Vec<([u8; 32], Subject)> = Vec::new();
         let mut place: HashMap<&str, usize> = HashMap::new();
         for (at, subject) in missing.into_iter().zip(self.find_many(tenant, &named).await?) {
             let agent = agents[at];
             found[at] = subject;
             if found[at].is_none() && !place.contains_key(agent) {
                 place.insert(agent, new.len());
-                new.push((agent, agent_digest(tenant, agent), Subject::random()));
+                new.push((agent_digest(tenant, agent), Subject::random()));
             }
         }
         let rows = new
             .iter()
-            .map(|(_, digest, subject)| {
+            .map(|(digest, subject)| {
                 let row = VaultRow::encode_pair(subject, digest);
                 (by_subject(tenant, subject.id), by_agent_digest(tenant, digest), row)
             })
@@ -517,7 +517,7 @@ impl KeyVault {
         let existing = self.store.put_pairs(rows).await?;
         let mut unused = Vec::new();
         let mut created = Vec::with_capacity(new.len());
-        for ((_, _, subject), existing) in new.into_iter().zip(existing) {
+        for ((_, subject), existing) in new.into_iter().zip(existing) {
             let Some(existing) = existing else {
                 created.push(subject);
                 continue;

@@ -127,9 +127,7 @@ impl RemoteVault {
             agents: quick_cache::sync::Cache::new(REMEMBERED_SUBJECTS),
         }))
     }
-}
 
-impl RemoteVault {
     /// Asks the vault; its answer of type `A`.
     async fn ask<A: serde::de::DeserializeOwned>(&self, request: &SubjectRequest) -> Result<A, StoreError> {
         let unavailable = |what: String| StoreError::Unavailable(format!("vault at {}: {what}", self.url));
