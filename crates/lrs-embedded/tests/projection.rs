@@ -3,6 +3,8 @@
 //! resuming after a restart, and a replay rebuilding every table (the
 //! analytics rollups too) byte for byte.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -856,4 +858,78 @@ async fn a_trickle_writes_deltas_that_answers_merge_and_a_fold_puts_into_the_row
     let notes = live.dump(Table::Meta).await.unwrap();
     let noted = notes.iter().filter(|(p, _, _)| p == &lrs_core::tables::analytics::deltas_partition(0)).count();
     assert_eq!(noted, 0, "the list of deltas to fold is empty");
+}
+
+/// The analytics warm-up after a start builds the blocks of the newest days
+/// first, until they take half the cache, and leaves out a day whose block
+/// alone would take more without reading its facts; a question keeps the
+/// block of such a day when it fits the cache (a cache in shards kept none
+/// over a shard's share: an eighth of it on two cores).
+#[tokio::test]
+async fn the_warm_up_holds_the_newest_days_that_fit_and_a_question_keeps_a_larger_one() {
+    use lrs_core::analytics::{AnalyticsQuery, AnalyticsService, Measure};
+    use lrs_core::projection::analytics::builder::RollupBuilder;
+    use lrs_core::projection::analytics::fact::Dimension;
+    use lrs_core::{Table, WriteBatch};
+    use std::sync::atomic::Ordering;
+
+    // 2,000 statements on the newest day, 500 on each of the four before.
+    let per_day = [2_000, 500, 500, 500, 500];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let lrs = Lrs::start(dir.path());
+        for (back, count) in per_day.iter().enumerate() {
+            let sent: Vec<Value> = (0..*count).map(|n| scored(n, n % 50, -(back as i64))).collect();
+            for batch in sent.chunks(500) {
+                lrs.post(Value::Array(batch.to_vec())).await.unwrap();
+            }
+        }
+        lrs.shutdown().await;
+    }
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let watched = Arc::new(common::WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
+    let store: Arc<dyn QueryStore> = watched.clone();
+    assert_eq!(RollupBuilder::new(store.clone(), 0).drain().await.unwrap(), 4_000);
+    // The tenant's record, which `lrs serve` writes at its first start.
+    let tenant = principal("default").tenant;
+    let record = lrs_core::tenants::Tenant::new(tenant.clone(), "Default");
+    let mut batch = WriteBatch::default();
+    let partition = lrs_core::tenants::tenant_partition(&tenant);
+    batch.put(Table::Tenants, partition, Vec::new(), serde_json::to_vec(&record).unwrap());
+    store.write(batch).await.unwrap();
+
+    // A block weighs 42 bytes a fact (these have no parents) and 256 more.
+    let block = |facts: u64| facts * 42 + 256;
+    let budget = 120_000;
+    assert!(block(500) > budget / 8 && 3 * block(500) >= budget / 2 && 2 * block(500) < budget / 2);
+    assert!(block(2_000) > budget / 2 && block(2_000) < budget * 9 / 10);
+    let analytics = AnalyticsService::new(store.clone(), None, QueryService::new(store, log)).with_block_budget(budget);
+    let newest = (chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap() - chrono::NaiveDate::default()).num_days();
+    let day = |back: usize| u32::try_from(newest).unwrap() - back as u32;
+
+    assert_eq!(analytics.warm(31, true).await.unwrap(), 1);
+    let held: Vec<bool> = (0..5).map(|back| analytics.holds_day(&tenant, day(back))).collect();
+    assert_eq!(
+        held,
+        [false, true, true, true, false],
+        "the newest day too large, then three days until half the cache"
+    );
+    assert_eq!(watched.fact_scans.load(Ordering::SeqCst), 3, "only the days warmed were read");
+
+    // A question on the newest day builds its block, and keeps it.
+    let question = AnalyticsQuery {
+        measure: Measure::Statements,
+        by: None,
+        since_day: Some(day(0)),
+        until_day: Some(day(0) + 1),
+        filters: vec![(Dimension::Verb, "http://example.com/verbs/v0".to_owned())],
+        limit: 10,
+    };
+    let expected = (0..2_000).filter(|n| n % 3 == 0).count() as f64;
+    for asked in 1..=2 {
+        let rows = analytics.answer(&tenant, &question).await.unwrap();
+        assert_eq!(rows.iter().map(|row| row.value).sum::<f64>(), expected, "question {asked}: {rows:?}");
+        assert_eq!(watched.fact_scans.load(Ordering::SeqCst), 4, "the newest day read once, by the first question");
+    }
+    assert!(analytics.holds_day(&tenant, day(0)));
 }

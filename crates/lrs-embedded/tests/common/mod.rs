@@ -70,6 +70,8 @@ pub(crate) struct WatchedStore {
     pub(crate) credential_dumps: AtomicUsize,
     /// How many rows of the `statements` table (by id) were read.
     pub(crate) statement_reads: AtomicUsize,
+    /// How many partitions of analytics facts (a tenant's day each) were scanned.
+    pub(crate) fact_scans: AtomicUsize,
 }
 
 impl WatchedStore {
@@ -80,6 +82,7 @@ impl WatchedStore {
             failing: AtomicBool::new(false),
             credential_dumps: AtomicUsize::new(0),
             statement_reads: AtomicUsize::new(0),
+            fact_scans: AtomicUsize::new(0),
         }
     }
 }
@@ -105,6 +108,9 @@ impl QueryStore for WatchedStore {
         order: Order,
         limit: usize,
     ) -> Result<Rows, StoreError> {
+        if table == Table::AnalyticsFacts {
+            self.fact_scans.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.scan(table, partition, range, order, limit).await
     }
 
