@@ -29,6 +29,9 @@ const NONE: u32 = u32::MAX;
 /// rollups (its months serve whole) and holds less in memory.
 pub const BLOCK_DAYS: u32 = 93;
 
+/// Facts read from the store at a time while a day's block is built.
+const FACTS_PER_READ: usize = 4_096;
+
 /// How long a block is trusted without its version changing: bounds what a
 /// store whose batches are not isolated (ScyllaDB) could leave stale.
 const MAX_AGE: Duration = Duration::from_secs(600);
@@ -271,23 +274,34 @@ impl DayBlocks {
                 }
             }
             // The version was read before the facts: a change after it
-            // makes the next question build again.
-            let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+            // makes the next question build again. The facts are read a
+            // part at a time, so that a large day is not held whole as rows
+            // beside its block.
             let partition = facts_partition(tenant, day);
-            let rows = store.scan(Table::AnalyticsFacts, &partition, all, Order::Ascending, usize::MAX).await?;
-            let block = {
-                let mut tenants = self.tenants();
-                let Some(known) = tenants.get_mut(tenant).filter(|known| known.generation == generation) else {
-                    return Ok(None);
-                };
-                let mut block = Block::default();
-                for (_, row) in &rows {
-                    if let Some(fact) = FactRef::decode(row) {
-                        block.push(&fact, &mut known.names);
+            let mut block = Block::default();
+            let mut from = std::ops::Bound::Unbounded;
+            loop {
+                let range = (from, std::ops::Bound::Unbounded);
+                let rows =
+                    store.scan(Table::AnalyticsFacts, &partition, range, Order::Ascending, FACTS_PER_READ).await?;
+                let more = rows.len() == FACTS_PER_READ;
+                {
+                    let mut tenants = self.tenants();
+                    let Some(known) = tenants.get_mut(tenant).filter(|known| known.generation == generation) else {
+                        return Ok(None);
+                    };
+                    for (_, row) in &rows {
+                        if let Some(fact) = FactRef::decode(row) {
+                            block.push(&fact, &mut known.names);
+                        }
                     }
                 }
-                Arc::new(block)
-            };
+                match rows.into_iter().next_back() {
+                    Some((last, _)) if more => from = std::ops::Bound::Excluded(last),
+                    _ => break,
+                }
+            }
+            let block = Arc::new(block);
             let cached = CachedDay { generation, version, built: Instant::now(), block: block.clone() };
             self.days.insert(key, cached);
             days.push((day, block));
