@@ -70,7 +70,7 @@ pub(crate) struct WatchedStore {
     pub(crate) credential_dumps: AtomicUsize,
     /// How many rows of the `statements` table (by id) were read.
     pub(crate) statement_reads: AtomicUsize,
-    /// How many partitions of analytics facts (a tenant's day each) were scanned.
+    /// How many scans of analytics facts were made (a part of a tenant's day each).
     pub(crate) fact_scans: AtomicUsize,
 }
 
