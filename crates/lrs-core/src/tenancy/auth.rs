@@ -329,12 +329,21 @@ pub enum AuthError {
 /// the SHA-256 of the secret, so the next request with it skips argon2.
 type Verified = (String, [u8; 32]);
 
+/// Locks of the argon2 checks: a secret's check runs under the lock of its
+/// stripe (by its SHA-256), so that requests that come together with a
+/// secret not yet verified (after a start, a rotation) wait for one check
+/// instead of each running its own, and other secrets (a wrong one sent
+/// many times) rarely share its stripe.
+const CHECK_STRIPES: usize = 64;
+
 /// Checks HTTP Basic credentials and Bearer JWTs.
 #[derive(Clone)]
 pub struct Authenticator {
     directory: Arc<dyn Directory>,
     fixed: Arc<HashMap<String, Credential>>,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
+    checking: Arc<[tokio::sync::Mutex<()>]>,
+    checks: Arc<std::sync::atomic::AtomicU64>,
     jwt: Option<JwtVerifier>,
     plans: Arc<crate::plan::PlanCompiler>,
 }
@@ -342,7 +351,27 @@ pub struct Authenticator {
 impl Authenticator {
     /// An authenticator over the credentials and tenants of a directory.
     pub fn new(directory: Arc<dyn Directory>) -> Self {
-        Self { directory, fixed: Arc::default(), verified: Arc::default(), jwt: None, plans: Arc::default() }
+        Self {
+            directory,
+            fixed: Arc::default(),
+            verified: Arc::default(),
+            checking: (0..CHECK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            checks: Arc::default(),
+            jwt: None,
+            plans: Arc::default(),
+        }
+    }
+
+    /// How many argon2 checks of a secret it has run.
+    pub fn secret_checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether `secret` (its SHA-256 `digest`) passed argon2 against the
+    /// credential's current hash before.
+    fn verified_before(&self, key: &str, credential: &Credential, digest: &[u8; 32]) -> bool {
+        let verified = self.verified.lock().expect("auth cache");
+        verified.get(key).is_some_and(|(hash, known)| *hash == credential.secret_hash && known == digest)
     }
 
     /// Also knows `credentials` while the directory has no record of their
@@ -390,13 +419,17 @@ impl Authenticator {
             return Ok(Err(AuthError::Unauthenticated("the credential is revoked or expired".into())));
         }
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let cached = self.verified.lock().expect("auth cache").get(key).cloned();
-        let known = cached.is_some_and(|(hash, known)| hash == credential.secret_hash && known == digest);
-        if !known {
-            if !credential.verify(secret) {
-                return wrong();
+        if !self.verified_before(key, &credential, &digest) {
+            let stripe = digest[0] as usize % self.checking.len();
+            let _turn = self.checking[stripe].lock().await;
+            if !self.verified_before(key, &credential, &digest) {
+                self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !credential.verify(secret) {
+                    return wrong();
+                }
+                let verified = (credential.secret_hash.clone(), digest);
+                self.verified.lock().expect("auth cache").insert(key.to_owned(), verified);
             }
-            self.verified.lock().expect("auth cache").insert(key.to_owned(), (credential.secret_hash.clone(), digest));
         }
         let status = self.tenant_status(&credential.tenant, Some(key)).await?;
         if !status.open {
@@ -501,6 +534,44 @@ impl JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory that knows one credential and no tenant record.
+    struct OneCredential(Credential);
+
+    #[async_trait::async_trait]
+    impl Directory for OneCredential {
+        async fn credential(&self, key: &str) -> Result<Option<Credential>, StoreError> {
+            Ok((key == self.0.key).then(|| self.0.clone()))
+        }
+
+        async fn tenant(&self, _id: &TenantId) -> Result<Option<crate::tenants::Tenant>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    /// Eight requests that come at once with a secret not checked yet (as
+    /// after a start) run argon2 once; a wrong secret is checked and refused
+    /// each time, and the right one is not checked again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_come_together_check_a_secret_once() {
+        let credential = Credential::new(TenantId::parse("t").unwrap(), "key", "s3cret", vec![Scope::All]);
+        let auth = Authenticator::new(Arc::new(OneCredential(credential)));
+        let mut together = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let auth = auth.clone();
+            together.spawn(async move { auth.authenticate("key", "s3cret").await.unwrap() });
+        }
+        while let Some(answer) = together.join_next().await {
+            assert_eq!(answer.unwrap().unwrap().tenant.as_str(), "t");
+        }
+        assert_eq!(auth.secret_checks(), 1);
+        for _ in 0..2 {
+            assert!(auth.authenticate("key", "wrong").await.unwrap().is_err());
+        }
+        assert_eq!(auth.secret_checks(), 3, "a wrong secret is checked each time it comes");
+        assert!(auth.authenticate("key", "s3cret").await.unwrap().is_ok());
+        assert_eq!(auth.secret_checks(), 3);
+    }
 
     #[test]
     fn a_credential_verifies_its_own_secret_only() {
