@@ -11,7 +11,9 @@
 # until the server is idle again, so the analytics builder's work after the
 # load counts). load: `lrs load --statements N`; prints statements/s and the
 # process's CPU time. N (default 200000 for http, 1000000 for load), C
-# (concurrency, default 4). Every projection is on, as by default.
+# (concurrency, default 4). Every projection is on, as by default. http
+# also prints the data dir's size once idle, and the server's /metrics lines
+# that match METRICS (an extended regular expression) when it is set.
 # docs/BENCHMARKS.md records the figures.
 set -u
 mode=${1:?usage: scripts/bench-builds-ab.sh http|load BIN...}
@@ -52,6 +54,8 @@ for bin in "$@"; do
       after=$(cpu)
       awk -v bin="$bin" -v t="$(date +%H:%M:%S)" -v r="${rate:-?}" -v a="$before" -v b="$after" -v n="$n" \
         'BEGIN {printf "%s %s %s statements/s, server CPU %.1f s = %.1f us a statement\n", bin, t, r, b - a, (b - a) * 1e6 / n}'
+      echo "  data dir $(du -sm "$dir/data" | cut -f1) MB"
+      [ -n "${METRICS:-}" ] && curl -s "http://127.0.0.1:$port/metrics" | grep -E "$METRICS" | sed 's/^/  /'
       kill "$pid"; wait "$pid" 2>/dev/null
       rm -f "$dir.log"
       ;;

@@ -9,6 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sketches_ddsketch::compact::{Compact, CompactSketch};
 use sketches_ddsketch::{Config, DDSketch};
 
 use super::fact::Fact;
@@ -241,8 +242,21 @@ impl FactHashes {
     }
 }
 
+/// The first byte of a row in the compact form: a row of the earlier form
+/// starts with its statements as a varint, never 0 (a group that counts
+/// nothing is deleted, and a delta counts at least one statement).
+const COMPACT_MARK: u8 = 0;
+
+/// The version of the compact form, after [`COMPACT_MARK`].
+const COMPACT_VERSION: u8 = 1;
+
 /// What one group's statements add up to.
-#[derive(Clone, Serialize, Deserialize)]
+///
+/// A row holds it in the compact form: [`COMPACT_MARK`], [`COMPACT_VERSION`],
+/// then the fields in order, its sketches with only their bins that count
+/// (see `sketches_ddsketch::compact`). Rows of the earlier form, every bin
+/// written, still read.
+#[derive(Clone, Deserialize)]
 pub struct Aggregate {
     /// Statements.
     pub statements: u64,
@@ -356,14 +370,22 @@ impl Aggregate {
             + bins(&self.durations)
     }
 
-    /// The row value.
+    /// The row value, in the compact form.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("aggregates serialise")
+        let row = (
+            (self.statements, self.success_set, self.success_true, self.score_sum, self.score_count),
+            Compact(&self.scores),
+            Compact(&self.durations),
+            &self.learners,
+            &self.pairs,
+            &self.completed,
+        );
+        postcard::to_extend(&row, vec![COMPACT_MARK, COMPACT_VERSION]).expect("aggregates serialise")
     }
 
-    /// Reads a row value back.
+    /// Reads a row value back (of either form).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        postcard::from_bytes(bytes).ok()
+        Self::decode_parts(bytes, Parts::All)
     }
 
     /// Reads back only the leading `parts` of a row (the fields are written
@@ -379,6 +401,9 @@ impl Aggregate {
             score_count,
             ..Self::default()
         };
+        if let Some(compact) = bytes.strip_prefix(&[COMPACT_MARK]) {
+            return Self::decode_compact(compact, parts);
+        }
         match parts {
             Parts::Counts => postcard::take_from_bytes::<Counts>(bytes).ok().map(|(c, _)| counts(c)),
             Parts::Scores => {
@@ -395,8 +420,43 @@ impl Aggregate {
                     postcard::take_from_bytes::<(Counts, DDSketch, DDSketch, Distinct)>(bytes).ok()?;
                 Some(Self { scores, durations, learners, ..counts(c) })
             }
-            Parts::All => Self::decode(bytes),
+            Parts::All => postcard::from_bytes(bytes).ok(),
         }
+    }
+
+    /// Reads back the leading `parts` of a row in the compact form (after
+    /// its mark): its version, then the fields in order.
+    fn decode_compact(bytes: &[u8], parts: Parts) -> Option<Self> {
+        type Counts = (u64, u64, u64, f64, u64);
+        let bytes = bytes.strip_prefix(&[COMPACT_VERSION])?;
+        let (counts, bytes) = postcard::take_from_bytes::<Counts>(bytes).ok()?;
+        let (statements, success_set, success_true, score_sum, score_count) = counts;
+        let mut aggregate = Self { statements, success_set, success_true, score_sum, score_count, ..Self::default() };
+        if parts == Parts::Counts {
+            return Some(aggregate);
+        }
+        let (CompactSketch(scores), bytes) = postcard::take_from_bytes::<CompactSketch>(bytes).ok()?;
+        aggregate.scores = scores;
+        if parts == Parts::Scores {
+            return Some(aggregate);
+        }
+        let (CompactSketch(durations), bytes) = postcard::take_from_bytes::<CompactSketch>(bytes).ok()?;
+        aggregate.durations = durations;
+        if parts == Parts::Durations {
+            return Some(aggregate);
+        }
+        let (learners, bytes) = postcard::take_from_bytes::<Distinct>(bytes).ok()?;
+        aggregate.learners = learners;
+        if parts == Parts::Learners {
+            return Some(aggregate);
+        }
+        let ((pairs, completed), rest) = postcard::take_from_bytes::<(Distinct, Distinct)>(bytes).ok()?;
+        if !rest.is_empty() {
+            return None;
+        }
+        aggregate.pairs = pairs;
+        aggregate.completed = completed;
+        Some(aggregate)
     }
 }
 
@@ -498,6 +558,132 @@ mod tests {
             let error = (merged.count() as f64 - truth.len() as f64).abs() / truth.len().max(1) as f64;
             assert!(error <= 0.02, "{left} + {right}: {} of {}", merged.count(), truth.len());
         }
+    }
+
+    /// A sketch's every field, as the derived form writes them.
+    fn fields(sketch: &DDSketch) -> Vec<u8> {
+        postcard::to_stdvec(sketch).unwrap()
+    }
+
+    #[test]
+    fn sketches_read_back_field_for_field_from_rows_of_their_counted_bins() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut sketches = vec![new_sketch()];
+        let mut one = new_sketch();
+        one.add(0.42);
+        sketches.push(one);
+        // Zeros, negatives, and values over a range wide enough to collapse
+        // the store's lowest bins (more than its 2,048).
+        type Draw = fn(&mut rand::rngs::StdRng) -> f64;
+        let draws: [(usize, Draw); 4] = [
+            (50, |rng| rng.gen_range(0.0..1.0)),
+            (500, |rng| rng.gen_range(-3_600.0..3_600.0)),
+            (3_000, |rng| 10f64.powf(rng.gen_range(-9.0..12.0))),
+            (200, |_| 0.0),
+        ];
+        for (n, draw) in draws {
+            let mut sketch = new_sketch();
+            for _ in 0..n {
+                sketch.add(draw(&mut rng));
+            }
+            sketches.push(sketch);
+        }
+        let mut merged = new_sketch();
+        for sketch in &sketches {
+            merged.merge(sketch).unwrap();
+        }
+        sketches.push(merged);
+        for sketch in &sketches {
+            let row = postcard::to_stdvec(&Compact(sketch)).unwrap();
+            let CompactSketch(back) = postcard::from_bytes(&row).unwrap();
+            assert_eq!(fields(&back), fields(sketch), "{} values", sketch.count());
+            assert!(row.len() <= fields(sketch).len(), "{} values: {} bytes", sketch.count(), row.len());
+        }
+        assert_eq!(
+            postcard::to_stdvec(&Compact(&new_sketch())).unwrap().len(),
+            3 + 3 * 8 + 1,
+            "an empty sketch: three tags"
+        );
+        assert_eq!(sketches[4].length(), 2_048, "the wide one collapsed its lowest bins");
+    }
+
+    #[test]
+    fn an_aggregate_row_holds_its_counted_bins_and_rows_of_every_bin_still_read() {
+        let fact = |n: u32| Fact {
+            id: uuid::Uuid::new_v4(),
+            timestamp_micros: 0,
+            learner: Some(format!("l{n}")),
+            verb: "v".into(),
+            activity: Some("a".into()),
+            parents: vec![],
+            platform: None,
+            source: None,
+            success: Some(true),
+            completes: true,
+            score: Some(0.9),
+            duration: Some(600.0),
+        };
+        let mut aggregate = Aggregate::default();
+        aggregate.add(&fact(1));
+        let row = aggregate.encode();
+        // What an earlier version wrote: the derived form, every bin.
+        let earlier = postcard::to_stdvec(&(
+            (aggregate.statements, aggregate.success_set, aggregate.success_true),
+            (aggregate.score_sum, aggregate.score_count),
+            &aggregate.scores,
+            &aggregate.durations,
+            (&aggregate.learners, &aggregate.pairs, &aggregate.completed),
+        ))
+        .unwrap();
+        assert_eq!(row[..2], [0, 1], "the mark and the version");
+        assert!(earlier[0] != 0, "a row of the earlier form starts with its statements");
+        // One value in each sketch: 128 bins each, written as one.
+        assert!(earlier.len() > 256 && row.len() < earlier.len() - 200, "{} against {}", row.len(), earlier.len());
+        for bytes in [&row, &earlier] {
+            for parts in [Parts::Counts, Parts::Scores, Parts::Durations, Parts::Learners, Parts::All] {
+                let back = Aggregate::decode_parts(bytes, parts).unwrap();
+                assert_eq!((back.statements, back.success_true, back.score_count), (1, 1, 1));
+                let has = |part| parts as u8 >= part as u8;
+                assert_eq!(back.scores.count(), usize::from(has(Parts::Scores)), "{parts:?}");
+                assert_eq!(back.durations.count(), usize::from(has(Parts::Durations)), "{parts:?}");
+                assert_eq!(back.learners.count(), u64::from(has(Parts::Learners)), "{parts:?}");
+                assert_eq!(back.completed.count(), u64::from(has(Parts::All)), "{parts:?}");
+            }
+            let back = Aggregate::decode(bytes).unwrap();
+            assert_eq!(fields(&back.scores), fields(&aggregate.scores));
+            assert_eq!(fields(&back.durations), fields(&aggregate.durations));
+        }
+        // A row cut short, a store's bins past its length, or a length no
+        // sketch has: not read, and no panic.
+        assert!(Aggregate::decode(&row[..row.len() - 1]).is_none());
+        assert!(Aggregate::decode(&[0, 2]).is_none(), "an unknown version");
+        #[derive(Serialize)]
+        struct StoreRow {
+            len: u32,
+            offset: i32,
+            count: u64,
+            min_key: i32,
+            max_key: i32,
+            bin_limit: u64,
+            is_collapsed: bool,
+            first: u32,
+            // LEB128 varints (postcard writes a `Vec<u8>` as bytes).
+            bins: Vec<u8>,
+        }
+        let store = |len: u32, first: u32, bins: &[u8]| {
+            let count = bins.iter().map(|b| u64::from(*b)).sum();
+            let (min_key, max_key) = (first as i32, first as i32 + bins.len() as i32 - 1);
+            let (offset, bin_limit, is_collapsed, bins) = (0, 2_048, false, bins.to_vec());
+            let store = StoreRow { len, offset, count, min_key, max_key, bin_limit, is_collapsed, first, bins };
+            let sketch = (None::<u8>, Some(store), None::<u8>, 0.5, 0.5, 0.5, 0u64);
+            postcard::to_extend(&((1u64, 0u64, 0u64, 0.5, 1u64), sketch), vec![0, 1]).unwrap()
+        };
+        assert!(Aggregate::decode_parts(&store(128, 0, &[1]), Parts::Scores).is_some(), "the shape is right");
+        assert!(Aggregate::decode_parts(&store(128, 128, &[1]), Parts::Scores).is_none());
+        assert!(Aggregate::decode_parts(&store(u32::MAX, 0, &[1]), Parts::Scores).is_none());
+        assert!(Aggregate::decode_parts(&store(128, 0, &[1, 0x81]), Parts::Scores).is_none(), "a bin cut short");
+        assert!(Aggregate::decode_parts(&store(128, 0, &[0xff; 11]), Parts::Scores).is_none(), "over 64 bits");
     }
 
     #[test]

@@ -1,0 +1,2 @@
+pub mod dataset;
+pub mod generator;
