@@ -934,3 +934,68 @@ async fn the_warm_up_holds_the_newest_days_that_fit_and_a_question_keeps_a_large
     }
     assert!(analytics.holds_day(&tenant, day(0)));
 }
+
+/// The builder reads its stale marks (the groups whose whole-time values
+/// it must recompute) from the store once, and keeps them as it writes
+/// them: a refresh does not scan them again (a scan walked every version of
+/// every mark written and deleted since the store's last flush). A refresh
+/// recomputes exactly the groups marked since the last one. After a failed
+/// write it reads them again, nothing marked is lost, and the values over
+/// all days equal those of a store built in one pass.
+#[tokio::test]
+async fn the_builder_reads_its_stale_marks_once_and_a_refresh_takes_those_marked_since() {
+    use lrs_core::analytics::AnalyticsService;
+    use lrs_core::projection::analytics::builder::RollupBuilder;
+    use lrs_core::tables::analytics::stale_partition;
+    use lrs_core::Table;
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let lrs = Lrs::start(dir.path());
+        // Four sends of 100: new learners and days in each, some groups shared.
+        for send in 0..4 {
+            let sent: Vec<Value> =
+                (0..100).map(|n| scored(n, send * 100 + n % 40, (send * 3 + n % 2) as i64)).collect();
+            lrs.post(Value::Array(sent)).await.unwrap();
+        }
+        lrs.shutdown().await;
+    }
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    let watched = Arc::new(common::WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
+    let store: Arc<dyn QueryStore> = watched.clone();
+    let marks = || async {
+        let meta = store.dump(Table::Meta).await.unwrap();
+        meta.iter().filter(|(p, _, _)| *p == stale_partition(0)).count()
+    };
+    let builder = RollupBuilder::new(store.clone(), 0);
+    for pass in 0..3 {
+        assert_eq!(builder.apply_next(100).await.unwrap(), 100);
+        let marked = marks().await;
+        assert!(marked > 40, "pass {pass}: {marked} groups marked");
+        assert_eq!(builder.refresh_whole().await.unwrap(), marked, "pass {pass}: the groups marked since the last");
+        assert_eq!(marks().await, 0, "pass {pass}: every mark taken");
+        assert_eq!(watched.stale_scans.load(Ordering::SeqCst), 1, "pass {pass}: the marks read once");
+    }
+    // The last pass, then a refresh whose write fails: the marks stay, and
+    // are read again.
+    assert_eq!(builder.apply_next(100).await.unwrap(), 100);
+    let marked = marks().await;
+    watched.failing.store(true, Ordering::SeqCst);
+    assert!(builder.refresh_whole().await.is_err());
+    watched.failing.store(false, Ordering::SeqCst);
+    assert_eq!(marks().await, marked, "nothing taken by a failed write");
+    assert_eq!(builder.refresh_whole().await.unwrap(), marked);
+    assert_eq!(watched.stale_scans.load(Ordering::SeqCst), 2, "read again after the failed write");
+    assert_eq!(marks().await, 0);
+
+    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
+    lrs_core::replay::replay(log.clone(), rebuilt.clone(), |_, _| {}).await.unwrap();
+    let answers = |store: &Arc<dyn QueryStore>| {
+        AnalyticsService::new(store.clone(), None, QueryService::new(store.clone(), log.clone()))
+    };
+    let expected = every_answer(&answers(&rebuilt)).await;
+    let statements: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
+    assert_eq!(statements, 400.0, "every statement counted once: {:?}", expected[0]);
+    assert_eq!(every_answer(&answers(&store)).await, expected);
+}

@@ -72,6 +72,8 @@ pub(crate) struct WatchedStore {
     pub(crate) statement_reads: AtomicUsize,
     /// How many scans of analytics facts were made (a part of a tenant's day each).
     pub(crate) fact_scans: AtomicUsize,
+    /// How many scans of log partition 0's stale analytics marks were made.
+    pub(crate) stale_scans: AtomicUsize,
 }
 
 impl WatchedStore {
@@ -83,6 +85,7 @@ impl WatchedStore {
             credential_dumps: AtomicUsize::new(0),
             statement_reads: AtomicUsize::new(0),
             fact_scans: AtomicUsize::new(0),
+            stale_scans: AtomicUsize::new(0),
         }
     }
 }
@@ -110,6 +113,9 @@ impl QueryStore for WatchedStore {
     ) -> Result<Rows, StoreError> {
         if table == Table::AnalyticsFacts {
             self.fact_scans.fetch_add(1, Ordering::SeqCst);
+        }
+        if table == Table::Meta && partition == lrs_core::tables::analytics::stale_partition(0) {
+            self.stale_scans.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.scan(table, partition, range, order, limit).await
     }

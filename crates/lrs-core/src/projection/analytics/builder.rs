@@ -310,13 +310,45 @@ pub struct RollupBuilder {
     cache: Arc<RollupCache>,
     /// Its deltas not folded yet (none: to be read from the store).
     pending: Arc<Mutex<Option<PendingDeltas>>>,
+    /// The keys of its stale marks, as the store holds them (none: to be
+    /// read from the store). A scan of the marks walks every version of
+    /// every key written and deleted since the store's last flush, about
+    /// 10 million instructions a refresh under load; this is read once.
+    stale: Arc<Mutex<Option<BTreeSet<Vec<u8>>>>>,
 }
 
 impl RollupBuilder {
     /// The builder of `partition`'s outbox in `store`.
     pub fn new(store: Arc<dyn QueryStore>, partition: u32) -> Self {
         let cache = Arc::new(RollupCache::new(CACHE_BYTES));
-        Self { store, partition, cache, pending: Arc::new(Mutex::new(None)) }
+        let (pending, stale) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
+        Self { store, partition, cache, pending, stale }
+    }
+
+    /// The keys of the stale marks, read from the store at their first use
+    /// (and after a write failed), [`GROUPS_PER_REFRESH`] at a time.
+    async fn stale<'a>(
+        &self,
+        guard: &'a mut Option<BTreeSet<Vec<u8>>>,
+    ) -> Result<&'a mut BTreeSet<Vec<u8>>, StoreError> {
+        if guard.is_none() {
+            let partition = stale_partition(self.partition);
+            let mut marks = BTreeSet::new();
+            let mut low = Bound::Unbounded;
+            loop {
+                let range = (low, Bound::Unbounded);
+                let rows =
+                    self.store.scan(Table::Meta, &partition, range, Order::Ascending, GROUPS_PER_REFRESH).await?;
+                let last = rows.len() < GROUPS_PER_REFRESH;
+                low = rows.last().map_or(Bound::Unbounded, |(key, _)| Bound::Excluded(key.clone()));
+                marks.extend(rows.into_iter().map(|(key, _)| key));
+                if last {
+                    break;
+                }
+            }
+            *guard = Some(marks);
+        }
+        Ok(guard.as_mut().expect("just loaded"))
     }
 
     /// The list of deltas not folded, read from the store at its first use
@@ -462,14 +494,15 @@ impl RollupBuilder {
         let store = self.store.as_ref();
         let through = BuilderPosition::load(store, self.partition).await?.log_time_micros;
         let partition = stale_partition(self.partition);
-        let all = (Bound::Unbounded, Bound::Unbounded);
+        let mut guard = self.stale.lock().await;
+        let marks = self.stale(&mut guard).await?;
         let mut spans: HashMap<TenantId, Option<FactDays>> = HashMap::new();
         let mut refreshed = 0;
         let mut moved: HashMap<(TenantId, Dimension), Vec<GroupValues>> = HashMap::new();
         loop {
-            let rows = store.scan(Table::Meta, &partition, all.clone(), Order::Ascending, GROUPS_PER_REFRESH).await?;
+            let rows: Vec<Vec<u8>> = marks.iter().take(GROUPS_PER_REFRESH).cloned().collect();
             let mut batch = WriteBatch::default();
-            for (clustering, _) in &rows {
+            for clustering in &rows {
                 batch.delete(Table::Meta, partition.clone(), clustering.clone());
                 let Some((tenant, dimension, value)) = parse_stale_clustering(clustering) else { continue };
                 let days = match spans.get(&tenant) {
@@ -505,7 +538,13 @@ impl RollupBuilder {
                 batch.put(Table::Meta, stale_flag_partition(self.partition), Vec::new(), vec![0]);
             }
             if !batch.is_empty() {
-                store.write_rebuildable(batch).await?;
+                if let Err(error) = store.write_rebuildable(batch).await {
+                    *guard = None;
+                    return Err(error);
+                }
+            }
+            for clustering in &rows {
+                marks.remove(clustering);
             }
             if last {
                 return Ok(refreshed);
@@ -537,17 +576,22 @@ impl RollupBuilder {
         // Unique to this write: the builder's partition and its last entry.
         let mut version = self.partition.to_be_bytes().to_vec();
         version.extend_from_slice(last);
-        let mut written = Vec::new();
+        let (mut written, mut marked) = (Vec::new(), Vec::new());
         let rollups = Rollups { pass: (self.partition, &version), pending, as_deltas: rows.len() < DELTA_ENTRIES };
-        let bytes = apply_entries(entries, rollups, (store, &self.cache), &mut batch, &mut written).await?;
+        let out = (&mut batch, &mut written, &mut marked);
+        let bytes = apply_entries(entries, rollups, (store, &self.cache), out).await?;
         let next = BuilderPosition { last: last.clone(), log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         if let Err(error) = store.write_rebuildable(batch).await {
             self.cache.clear();
             *guard = None;
+            *self.stale.lock().await = None;
             return Err(error);
         }
         pending.wrote(&version, &written);
+        if let Some(marks) = self.stale.lock().await.as_mut() {
+            marks.extend(marked);
+        }
         self.cache.wrote(written);
         metrics::rollup_bytes_written("whole", bytes.whole);
         metrics::rollup_bytes_written("delta", bytes.delta);
@@ -566,6 +610,10 @@ struct Rollups<'a> {
     as_deltas: bool,
 }
 
+/// What a pass writes: its batch, the rollups it wrote, and the keys of the
+/// stale marks it put.
+type PassOut<'a> = (&'a mut WriteBatch, &'a mut Vec<(RollupKey, Written)>, &'a mut Vec<Vec<u8>>);
+
 /// Applies outbox entries, in order, to the facts, rollups and progress
 /// rows; marks every day whose facts change, and every tenant that forgets
 /// a learner, with the pass's version (what readers' copies of facts are checked by).
@@ -573,8 +621,7 @@ async fn apply_entries(
     entries: Vec<OutboxEntry>,
     rollups: Rollups<'_>,
     (store, cache): (&dyn QueryStore, &RollupCache),
-    batch: &mut WriteBatch,
-    written: &mut Vec<(RollupKey, Written)>,
+    (batch, written, marked): PassOut<'_>,
 ) -> Result<RollupBytes, StoreError> {
     let (log_partition, version) = rollups.pass;
     // Per day: the facts these entries add (as they stand at the end: a
@@ -618,12 +665,9 @@ async fn apply_entries(
         batch.put(Table::Meta, stale_flag_partition(log_partition), Vec::new(), vec![1]);
     }
     for (tenant, dimension, value) in touched {
-        batch.put(
-            Table::Meta,
-            stale_partition(log_partition),
-            stale_clustering(&tenant, dimension, &value),
-            Vec::new(),
-        );
+        let clustering = stale_clustering(&tenant, dimension, &value);
+        batch.put(Table::Meta, stale_partition(log_partition), clustering.clone(), Vec::new());
+        marked.push(clustering);
     }
     widen_fact_days(&added, store, batch).await?;
     for (tenant, key) in forgotten {
