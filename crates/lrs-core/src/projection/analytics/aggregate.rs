@@ -608,9 +608,10 @@ mod tests {
         assert_eq!(sketches[4].length(), 2_048, "the wide one collapsed its lowest bins");
     }
 
-    #[test]
-    fn an_aggregate_row_holds_its_counted_bins_and_rows_of_every_bin_still_read() {
-        let fact = |n: u32| Fact {
+    /// A successful, completing fact of learner `n` on activity `a`, scored
+    /// 0.9, of ten minutes.
+    fn learner_fact(n: u32) -> Fact {
+        Fact {
             id: uuid::Uuid::new_v4(),
             timestamp_micros: 0,
             learner: Some(format!("l{n}")),
@@ -623,9 +624,13 @@ mod tests {
             completes: true,
             score: Some(0.9),
             duration: Some(600.0),
-        };
+        }
+    }
+
+    #[test]
+    fn an_aggregate_row_holds_its_counted_bins_and_rows_of_every_bin_still_read() {
         let mut aggregate = Aggregate::default();
-        aggregate.add(&fact(1));
+        aggregate.add(&learner_fact(1));
         let row = aggregate.encode();
         // What an earlier version wrote: the derived form, every bin.
         let earlier = postcard::to_stdvec(&(
@@ -689,18 +694,11 @@ mod tests {
     #[test]
     fn an_aggregate_round_trips_and_merges() {
         let fact = |n: u32, score: f64| Fact {
-            id: uuid::Uuid::new_v4(),
-            timestamp_micros: 0,
-            learner: Some(format!("l{n}")),
-            verb: "v".into(),
-            activity: Some("a".into()),
-            parents: vec![],
-            platform: None,
-            source: None,
             success: Some(n.is_multiple_of(2)),
             completes: n.is_multiple_of(3),
             score: Some(score),
             duration: Some(f64::from(n)),
+            ..learner_fact(n)
         };
         let (mut a, mut b) = (Aggregate::default(), Aggregate::default());
         for n in 0..10 {
