@@ -210,6 +210,36 @@ pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 /// A clustering-key range inside one partition.
 pub type ClusteringRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
+/// A whole partition read in ascending pages of at most `page` rows, each
+/// page from after the last key of the one before: a large partition is
+/// never held whole as rows.
+pub struct PartitionPages<'a> {
+    store: &'a dyn QueryStore,
+    table: Table,
+    partition: &'a [u8],
+    page: usize,
+    /// Where the next page starts; none once a page came back short.
+    from: Option<Bound<Vec<u8>>>,
+}
+
+impl<'a> PartitionPages<'a> {
+    /// The pages of `partition` of `table`, `page` rows at most each.
+    pub fn new(store: &'a dyn QueryStore, table: Table, partition: &'a [u8], page: usize) -> Self {
+        Self { store, table, partition, page, from: Some(Bound::Unbounded) }
+    }
+
+    /// The next page; none after the last.
+    pub async fn next(&mut self) -> Result<Option<Rows>, StoreError> {
+        let Some(from) = self.from.take() else { return Ok(None) };
+        let range = (from, Bound::Unbounded);
+        let rows = self.store.scan(self.table, self.partition, range, Order::Ascending, self.page).await?;
+        if rows.len() == self.page {
+            self.from = rows.last().map(|(last, _)| Bound::Excluded(last.clone()));
+        }
+        Ok(Some(rows))
+    }
+}
+
 /// True when no clustering key can lie within (`low`, `high`).
 pub fn empty_range(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
     match (low, high) {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::analytics::By;
 use crate::projection::analytics::fact::{month_of_day, Dimension, FactRef};
 use crate::projection::analytics::measure::Measure;
-use crate::store::{Order, QueryStore, StoreError, Table};
+use crate::store::{Order, PartitionPages, QueryStore, StoreError, Table};
 use crate::tables::analytics::{
     day_version_clustering, day_versions_partition, facts_partition, forgotten_partition, week_of_day,
 };
@@ -279,26 +279,16 @@ impl DayBlocks {
             // beside its block.
             let partition = facts_partition(tenant, day);
             let mut block = Block::default();
-            let mut from = std::ops::Bound::Unbounded;
-            loop {
-                let range = (from, std::ops::Bound::Unbounded);
-                let rows =
-                    store.scan(Table::AnalyticsFacts, &partition, range, Order::Ascending, FACTS_PER_READ).await?;
-                let more = rows.len() == FACTS_PER_READ;
-                {
-                    let mut tenants = self.tenants();
-                    let Some(known) = tenants.get_mut(tenant).filter(|known| known.generation == generation) else {
-                        return Ok(None);
-                    };
-                    for (_, row) in &rows {
-                        if let Some(fact) = FactRef::decode(row) {
-                            block.push(&fact, &mut known.names);
-                        }
+            let mut pages = PartitionPages::new(store, Table::AnalyticsFacts, &partition, FACTS_PER_READ);
+            while let Some(rows) = pages.next().await? {
+                let mut tenants = self.tenants();
+                let Some(known) = tenants.get_mut(tenant).filter(|known| known.generation == generation) else {
+                    return Ok(None);
+                };
+                for (_, row) in &rows {
+                    if let Some(fact) = FactRef::decode(row) {
+                        block.push(&fact, &mut known.names);
                     }
-                }
-                match rows.into_iter().next_back() {
-                    Some((last, _)) if more => from = std::ops::Bound::Excluded(last),
-                    _ => break,
                 }
             }
             let block = Arc::new(block);

@@ -256,7 +256,7 @@ const COMPACT_VERSION: u8 = 1;
 /// then the fields in order, its sketches with only their bins that count
 /// (see `sketches_ddsketch::compact`). Rows of the earlier form, every bin
 /// written, still read.
-#[derive(Clone, Deserialize)]
+#[derive(Clone)]
 pub struct Aggregate {
     /// Statements.
     pub statements: u64,
@@ -393,54 +393,27 @@ impl Aggregate {
     /// not decode sketches and hash lists.
     pub fn decode_parts(bytes: &[u8], parts: Parts) -> Option<Self> {
         type Counts = (u64, u64, u64, f64, u64);
-        let counts = |(statements, success_set, success_true, score_sum, score_count): Counts| Self {
-            statements,
-            success_set,
-            success_true,
-            score_sum,
-            score_count,
-            ..Self::default()
+        // Both forms write the fields in the same order; only the sketches differ.
+        let (bytes, compact) = match bytes.strip_prefix(&[COMPACT_MARK]) {
+            Some(rest) => (rest.strip_prefix(&[COMPACT_VERSION])?, true),
+            None => (bytes, false),
         };
-        if let Some(compact) = bytes.strip_prefix(&[COMPACT_MARK]) {
-            return Self::decode_compact(compact, parts);
-        }
-        match parts {
-            Parts::Counts => postcard::take_from_bytes::<Counts>(bytes).ok().map(|(c, _)| counts(c)),
-            Parts::Scores => {
-                let ((c, scores), _) = postcard::take_from_bytes::<(Counts, DDSketch)>(bytes).ok()?;
-                Some(Self { scores, ..counts(c) })
-            }
-            Parts::Durations => {
-                let ((c, scores, durations), _) =
-                    postcard::take_from_bytes::<(Counts, DDSketch, DDSketch)>(bytes).ok()?;
-                Some(Self { scores, durations, ..counts(c) })
-            }
-            Parts::Learners => {
-                let ((c, scores, durations, learners), _) =
-                    postcard::take_from_bytes::<(Counts, DDSketch, DDSketch, Distinct)>(bytes).ok()?;
-                Some(Self { scores, durations, learners, ..counts(c) })
-            }
-            Parts::All => postcard::from_bytes(bytes).ok(),
-        }
-    }
-
-    /// Reads back the leading `parts` of a row in the compact form (after
-    /// its mark): its version, then the fields in order.
-    fn decode_compact(bytes: &[u8], parts: Parts) -> Option<Self> {
-        type Counts = (u64, u64, u64, f64, u64);
-        let bytes = bytes.strip_prefix(&[COMPACT_VERSION])?;
+        let sketch = |bytes| match compact {
+            true => postcard::take_from_bytes::<CompactSketch>(bytes).ok().map(|(CompactSketch(s), rest)| (s, rest)),
+            false => postcard::take_from_bytes::<DDSketch>(bytes).ok(),
+        };
         let (counts, bytes) = postcard::take_from_bytes::<Counts>(bytes).ok()?;
         let (statements, success_set, success_true, score_sum, score_count) = counts;
         let mut aggregate = Self { statements, success_set, success_true, score_sum, score_count, ..Self::default() };
         if parts == Parts::Counts {
             return Some(aggregate);
         }
-        let (CompactSketch(scores), bytes) = postcard::take_from_bytes::<CompactSketch>(bytes).ok()?;
+        let (scores, bytes) = sketch(bytes)?;
         aggregate.scores = scores;
         if parts == Parts::Scores {
             return Some(aggregate);
         }
-        let (CompactSketch(durations), bytes) = postcard::take_from_bytes::<CompactSketch>(bytes).ok()?;
+        let (durations, bytes) = sketch(bytes)?;
         aggregate.durations = durations;
         if parts == Parts::Durations {
             return Some(aggregate);
@@ -451,7 +424,7 @@ impl Aggregate {
             return Some(aggregate);
         }
         let ((pairs, completed), rest) = postcard::take_from_bytes::<(Distinct, Distinct)>(bytes).ok()?;
-        if !rest.is_empty() {
+        if compact && !rest.is_empty() {
             return None;
         }
         aggregate.pairs = pairs;

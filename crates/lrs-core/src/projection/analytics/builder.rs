@@ -21,7 +21,7 @@ use super::{
     write_whole_values, FactDays, OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
 };
 use crate::metrics;
-use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
+use crate::store::{Order, PartitionPages, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
     deltas_partition, fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering,
@@ -333,18 +333,10 @@ impl RollupBuilder {
     ) -> Result<&'a mut BTreeSet<Vec<u8>>, StoreError> {
         if guard.is_none() {
             let partition = stale_partition(self.partition);
+            let mut pages = PartitionPages::new(self.store.as_ref(), Table::Meta, &partition, GROUPS_PER_REFRESH);
             let mut marks = BTreeSet::new();
-            let mut low = Bound::Unbounded;
-            loop {
-                let range = (low, Bound::Unbounded);
-                let rows =
-                    self.store.scan(Table::Meta, &partition, range, Order::Ascending, GROUPS_PER_REFRESH).await?;
-                let last = rows.len() < GROUPS_PER_REFRESH;
-                low = rows.last().map_or(Bound::Unbounded, |(key, _)| Bound::Excluded(key.clone()));
+            while let Some(rows) = pages.next().await? {
                 marks.extend(rows.into_iter().map(|(key, _)| key));
-                if last {
-                    break;
-                }
             }
             *guard = Some(marks);
         }
