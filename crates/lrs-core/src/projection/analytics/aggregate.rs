@@ -533,6 +533,62 @@ mod tests {
         }
     }
 
+    #[test]
+    fn merged_sketches_hold_what_one_sketch_of_every_value_holds() {
+        // Sketches (past the exact lists) merged two by two, sparse and
+        // dense both ways, against one sketch that saw every value: the
+        // same registers or codes, so the same row and the same count.
+        let sketch_of = |values: std::ops::Range<u64>| {
+            let mut distinct = Distinct::default();
+            values.for_each(|n| distinct.insert(distinct_hash(&format!("learner-{n}"))));
+            assert!(matches!(distinct, Distinct::Sketch(_)), "past {EXACT_DISTINCT}: a sketch");
+            distinct
+        };
+        for (left, right) in [
+            (0..1_500, 1_000..2_600),     // sparse and sparse
+            (0..1_500, 1_000..60_000),    // sparse and dense
+            (0..60_000, 50_000..51_200),  // dense and sparse
+            (0..60_000, 30_000..120_000), // dense and dense
+            (0..200_000, 0..200_000),     // dense and itself
+        ] {
+            let mut merged = sketch_of(left.clone());
+            merged.merge(&sketch_of(right.clone()));
+            let mut everything = Distinct::default();
+            left.clone().chain(right.clone()).for_each(|n| everything.insert(distinct_hash(&format!("learner-{n}"))));
+            let (mut merged, mut everything) = match (merged, everything) {
+                (Distinct::Sketch(a), Distinct::Sketch(b)) => (a, b),
+                _ => panic!("{left:?} + {right:?}: not sketches"),
+            };
+            // Counting moves the codes not yet in order into the list.
+            assert_eq!(merged.count(), everything.count(), "{left:?} + {right:?}");
+            assert_eq!(
+                postcard::to_stdvec(&merged).unwrap(),
+                postcard::to_stdvec(&everything).unwrap(),
+                "{left:?} + {right:?}: the same row"
+            );
+            let truth = (left.start.min(right.start)..left.end.max(right.end)).count() as f64;
+            let error = (merged.count() - truth).abs() / truth;
+            assert!(error <= 0.02, "{left:?} + {right:?}: {} of {truth}", merged.count());
+        }
+    }
+
+    #[test]
+    fn a_sketch_written_by_the_published_crate_still_reads_and_counts() {
+        // hyperloglogplus 0.4.1 as published (its set of new codes hashed
+        // with SipHash) wrote this sketch of learners 0..150: by its rule
+        // (a list once the set passes 131 codes), 132 codes in its list
+        // and the other 18 in its set.
+        let hex = include_str!("testdata/sparse-sketch-hyperloglogplus-0.4.1.hex").trim();
+        let mut row = vec![1u8]; // the Sketch variant of a Distinct
+        row.extend((0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()));
+        let Distinct::Sketch(mut earlier) = postcard::from_bytes::<Distinct>(&row).unwrap() else { panic!("a sketch") };
+        let mut now = new_hll();
+        (0..150).for_each(|n| now.insert(&distinct_hash(&format!("learner-{n}"))));
+        assert_eq!(earlier.count(), now.count());
+        assert_eq!(earlier.count().round(), 150.0);
+        assert_eq!(postcard::to_stdvec(&earlier).unwrap(), postcard::to_stdvec(&now).unwrap());
+    }
+
     /// A sketch's every field, as the derived form writes them.
     fn fields(sketch: &DDSketch) -> Vec<u8> {
         postcard::to_stdvec(sketch).unwrap()
