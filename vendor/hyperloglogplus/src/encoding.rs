@@ -163,6 +163,7 @@ impl<'a> Iterator for VarIntVecIntoIter<'a> {
 impl<'a> Iterator for DifIntVecIntoIter<'a> {
     type Item = u32;
 
+    #[inline] // PATCH (lrs): inlined into the loops over a sparse list.
     fn next(&mut self) -> Option<Self::Item> {
         if self.index >= self.inner.buf.0.len() {
             None

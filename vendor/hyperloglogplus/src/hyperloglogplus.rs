@@ -328,51 +328,34 @@ where
     // Merges the hash codes stored in the temporary set to the sparse
     // representation.
     fn merge_sparse(&mut self) {
+        // PATCH (lrs): the same sorted union of the list and the set in
+        // one loop over the list (the published loop matched two
+        // `Option`s per code); the set sorted unstably (codes are unique);
+        // room for the new codes reserved.
         let mut set_codes: Vec<u32> = self.tmpset.iter().copied().collect();
 
-        set_codes.sort();
+        set_codes.sort_unstable();
 
-        let mut buf = DifIntVec::with_capacity(self.sparse.len());
+        let mut buf = DifIntVec::with_capacity(
+            self.sparse.len() + 5 * set_codes.len(),
+        );
 
-        let (mut set_iter, mut buf_iter) =
-            (set_codes.iter(), self.sparse.into_iter());
+        let mut set_iter = set_codes.iter().copied().peekable();
 
-        let (mut set_hash_option, mut buf_hash_option) =
-            (set_iter.next(), buf_iter.next());
-
-        while set_hash_option.is_some() || buf_hash_option.is_some() {
-            if set_hash_option.is_none() {
-                buf.push(buf_hash_option.unwrap());
-
-                buf_hash_option = buf_iter.next();
-
-                continue;
-            }
-            if buf_hash_option.is_none() {
-                buf.push(*set_hash_option.unwrap());
-
-                set_hash_option = set_iter.next();
-
-                continue;
-            }
-
-            let (set_hash_code, buf_hash_code) =
-                (*set_hash_option.unwrap(), buf_hash_option.unwrap());
-
-            if set_hash_code == buf_hash_code {
+        for hash_code in self.sparse.into_iter() {
+            while let Some(set_hash_code) =
+                set_iter.next_if(|set_hash_code| *set_hash_code < hash_code)
+            {
                 buf.push(set_hash_code);
-
-                set_hash_option = set_iter.next();
-                buf_hash_option = buf_iter.next();
-            } else if set_hash_code > buf_hash_code {
-                buf.push(buf_hash_code);
-
-                buf_hash_option = buf_iter.next();
-            } else {
-                buf.push(set_hash_code);
-
-                set_hash_option = set_iter.next();
             }
+
+            set_iter.next_if_eq(&hash_code);
+
+            buf.push(hash_code);
+        }
+
+        for set_hash_code in set_iter {
+            buf.push(set_hash_code);
         }
 
         self.sparse = buf;

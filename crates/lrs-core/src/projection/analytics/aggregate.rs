@@ -573,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sketch_written_by_the_published_crate_still_reads_and_counts() {
+    fn sketches_read_and_are_written_as_the_published_crate_wrote_them() {
         // hyperloglogplus 0.4.1 as published (its set of new codes hashed
         // with SipHash) wrote this sketch of learners 0..150: by its rule
         // (a list once the set passes 131 codes), 132 codes in its list
@@ -587,6 +587,23 @@ mod tests {
         assert_eq!(earlier.count(), now.count());
         assert_eq!(earlier.count().round(), 150.0);
         assert_eq!(postcard::to_stdvec(&earlier).unwrap(), postcard::to_stdvec(&now).unwrap());
+
+        // Sketches of learners 0..3,000 (a sorted list of codes) and
+        // 0..8,000 (dense registers), counted, as the published crate
+        // writes them: this crate makes the same rows of the same values.
+        for (learners, hex) in [
+            (3_000, include_str!("testdata/sketch-of-3000-hyperloglogplus-0.4.1.hex")),
+            (8_000, include_str!("testdata/sketch-of-8000-hyperloglogplus-0.4.1.hex")),
+        ] {
+            let hex = hex.trim();
+            let published: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()).collect();
+            let mut now = new_hll();
+            (0..learners).for_each(|n| now.insert(&distinct_hash(&format!("learner-{n}"))));
+            let estimate = now.count();
+            assert_eq!(postcard::to_stdvec(&now).unwrap(), published, "{learners} learners");
+            assert!((estimate - f64::from(learners)).abs() / f64::from(learners) <= 0.02, "{learners}: {estimate}");
+        }
     }
 
     /// A sketch's every field, as the derived form writes them.
