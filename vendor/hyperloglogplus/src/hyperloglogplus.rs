@@ -63,9 +63,9 @@ where
     precision: u8,
     counts:    (usize, usize, usize),
     // PATCH (lrs): the set of new hash codes hashed with foldhash, not
-    // SipHash: the codes are parts of hashes already, and SipHash was a
-    // tenth of the analytics builder's instructions. Written and read as
-    // the same sequence of codes.
+    // SipHash: the codes are parts of hashes already, and SipHash showed
+    // in the analytics builder's profile on every insert into a sparse
+    // sketch. Written and read as the same sequence of codes.
     tmpset:    HashSet<u32, foldhash::fast::FixedState>,
     sparse:    DifIntVec,
     registers: Option<RegistersPlus>,
