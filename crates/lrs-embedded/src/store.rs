@@ -199,6 +199,11 @@ impl EmbeddedStore {
         let db = Database::builder(path)
             .cache_size(cache_bytes)
             .max_journaling_size(JOURNAL_BYTES)
+            // The journal only replays what was not flushed before a crash;
+            // its items over 4 KiB (rollups: lists of hashes, sketches)
+            // were compressed with lz4 on every write, for bytes that are
+            // written once and, unless a crash comes, never read.
+            .journal_compression(fjall::CompressionType::None)
             .with_reopened_keyspace_options(Arc::new(|_, options| block_layout(options)))
             .open()
             .map_err(open_error)?;
@@ -459,6 +464,31 @@ mod tests {
     fn read_meta(store: &EmbeddedStore, key: &[u8]) -> Option<Vec<u8>> {
         let keyspace = store.inner.keyspace(Table::Meta);
         store.inner.snapshot().get(keyspace, row_key(key, &[])).expect("read").map(|v| v.to_vec())
+    }
+
+    /// A large row goes into the journal as it is, not compressed, and is
+    /// read back from the journal when the store is opened again.
+    #[test]
+    fn the_journal_holds_a_large_row_as_it_is_and_replays_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // 64 KiB that lz4 would shrink to a few hundred bytes.
+        let row: Vec<u8> = b"rollup ".iter().copied().cycle().take(64 << 10).collect();
+        {
+            let store = EmbeddedStore::open(dir.path()).expect("open");
+            let mut batch = WriteBatch::default();
+            batch.put(Table::Meta, b"large".to_vec(), Vec::new(), row.clone());
+            store.write_now(batch, true).expect("write");
+        }
+        let journals: Vec<u8> = std::fs::read_dir(dir.path())
+            .expect("store dir")
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "jnl"))
+            .flat_map(|entry| std::fs::read(entry.path()).expect("journal"))
+            .collect();
+        assert!(journals.len() >= row.len(), "the journal holds {} bytes, fewer than the row", journals.len());
+        assert!(journals.windows(row.len()).any(|window| window == row), "the row is in the journal as it is");
+        let store = EmbeddedStore::open(dir.path()).expect("open again");
+        assert_eq!(read_meta(&store, b"large"), Some(row), "read back after the journal is replayed");
     }
 
     /// A batch is applied in key order, but the writes of one row keep the
