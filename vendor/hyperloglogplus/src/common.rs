@@ -83,7 +83,9 @@ macro_rules! registers_impls {
 
             // PATCH (lrs): sets each register to the greater of its value
             // and `other`'s register at the same index, a word at a time.
-            // Both hold the same number of registers.
+            // Both hold the same number of registers. (HyperLogLogPF's
+            // 5-bit registers do not use it.)
+            #[allow(dead_code)]
             pub fn merge_greater(&mut self, other: &$ident) {
                 debug_assert_eq!(self.count, other.count);
                 let mut zeros = self.zeros;

@@ -242,12 +242,8 @@ where
         self.precision
     }
 
-    #[inline] // Returns an iterator to the Registers' values.
-    fn registers_iter(&self) -> Option<impl Iterator<Item = u32> + '_> {
-        self.registers
-            .as_ref()
-            .and_then(|registers| Some(registers.iter()))
-    }
+    // PATCH (lrs): `registers_iter` removed; its one caller, the dense
+    // merge, now merges the registers' words (`merge_greater`).
 
     #[inline] // Returns true if the HyperLogLog is using the
               // sparse representation.

@@ -578,9 +578,12 @@ mod tests {
         // with SipHash) wrote this sketch of learners 0..150: by its rule
         // (a list once the set passes 131 codes), 132 codes in its list
         // and the other 18 in its set.
-        let hex = include_str!("testdata/sparse-sketch-hyperloglogplus-0.4.1.hex").trim();
+        let bytes = |hex: &str| -> Vec<u8> {
+            let hex = hex.trim();
+            (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()).collect()
+        };
         let mut row = vec![1u8]; // the Sketch variant of a Distinct
-        row.extend((0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()));
+        row.extend(bytes(include_str!("testdata/sparse-sketch-hyperloglogplus-0.4.1.hex")));
         let Distinct::Sketch(mut earlier) = postcard::from_bytes::<Distinct>(&row).unwrap() else { panic!("a sketch") };
         let mut now = new_hll();
         (0..150).for_each(|n| now.insert(&distinct_hash(&format!("learner-{n}"))));
@@ -595,9 +598,7 @@ mod tests {
             (3_000, include_str!("testdata/sketch-of-3000-hyperloglogplus-0.4.1.hex")),
             (8_000, include_str!("testdata/sketch-of-8000-hyperloglogplus-0.4.1.hex")),
         ] {
-            let hex = hex.trim();
-            let published: Vec<u8> =
-                (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()).collect();
+            let published = bytes(hex);
             let mut now = new_hll();
             (0..learners).for_each(|n| now.insert(&distinct_hash(&format!("learner-{n}"))));
             let estimate = now.count();
