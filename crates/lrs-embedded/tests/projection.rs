@@ -999,3 +999,47 @@ async fn the_builder_reads_its_stale_marks_once_and_a_refresh_takes_those_marked
     assert_eq!(statements, 400.0, "every statement counted once: {:?}", expected[0]);
     assert_eq!(every_answer(&answers(&store)).await, expected);
 }
+
+/// A builder pass lets the other tasks of its runtime run while it works:
+/// the projectors, whose batches single POSTs wait for, run on the same
+/// runtime, and the store answers the pass's reads at once (only its write
+/// goes to a thread of its own), so a pass that never yielded held a worker
+/// thread from its first read to its write: up to a few hundred
+/// milliseconds on a large store.
+#[tokio::test(flavor = "current_thread")]
+async fn a_builder_pass_lets_other_tasks_of_its_runtime_run() {
+    use lrs_core::projection::analytics::builder::RollupBuilder;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let lrs = Lrs::start(dir.path());
+        // 3,000 statements over 60 days: a pass over many groups.
+        let sent: Vec<Value> = (0..3_000).map(|n| scored(n, n % 300, -((n % 60) as i64))).collect();
+        lrs.post(Value::Array(sent)).await.unwrap();
+        lrs.shutdown().await;
+    }
+    let watched = Arc::new(common::WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
+    // A task that counts each time it is let run.
+    let turns = Arc::new(AtomicUsize::new(0));
+    let counter = tokio::spawn({
+        let turns = turns.clone();
+        async move {
+            loop {
+                turns.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    *watched.read_marks.lock().unwrap() = Some((turns.clone(), Vec::new()));
+    let builder = RollupBuilder::new(watched.clone(), 0);
+    assert_eq!(builder.apply_next(usize::MAX).await.unwrap(), 3_000);
+    counter.abort();
+    let (_, marks) = watched.read_marks.lock().unwrap().take().unwrap();
+    // On this one thread, the counter moves only when the pass yields (its
+    // write at the end waits on a thread of its own, so it is let run then
+    // in any case): the turns it had between the pass's first and last read.
+    let (first, last) = (marks[0], marks[marks.len() - 1]);
+    assert!(marks.len() > 50, "a pass of {} reads", marks.len());
+    assert!(last > first, "the pass's {} reads ran with no other task let run between them", marks.len());
+}

@@ -74,6 +74,9 @@ pub(crate) struct WatchedStore {
     pub(crate) fact_scans: AtomicUsize,
     /// How many scans of log partition 0's stale analytics marks were made.
     pub(crate) stale_scans: AtomicUsize,
+    /// While set: a counter a test's other task moves, and its value at
+    /// each read (get or scan) since.
+    pub(crate) read_marks: std::sync::Mutex<Option<(Arc<AtomicUsize>, Vec<usize>)>>,
 }
 
 impl WatchedStore {
@@ -86,6 +89,14 @@ impl WatchedStore {
             statement_reads: AtomicUsize::new(0),
             fact_scans: AtomicUsize::new(0),
             stale_scans: AtomicUsize::new(0),
+            read_marks: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Notes the watched counter's value at a read, while one is watched.
+    fn mark_read(&self) {
+        if let Some((counter, marks)) = self.read_marks.lock().unwrap().as_mut() {
+            marks.push(counter.load(Ordering::SeqCst));
         }
     }
 }
@@ -96,6 +107,7 @@ impl QueryStore for WatchedStore {
         if table == Table::Statements {
             self.statement_reads.fetch_add(1, Ordering::SeqCst);
         }
+        self.mark_read();
         self.inner.get(table, partition, clustering).await
     }
 
@@ -117,6 +129,7 @@ impl QueryStore for WatchedStore {
         if table == Table::Meta && partition == lrs_core::tables::analytics::stale_partition(0) {
             self.stale_scans.fetch_add(1, Ordering::SeqCst);
         }
+        self.mark_read();
         self.inner.scan(table, partition, range, order, limit).await
     }
 

@@ -378,6 +378,7 @@ impl RollupBuilder {
             if bytes >= FOLD_BYTES {
                 break;
             }
+            yield_when_due().await;
             let whole = self.cache.read(store, &key).await?;
             bytes += write_rollup(&mut batch, &key, whole.as_ref());
             delete_rollup_deltas(&mut batch, self.partition, &key, pending.versions(&key));
@@ -710,6 +711,7 @@ async fn roll_up(
     let mut coarse_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
     let day_keys: BTreeSet<&(TenantId, u32)> = added.keys().chain(removed.keys()).collect();
     for day_key in day_keys {
+        yield_when_due().await;
         let (tenant, day) = day_key;
         let new = added.get(day_key).map(Vec::as_slice).unwrap_or_default();
         match removed.get(day_key) {
@@ -766,6 +768,7 @@ async fn roll_up(
     // Weeks and months: from their days when one of them lost facts, else by adding.
     let mut coarse: HashMap<RollupKey, Aggregate> = HashMap::new();
     for key in &recompute {
+        yield_when_due().await;
         let (tenant, tier, period, dimension, value) = key;
         let mut aggregate = Aggregate::default();
         for day in days_of_period(*tier, *period) {
@@ -814,6 +817,7 @@ async fn roll_up(
         (key, Written::Whole(kept))
     }));
     for (key, added) in day_deltas.into_iter().chain(coarse_added) {
+        yield_when_due().await;
         bytes.delta += write_rollup_delta(batch, rollups.pass, &key, &added);
         // The measure values of all statements need the whole rollup.
         let now = if key.3 == Dimension::All {
@@ -960,4 +964,12 @@ async fn forget_learner(
         }
     }
     Ok(())
+}
+
+/// Lets the other tasks of the runtime (the projectors, whose batches the
+/// single POSTs wait for) run when this one has used its share: a builder
+/// pass reads and merges for up to a few hundred milliseconds without
+/// awaiting anything that would yield (the store answers at once).
+async fn yield_when_due() {
+    tokio::task::coop::consume_budget().await;
 }
