@@ -28,9 +28,10 @@ use crate::store::{ClusteringRange, Order, QueryStore, StoreError, Table, WriteB
 use crate::tables::quality::{
     count_clustering, counts_partition, decode_pending_names, decode_pending_steps, decode_steps, encode_pending_names,
     encode_pending_steps, encode_steps, group_clustering, groups_partition, learner_name_hash, learner_names_partition,
-    name_clustering, names_partition, pending_names_clustering, pending_names_partition, pending_steps_partition,
-    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList,
-    NameKind, PendingName, Step,
+    name_clustering, names_partition, pending_names_clustering, pending_names_mark_clustering,
+    pending_names_mark_partition, pending_names_partition, pending_steps_partition, signature_partition,
+    step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList, NameKind, PendingName,
+    Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -82,8 +83,10 @@ pub struct Quality {
 /// is written, the tenant's rows are all at F or after, and the next merge
 /// reads from there. That is known once the next batch starts after the
 /// merge's batch (it was written); a batch applied again drops it for the
-/// partition (the next merge reads the whole partition, as a new process
-/// does).
+/// partition. Each merge also writes its offset in a mark row, in the same
+/// batch: where nothing is known in memory (a process's first merge, the
+/// first after a batch applied again), the merge reads from the mark, and
+/// reads the whole partition only when there is none.
 #[derive(Default)]
 struct PendingRows(std::sync::Mutex<PendingState>);
 
@@ -147,6 +150,17 @@ impl PendingRows {
             Some(from) => (Bound::Included(clustering(partition, from)), Bound::Unbounded),
             None => (Bound::Unbounded, Bound::Unbounded),
         }
+    }
+
+    /// Whether where to read the tenant's pending rows from is known in memory.
+    fn knows_start(&self, partition: u32, tenant: &TenantId) -> bool {
+        self.lock().tenants.get(&(partition, tenant.clone())).is_some_and(|pending| pending.read_from.is_some())
+    }
+
+    /// The tenant's pending rows are all at `from` or after: read from a
+    /// mark written in the same batch as the merge that deleted those before.
+    fn start_at(&self, partition: u32, tenant: &TenantId, from: u64) {
+        self.lock().tenants.entry((partition, tenant.clone())).or_default().read_from.get_or_insert(from);
     }
 
     /// The tenant's pending rows were merged by the batch that started at `first`.
@@ -665,6 +679,16 @@ impl Quality {
                 self.pending_rows.written(partition, tenant);
                 continue;
             }
+            // Where the last merge left off: known in memory, or from its mark
+            // (a process's first merge; the first after a batch applied again).
+            let (marks, mark) = (pending_names_mark_partition(tenant), pending_names_mark_clustering(partition));
+            if !self.pending_rows.knows_start(partition, tenant) {
+                if let Some(from) =
+                    store.get(Table::QualityNames, &marks, &mark).await?.as_deref().and_then(decode_offset)
+                {
+                    self.pending_rows.start_at(partition, tenant, from);
+                }
+            }
             let range = self.pending_rows.range(partition, tenant, pending_names_clustering);
             let rows = store.scan(Table::QualityNames, &pending_partition, range, Order::Ascending, usize::MAX).await?;
             let mut add = |name: &PendingName| {
@@ -684,6 +708,7 @@ impl Quality {
                 batch.delete(Table::QualityNames, pending_partition.clone(), clustering);
             }
             names.iter().for_each(&mut add);
+            batch.put(Table::QualityNames, marks, mark, first_offset.to_be_bytes().to_vec());
             self.pending_rows.merged(partition, tenant, first_offset);
         }
         Ok(merged)
@@ -929,6 +954,11 @@ async fn signature_holder(
 /// A count as stored.
 pub fn decode_count(bytes: &[u8]) -> u64 {
     bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+/// A mark's offset ([`pending_names_mark_partition`]); none when it is not eight bytes.
+fn decode_offset(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
 }
 
 /// What the quality projection needs of a stored statement, worked out in

@@ -185,6 +185,21 @@ pub fn pending_names_clustering(partition: u32, offset: u64) -> Vec<u8> {
     KeyBuilder::new().u32(partition).u64(offset).build()
 }
 
+/// Partition of where a tenant's pending name rows were last merged: a row
+/// per log partition ([`pending_names_mark_clustering`]), written with each
+/// merge, whose value is the merging batch's first offset (big-endian): no
+/// pending row of that log partition is before it. A process that starts
+/// reads from there, not from the partition's start, which would step over
+/// every row merged and deleted before.
+pub fn pending_names_mark_partition(tenant: &TenantId) -> Vec<u8> {
+    KeyBuilder::new().str(tenant.as_str()).str("pending-merged").build()
+}
+
+/// Clustering key of a log partition's mark ([`pending_names_mark_partition`]).
+pub fn pending_names_mark_clustering(partition: u32) -> Vec<u8> {
+    KeyBuilder::new().u32(partition).build()
+}
+
 /// A name count a batch added, not yet in its row.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingName {

@@ -77,6 +77,8 @@ pub(crate) struct WatchedStore {
     /// While set: a counter a test's other task moves, and its value at
     /// each read (get or scan) since.
     pub(crate) read_marks: std::sync::Mutex<Option<(Arc<AtomicUsize>, Vec<usize>)>>,
+    /// The scans of the `quality_names` table: partition and range.
+    pub(crate) name_scans: std::sync::Mutex<Vec<(Vec<u8>, ClusteringRange)>>,
 }
 
 impl WatchedStore {
@@ -90,6 +92,7 @@ impl WatchedStore {
             fact_scans: AtomicUsize::new(0),
             stale_scans: AtomicUsize::new(0),
             read_marks: std::sync::Mutex::new(None),
+            name_scans: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -128,6 +131,9 @@ impl QueryStore for WatchedStore {
         }
         if table == Table::Meta && partition == lrs_core::tables::analytics::stale_partition(0) {
             self.stale_scans.fetch_add(1, Ordering::SeqCst);
+        }
+        if table == Table::QualityNames {
+            self.name_scans.lock().unwrap().push((partition.to_vec(), range.clone()));
         }
         self.mark_read();
         self.inner.scan(table, partition, range, order, limit).await
