@@ -1068,7 +1068,7 @@ async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_o
     // Verb `a` for even statements, `b` for odd ones, both displayed "Did":
     // a drift of the name "did".
     let sent = |n: usize| {
-        let verb = if n % 2 == 0 { "http://example.com/v/a" } else { "http://example.com/v/b" };
+        let verb = if n.is_multiple_of(2) { "http://example.com/v/a" } else { "http://example.com/v/b" };
         let mut statement = statement(Uuid::new_v4(), verb, &format!("l{n}@example.com"), "http://example.com/act");
         statement["verb"]["display"] = json!({"en-US": "Did"});
         statement
