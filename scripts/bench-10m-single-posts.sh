@@ -6,7 +6,7 @@
 # server's own histograms (/metrics, before and after the round), how many
 # requests took over 5 ms, how many log appends and verdict waits took over
 # 5 ms, how many projector batches took over 5 ms, and how many batches the
-# quality projection spent over 2.5 ms in.
+# quality projection spent over 2.5 ms in (and the bucket its slowest falls in).
 #
 #   LRS_BIN=<build> scripts/bench-10m-single-posts.sh DIR
 #
@@ -46,11 +46,19 @@ def over(name, limit, label=""):
     under = [k for k in sorted((k for k in b if k != "+Inf"), key=float) if float(k) <= limit]
     within = b[under[-1]] - a.get(under[-1], 0) if under else 0
     return f"{int(total - within)}/{int(total)}"
+def slowest(name, label=""):
+    a, b = buckets(sys.argv[3], name, label), buckets(sys.argv[4], name, label)
+    total = b.get("+Inf", 0) - a.get("+Inf", 0)
+    for k in sorted((k for k in b if k != "+Inf"), key=float):
+        if b[k] - a.get(k, 0) >= total:
+            return f"<= {float(k) * 1000:g} ms"
+    return "over the last bucket"
 print(f"round {sys.argv[2]}: p50 {single['p50_ms']:.2f} p99 {single['p99_ms']:.2f} max {single['max_ms']:.2f} ms;",
       "over 5 ms: requests", over("lrs_http_request_duration_seconds", 0.005),
       "appends", over("lrs_gateway_log_append_duration_seconds", 0.005),
       "verdict waits", over("lrs_gateway_verdict_wait_duration_seconds", 0.005),
       "projector batches", over("lrs_projector_batch_duration_seconds", 0.005),
-      "; quality over 2.5 ms", over("lrs_projector_downstream_duration_seconds", 0.0025, 'projection="quality"'))
+      "; quality over 2.5 ms", over("lrs_projector_downstream_duration_seconds", 0.0025, 'projection="quality"'),
+      "(slowest", slowest("lrs_projector_downstream_duration_seconds", 'projection="quality"') + ")")
 PY
 done
