@@ -1054,13 +1054,16 @@ async fn a_builder_pass_lets_other_tasks_of_its_runtime_run() {
 /// merge that read the pending partition from its start stepped over every
 /// row merged before (2.5–10 ms of a batch at 10M statements). A process's
 /// first merge after a restart reads from where the last merge left off (a
-/// mark it wrote), not from the start; the counts stay exact.
+/// mark it wrote), not from the start, and so does the quality report; the
+/// counts stay exact.
 #[tokio::test]
 async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_off() {
+    use lrs_core::quality::QualityService;
     use lrs_core::store::Table;
     use lrs_core::tables::quality::pending_names_partition;
     use std::collections::BTreeSet;
     use std::ops::Bound;
+    use std::ops::RangeBounds;
 
     let dir = tempfile::tempdir().unwrap();
     let tenant = TenantId::parse("default").unwrap();
@@ -1090,6 +1093,17 @@ async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_o
 
     let watched = Arc::new(common::WatchedStore::new(EmbeddedStore::open(&dir.path().join("store")).unwrap()));
     let lrs = Lrs::start_on(dir.path(), watched.clone());
+    let report = || async { QualityService::new(lrs.store.clone()).report(&tenant, 0, u32::MAX).await.unwrap() };
+    // The report adds the pending counts in, reading none of the merged rows.
+    let did = report().await.drift.verbs.into_iter().find(|group| group.name == "did").expect("the drift of \"did\"");
+    assert_eq!(did.ids, ["http://example.com/v/a", "http://example.com/v/b"]);
+    assert_eq!(did.counts, [23, 22], "the 45 statements, merged or pending");
+    let read = std::mem::take(&mut *watched.name_scans.lock().unwrap());
+    let read: Vec<_> = read.into_iter().filter(|scan| scan.0 == pending).map(|scan| scan.1).collect();
+    assert!(!read.is_empty(), "the report reads the pending rows");
+    assert!(merged.iter().all(|row| !read.iter().any(|range| range.contains(*row))), "the report read a merged row");
+    assert!(live.iter().all(|row| read.iter().any(|range| range.contains(row))), "the report missed a pending row");
+
     lrs.post(sent(45)).await.unwrap();
     let scans: Vec<_> = watched.name_scans.lock().unwrap().iter().filter(|scan| scan.0 == pending).cloned().collect();
     assert_eq!(scans.len(), 1, "the first batch after the restart merges what is pending");
@@ -1101,7 +1115,7 @@ async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_o
         other => panic!("the pending rows were read from {other:?}, not from the last merge"),
     }
     // Every row was added up: 23 statements of `a`, 23 of `b`, none pending.
-    let report = lrs_core::quality::QualityService::new(lrs.store.clone()).report(&tenant, 0, u32::MAX).await.unwrap();
+    let report = report().await;
     let did = report.drift.verbs.iter().find(|group| group.name == "did").expect("the drift of \"did\"");
     assert_eq!(did.ids, ["http://example.com/v/a", "http://example.com/v/b"]);
     assert_eq!(did.counts, [23, 23]);

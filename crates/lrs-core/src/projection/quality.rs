@@ -26,12 +26,12 @@ use super::{Change, Changed, Downstream, Learner};
 use crate::plan::{PatternGroup, PlanCompiler};
 use crate::store::{ClusteringRange, Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::quality::{
-    count_clustering, counts_partition, decode_pending_names, decode_pending_steps, decode_steps, encode_pending_names,
-    encode_pending_steps, encode_steps, group_clustering, groups_partition, learner_name_hash, learner_names_partition,
-    name_clustering, names_partition, pending_names_clustering, pending_names_mark_clustering,
-    pending_names_mark_partition, pending_names_partition, pending_steps_partition, signature_partition,
-    step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList, NameKind, PendingName,
-    Step,
+    count_clustering, counts_partition, decode_pending_names, decode_pending_names_mark, decode_pending_steps,
+    decode_steps, encode_pending_names, encode_pending_steps, encode_steps, group_clustering, groups_partition,
+    learner_name_hash, learner_names_partition, name_clustering, names_partition, pending_names_clustering,
+    pending_names_mark_clustering, pending_names_mark_partition, pending_names_partition, pending_steps_partition,
+    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList,
+    NameKind, PendingName, Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -683,9 +683,8 @@ impl Quality {
             // (a process's first merge; the first after a batch applied again).
             let (marks, mark) = (pending_names_mark_partition(tenant), pending_names_mark_clustering(partition));
             if !self.pending_rows.knows_start(partition, tenant) {
-                if let Some(from) =
-                    store.get(Table::QualityNames, &marks, &mark).await?.as_deref().and_then(decode_offset)
-                {
+                let row = store.get(Table::QualityNames, &marks, &mark).await?;
+                if let Some((_, from)) = row.and_then(|value| decode_pending_names_mark(&mark, &value)) {
                     self.pending_rows.start_at(partition, tenant, from);
                 }
             }
@@ -954,11 +953,6 @@ async fn signature_holder(
 /// A count as stored.
 pub fn decode_count(bytes: &[u8]) -> u64 {
     bytes.try_into().map_or(0, u64::from_be_bytes)
-}
-
-/// A mark's offset ([`pending_names_mark_partition`]); none when it is not eight bytes.
-fn decode_offset(bytes: &[u8]) -> Option<u64> {
-    bytes.try_into().ok().map(u64::from_be_bytes)
 }
 
 /// What the quality projection needs of a stored statement, worked out in
@@ -1403,6 +1397,25 @@ mod tests {
         // The start sorts before every row a later batch writes, and after the merged ones.
         assert!(clustering(0, 31) <= clustering(0, 41) && clustering(0, 30) < clustering(0, 31));
         assert!(clustering(0, 300) > clustering(0, 31), "offsets compare as numbers");
+    }
+
+    #[test]
+    fn the_report_reads_every_pending_row_but_those_each_partitions_last_merge_deleted() {
+        use crate::tables::quality::pending_names_ranges;
+        use std::ops::RangeBounds;
+        // Log partition 0 last merged at offset 10, partition 2 at 50; partition 1 has no mark.
+        let ranges = pending_names_ranges(&[(2, 50), (0, 10)]);
+        let read = |partition: u32, offset: u64| {
+            let row = pending_names_clustering(partition, offset);
+            ranges.iter().filter(|range| range.contains(&row)).count()
+        };
+        for (partition, offset) in [(0, 0), (0, 9), (2, 0), (2, 49)] {
+            assert_eq!(read(partition, offset), 0, "({partition}, {offset}) was merged");
+        }
+        for (partition, offset) in [(0, 10), (0, 300), (1, 0), (1, u64::MAX), (2, 50), (3, 0), (u32::MAX, 7)] {
+            assert_eq!(read(partition, offset), 1, "({partition}, {offset}) is read once");
+        }
+        assert_eq!(pending_names_ranges(&[]), [(Bound::Unbounded, Bound::Unbounded)], "no mark: all");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::read::analytics::display_ifi;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::keys::decode_strings;
 use crate::tables::quality::{
-    counts_partition, decode_pending_names, groups_partition, learner_names_partition, names_partition,
-    pending_names_partition, NameKind,
+    counts_partition, decode_pending_names, decode_pending_names_mark, groups_partition, learner_names_partition,
+    names_partition, pending_names_mark_partition, pending_names_partition, pending_names_ranges, NameKind,
 };
 use crate::tenant::TenantId;
 use crate::vault::{open_row, KeyVault};
@@ -314,10 +314,20 @@ impl QualityService {
             let [name, iri] = parts.as_slice() else { continue };
             *counts.entry((name.clone(), iri.clone())).or_default() += decode_count(&value);
         }
+        // The pending rows, but not over those the last merges deleted (the
+        // store keeps them until a compaction): the merges' marks say where.
+        let marks = pending_names_mark_partition(tenant);
+        let marks = self.store.scan(Table::QualityNames, &marks, all, Order::Ascending, usize::MAX).await?;
+        let marks: Vec<_> =
+            marks.iter().filter_map(|(clustering, value)| decode_pending_names_mark(clustering, value)).collect();
         let pending = pending_names_partition(tenant);
-        for (_, value) in self.store.scan(Table::QualityNames, &pending, all, Order::Ascending, usize::MAX).await? {
-            for name in decode_pending_names(&value).into_iter().filter(|name| name.kind == kind) {
-                *counts.entry((name.name, name.iri)).or_default() += name.by;
+        for range in pending_names_ranges(&marks) {
+            for (_, value) in
+                self.store.scan(Table::QualityNames, &pending, range, Order::Ascending, usize::MAX).await?
+            {
+                for name in decode_pending_names(&value).into_iter().filter(|name| name.kind == kind) {
+                    *counts.entry((name.name, name.iri)).or_default() += name.by;
+                }
             }
         }
         Ok(counts)

@@ -200,6 +200,30 @@ pub fn pending_names_mark_clustering(partition: u32) -> Vec<u8> {
     KeyBuilder::new().u32(partition).build()
 }
 
+/// The clustering ranges of a tenant's pending name rows
+/// ([`pending_names_partition`]) that can hold a row, given its marks
+/// (log partition, offset of the last merge): every range but those of the
+/// rows each log partition's last merge deleted.
+pub fn pending_names_ranges(marks: &[(u32, u64)]) -> Vec<crate::store::ClusteringRange> {
+    use std::ops::Bound;
+    let mut marks = marks.to_vec();
+    marks.sort_unstable();
+    let mut ranges = Vec::with_capacity(marks.len() + 1);
+    let mut start = Bound::Unbounded;
+    for (partition, offset) in marks {
+        ranges.push((start, Bound::Excluded(pending_names_clustering(partition, 0))));
+        start = Bound::Included(pending_names_clustering(partition, offset));
+    }
+    ranges.push((start, Bound::Unbounded));
+    ranges
+}
+
+/// A mark row's log partition and offset ([`pending_names_mark_partition`]);
+/// none when the row does not read as one.
+pub fn decode_pending_names_mark(clustering: &[u8], value: &[u8]) -> Option<(u32, u64)> {
+    Some((u32::from_be_bytes(clustering.try_into().ok()?), u64::from_be_bytes(value.try_into().ok()?)))
+}
+
 /// A name count a batch added, not yet in its row.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingName {
