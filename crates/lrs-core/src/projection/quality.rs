@@ -681,11 +681,15 @@ impl Quality {
             }
             // Where the last merge left off: known in memory, or from its mark
             // (a process's first merge; the first after a batch applied again).
+            // A mark at or after this batch's start is this batch's own, or a
+            // later one's, applied before and now applied again: not relied on.
             let (marks, mark) = (pending_names_mark_partition(tenant), pending_names_mark_clustering(partition));
             if !self.pending_rows.knows_start(partition, tenant) {
                 let row = store.get(Table::QualityNames, &marks, &mark).await?;
                 if let Some((_, from)) = row.and_then(|value| decode_pending_names_mark(&mark, &value)) {
-                    self.pending_rows.start_at(partition, tenant, from);
+                    if from < first_offset {
+                        self.pending_rows.start_at(partition, tenant, from);
+                    }
                 }
             }
             let range = self.pending_rows.range(partition, tenant, pending_names_clustering);
