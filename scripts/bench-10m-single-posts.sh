@@ -14,14 +14,10 @@
 # other LRS_ variables pass to the server. docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/serve-data-dir.sh
 dir=${1:?usage: scripts/bench-10m-single-posts.sh DIR}
 bin=${LRS_BIN:-target/release/lrs}
-port=$((18500 + RANDOM % 90))
-work=$(mktemp -d)
-LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >"$work/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 18000); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+serve_data_dir "$dir" 18500
 sleep 10
 for round in $(seq "${ROUNDS:-3}"); do
   curl -s "http://127.0.0.1:$port/metrics" >"$work/before"

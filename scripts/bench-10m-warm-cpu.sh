@@ -14,14 +14,10 @@
 # target/release/lrs). docs/BENCHMARKS.md records the figures.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/serve-data-dir.sh
 dir=${1:?usage: scripts/bench-10m-warm-cpu.sh DIR}
 bin=${LRS_BIN:-target/release/lrs}
-port=$((18600 + RANDOM % 90))
-work=$(mktemp -d)
-LRS_BOOTSTRAP_KEY=bk LRS_BOOTSTRAP_SECRET=bs LRS_LOG=warn "$bin" serve --listen 127.0.0.1:$port --data-dir "$dir" >"$work/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 18000); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+serve_data_dir "$dir" 18600
 args=(bench --endpoint "http://127.0.0.1:$port/xapi" --key bk --secret bs --statements 0 --queries 200
   --concurrency "${C:-8}" --single-posts 0 --seed 41)
 "$bin" "${args[@]}" >/dev/null 2>&1
