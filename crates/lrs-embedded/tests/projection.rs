@@ -1061,7 +1061,7 @@ async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_o
     use lrs_core::quality::QualityService;
     use lrs_core::store::Table;
     use lrs_core::tables::quality::{
-        pending_names_mark_clustering, pending_names_mark_partition, pending_names_partition,
+        pending_names_mark_clustering, pending_names_mark_partition, pending_names_mark_value, pending_names_partition,
     };
     use lrs_core::WriteBatch;
     use std::collections::BTreeSet;
@@ -1135,7 +1135,7 @@ async fn after_a_restart_pending_names_are_read_from_where_the_last_merge_left_o
     let store = EmbeddedStore::open(&dir.path().join("store")).unwrap();
     let mut ahead = WriteBatch::default();
     let (marks, mark) = (pending_names_mark_partition(&tenant), pending_names_mark_clustering(0));
-    ahead.put(Table::QualityNames, marks, mark, u64::MAX.to_be_bytes().to_vec());
+    ahead.put(Table::QualityNames, marks, mark, pending_names_mark_value(u64::MAX));
     store.write(ahead).await.unwrap();
     drop(store);
     let lrs = Lrs::start(dir.path());

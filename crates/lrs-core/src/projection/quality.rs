@@ -29,9 +29,9 @@ use crate::tables::quality::{
     count_clustering, counts_partition, decode_pending_names, decode_pending_names_mark, decode_pending_steps,
     decode_steps, encode_pending_names, encode_pending_steps, encode_steps, group_clustering, groups_partition,
     learner_name_hash, learner_names_partition, name_clustering, names_partition, pending_names_clustering,
-    pending_names_mark_clustering, pending_names_mark_partition, pending_names_partition, pending_steps_partition,
-    signature_partition, step_batch_clustering, step_clustering, steps_partition, EventSignature, GroupStepList,
-    NameKind, PendingName, Step,
+    pending_names_mark_clustering, pending_names_mark_partition, pending_names_mark_value, pending_names_partition,
+    pending_steps_partition, signature_partition, step_batch_clustering, step_clustering, steps_partition,
+    EventSignature, GroupStepList, NameKind, PendingName, Step,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -711,7 +711,7 @@ impl Quality {
                 batch.delete(Table::QualityNames, pending_partition.clone(), clustering);
             }
             names.iter().for_each(&mut add);
-            batch.put(Table::QualityNames, marks, mark, first_offset.to_be_bytes().to_vec());
+            batch.put(Table::QualityNames, marks, mark, pending_names_mark_value(first_offset));
             self.pending_rows.merged(partition, tenant, first_offset);
         }
         Ok(merged)
@@ -1401,25 +1401,6 @@ mod tests {
         // The start sorts before every row a later batch writes, and after the merged ones.
         assert!(clustering(0, 31) <= clustering(0, 41) && clustering(0, 30) < clustering(0, 31));
         assert!(clustering(0, 300) > clustering(0, 31), "offsets compare as numbers");
-    }
-
-    #[test]
-    fn the_report_reads_every_pending_row_but_those_each_partitions_last_merge_deleted() {
-        use crate::tables::quality::pending_names_ranges;
-        use std::ops::RangeBounds;
-        // Log partition 0 last merged at offset 10, partition 2 at 50; partition 1 has no mark.
-        let ranges = pending_names_ranges(&[(2, 50), (0, 10)]);
-        let read = |partition: u32, offset: u64| {
-            let row = pending_names_clustering(partition, offset);
-            ranges.iter().filter(|range| range.contains(&row)).count()
-        };
-        for (partition, offset) in [(0, 0), (0, 9), (2, 0), (2, 49)] {
-            assert_eq!(read(partition, offset), 0, "({partition}, {offset}) was merged");
-        }
-        for (partition, offset) in [(0, 10), (0, 300), (1, 0), (1, u64::MAX), (2, 50), (3, 0), (u32::MAX, 7)] {
-            assert_eq!(read(partition, offset), 1, "({partition}, {offset}) is read once");
-        }
-        assert_eq!(pending_names_ranges(&[]), [(Bound::Unbounded, Bound::Unbounded)], "no mark: all");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Keys of the data-quality tables (see `projection/quality`).
 
+use std::ops::Bound;
+
 use uuid::Uuid;
 
 use super::keys::KeyBuilder;
 use crate::plan::PatternGroup;
+use crate::store::ClusteringRange;
 use crate::tenant::TenantId;
 
 /// Partition of a tenant's counts of one day (days since 1970-01-01, UTC, of the log time).
@@ -204,8 +207,7 @@ pub fn pending_names_mark_clustering(partition: u32) -> Vec<u8> {
 /// ([`pending_names_partition`]) that can hold a row, given its marks
 /// (log partition, offset of the last merge): every range but those of the
 /// rows each log partition's last merge deleted.
-pub fn pending_names_ranges(marks: &[(u32, u64)]) -> Vec<crate::store::ClusteringRange> {
-    use std::ops::Bound;
+pub fn pending_names_ranges(marks: &[(u32, u64)]) -> Vec<ClusteringRange> {
     let mut marks = marks.to_vec();
     marks.sort_unstable();
     let mut ranges = Vec::with_capacity(marks.len() + 1);
@@ -216,6 +218,11 @@ pub fn pending_names_ranges(marks: &[(u32, u64)]) -> Vec<crate::store::Clusterin
     }
     ranges.push((start, Bound::Unbounded));
     ranges
+}
+
+/// A mark row's value: the offset of the batch that merged.
+pub fn pending_names_mark_value(offset: u64) -> Vec<u8> {
+    offset.to_be_bytes().to_vec()
 }
 
 /// A mark row's log partition and offset ([`pending_names_mark_partition`]);
@@ -245,4 +252,27 @@ pub fn encode_pending_names(names: &[PendingName]) -> Vec<u8> {
 /// A pending-names row's names (none when it does not decode).
 pub fn decode_pending_names(bytes: &[u8]) -> Vec<PendingName> {
     postcard::from_bytes(bytes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_reads_every_pending_row_but_those_each_partitions_last_merge_deleted() {
+        use std::ops::RangeBounds;
+        // Log partition 0 last merged at offset 10, partition 2 at 50; partition 1 has no mark.
+        let ranges = pending_names_ranges(&[(2, 50), (0, 10)]);
+        let read = |partition: u32, offset: u64| {
+            let row = pending_names_clustering(partition, offset);
+            ranges.iter().filter(|range| range.contains(&row)).count()
+        };
+        for (partition, offset) in [(0, 0), (0, 9), (2, 0), (2, 49)] {
+            assert_eq!(read(partition, offset), 0, "({partition}, {offset}) was merged");
+        }
+        for (partition, offset) in [(0, 10), (0, 300), (1, 0), (1, u64::MAX), (2, 50), (3, 0), (u32::MAX, 7)] {
+            assert_eq!(read(partition, offset), 1, "({partition}, {offset}) is read once");
+        }
+        assert_eq!(pending_names_ranges(&[]), [(Bound::Unbounded, Bound::Unbounded)], "no mark: all");
+    }
 }
