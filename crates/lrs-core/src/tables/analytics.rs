@@ -189,9 +189,17 @@ pub fn outbox_partition(log_partition: u32) -> Vec<u8> {
 }
 
 /// Clustering key of an outbox entry: the offset of the log record that
-/// made it, then its place among that record's changes (log order).
+/// made it, then its place among that record's changes (log order). A row
+/// of several entries is keyed by its last.
 pub fn outbox_clustering(offset: u64, seq: u32) -> Vec<u8> {
     KeyBuilder::new().u64(offset).u32(seq).build()
+}
+
+/// The record offset and place of an outbox clustering key.
+pub fn parse_outbox_clustering(clustering: &[u8]) -> Option<(u64, u32)> {
+    let offset = u64::from_be_bytes(clustering.get(..8)?.try_into().ok()?);
+    let seq = u32::from_be_bytes(clustering.get(8..12)?.try_into().ok()?);
+    (clustering.len() == 12).then_some((offset, seq))
 }
 
 /// Meta partition of the analytics builder of a log partition: the outbox

@@ -17,23 +17,27 @@ use super::fact::{month_of_day, Dimension, Fact};
 use super::measure::{decode_values, encode_values, values, Measure};
 use super::top::TopList;
 use super::{
-    days_of_period, delete_rollup_deltas, facts_of_day, read_rollup, whole_aggregate, write_rollup, write_rollup_delta,
-    write_whole_values, FactDays, OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
+    days_of_period, decode_outbox_row, delete_rollup_deltas, facts_of_day, read_rollup, whole_aggregate, write_rollup,
+    write_rollup_delta, write_whole_values, FactDays, OutboxChange, OutboxEntry, RollupKey, ROLLUP_LAYOUT,
 };
 use crate::metrics;
 use crate::store::{Order, PartitionPages, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
     deltas_partition, fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering,
-    learner_identity_partition, learner_partition, outbox_head_partition, outbox_partition, parse_delta_clustering,
-    parse_rollup_clustering, parse_stale_clustering, rollup_dimension_prefix, rollup_dimension_range, rollup_partition,
-    stale_clustering, stale_flag_partition, stale_partition, values_clustering, week_of_day, whole_position_partition,
-    Tier,
+    learner_identity_partition, learner_partition, outbox_clustering, outbox_head_partition, outbox_partition,
+    parse_delta_clustering, parse_rollup_clustering, parse_stale_clustering, rollup_dimension_prefix,
+    rollup_dimension_range, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
+    values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
 /// Outbox entries applied in one write at most.
 const ENTRIES_PER_WRITE: usize = 50_000;
+
+/// Outbox rows read at a time (each holds up to
+/// [`super::OUTBOX_ROW_ENTRIES`] entries).
+const OUTBOX_ROWS_PER_READ: usize = 16;
 
 /// Stale whole-time values refreshed in one write at most.
 const GROUPS_PER_REFRESH: usize = 2_000;
@@ -552,28 +556,63 @@ impl RollupBuilder {
         let pending = self.pending(&mut guard).await?;
         let position = BuilderPosition::load(store, self.partition).await?;
         let partition = outbox_partition(self.partition);
-        let rows = store.scan(Table::AnalyticsOutbox, &partition, after(&position), Order::Ascending, max).await?;
-        let Some((last, _)) = rows.last() else { return Ok(0) };
         let started = Instant::now();
-        // An outbox delete, a fact and a learner's entry per row, then the rollups.
-        let mut batch = WriteBatch::with_capacity(rows.len() * 3 + 1024);
-        let mut entries = Vec::with_capacity(rows.len());
-        for (clustering, value) in &rows {
-            batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
-            match OutboxEntry::decode(value) {
-                Some(entry) => entries.push(entry),
-                None => warn!(partition = self.partition, "skipping an unreadable analytics outbox entry"),
+        // An outbox delete per row, a fact and a learner's entry per entry,
+        // then the rollups.
+        let mut batch = WriteBatch::with_capacity(1024);
+        let mut entries = Vec::new();
+        // The place of the last entry taken (or unreadable row skipped).
+        let mut last = None;
+        let mut range = after(&position);
+        'read: loop {
+            let rows =
+                store.scan(Table::AnalyticsOutbox, &partition, range, Order::Ascending, OUTBOX_ROWS_PER_READ).await?;
+            let Some((end, _)) = rows.last() else { break };
+            range = (Bound::Excluded(end.clone()), Bound::Unbounded);
+            let more = rows.len() == OUTBOX_ROWS_PER_READ;
+            for (clustering, value) in rows {
+                if entries.len() == max {
+                    break 'read;
+                }
+                let Some(items) = decode_outbox_row(&clustering, &value).filter(|items| !items.is_empty()) else {
+                    warn!(partition = self.partition, "skipping an unreadable analytics outbox row");
+                    batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
+                    last = Some(clustering);
+                    entries.push(None);
+                    continue;
+                };
+                // A row may begin at or before the position: a batch applied
+                // again, or a row taken in part by the last pass.
+                for (offset, seq, entry) in items {
+                    let place = outbox_clustering(offset, seq);
+                    if !position.last.is_empty() && place <= position.last {
+                        continue;
+                    }
+                    if entries.len() == max {
+                        break 'read;
+                    }
+                    last = Some(place);
+                    entries.push(Some(entry));
+                }
+                // Every entry of the row taken (it is keyed by its last).
+                batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering);
+            }
+            if !more {
+                break;
             }
         }
+        let Some(last) = last else { return Ok(0) };
+        let taken = entries.len();
+        let entries: Vec<OutboxEntry> = entries.into_iter().flatten().collect();
         let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
         // Unique to this write: the builder's partition and its last entry.
         let mut version = self.partition.to_be_bytes().to_vec();
-        version.extend_from_slice(last);
+        version.extend_from_slice(&last);
         let (mut written, mut marked) = (Vec::new(), Vec::new());
-        let rollups = Rollups { pass: (self.partition, &version), pending, as_deltas: rows.len() < DELTA_ENTRIES };
+        let rollups = Rollups { pass: (self.partition, &version), pending, as_deltas: taken < DELTA_ENTRIES };
         let out = (&mut batch, &mut written, &mut marked);
         let bytes = apply_entries(entries, rollups, (store, &self.cache), out).await?;
-        let next = BuilderPosition { last: last.clone(), log_time_micros };
+        let next = BuilderPosition { last, log_time_micros };
         batch.put(Table::Meta, builder_position_partition(self.partition), Vec::new(), next.encode());
         if let Err(error) = store.write_rebuildable(batch).await {
             self.cache.clear();
@@ -589,7 +628,7 @@ impl RollupBuilder {
         metrics::rollup_bytes_written("whole", bytes.whole);
         metrics::rollup_bytes_written("delta", bytes.delta);
         metrics::builder_step("apply", started);
-        Ok(rows.len())
+        Ok(taken)
     }
 }
 

@@ -9,8 +9,8 @@
 //!
 //! It runs in two steps. Downstream of the statement projection, in the
 //! same batch (and so at the same log position), [`Analytics`] writes what
-//! each change means for analytics into an outbox: one small row per
-//! statement. The [`builder::RollupBuilder`] applies the outbox in log
+//! each change means for analytics into an outbox: one row per batch (up to
+//! [`OUTBOX_ROW_ENTRIES`] entries, one per statement). The [`builder::RollupBuilder`] applies the outbox in log
 //! order, many batches at a time, writing the facts, rollups and progress
 //! rows and deleting the entries it applied in one atomic write, so that a
 //! crash neither loses nor repeats an effect and a group touched by a
@@ -53,7 +53,8 @@ use super::{Change, Changed, Downstream};
 use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::analytics::{
     delta_clustering, deltas_partition, facts_partition, learner_identity_partition, outbox_clustering,
-    outbox_partition, rollup_clustering, rollup_delta_clustering, rollup_group_range, rollup_partition, Tier,
+    outbox_partition, parse_outbox_clustering, rollup_clustering, rollup_delta_clustering, rollup_group_range,
+    rollup_partition, Tier,
 };
 use crate::tenant::TenantId;
 use crate::vault::{seal, sealed_row};
@@ -85,7 +86,7 @@ pub enum OutboxChange {
     Forgotten(String),
 }
 
-/// One row of the outbox.
+/// One entry of the outbox: what one change means for analytics.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// The tenant.
@@ -105,6 +106,41 @@ impl OutboxEntry {
     /// Reads a row value back.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// Entries one outbox row holds at most: a batch of more is written as
+/// several rows.
+pub const OUTBOX_ROW_ENTRIES: usize = 1_000;
+
+/// The first byte of an outbox row of several entries. A row of the earlier
+/// form (one entry) starts with its tenant's length, 1 to 64.
+const OUTBOX_ROW_MARK: u8 = 0;
+
+/// The version of the outbox row form, after [`OUTBOX_ROW_MARK`].
+const OUTBOX_ROW_VERSION: u8 = 1;
+
+/// An outbox entry and its place in the log: the offset of the record that
+/// made it, and its place among that record's changes. Its outbox key is
+/// [`outbox_clustering`] of the two.
+pub type OutboxItem = (u64, u32, OutboxEntry);
+
+/// An outbox row's value: its entries in log order. The row is keyed by
+/// its last entry's place.
+pub fn encode_outbox_row(items: &[OutboxItem]) -> Vec<u8> {
+    postcard::to_extend(items, vec![OUTBOX_ROW_MARK, OUTBOX_ROW_VERSION]).expect("outbox entries serialise")
+}
+
+/// Reads an outbox row back: its entries, each with its place (a row of the
+/// earlier form holds one, at the row's key).
+pub fn decode_outbox_row(clustering: &[u8], value: &[u8]) -> Option<Vec<OutboxItem>> {
+    match value {
+        [OUTBOX_ROW_MARK, OUTBOX_ROW_VERSION, items @ ..] => postcard::from_bytes(items).ok(),
+        [OUTBOX_ROW_MARK, ..] => None,
+        _ => {
+            let (offset, seq) = parse_outbox_clustering(clustering)?;
+            Some(vec![(offset, seq, OutboxEntry::decode(value)?)])
+        }
     }
 }
 
@@ -322,19 +358,18 @@ impl Downstream for Analytics {
         _store: &dyn QueryStore,
         batch: &mut WriteBatch,
     ) -> Result<(), StoreError> {
-        // Keyed by the record and the change's place in it, as a replay keys them too.
-        let mut head = None;
+        // Each entry is placed by its record and its place among the
+        // record's changes, as a replay places them too.
+        let mut items: Vec<OutboxItem> = Vec::new();
         let mut seq = 0u32;
         let mut last_offset = None;
         for Changed { offset, log_time_micros, change } in changes {
             if last_offset != Some(*offset) {
                 (seq, last_offset) = (0, Some(*offset));
             }
-            let mut put = |tenant: &TenantId, change: OutboxChange, batch: &mut WriteBatch| {
+            let mut put = |tenant: &TenantId, change: OutboxChange| {
                 let entry = OutboxEntry { tenant: tenant.clone(), log_time_micros: *log_time_micros, change };
-                let clustering = outbox_clustering(*offset, seq);
-                batch.put(Table::AnalyticsOutbox, outbox_partition(partition), clustering.clone(), entry.encode());
-                head = Some(clustering);
+                items.push((*offset, seq, entry));
                 seq += 1;
             };
             match change {
@@ -345,18 +380,34 @@ impl Downstream for Analytics {
                     if let Some(learner) = learner {
                         self.remember_learner(tenant, learner, batch);
                     }
-                    put(tenant, OutboxChange::Added(fact), batch);
+                    put(tenant, OutboxChange::Added(fact));
                 }
                 Change::Removed { tenant, statement, learner } => {
                     let Some(fact) = Fact::of(statement, learner.as_ref().map(|l| l.key.clone())) else { continue };
-                    put(tenant, OutboxChange::Removed(fact), batch);
+                    put(tenant, OutboxChange::Removed(fact));
                 }
                 Change::Forgotten { tenant, subject } => {
                     self.identities.remove(&(tenant.clone(), crate::vault::subject_index_key(*subject)));
-                    put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)), batch);
+                    put(tenant, OutboxChange::Forgotten(crate::vault::subject_index_key(*subject)));
                 }
                 Change::Resent { .. } | Change::Rejected { .. } => {}
             }
+        }
+        // A row per batch (two writes in the store for what were two a
+        // statement: its put, and the builder's delete), keyed by its last
+        // entry: a batch applied again after a crash, whose rows may begin
+        // elsewhere, writes rows the builder reads past what it applied.
+        let mut head = None;
+        for chunk in items.chunks(OUTBOX_ROW_ENTRIES) {
+            let Some((offset, seq, _)) = chunk.last() else { continue };
+            let clustering = outbox_clustering(*offset, *seq);
+            batch.put(
+                Table::AnalyticsOutbox,
+                outbox_partition(partition),
+                clustering.clone(),
+                encode_outbox_row(chunk),
+            );
+            head = Some(clustering);
         }
         // Where the outbox ends, so that a reader knows whether the builder
         // caught up without scanning the outbox (and the deleted entries in it).
