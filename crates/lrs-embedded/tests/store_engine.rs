@@ -264,3 +264,190 @@ fn keys_are_in_the_order_of_their_bytes() {
         }
     }
 }
+
+/// Keys for the skip-list tests: up to 24 bytes over a few values, with long
+/// shared starts (as the keys of one table share a tenant and a partition),
+/// drawn from a small space so that a batch repeats keys and lands near the
+/// keys of the batches before.
+fn drawn_key(state: &mut u64) -> Vec<u8> {
+    let mut next = || {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    };
+    let shape = next();
+    let mut key = b"tenant/partition/".to_vec();
+    key.truncate((shape % 18) as usize);
+    for _ in 0..(shape >> 8) % 7 {
+        key.push([0u8, 1, 2, 7, 128, 255][(next() % 6) as usize]);
+    }
+    key
+}
+
+/// The memtable's skip list inserts a batch searching for each key from the
+/// place of the one before (vendor/crossbeam-skiplist, `insert_sorted`,
+/// patched). Sorted batches, batches with keys repeated (the last value
+/// stands), and batches out of order (each key below the one before is
+/// searched for from the top) leave the list holding what inserting the
+/// pairs one by one leaves: every key in order, found by a search from the
+/// top (which follows every level's links), and every range as a sorted
+/// map answers it.
+#[test]
+fn a_sorted_insert_leaves_the_skip_list_that_inserts_one_by_one_leave() {
+    use crossbeam_skiplist::SkipMap;
+    use std::collections::BTreeMap;
+    use std::ops::Bound;
+
+    let (batched, one_by_one) = (SkipMap::new(), SkipMap::new());
+    let mut model = BTreeMap::new();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut value = 0u64;
+    for round in 0..300 {
+        let mut batch: Vec<(Vec<u8>, u64)> = (0..1 + (round * 7) % 400)
+            .map(|_| {
+                value += 1;
+                (drawn_key(&mut state), value)
+            })
+            .collect();
+        match round % 5 {
+            // Out of order: as drawn.
+            0 => {}
+            // Descending.
+            1 => batch.sort_by(|a, b| b.0.cmp(&a.0)),
+            // Ascending, repeated keys in the order drawn (a stable sort).
+            _ => batch.sort_by(|a, b| a.0.cmp(&b.0)),
+        }
+        for (key, value) in &batch {
+            one_by_one.insert(key.clone(), *value);
+            model.insert(key.clone(), *value);
+        }
+        batched.insert_sorted(batch);
+        let entries = |map: &SkipMap<Vec<u8>, u64>| -> Vec<(Vec<u8>, u64)> {
+            map.iter().map(|entry| (entry.key().clone(), *entry.value())).collect()
+        };
+        let expected: Vec<(Vec<u8>, u64)> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(entries(&batched), expected, "round {round}: every key, in order, with its last value");
+        assert_eq!(entries(&one_by_one), expected, "round {round}: one by one");
+        for _ in 0..50 {
+            let key = drawn_key(&mut state);
+            assert_eq!(batched.get(&key).map(|e| *e.value()), model.get(&key).copied(), "round {round}: {key:?}");
+            let high = drawn_key(&mut state);
+            if key <= high {
+                let range = (Bound::Included(key.clone()), Bound::Excluded(high.clone()));
+                let got: Vec<u64> = batched.range(range.clone()).map(|e| *e.value()).collect();
+                let want: Vec<u64> = model.range(range).map(|(_, v)| *v).collect();
+                assert_eq!(got, want, "round {round}: [{key:?}, {high:?})");
+            }
+        }
+    }
+    assert!(model.len() > 10_000, "a list of many levels: {} keys", model.len());
+}
+
+/// Readers of the memtable's skip list run while batches are inserted
+/// through `insert_sorted`: a reader sees the keys in order, and finds every
+/// key of the batches inserted before it looked.
+#[test]
+fn readers_see_every_key_in_order_while_sorted_batches_go_in() {
+    use crossbeam_skiplist::SkipMap;
+
+    let map = Arc::new(SkipMap::new());
+    let inserted = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (map, inserted, done) = (map.clone(), inserted.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(Ordering::Acquire) {
+                    let before = inserted.load(Ordering::Acquire);
+                    let keys: Vec<[u8; 8]> = map.iter().map(|entry| *entry.key()).collect();
+                    assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "keys in order");
+                    for n in 0..before {
+                        assert!(map.contains_key(&spread(n)), "key {n} inserted before the read");
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for batch in 0..200u64 {
+        let mut keys: Vec<([u8; 8], u64)> = (batch * 100..batch * 100 + 100).map(|n| (spread(n), n)).collect();
+        keys.sort();
+        map.insert_sorted(keys);
+        inserted.store(batch * 100 + 100, Ordering::Release);
+    }
+    done.store(true, Ordering::Release);
+    for reader in readers {
+        assert!(reader.join().expect("a reader") > 0);
+    }
+    assert_eq!(map.len(), 20_000);
+}
+
+thread_local! {
+    /// Key comparisons made on this thread (by [`Counted`]).
+    static COMPARISONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A key that counts its comparisons.
+#[derive(PartialEq, Eq)]
+struct Counted([u8; 8]);
+
+impl PartialOrd for Counted {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Counted {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        COMPARISONS.with(|count| count.set(count.get() + 1));
+        self.0.cmp(&other.0)
+    }
+}
+
+fn comparisons_of(work: impl FnOnce()) -> u64 {
+    let before = COMPARISONS.with(|count| count.get());
+    work();
+    COMPARISONS.with(|count| count.get()) - before
+}
+
+/// What the finger search is for: the keys of a sorted batch, each near the
+/// one before, are each found in a few comparisons, not in the two or so a
+/// level from the top of the list that one-by-one inserts take; and a search
+/// from the top afterwards still takes about two a level (the links of every
+/// level are in order).
+#[test]
+fn a_sorted_batch_of_near_keys_is_inserted_in_a_few_comparisons_a_key() {
+    use crossbeam_skiplist::SkipMap;
+
+    let (batched, one_by_one) = (SkipMap::new(), SkipMap::new());
+    // 200,000 keys spread over the key space, in sorted batches of 1,000.
+    for batch in 0..200u64 {
+        let mut keys: Vec<u64> =
+            (batch * 1_000..batch * 1_000 + 1_000).map(|n| n.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        keys.sort_unstable();
+        batched.insert_sorted(keys.iter().map(|k| (Counted(k.to_be_bytes()), ())));
+        for k in keys {
+            one_by_one.insert(Counted(k.to_be_bytes()), ());
+        }
+    }
+    // A batch of 1,000 keys among those of a narrow stretch of the list (as
+    // a statement index appends at the ends of its partitions).
+    let near: Vec<u64> = (0..1_000u64).map(|n| (1 << 62) + n * 1_000_003).collect();
+    let sorted = comparisons_of(|| batched.insert_sorted(near.iter().map(|k| (Counted(k.to_be_bytes()), ()))));
+    let each = comparisons_of(|| near.iter().for_each(|k| drop(one_by_one.insert(Counted(k.to_be_bytes()), ()))));
+    assert!(each > 25_000, "one by one: {each} comparisons (about two a level)");
+    assert!(sorted <= 5_000, "a sorted batch: {sorted} comparisons against {each} one by one (at most five a key)");
+
+    // Searches from the top: as many comparisons in either list.
+    let probe: Vec<u64> = (0..1_000u64).map(|n| n.wrapping_mul(0x2545_F491_4F6C_DD1D)).collect();
+    let find = |map: &SkipMap<Counted, ()>| {
+        comparisons_of(|| probe.iter().for_each(|k| drop(map.get(&Counted(k.to_be_bytes())))))
+    };
+    let (in_batched, in_one_by_one) = (find(&batched), find(&one_by_one));
+    assert!(in_batched < 60_000, "1,000 searches: {in_batched} comparisons");
+    assert!(in_batched * 2 < in_one_by_one * 3, "{in_batched} against {in_one_by_one}");
+    assert_eq!(batched.len(), one_by_one.len());
+}

@@ -6,7 +6,7 @@ pub mod item;
 
 use crate::{Database, Keyspace, PersistMode};
 use item::Item;
-use lsm_tree::{AbstractTree, UserKey, UserValue, ValueType};
+use lsm_tree::{AbstractTree, InternalValue, UserKey, UserValue, ValueType};
 use std::collections::HashSet;
 
 /// An atomic write batch
@@ -161,30 +161,31 @@ impl WriteBatch {
 
         log::trace!("Applying batch (size={}) to memtable(s)", self.data.len());
 
-        // PATCH (lrs): the keyspace of the item before, whose handle is in
-        // the set already: a batch applied in key order, table by table,
-        // holds long runs of one keyspace, and hashing each item's keyspace
-        // name into the set cost more than the skip list's insert of a
-        // short row.
-        let mut last_keyspace: Option<*const crate::keyspace::KeyspaceInner> = None;
-
-        for item in std::mem::take(&mut self.data) {
-            // TODO: need a better, generic write op
-            let (item_size, _) = match item.value_type {
-                ValueType::Value => item.keyspace.tree.insert(item.key, item.value, batch_seqno),
-                ValueType::Tombstone => item.keyspace.tree.remove(item.key, batch_seqno),
-                ValueType::WeakTombstone => item.keyspace.tree.remove_weak(item.key, batch_seqno),
+        // PATCH (lrs): the items of a run of one keyspace go into its
+        // memtable in one call, in the batch's order (`append_sorted`: lrs
+        // applies a batch table by table in key order, and each key is found
+        // in the skip list from the place of the one before). The keyspace
+        // goes into the set once per run: hashing each item's keyspace name
+        // into it cost more than the skip list's insert of a short row.
+        let mut items = std::mem::take(&mut self.data).into_iter().peekable();
+        while let Some(first) = items.next() {
+            let keyspace = first.keyspace.clone();
+            let handle = std::sync::Arc::as_ptr(&keyspace.0);
+            let rest = std::iter::from_fn(|| {
+                items.next_if(|item| std::sync::Arc::as_ptr(&item.keyspace.0) == handle)
+            });
+            let run = std::iter::once(first).chain(rest).map(|item| match item.value_type {
+                ValueType::Value => {
+                    InternalValue::from_components(item.key, item.value, batch_seqno, ValueType::Value)
+                }
+                ValueType::Tombstone => InternalValue::new_tombstone(item.key, batch_seqno),
+                ValueType::WeakTombstone => InternalValue::new_weak_tombstone(item.key, batch_seqno),
                 ValueType::Indirection => unreachable!(),
-            };
-
-            batch_size += item_size;
+            });
+            batch_size += keyspace.tree.append_sorted(run);
 
             // IMPORTANT: Clone the handle, because we don't want to keep the keyspaces lock open
-            let keyspace = std::sync::Arc::as_ptr(&item.keyspace.0);
-            if last_keyspace != Some(keyspace) {
-                keyspaces_with_possible_stall.insert(item.keyspace.clone());
-                last_keyspace = Some(keyspace);
-            }
+            keyspaces_with_possible_stall.insert(keyspace);
         }
 
         self.db.supervisor.snapshot_tracker.publish(batch_seqno);
