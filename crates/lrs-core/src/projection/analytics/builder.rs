@@ -3,7 +3,7 @@
 //! One runs beside each projector (one per log partition); a replay drains
 //! it at the end.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,13 @@ use crate::tables::analytics::{
     values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
+
+/// The builder's maps, hashed with foldhash rather than the default SipHash
+/// (their keys are this process's own: no one chooses them to collide).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The builder's sets, hashed as its maps are.
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// Outbox entries applied in one write at most.
 const ENTRIES_PER_WRITE: usize = 50_000;
@@ -493,9 +500,9 @@ impl RollupBuilder {
         let partition = stale_partition(self.partition);
         let mut guard = self.stale.lock().await;
         let marks = self.stale(&mut guard).await?;
-        let mut spans: HashMap<TenantId, Option<FactDays>> = HashMap::new();
+        let mut spans: HashMap<TenantId, Option<FactDays>> = HashMap::default();
         let mut refreshed = 0;
-        let mut moved: HashMap<(TenantId, Dimension), Vec<GroupValues>> = HashMap::new();
+        let mut moved: HashMap<(TenantId, Dimension), Vec<GroupValues>> = HashMap::default();
         loop {
             let rows: Vec<Vec<u8>> = marks.iter().take(GROUPS_PER_REFRESH).cloned().collect();
             let mut batch = WriteBatch::default();
@@ -742,12 +749,12 @@ async fn roll_up(
 ) -> Result<(BTreeSet<GroupKey>, RollupBytes), StoreError> {
     let mut bytes = RollupBytes::default();
     // The day aggregates as they are after this batch, where written whole...
-    let mut days: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let mut days: HashMap<RollupKey, Aggregate> = HashMap::default();
     // ...and what it adds to the others, written as deltas.
-    let mut day_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let mut day_deltas: HashMap<RollupKey, Aggregate> = HashMap::default();
     // Week and month groups that must be recomputed from their days.
     let mut recompute: BTreeSet<RollupKey> = BTreeSet::new();
-    let mut coarse_deltas: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let mut coarse_deltas: HashMap<RollupKey, Aggregate> = HashMap::default();
     let day_keys: BTreeSet<&(TenantId, u32)> = added.keys().chain(removed.keys()).collect();
     for day_key in day_keys {
         yield_when_due().await;
@@ -782,7 +789,7 @@ async fn roll_up(
             }
             None => {
                 // Keyed by the facts' own texts: a group is copied once, not once per fact.
-                let mut deltas: HashMap<(Dimension, &str), Aggregate> = HashMap::new();
+                let mut deltas: HashMap<(Dimension, &str), Aggregate> = HashMap::default();
                 for fact in new {
                     let hashes = FactHashes::of(fact);
                     for group in fact.groups() {
@@ -805,7 +812,7 @@ async fn roll_up(
         }
     }
     // Weeks and months: from their days when one of them lost facts, else by adding.
-    let mut coarse: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let mut coarse: HashMap<RollupKey, Aggregate> = HashMap::default();
     for key in &recompute {
         yield_when_due().await;
         let (tenant, tier, period, dimension, value) = key;
@@ -826,7 +833,7 @@ async fn roll_up(
         }
         coarse.insert(key.clone(), aggregate);
     }
-    let mut coarse_added: HashMap<RollupKey, Aggregate> = HashMap::new();
+    let mut coarse_added: HashMap<RollupKey, Aggregate> = HashMap::default();
     for (key, delta) in coarse_deltas {
         if recompute.contains(&key) {
             continue;

@@ -52,8 +52,10 @@ impl TopList {
     /// the list holds every group) go in, and the list is cut to
     /// [`TOP_KEPT`].
     pub fn update_all(&mut self, updates: &[(&str, Option<f64>)]) -> bool {
-        let new: std::collections::HashMap<&str, Option<f64>> = updates.iter().copied().collect();
-        let mut stayed = std::collections::HashSet::new();
+        // Hashed with foldhash: groups are this process's own keys.
+        let new: std::collections::HashMap<&str, Option<f64>, foldhash::fast::RandomState> =
+            updates.iter().copied().collect();
+        let mut stayed = std::collections::HashSet::<String, foldhash::fast::RandomState>::default();
         let before = self.entries.len();
         self.entries.retain(|(value, group)| match new.get(group.as_str()) {
             None => true,
