@@ -939,6 +939,44 @@ async fn the_warm_up_holds_the_newest_days_that_fit_and_a_question_keeps_a_large
     assert!(analytics.holds_day(&tenant, day(0)));
 }
 
+/// How [`assert_answers_as_replayed`] compares the rows of an answer.
+#[derive(Clone, Copy, PartialEq)]
+enum RowOrder {
+    /// In the order answered.
+    Answered,
+    /// In key order.
+    ByKey,
+}
+
+/// Every answer of [`every_answer`] from `store` equals the answer of a
+/// store rebuilt by replaying `log` into `dir`/rebuilt, which counts
+/// `statements`, each once.
+async fn assert_answers_as_replayed(
+    dir: &Path,
+    log: &Arc<dyn EventLog>,
+    store: &Arc<dyn QueryStore>,
+    statements: f64,
+    order: RowOrder,
+) {
+    use lrs_core::analytics::AnalyticsService;
+
+    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.join("rebuilt")).unwrap());
+    lrs_core::replay::replay(log.clone(), rebuilt.clone(), |_, _| {}).await.unwrap();
+    let answers = |store: &Arc<dyn QueryStore>| {
+        AnalyticsService::new(store.clone(), None, QueryService::new(store.clone(), log.clone()))
+    };
+    let in_order = |mut answers: Vec<(String, Vec<(String, f64)>)>| {
+        if order == RowOrder::ByKey {
+            answers.iter_mut().for_each(|(_, rows)| rows.sort_by(|a, b| a.0.cmp(&b.0)));
+        }
+        answers
+    };
+    let expected = in_order(every_answer(&answers(&rebuilt)).await);
+    let counted: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
+    assert_eq!(counted, statements, "every statement counted once: {:?}", expected[0]);
+    assert_eq!(in_order(every_answer(&answers(store)).await), expected);
+}
+
 /// The analytics outbox holds a row per projector batch (two writes in the
 /// store for what were two a statement). The builder takes a row in part
 /// when a pass is full, reads past the entries it applied when a batch is
@@ -947,7 +985,6 @@ async fn the_warm_up_holds_the_newest_days_that_fit_and_a_question_keeps_a_large
 /// every statement is counted once, as a replay counts them.
 #[tokio::test]
 async fn the_outbox_holds_a_row_per_batch_and_the_builder_takes_each_entry_once() {
-    use lrs_core::analytics::AnalyticsService;
     use lrs_core::projection::analytics::builder::RollupBuilder;
     use lrs_core::projection::analytics::{decode_outbox_row, encode_outbox_row, OutboxItem};
     use lrs_core::tables::analytics::{outbox_clustering, outbox_partition};
@@ -1007,22 +1044,10 @@ async fn the_outbox_holds_a_row_per_batch_and_the_builder_takes_each_entry_once(
     assert!(outbox().await.is_empty(), "every row applied is deleted");
     builder.drain().await.unwrap();
 
-    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
-    lrs_core::replay::replay(log.clone(), rebuilt.clone(), |_, _| {}).await.unwrap();
-    let answers = |store: &Arc<dyn QueryStore>| {
-        AnalyticsService::new(store.clone(), None, QueryService::new(store.clone(), log.clone()))
-    };
-    let expected = every_answer(&answers(&rebuilt)).await;
-    let statements: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
-    assert_eq!(statements, 300.0, "every statement counted once: {:?}", expected[0]);
     // Rows in key order: sums added up over other passes than the replay's
     // differ in their last bits, which can order groups of the same
     // (rounded) value otherwise.
-    let by_key = |mut answers: Vec<(String, Vec<(String, f64)>)>| {
-        answers.iter_mut().for_each(|(_, rows)| rows.sort_by(|a, b| a.0.cmp(&b.0)));
-        answers
-    };
-    assert_eq!(by_key(every_answer(&answers(&store)).await), by_key(expected));
+    assert_answers_as_replayed(dir.path(), &log, &store, 300.0, RowOrder::ByKey).await;
 }
 
 /// The builder reads its stale marks (the groups whose whole-time values
@@ -1034,7 +1059,6 @@ async fn the_outbox_holds_a_row_per_batch_and_the_builder_takes_each_entry_once(
 /// all days equal those of a store built in one pass.
 #[tokio::test]
 async fn the_builder_reads_its_stale_marks_once_and_a_refresh_takes_those_marked_since() {
-    use lrs_core::analytics::AnalyticsService;
     use lrs_core::projection::analytics::builder::RollupBuilder;
     use lrs_core::tables::analytics::stale_partition;
     use lrs_core::Table;
@@ -1079,15 +1103,7 @@ async fn the_builder_reads_its_stale_marks_once_and_a_refresh_takes_those_marked
     assert_eq!(watched.stale_scans.load(Ordering::SeqCst), 2, "read again after the failed write");
     assert_eq!(marks().await, 0);
 
-    let rebuilt: Arc<dyn QueryStore> = Arc::new(EmbeddedStore::open(&dir.path().join("rebuilt")).unwrap());
-    lrs_core::replay::replay(log.clone(), rebuilt.clone(), |_, _| {}).await.unwrap();
-    let answers = |store: &Arc<dyn QueryStore>| {
-        AnalyticsService::new(store.clone(), None, QueryService::new(store.clone(), log.clone()))
-    };
-    let expected = every_answer(&answers(&rebuilt)).await;
-    let statements: f64 = expected[0].1.iter().map(|(_, value)| value).sum();
-    assert_eq!(statements, 400.0, "every statement counted once: {:?}", expected[0]);
-    assert_eq!(every_answer(&answers(&store)).await, expected);
+    assert_answers_as_replayed(dir.path(), &log, &store, 400.0, RowOrder::Answered).await;
 }
 
 /// A builder pass lets the other tasks of its runtime run while it works:
