@@ -57,6 +57,8 @@ impl InternalKey {
 }
 
 impl PartialOrd for InternalKey {
+    // PATCH (lrs): inlined into the skip list's searches (another crate).
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
@@ -66,6 +68,8 @@ impl PartialOrd for InternalKey {
 // This is one of the most important functions
 // Otherwise queries will not match expected behaviour
 impl Ord for InternalKey {
+    // PATCH (lrs): inlined into the skip list's searches (another crate).
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (&self.user_key, other.seqno).cmp(&(&other.user_key, self.seqno))
     }
