@@ -26,9 +26,9 @@ use crate::tables::analytics::{
     analytics_meta_partition, builder_position_partition, day_version_clustering, day_versions_partition,
     deltas_partition, fact_clustering, facts_partition, forgotten_partition, learner_fact_clustering,
     learner_identity_partition, learner_partition, outbox_clustering, outbox_head_partition, outbox_partition,
-    parse_delta_clustering, parse_rollup_clustering, parse_stale_clustering, rollup_dimension_prefix,
-    rollup_dimension_range, rollup_partition, stale_clustering, stale_flag_partition, stale_partition,
-    values_clustering, week_of_day, whole_position_partition, Tier,
+    parse_delta_clustering, parse_outbox_clustering, parse_rollup_clustering, parse_stale_clustering,
+    rollup_dimension_prefix, rollup_dimension_range, rollup_partition, stale_clustering, stale_flag_partition,
+    stale_partition, values_clustering, week_of_day, whole_position_partition, Tier,
 };
 use crate::tenant::TenantId;
 
@@ -568,7 +568,11 @@ impl RollupBuilder {
         // then the rollups.
         let mut batch = WriteBatch::with_capacity(1024);
         let mut entries = Vec::new();
-        // The place of the last entry taken (or unreadable row skipped).
+        // Entries taken and unreadable rows skipped.
+        let mut taken = 0;
+        // The place of the last entry applied before, and the key of the
+        // last entry taken (or unreadable row skipped).
+        let applied = parse_outbox_clustering(&position.last);
         let mut last = None;
         let mut range = after(&position);
         'read: loop {
@@ -578,28 +582,37 @@ impl RollupBuilder {
             range = (Bound::Excluded(end.clone()), Bound::Unbounded);
             let more = rows.len() == OUTBOX_ROWS_PER_READ;
             for (clustering, value) in rows {
-                if entries.len() == max {
+                if taken == max {
                     break 'read;
                 }
                 let Some(items) = decode_outbox_row(&clustering, &value).filter(|items| !items.is_empty()) else {
                     warn!(partition = self.partition, "skipping an unreadable analytics outbox row");
                     batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering.clone());
                     last = Some(clustering);
-                    entries.push(None);
+                    taken += 1;
                     continue;
                 };
                 // A row may begin at or before the position: a batch applied
                 // again, or a row taken in part by the last pass.
+                let mut row_taken = None;
+                let mut whole = true;
                 for (offset, seq, entry) in items {
-                    let place = outbox_clustering(offset, seq);
-                    if !position.last.is_empty() && place <= position.last {
+                    if applied.is_some_and(|applied| (offset, seq) <= applied) {
                         continue;
                     }
-                    if entries.len() == max {
-                        break 'read;
+                    if taken == max {
+                        whole = false;
+                        break;
                     }
-                    last = Some(place);
-                    entries.push(Some(entry));
+                    row_taken = Some((offset, seq));
+                    entries.push(entry);
+                    taken += 1;
+                }
+                if let Some((offset, seq)) = row_taken {
+                    last = Some(outbox_clustering(offset, seq));
+                }
+                if !whole {
+                    break 'read;
                 }
                 // Every entry of the row taken (it is keyed by its last).
                 batch.delete(Table::AnalyticsOutbox, partition.clone(), clustering);
@@ -609,8 +622,6 @@ impl RollupBuilder {
             }
         }
         let Some(last) = last else { return Ok(0) };
-        let taken = entries.len();
-        let entries: Vec<OutboxEntry> = entries.into_iter().flatten().collect();
         let log_time_micros = entries.last().map_or(position.log_time_micros, |entry| entry.log_time_micros);
         // Unique to this write: the builder's partition and its last entry.
         let mut version = self.partition.to_be_bytes().to_vec();
