@@ -2,7 +2,8 @@
 //! agent rows (merged definitions, names) for the next batch. A batch whose
 //! write fails is applied again from the store as it is, not from what the
 //! failed attempt learned: otherwise the retried batch would find its own
-//! merge already done and write nothing.
+//! merge already done and write nothing. Likewise the days it listed for
+//! its index keys (`index_days`): the retried batch lists them again.
 
 mod common;
 
@@ -15,6 +16,7 @@ use xapi::Version;
 
 const ACTIVITY: &str = "http://example.com/activities/learned";
 const MBOX: &str = "mailto:learned@example.com";
+const NEW_VERB: &str = "http://example.com/verbs/new-in-the-failed-batch";
 
 fn statement(name: &str, definition: Value) -> Value {
     json!({
@@ -37,7 +39,8 @@ async fn a_batch_retried_after_a_failed_write_still_merges_the_definition_and_na
 
     // The next batch adds to both, but its first writes fail.
     flaky.failing.store(true, Ordering::SeqCst);
-    let second = statement("Annie", json!({"description": {"en-US": "Two"}}));
+    let mut second = statement("Annie", json!({"description": {"en-US": "Two"}}));
+    second["verb"]["id"] = json!(NEW_VERB);
     let posting = {
         let (gateway, principal) = (gateway.clone(), principal.clone());
         tokio::spawn(
@@ -55,6 +58,9 @@ async fn a_batch_retried_after_a_failed_write_still_merges_the_definition_and_na
     let mut names = query.agent_names(&tenant, &format!("mbox:{MBOX}")).await.unwrap();
     names.sort();
     assert_eq!(names, ["Ann", "Annie"]);
+    let by_verb = lrs_core::StatementQuery { verb: Some(NEW_VERB.into()), ..Default::default() };
+    let page = query.statements(&tenant, &by_verb).await.unwrap();
+    assert_eq!(page.statements.len(), 1, "the new verb's day is listed by the retried batch");
 
     pipeline.stop().await;
 }

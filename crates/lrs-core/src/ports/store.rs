@@ -64,11 +64,13 @@ pub enum Table {
     QualityPatternGroups,
     /// What each forwarder delivered: (tenant, forwarder) / state, dead letters → JSON.
     Forwarding,
+    /// The days that hold rows of each statement-index key: (index key) / day → ().
+    IndexDays,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 29] = [
         Table::Statements,
         Table::ByStored,
         Table::ByVerb,
@@ -97,6 +99,7 @@ impl Table {
         Table::QualityPatternSteps,
         Table::QualityPatternGroups,
         Table::Forwarding,
+        Table::IndexDays,
     ];
 
     /// The table's place in [`Table::ALL`], for stores that keep a slot per
@@ -136,6 +139,7 @@ impl Table {
             Table::QualityPatternSteps => "quality_pattern_steps",
             Table::QualityPatternGroups => "quality_pattern_groups",
             Table::Forwarding => "forwarding",
+            Table::IndexDays => "index_days",
         }
     }
 }

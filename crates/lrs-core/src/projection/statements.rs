@@ -27,10 +27,11 @@ use crate::store::{Order, QueryStore, StoreError, Table, WriteBatch};
 use crate::tables::{
     activity_partition, agent_documents_clustering, agent_documents_partition, agent_partition,
     attachment_kept_partition, attachment_partition, attachment_pending_clustering, attachment_pending_partition,
-    attachment_sent_partition, bucket_of, decode_stored_row, destroy_clustering, destroy_partition, encode_stored_row,
-    forgotten_partition, index_clustering, index_value, parse_agent_documents_clustering, parse_index_value,
-    read_statement, set_stored, statement_partition, statement_ref_target, tenant_meta_partition, Completion, IndexKey,
-    IndexMatch, IndexScope, RowBody, StatementEntry, StatementRow, TenantMeta, MAX_REFERENCE_DEPTH,
+    attachment_sent_partition, bucket_of, day_clustering, decode_stored_row, destroy_clustering, destroy_partition,
+    encode_stored_row, forgotten_partition, index_clustering, index_value, parse_agent_documents_clustering,
+    parse_index_value, read_statement, set_stored, statement_partition, statement_ref_target, tenant_meta_partition,
+    Completion, DayWalk, IndexKey, IndexMatch, IndexScope, RowBody, StatementEntry, StatementRow, TenantMeta,
+    MAX_REFERENCE_DEPTH,
 };
 use crate::tenant::TenantId;
 use crate::tenants::{tenant_partition, AuditEntry};
@@ -94,6 +95,9 @@ struct KnownAgent {
 const LEARNED_ACTIVITIES: usize = 20_000;
 /// Agents kept between batches ([`Learned`]): their names.
 const LEARNED_AGENTS: usize = 100_000;
+/// Index partitions (an index key's day) whose day is known listed in
+/// `index_days` ([`Learned`]).
+const LEARNED_DAYS: usize = 200_000;
 
 /// What the projector's written batches left in the activity and agent rows
 /// (merged definitions, names), so that the next batch need not read, open
@@ -106,6 +110,8 @@ pub(crate) struct Learned {
     pub(crate) next: u64,
     activities: quick_cache::unsync::Cache<(TenantId, String), serde_json::Value>,
     agents: quick_cache::unsync::Cache<(TenantId, String), Vec<String>>,
+    /// Index partitions (a key's day) whose day a written batch listed.
+    days: quick_cache::unsync::Cache<Vec<u8>, ()>,
 }
 
 impl Learned {
@@ -115,6 +121,7 @@ impl Learned {
             next,
             activities: quick_cache::unsync::Cache::new(LEARNED_ACTIVITIES),
             agents: quick_cache::unsync::Cache::new(LEARNED_AGENTS),
+            days: quick_cache::unsync::Cache::new(LEARNED_DAYS),
         }
     }
 }
@@ -906,15 +913,32 @@ impl<'a> Step<'a> {
         // `with_targets` keeps the own keys first and adds the targets' after.
         let keys = self.with_targets(tenant, statement, own_keys, RelatedRows::NotDirect).await?;
         for (at, key) in keys.into_iter().enumerate() {
+            let partition = key.partition(bucket);
+            self.list_day(&key, &partition, bucket);
             // The row of `statements_by_stored` is the statement's own row,
             // written by `put_statement`.
             if key.table == Table::ByStored {
                 continue;
             }
             let why = if at < own { IndexMatch::Own } else { IndexMatch::Reference };
-            self.batch.put(key.table, key.partition(bucket), index_clustering(stored), index_value(id, why));
+            self.batch.put(key.table, partition, index_clustering(stored), index_value(id, why));
         }
         Ok(())
+    }
+
+    /// Lists `bucket` among the days of `key` (`partition` is the key's
+    /// partition of that day), unless a batch this one follows, or this
+    /// one, listed it already: once a key a day, not once a row.
+    fn list_day(&mut self, key: &IndexKey, partition: &[u8], bucket: u32) {
+        if let Some(learned) = &self.learned {
+            if learned.days.peek(partition).is_some() {
+                return;
+            }
+        }
+        self.batch.put(Table::IndexDays, key.days_partition(), day_clustering(bucket), Vec::new());
+        if let Some(learned) = &mut self.learned {
+            learned.days.insert(partition.to_vec(), ());
+        }
     }
 
     /// Removes every statement sealed for a subject (with its index rows),
@@ -930,13 +954,31 @@ impl<'a> Step<'a> {
         let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
         let mut ids: Vec<Uuid> = Vec::new();
         if meta.last_stored > 0 {
-            for bucket in meta.first_bucket..=last_bucket.max(meta.first_bucket) {
+            let last = last_bucket.max(meta.first_bucket);
+            let mut days = DayWalk::new(&indexes, &meta, meta.first_bucket, last, Order::Ascending);
+            while let Some(bucket) = days.next(self.store).await? {
                 for index in &indexes {
                     let rows = self
                         .store
                         .scan(index.table, &index.partition(bucket), all.clone(), Order::Ascending, usize::MAX)
                         .await?;
                     ids.extend(rows.into_iter().filter_map(|(_, value)| Some(parse_index_value(&value)?.0)));
+                }
+            }
+        }
+        // The days its keys listed go too (those of this batch's statements
+        // are put in this batch, after what the store holds was read).
+        for index in &indexes {
+            let partition = index.days_partition();
+            let listed =
+                self.store.scan(Table::IndexDays, &partition, all.clone(), Order::Ascending, usize::MAX).await?;
+            for (day, _) in listed {
+                self.batch.delete(Table::IndexDays, partition.clone(), day);
+            }
+            for ((_, _), row) in self.statements.iter().filter(|((owner, _), _)| owner == tenant) {
+                if let Some(row) = row.as_ref().filter(|row| row.subjects().contains(&subject)) {
+                    let day = day_clustering(bucket_of(row.stored_micros));
+                    self.batch.delete(Table::IndexDays, partition.clone(), day);
                 }
             }
         }
@@ -1013,7 +1055,9 @@ impl<'a> Step<'a> {
         }
         let index = IndexKey::all(tenant);
         let range = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(index_clustering(before)));
-        for bucket in meta.first_bucket..=bucket_of(before.min(meta.last_stored)) {
+        let last = bucket_of(before.min(meta.last_stored));
+        let mut days = DayWalk::new(std::slice::from_ref(&index), &meta, meta.first_bucket, last, Order::Ascending);
+        while let Some(bucket) = days.next(self.store).await? {
             let rows = self
                 .store
                 .scan(index.table, &index.partition(bucket), range.clone(), Order::Ascending, usize::MAX)
@@ -1022,6 +1066,12 @@ impl<'a> Step<'a> {
                 if let Some((id, _)) = decode_stored_row(&value) {
                     self.delete_statement(tenant, id).await?;
                 }
+            }
+            // A day wholly before the cutoff holds no statement now: the
+            // next sweep does not visit it. (Other keys' days stay listed;
+            // no read goes before the cutoff.)
+            if u64::from(bucket + 1) * crate::tables::BUCKET_MICROS <= before {
+                self.batch.delete(Table::IndexDays, index.days_partition(), day_clustering(bucket));
             }
         }
         Ok(())

@@ -15,8 +15,8 @@ use crate::log::EventLog;
 use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tables::{
     activity_partition, agent_partition, answer_bytes, attachment_partition, bucket_of, decode_stored_row,
-    index_clustering, parse_index_clustering, parse_index_value, read_statement, tenant_meta_partition, IndexKey,
-    IndexMatch, IndexScope, RowBody, StatementRow, TenantMeta,
+    index_clustering, parse_index_clustering, parse_index_value, read_statement, tenant_meta_partition, DayWalk,
+    IndexKey, IndexMatch, IndexScope, RowBody, StatementRow, TenantMeta,
 };
 use crate::tables::{load_position, micros_to_datetime, set_stored, statement_ref_target, MAX_REFERENCE_DEPTH};
 use crate::tenant::TenantId;
@@ -491,11 +491,10 @@ impl QueryService {
         };
         let indexes = query.plan(tenant, agent_index.as_deref());
         let table = indexes[0].table;
-        let buckets: Box<dyn Iterator<Item = u32> + Send> = if query.ascending {
-            Box::new(first_bucket..=last_bucket)
-        } else {
-            Box::new((first_bucket..=last_bucket).rev())
-        };
+        // The days that hold rows of the plan's keys, not every day of the
+        // tenant's history: a registration of last week, or an agent seen
+        // twice a year, reads a few days of rows.
+        let mut days = DayWalk::new(&indexes, &meta, first_bucket, last_bucket, order);
 
         // A statement is answered from its bytes (not parsed, checked and
         // serialised again) when nothing about it needs checking: no
@@ -505,7 +504,7 @@ impl QueryService {
             [query.registration.is_some(), query.agent.is_some(), query.activity.is_some(), query.verb.is_some()];
         let from_bytes = exact && query.authority.is_none() && filters.iter().filter(|f| **f).count() <= 1;
         let mut found: Vec<(u64, Found)> = Vec::with_capacity(page_size + 1);
-        'buckets: for bucket in buckets {
+        'buckets: while let Some(bucket) = days.next(self.store.as_ref()).await? {
             let partitions: Vec<Vec<u8>> = indexes.iter().map(|index| index.partition(bucket)).collect();
             let mut bucket_range = range.clone();
             loop {

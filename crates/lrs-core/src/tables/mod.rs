@@ -5,10 +5,12 @@ pub mod forwarding;
 pub mod keys;
 pub mod quality;
 
+use std::ops::Bound;
+
 use uuid::Uuid;
 
 use crate::keys::KeyBuilder;
-use crate::store::{QueryStore, StoreError, Table};
+use crate::store::{Order, QueryStore, StoreError, Table};
 use crate::tenant::TenantId;
 use crate::vault::Sealed;
 
@@ -80,6 +82,120 @@ impl IndexKey {
     /// The partition key of one time bucket.
     pub fn partition(&self, bucket: u32) -> Vec<u8> {
         self.prefix.with_u32(bucket)
+    }
+
+    /// The partition of `index_days` that lists the days (time buckets)
+    /// holding rows of this key ([`day_clustering`]), so that a walk visits
+    /// those days only, however many days the tenant's history spans.
+    pub fn days_partition(&self) -> Vec<u8> {
+        self.prefix.clone().str(self.table.name()).build()
+    }
+}
+
+/// Clustering key of a day in an index key's days partition.
+pub fn day_clustering(bucket: u32) -> Vec<u8> {
+    bucket.to_be_bytes().to_vec()
+}
+
+/// Reads back the day of a [`day_clustering`] key.
+pub fn parse_day_clustering(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The days a walk over one or more index keys visits, in walk order,
+/// between two days (inclusive): every day before the tenant's
+/// [`TenantMeta::days_listed_from`] (rows written before days were listed),
+/// and from there only the days the keys' days partitions list. Each days
+/// partition is read a few days at a time, more as the walk goes on, so a
+/// page of a busy key reads one short range.
+pub struct DayWalk {
+    order: Order,
+    /// Days not listed, still to visit (ascending: visited first; descending: last).
+    unlisted: std::ops::Range<u32>,
+    /// Each key's days partition, the days read and not yet visited, where
+    /// the next read starts, and whether the partition has no more.
+    listed: Vec<ListedDays>,
+    reads: u32,
+}
+
+/// One key's listed days, as a [`DayWalk`] reads them.
+struct ListedDays {
+    partition: Vec<u8>,
+    read: std::collections::VecDeque<u32>,
+    range: (Bound<u32>, Bound<u32>),
+    exhausted: bool,
+}
+
+impl DayWalk {
+    /// A walk over `keys` from day `first` to day `last` (inclusive), in `order`.
+    pub fn new(keys: &[IndexKey], meta: &TenantMeta, first: u32, last: u32, order: Order) -> Self {
+        let listed_from = meta.days_listed_from.max(first);
+        // Empty when every day from `first` is listed.
+        let unlisted = first..meta.days_listed_from.min(last.saturating_add(1));
+        let listed = keys
+            .iter()
+            .map(|key| ListedDays {
+                partition: key.days_partition(),
+                read: std::collections::VecDeque::new(),
+                range: (Bound::Included(listed_from), Bound::Included(last)),
+                exhausted: listed_from > last,
+            })
+            .collect();
+        Self { order, unlisted, listed, reads: 0 }
+    }
+
+    /// The next day to visit, or none when the walk is over.
+    pub async fn next(&mut self, store: &dyn QueryStore) -> Result<Option<u32>, StoreError> {
+        if self.order == Order::Ascending {
+            if let Some(day) = self.unlisted.next() {
+                return Ok(Some(day));
+            }
+            self.next_listed(store).await
+        } else {
+            if let Some(day) = self.next_listed(store).await? {
+                return Ok(Some(day));
+            }
+            Ok(self.unlisted.next_back())
+        }
+    }
+
+    /// The next listed day of any key, in walk order (a day two keys list, once).
+    async fn next_listed(&mut self, store: &dyn QueryStore) -> Result<Option<u32>, StoreError> {
+        // 8 days on the first read of a partition, then 32, 128, up to 1,024.
+        let want = 8usize << (2 * self.reads.min(7));
+        let mut read_any = false;
+        for days in &mut self.listed {
+            if !days.read.is_empty() || days.exhausted {
+                continue;
+            }
+            let range = (days.range.0.map(day_clustering), days.range.1.map(day_clustering));
+            let rows = store.scan(Table::IndexDays, &days.partition, range, self.order, want).await?;
+            days.exhausted = rows.len() < want;
+            days.read.extend(rows.iter().filter_map(|(clustering, _)| parse_day_clustering(clustering)));
+            if let Some(&last) = days.read.back() {
+                match self.order {
+                    Order::Ascending => days.range.0 = Bound::Excluded(last),
+                    Order::Descending => days.range.1 = Bound::Excluded(last),
+                }
+            }
+            read_any = true;
+        }
+        if read_any {
+            self.reads += 1;
+        }
+        let heads = self.listed.iter().filter_map(|days| days.read.front().copied());
+        let next = match self.order {
+            Order::Ascending => heads.min(),
+            Order::Descending => heads.max(),
+        };
+        if let Some(day) = next {
+            for days in &mut self.listed {
+                if days.read.front() == Some(&day) {
+                    days.read.pop_front();
+                }
+            }
+        }
+        Ok(next)
     }
 }
 
@@ -531,6 +647,11 @@ pub struct TenantMeta {
     pub last_stored: u64,
     /// First time bucket holding statements.
     pub first_bucket: u32,
+    /// The first day from which `index_days` lists every day of every index
+    /// key ([`IndexKey::days_partition`]): 0 for a tenant whose first
+    /// statement came after days were listed; for an older tenant, the day
+    /// after its last statement then (a walk visits every day before it).
+    pub days_listed_from: u32,
 }
 
 impl TenantMeta {
@@ -538,17 +659,27 @@ impl TenantMeta {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.last_stored.to_be_bytes().to_vec();
         out.extend_from_slice(&self.first_bucket.to_be_bytes());
+        out.extend_from_slice(&self.days_listed_from.to_be_bytes());
         out
     }
 
-    /// Decodes a row (missing or malformed rows read as the default).
+    /// Decodes a row (missing or malformed rows read as the default). A row
+    /// of an earlier version (12 bytes, no days listed) lists days from the
+    /// day after its last statement.
     pub fn decode(bytes: &[u8]) -> Self {
-        if bytes.len() != 12 {
+        if bytes.len() != 12 && bytes.len() != 16 {
             return Self::default();
         }
+        let last_stored = u64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes"));
+        let days_listed_from = match bytes.get(12..16) {
+            Some(listed) => u32::from_be_bytes(listed.try_into().expect("4 bytes")),
+            None if last_stored == 0 => 0,
+            None => bucket_of(last_stored) + 1,
+        };
         Self {
-            last_stored: u64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes")),
+            last_stored,
             first_bucket: u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")),
+            days_listed_from,
         }
     }
 }
@@ -666,8 +797,18 @@ mod tests {
 
     #[test]
     fn tenant_meta_round_trips() {
-        let meta = TenantMeta { last_stored: 5, first_bucket: 7 };
+        let meta = TenantMeta { last_stored: 5, first_bucket: 7, days_listed_from: 9 };
         assert_eq!(TenantMeta::decode(&meta.encode()), meta);
+    }
+
+    #[test]
+    fn a_tenant_of_an_earlier_version_lists_days_from_the_day_after_its_last_statement() {
+        let last_stored = 3 * BUCKET_MICROS + 17;
+        let old = [last_stored.to_be_bytes().as_slice(), &2u32.to_be_bytes()].concat();
+        let meta = TenantMeta::decode(&old);
+        assert_eq!((meta.last_stored, meta.first_bucket, meta.days_listed_from), (last_stored, 2, 4));
+        let empty = [0u64.to_be_bytes().as_slice(), &0u32.to_be_bytes()].concat();
+        assert_eq!(TenantMeta::decode(&empty).days_listed_from, 0, "no statement yet: every day is listed");
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub(crate) struct WatchedStore {
     pub(crate) read_marks: std::sync::Mutex<Option<(Arc<AtomicUsize>, Vec<usize>)>>,
     /// The scans of the `quality_names` table: partition and range.
     pub(crate) name_scans: std::sync::Mutex<Vec<(Vec<u8>, ClusteringRange)>>,
+    /// How many scans of the statement indexes (by stored, verb, activity,
+    /// agent, registration) were made.
+    pub(crate) index_scans: AtomicUsize,
 }
 
 impl WatchedStore {
@@ -93,6 +96,7 @@ impl WatchedStore {
             stale_scans: AtomicUsize::new(0),
             read_marks: std::sync::Mutex::new(None),
             name_scans: std::sync::Mutex::new(Vec::new()),
+            index_scans: AtomicUsize::new(0),
         }
     }
 
@@ -131,6 +135,10 @@ impl QueryStore for WatchedStore {
         }
         if table == Table::Meta && partition == lrs_core::tables::analytics::stale_partition(0) {
             self.stale_scans.fetch_add(1, Ordering::SeqCst);
+        }
+        if matches!(table, Table::ByStored | Table::ByVerb | Table::ByActivity | Table::ByAgent | Table::ByRegistration)
+        {
+            self.index_scans.fetch_add(1, Ordering::SeqCst);
         }
         if table == Table::QualityNames {
             self.name_scans.lock().unwrap().push((partition.to_vec(), range.clone()));
