@@ -966,30 +966,27 @@ impl<'a> Step<'a> {
                 }
             }
         }
-        // The days its keys listed go too (those of this batch's statements
-        // are put in this batch, after what the store holds was read).
+        // This batch's statements sealed for it (not in the store yet).
+        let in_batch: Vec<(Uuid, u64)> = self
+            .statements
+            .iter()
+            .filter_map(|((owner, id), row)| {
+                let row = row.as_ref().filter(|row| owner == tenant && row.subjects().contains(&subject))?;
+                Some((*id, row.stored_micros))
+            })
+            .collect();
+        // The days its keys listed go too: those the store holds, and those
+        // of this batch's statements (put in this batch).
         for index in &indexes {
             let partition = index.days_partition();
             let listed =
                 self.store.scan(Table::IndexDays, &partition, all.clone(), Order::Ascending, usize::MAX).await?;
-            for (day, _) in listed {
+            let batch_days = in_batch.iter().map(|(_, stored)| day_clustering(bucket_of(*stored)));
+            for day in listed.into_iter().map(|(day, _)| day).chain(batch_days) {
                 self.batch.delete(Table::IndexDays, partition.clone(), day);
             }
-            for ((_, _), row) in self.statements.iter().filter(|((owner, _), _)| owner == tenant) {
-                if let Some(row) = row.as_ref().filter(|row| row.subjects().contains(&subject)) {
-                    let day = day_clustering(bucket_of(row.stored_micros));
-                    self.batch.delete(Table::IndexDays, partition.clone(), day);
-                }
-            }
         }
-        ids.extend(
-            self.statements
-                .iter()
-                .filter(|((owner, _), row)| {
-                    owner == tenant && row.as_ref().is_some_and(|r| r.subjects().contains(&subject))
-                })
-                .map(|((_, id), _)| *id),
-        );
+        ids.extend(in_batch.iter().map(|(id, _)| *id));
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
@@ -1054,6 +1051,7 @@ impl<'a> Step<'a> {
             return Ok(());
         }
         let index = IndexKey::all(tenant);
+        let days_partition = index.days_partition();
         let range = (std::ops::Bound::Unbounded, std::ops::Bound::Excluded(index_clustering(before)));
         let last = bucket_of(before.min(meta.last_stored));
         let mut days = DayWalk::new(std::slice::from_ref(&index), &meta, meta.first_bucket, last, Order::Ascending);
@@ -1071,7 +1069,7 @@ impl<'a> Step<'a> {
             // next sweep does not visit it. (Other keys' days stay listed;
             // no read goes before the cutoff.)
             if u64::from(bucket + 1) * crate::tables::BUCKET_MICROS <= before {
-                self.batch.delete(Table::IndexDays, index.days_partition(), day_clustering(bucket));
+                self.batch.delete(Table::IndexDays, days_partition.clone(), day_clustering(bucket));
             }
         }
         Ok(())
