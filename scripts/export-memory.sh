@@ -46,12 +46,27 @@ serve() { # extra flags: starts lrs serve on the data dir, waits for its ENDPOIN
   grep -q '^ENDPOINT=' "$dir/out" || { echo "lrs serve did not start" >&2; cat "$dir/err" >&2; exit 2; }
 }
 
+free_mb() { df -P -m "$1" | awk 'NR == 2 {print $4}'; }
 if [ ! -e "$data/loaded" ]; then
   echo "== export memory: loading $N statements" >&2
+  # The store takes ~1.5 KB a statement and the largest export ~1 KB: on a
+  # full disk the server answers 503 and the load's own output cannot be
+  # written, so say so first rather than fail without a word.
+  need_mb=$(( N * 3 / 1000 + 500 )) have_mb=$(free_mb "$dir")
+  if [ "$have_mb" -lt "$need_mb" ]; then
+    echo "export memory: needs about $need_mb MB free on the file system of $dir; it has $have_mb MB" >&2
+    exit 2
+  fi
   serve
   load_start=$(date +%s)
   $lrs bench --endpoint "$url/xapi" --key mk --secret memory-secret --statements "$N" --batch 100 \
-    --concurrency 4 --queries 1 --single-posts 0 >"$dir/bench" 2>&1 || { cat "$dir/bench" >&2; exit 2; }
+    --concurrency 4 --queries 1 --single-posts 0 >"$dir/bench" 2>&1 || {
+    status=$?
+    echo "export memory: lrs bench exited $status; $(free_mb "$dir") MB free on the file system of $dir" >&2
+    tail -20 "$dir/bench" >&2
+    tail -5 "$dir/err" | cut -c1-300 >&2
+    exit 2
+  }
   echo "   loaded in $(( $(date +%s) - load_start )) s" >&2
   if [ "${KEEP_DATA:-0}" = 1 ]; then echo "$N" >"$data/loaded"; fi
 fi
