@@ -7,7 +7,7 @@
 //! kept whole takes 512 KB of the file; in chunks it takes what it holds.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +39,10 @@ pub struct EmbeddedLog {
     db: Arc<Database>,
     writer: Arc<Writer>,
     end: watch::Receiver<u64>,
+    /// The error of the last append when it failed; cleared by one that
+    /// succeeds. redb keeps failing after an I/O error until it is opened
+    /// again, so after a full disk this stays until `lrs serve` restarts.
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 /// The writer thread and the channel feeding it; dropping the last handle
@@ -79,12 +83,14 @@ impl EmbeddedLog {
         let (end_sender, end_receiver) = watch::channel(end);
         let (appends, requests) = mpsc::channel(8192);
         let writer_db = db.clone();
+        let fault = Arc::new(Mutex::new(None));
+        let writer_fault = fault.clone();
         let thread = std::thread::Builder::new()
             .name("lrs-log-writer".into())
-            .spawn(move || write_loop(writer_db, requests, end_sender, end))
+            .spawn(move || write_loop(writer_db, requests, end_sender, end, &writer_fault))
             .expect("spawn log writer thread");
         let writer = Arc::new(Writer { appends: Some(appends), thread: Some(thread) });
-        Ok(Self { db, writer, end: end_receiver })
+        Ok(Self { db, writer, end: end_receiver, fault })
     }
 
     fn read_now(&self, from: u64, max: usize) -> Result<Vec<LogRecord>, LogError> {
@@ -156,6 +162,7 @@ fn write_loop(
     mut requests: mpsc::Receiver<(Vec<u8>, AppendReply)>,
     end_sender: watch::Sender<u64>,
     mut next: u64,
+    fault: &Mutex<Option<String>>,
 ) {
     let mut last_time = 0i64;
     while let Some(first) = requests.blocking_recv() {
@@ -168,6 +175,7 @@ fn write_loop(
         }
         let now = chrono_now_micros().max(last_time);
         let result = append_group(&db, next, now, &group);
+        *fault.lock().expect("not poisoned") = result.as_ref().err().cloned();
         match result {
             Ok(()) => {
                 last_time = now;
@@ -242,6 +250,10 @@ impl EventLog for EmbeddedLog {
 
     fn partitions(&self) -> u32 {
         1
+    }
+
+    fn append_fault(&self) -> Option<String> {
+        self.fault.lock().expect("not poisoned").clone()
     }
 }
 

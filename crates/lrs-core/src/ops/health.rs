@@ -86,9 +86,10 @@ impl HealthCheck {
         let partitions = self.log.partitions();
         let mut checks = Vec::with_capacity(3);
         let ends = self.with_deadline(self.end_offsets(partitions)).await;
-        checks.push(match &ends {
-            Ok(_) => DependencyCheck::ok("log"),
-            Err(error) => DependencyCheck::failed("log", error.clone()),
+        checks.push(match (&ends, self.log.append_fault()) {
+            (Ok(_), None) => DependencyCheck::ok("log"),
+            (Ok(_), Some(fault)) => DependencyCheck::failed("log", format!("appends fail: {fault}")),
+            (Err(error), _) => DependencyCheck::failed("log", error.clone()),
         });
         let mut positions = None;
         if let Some(store) = &self.store {

@@ -57,6 +57,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// Number of partitions.
     fn partitions(&self) -> u32;
 
+    /// Why appends fail, when the last one failed and none has succeeded
+    /// since (a full disk, say): readiness reports it. `None` when appends
+    /// succeed, and from logs that do not keep it (the default).
+    fn append_fault(&self) -> Option<String> {
+        None
+    }
+
     /// Told after the projector has durably applied `partition` up to `next`
     /// (exclusive). The projector's own position lives in the store, written
     /// with its tables; a log may mirror it (Kafka commits it to the consumer
