@@ -59,7 +59,9 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Why appends fail, when the last one failed and none has succeeded
     /// since (a full disk, say): readiness reports it. `None` when appends
-    /// succeed, and from logs that do not keep it (the default).
+    /// succeed, and from logs that do not keep it (the default): Kafka's
+    /// failures pass, and a gateway taken out of traffic would never append
+    /// again to clear one; its readiness asks the broker instead.
     fn append_fault(&self) -> Option<String> {
         None
     }
